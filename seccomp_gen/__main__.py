@@ -1,0 +1,5 @@
+"""``python -m seccomp_gen``: the same as the ``seccomp-gen`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,168 @@
+"""Turn a recorder's raw counters into a :class:`~seccomp_gen.model.Trace`.
+
+Recorders keep their hot loop cheap by counting into plain dicts keyed by numbers (AUDIT_ARCH,
+syscall number, process token). This module does the slow part once, after the run: naming,
+grouping per process and executable, sorting. It is pure; the naming functions are passed in so
+that it never imports libseccomp.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .argspec import fields_for
+from .model import (
+    ArgValues,
+    ExeRecord,
+    ExitStatus,
+    ProcessRecord,
+    SyscallRecord,
+    Trace,
+    TraceHeader,
+)
+
+#: Kernel-internal restart codes that a tracer can see in a syscall's return value.
+_KERNEL_ERRNOS = {
+    512: "ERESTARTSYS",
+    513: "ERESTARTNOINTR",
+    514: "ERESTARTNOHAND",
+    515: "ENOIOCTLCMD",
+    516: "ERESTART_RESTARTBLOCK",
+}
+
+
+def errno_name(value: int) -> str:
+    """Symbolic name of an errno value, ``E<n>`` when it has none."""
+    return errno_mod.errorcode.get(value) or _KERNEL_ERRNOS.get(value) or f"E{value}"
+
+
+@dataclass
+class ProcessState:
+    """Mutable bookkeeping of one thread group while it is being recorded."""
+
+    pid: int
+    ppid: int | None
+    exes: list[str]
+    threads: int = 1
+    exit: ExitStatus | None = None
+
+
+@dataclass
+class RawRecording:
+    """What a recorder collects, keyed by numbers only.
+
+    ``tokens[t]`` is (tgid, exe) of one process during one executable's lifetime; a new token is
+    made at fork and at every execve, so per-exe attribution costs nothing in the hot loop.
+    """
+
+    counts: dict[tuple[int, int, int], int] = field(default_factory=dict)
+    results: dict[tuple[int, int, int], int] = field(default_factory=dict)
+    args: dict[tuple[int, int], set[tuple[int, ...]]] = field(default_factory=dict)
+    capped: set[tuple[int, int]] = field(default_factory=set)
+    first: dict[tuple[int, int], int] = field(default_factory=dict)
+    tokens: list[tuple[int, str]] = field(default_factory=list)
+    processes: dict[int, ProcessState] = field(default_factory=dict)
+
+    def new_token(self, tgid: int, exe: str) -> int:
+        """Register a (process, executable) lifetime and return its token."""
+        self.tokens.append((tgid, exe))
+        return len(self.tokens) - 1
+
+    @property
+    def total(self) -> int:
+        """Syscalls counted so far; safe to call from another thread (copies under the GIL)."""
+        return sum(list(self.counts.values()))
+
+    @property
+    def distinct(self) -> int:
+        """Distinct (arch, nr) seen so far; safe to call from another thread."""
+        return len({(a, n) for a, n, _ in list(self.counts)})
+
+
+ArchNamer = Callable[[int, int], str]
+SyscallNamer = Callable[[str, int], str]
+
+
+def build_trace(
+    raw: RawRecording, header: TraceHeader, arch_name: ArchNamer, syscall_name: SyscallNamer
+) -> Trace:
+    """Name, group and sort a raw recording into a Trace."""
+    per_key_count: dict[tuple[int, int], int] = defaultdict(int)
+    per_key_tgids: dict[tuple[int, int], set[int]] = defaultdict(set)
+    per_key_exes: dict[tuple[int, int], set[str]] = defaultdict(set)
+    per_proc_calls: dict[int, int] = defaultdict(int)
+    per_exe: dict[str, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
+    per_exe_tgids: dict[str, set[int]] = defaultdict(set)
+
+    def names(audit: int, nr: int) -> tuple[str, str]:
+        arch = arch_name(audit, nr)
+        return arch, syscall_name(arch, nr)
+
+    for (audit, nr, token), n in raw.counts.items():
+        tgid, exe = raw.tokens[token]
+        key = (audit, nr)
+        per_key_count[key] += n
+        per_key_tgids[key].add(tgid)
+        per_key_exes[key].add(exe)
+        per_proc_calls[tgid] += n
+        per_exe[exe][names(audit, nr)] += n
+        per_exe_tgids[exe].add(tgid)
+
+    per_key_results: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
+    for (audit, nr, res), n in raw.results.items():
+        label = "ok" if res == 0 else errno_name(res)
+        bucket = per_key_results[(audit, nr)]
+        bucket[label] = bucket.get(label, 0) + n
+
+    records = []
+    for key, count in per_key_count.items():
+        audit, nr = key
+        arch, name = names(audit, nr)
+        first_tgid, first_exe = raw.tokens[raw.first.get(key, 0)]
+        records.append(
+            SyscallRecord(
+                arch=arch,
+                name=name,
+                nr=nr,
+                count=count,
+                processes=len(per_key_tgids[key]),
+                first_pid=first_tgid,
+                first_exe=first_exe,
+                exes=tuple(sorted(per_key_exes[key])),
+                results=dict(sorted(per_key_results.get(key, {}).items())),
+                args=_arg_values(raw, key, arch, name),
+            )
+        )
+    records.sort(key=lambda r: (r.arch, r.name, r.nr))
+
+    processes = tuple(
+        ProcessRecord(
+            pid=p.pid,
+            ppid=p.ppid,
+            exes=tuple(p.exes),
+            threads=p.threads,
+            syscalls=per_proc_calls.get(p.pid, 0),
+            exit=p.exit,
+        )
+        for p in raw.processes.values()
+    )
+    exes = tuple(
+        ExeRecord(exe=exe, processes=len(per_exe_tgids[exe]), syscalls=dict(sorted(calls.items())))
+        for exe, calls in sorted(per_exe.items())
+    )
+    return Trace(header=header, syscalls=tuple(records), processes=processes, exes=exes)
+
+
+def _arg_values(raw: RawRecording, key: tuple[int, int], arch: str, name: str) -> ArgValues | None:
+    spec = fields_for(arch, name)
+    if spec is None:
+        return None
+    return ArgValues(
+        fields=tuple(f for f, _ in spec),
+        indexes=tuple(i for _, i in spec),
+        values=frozenset(raw.args.get(key, ())),
+        capped=key in raw.capped,
+    )

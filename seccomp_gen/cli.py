@@ -1,0 +1,168 @@
+"""The ``seccomp-gen`` command: parse arguments, call the library, render the result.
+
+This is the one place where errors become exit statuses: a :class:`SeccompGenError` becomes a
+single ``seccomp-gen: error: ...`` line and its ``exit_status`` (125 for the tool's own failures,
+126/127 for a command that cannot be run or found, as ``env`` and ``timeout`` do); ``record``
+otherwise exits with the workload's own status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from contextlib import nullcontext
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+
+from . import __version__, console as ui, tracefile
+from .atomicfile import check_writable
+from .errors import SeccompGenError
+from .recorders import BACKENDS, LiveStats, RecordOptions, get_backend, resolve_command
+
+
+def _default_output(command: Sequence[str]) -> str:
+    base = os.path.basename(command[0]) if command and command[0] else "workload"
+    return f"{base or 'workload'}.trace.json"
+
+
+def cmd_record(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Run the workload under a recorder, write the trace, print the summary."""
+    command: list[str] = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise SeccompGenError("record needs a command",
+                              hint="usage: seccomp-gen record [-o FILE] -- COMMAND [ARGS...]")
+    output = args.output or _default_output(command)
+    # Everything that can be checked is checked before the workload runs.
+    check_writable(output, force=args.force)
+    resolve_command(command)
+    backend = get_backend(args.backend)
+    stats = LiveStats()
+    show_live = err.is_terminal and not args.quiet
+    live = (
+        Live(ui.LiveStatus(stats, shlex.join(command)[:60]), console=err, refresh_per_second=4,
+             transient=True)
+        if show_live
+        else nullcontext()
+    )
+    with live:
+        trace = backend.record(command, RecordOptions(pin=not args.no_pin), stats)
+    tracefile.dump(trace, output)
+    if not args.quiet:
+        err.print(ui.summary_table(trace, top=args.top))
+        err.print(ui.totals_line(trace), soft_wrap=True, highlight=False)
+        err.print(f"trace written to {output}", soft_wrap=True, highlight=False)
+    return trace.header.exit.shell_status if trace.header.exit else 0
+
+
+def cmd_show(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Render a trace file again, as tables or as JSON."""
+    trace = tracefile.load(args.trace)
+    if args.json:
+        rows: list[dict[str, Any]]
+        if args.by == "process":
+            rows = ui.process_rows(trace)
+        elif args.by == "exe":
+            rows = ui.exe_rows(trace)
+        else:
+            rows = ui.syscall_rows(trace)
+        doc = {
+            "trace": args.trace,
+            "header": tracefile.to_json(trace)["header"],
+            "totals": {
+                "calls": trace.total_calls,
+                "distinct": len(trace.syscalls),
+                "processes": len(trace.processes),
+            },
+            "view": args.by,
+            "rows": rows[: args.top] if args.top else rows,
+        }
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        return 0
+    h = trace.header
+    out.print(f"[bold]{args.trace}[/]: {shlex.join(h.command)}", soft_wrap=True, highlight=False)
+    out.print(f"recorded {h.started} by seccomp-gen {h.tool_version}, libseccomp {h.libseccomp}",
+              soft_wrap=True, highlight=False)
+    if args.by == "process":
+        out.print(ui.process_table(trace))
+    elif args.by == "exe":
+        out.print(ui.exe_table(trace))
+    else:
+        out.print(ui.summary_table(trace, top=args.top))
+    out.print(ui.totals_line(trace), soft_wrap=True, highlight=False)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every command has help."""
+    parser = argparse.ArgumentParser(
+        prog="seccomp-gen",
+        description="Record what a program asks of the Linux kernel and turn it into a seccomp "
+        "profile.",
+    )
+    parser.add_argument("--version", action="version", version=f"seccomp-gen {__version__}")
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    rec = sub.add_parser(
+        "record",
+        help="run a command and record every syscall it and its children make",
+        description="Run COMMAND under a recorder and write a trace file. The command's stdin, "
+        "stdout and stderr are untouched; seccomp-gen exits with the command's exit status "
+        "(128+N if a signal N killed it). Ctrl-C and SIGTERM are passed on to the command.",
+    )
+    rec.add_argument("-o", "--output", metavar="FILE",
+                     help="trace file to write (default: NAME.trace.json in this directory)")
+    rec.add_argument("-f", "--force", action="store_true", help="replace FILE if it exists")
+    rec.add_argument("-q", "--quiet", action="store_true",
+                     help="no status line and no summary; only errors")
+    rec.add_argument("--no-pin", action="store_true",
+                     help="do not pin the recorder and the command to one CPU (pinning makes "
+                     "ptrace ~10x cheaper on VMs, but the command then sees one CPU)")
+    rec.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
+                     help="how to record (default: auto)")
+    rec.add_argument("--top", type=int, metavar="N", help="show only the N most frequent syscalls")
+    rec.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
+                     help="the command to run")
+    rec.set_defaults(func=cmd_record)
+
+    show = sub.add_parser("show", help="summarise a trace file",
+                          description="Show a trace file as a table (per syscall, per process "
+                          "or per executable) or as JSON.")
+    show.add_argument("trace", metavar="TRACE", help="a trace file written by record")
+    show.add_argument("--by", choices=("syscall", "process", "exe"), default="syscall",
+                      help="the view (default: syscall)")
+    show.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    show.add_argument("--top", type=int, metavar="N", help="show only the first N rows")
+    show.set_defaults(func=cmd_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``seccomp-gen`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = Console()
+    err = Console(stderr=True)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args, out, err))
+    except SeccompGenError as exc:
+        ui.error_line(err, exc.one_line())
+        return exc.exit_status
+    except KeyboardInterrupt:
+        ui.error_line(err, "interrupted")
+        return 130
+    except BrokenPipeError:
+        # `seccomp-gen show ... | head`: the reader went away; that is not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0

@@ -1,0 +1,154 @@
+"""The trace model: what one or more recorded runs asked of the kernel.
+
+Frozen dataclasses and nothing else: no I/O, no formatting, no ptrace, no libseccomp. Recorders
+produce these, the trace file stores them, and profile generation reads them, so every stage
+agrees on one shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+TRACE_FORMAT = "seccomp-gen-trace"
+TRACE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How a process ended: ``code`` for a normal exit, ``signal`` when a signal killed it."""
+
+    code: int | None = None
+    signal: int | None = None
+    core_dumped: bool = False
+
+    @property
+    def shell_status(self) -> int:
+        """The status a shell would report: the exit code, or 128 + N for death by signal N."""
+        if self.signal is not None:
+            return 128 + self.signal
+        return self.code if self.code is not None else 0
+
+    @classmethod
+    def from_wait_status(cls, status: int) -> ExitStatus:
+        """Decode a ``waitpid`` status of a process that has ended."""
+        if status & 0x7F == 0:
+            return cls(code=(status >> 8) & 0xFF)
+        return cls(signal=status & 0x7F, core_dumped=bool(status & 0x80))
+
+
+@dataclass(frozen=True)
+class ArgValues:
+    """Distinct values of the arguments a profile can filter on, for one (arch, syscall).
+
+    ``fields`` name the arguments (``("domain", "type")`` for socket), ``indexes`` give their
+    positions in the syscall's argument registers (``None`` for a value read from tracee memory,
+    such as clone3's ``clone_args.flags``, which no seccomp filter can see). ``values`` holds one
+    tuple per distinct combination seen. ``capped`` says the recorder stopped collecting after
+    ``ARG_VALUE_CAP`` combinations, so the set is incomplete.
+    """
+
+    fields: tuple[str, ...]
+    indexes: tuple[int | None, ...]
+    values: frozenset[tuple[int, ...]]
+    capped: bool = False
+
+
+@dataclass(frozen=True)
+class SyscallRecord:
+    """Everything recorded about one syscall of one architecture, aggregated over a run.
+
+    ``results`` counts how calls returned: ``"ok"`` or an errno name (``"ENOENT"``). Calls that
+    never return (``exit_group``, a process killed mid-call) are in ``count`` but not in
+    ``results``.
+    """
+
+    arch: str
+    name: str
+    nr: int
+    count: int
+    processes: int
+    first_pid: int
+    first_exe: str
+    exes: tuple[str, ...]
+    results: Mapping[str, int] = field(default_factory=dict)
+    args: ArgValues | None = None
+
+    @property
+    def errors(self) -> int:
+        """How many calls failed with an errno."""
+        return sum(n for k, n in self.results.items() if k != "ok")
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """One traced process (thread group): where it came from and what it ran."""
+
+    pid: int
+    ppid: int | None
+    exes: tuple[str, ...]
+    threads: int
+    syscalls: int
+    exit: ExitStatus | None
+
+
+@dataclass(frozen=True)
+class ExeRecord:
+    """Per executable: how often each (arch, syscall) was made while that program was running."""
+
+    exe: str
+    processes: int
+    syscalls: Mapping[tuple[str, str], int]
+
+
+@dataclass(frozen=True)
+class TraceHeader:
+    """Provenance of a recording: what ran, where, with which tool, and how it ended."""
+
+    tool_version: str
+    command: tuple[str, ...]
+    kernel: str
+    host_arch: str
+    libseccomp: str
+    backend: str
+    pinned_cpu: int | None
+    started: str
+    ended: str
+    duration_s: float
+    exit: ExitStatus | None
+    records_args: bool = True
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A recorded run: header, per-(arch, syscall) records, processes and executables.
+
+    ``syscalls`` is sorted by (arch, name), ``processes`` in the order they appeared, ``exes`` by
+    path, so that equal runs serialise to equal bytes.
+    """
+
+    header: TraceHeader
+    syscalls: tuple[SyscallRecord, ...]
+    processes: tuple[ProcessRecord, ...]
+    exes: tuple[ExeRecord, ...]
+
+    @property
+    def total_calls(self) -> int:
+        """All syscalls recorded, over every arch and process."""
+        return sum(r.count for r in self.syscalls)
+
+    def syscall_set(self) -> frozenset[tuple[str, str]]:
+        """The distinct (arch, name) pairs recorded."""
+        return frozenset((r.arch, r.name) for r in self.syscalls)
+
+    def names(self, arch: str | None = None) -> frozenset[str]:
+        """Distinct syscall names, of one arch or of all."""
+        return frozenset(r.name for r in self.syscalls if arch is None or r.arch == arch)
+
+    def find(self, name: str, arch: str | None = None) -> SyscallRecord | None:
+        """The record of one syscall (of the given arch, or the first arch that has it)."""
+        for r in self.syscalls:
+            if r.name == name and (arch is None or r.arch == arch):
+                return r
+        return None
