@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 __version__ = "0.1.0"
 
-from .errors import SeccompGenError, TraceFileError  # noqa: E402
-from .model import (  # noqa: E402
+from .errors import SeccompGenError, TraceFileError
+from .model import (
     ArgValues,
     ExitStatus,
     ProcessRecord,
@@ -22,8 +22,8 @@ from .model import (  # noqa: E402
     Trace,
     TraceHeader,
 )
-from .tracefile import dump as dump_trace  # noqa: E402
-from .tracefile import load as load_trace  # noqa: E402
+from .tracefile import dump as dump_trace
+from .tracefile import load as load_trace
 
 
 def record(

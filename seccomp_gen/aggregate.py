@@ -34,6 +34,10 @@ _KERNEL_ERRNOS = {
 }
 
 
+#: The result recorded for a call that never returned (exit_group, a thread killed mid-call).
+UNRETURNED = -1
+
+
 def errno_name(value: int) -> str:
     """Symbolic name of an errno value, ``E<n>`` when it has none."""
     return errno_mod.errorcode.get(value) or _KERNEL_ERRNOS.get(value) or f"E{value}"
@@ -54,12 +58,13 @@ class ProcessState:
 class RawRecording:
     """What a recorder collects, keyed by numbers only.
 
+    ``calls`` counts syscalls by (AUDIT_ARCH, nr, token, result), where result is 0 for success,
+    the errno for a failure, or :data:`UNRETURNED` for a call that never returned.
     ``tokens[t]`` is (tgid, exe) of one process during one executable's lifetime; a new token is
     made at fork and at every execve, so per-exe attribution costs nothing in the hot loop.
     """
 
-    counts: dict[tuple[int, int, int], int] = field(default_factory=dict)
-    results: dict[tuple[int, int, int], int] = field(default_factory=dict)
+    calls: dict[tuple[int, int, int, int], int] = field(default_factory=dict)
     args: dict[tuple[int, int], set[tuple[int, ...]]] = field(default_factory=dict)
     capped: set[tuple[int, int]] = field(default_factory=set)
     first: dict[tuple[int, int], int] = field(default_factory=dict)
@@ -74,12 +79,12 @@ class RawRecording:
     @property
     def total(self) -> int:
         """Syscalls counted so far; safe to call from another thread (copies under the GIL)."""
-        return sum(list(self.counts.values()))
+        return sum(list(self.calls.values()))
 
     @property
     def distinct(self) -> int:
         """Distinct (arch, nr) seen so far; safe to call from another thread."""
-        return len({(a, n) for a, n, _ in list(self.counts)})
+        return len({(a, n) for a, n, _, _ in list(self.calls)})
 
 
 ArchNamer = Callable[[int, int], str]
@@ -101,7 +106,8 @@ def build_trace(
         arch = arch_name(audit, nr)
         return arch, syscall_name(arch, nr)
 
-    for (audit, nr, token), n in raw.counts.items():
+    per_key_results: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
+    for (audit, nr, token, res), n in raw.calls.items():
         tgid, exe = raw.tokens[token]
         key = (audit, nr)
         per_key_count[key] += n
@@ -110,12 +116,10 @@ def build_trace(
         per_proc_calls[tgid] += n
         per_exe[exe][names(audit, nr)] += n
         per_exe_tgids[exe].add(tgid)
-
-    per_key_results: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
-    for (audit, nr, res), n in raw.results.items():
-        label = "ok" if res == 0 else errno_name(res)
-        bucket = per_key_results[(audit, nr)]
-        bucket[label] = bucket.get(label, 0) + n
+        if res != UNRETURNED:
+            label = "ok" if res == 0 else errno_name(res)
+            bucket = per_key_results[key]
+            bucket[label] = bucket.get(label, 0) + n
 
     records = []
     for key, count in per_key_count.items():

@@ -98,7 +98,7 @@ def host_arch() -> str:
 def libseccomp_version() -> str:
     """The libseccomp library version pyseccomp loaded, e.g. ``2.5.4``."""
     try:
-        api = pyseccomp._libseccomp  # noqa: SLF001 - the only handle to the loaded library
+        api = pyseccomp._libseccomp
         func = api.seccomp_version
         func.restype = ctypes.POINTER(ctypes.c_uint * 3)
         major, minor, micro = func().contents

@@ -19,8 +19,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.text import Text
 
-from . import __version__, console as ui, tracefile
+from . import __version__, tracefile
+from . import console as ui
 from .atomicfile import check_writable
 from .errors import SeccompGenError
 from .recorders import BACKENDS, LiveStats, RecordOptions, get_backend, resolve_command
@@ -57,8 +59,8 @@ def cmd_record(args: argparse.Namespace, out: Console, err: Console) -> int:
     tracefile.dump(trace, output)
     if not args.quiet:
         err.print(ui.summary_table(trace, top=args.top))
-        err.print(ui.totals_line(trace), soft_wrap=True, highlight=False)
-        err.print(f"trace written to {output}", soft_wrap=True, highlight=False)
+        err.print(ui.totals_line(trace), soft_wrap=True, highlight=False, markup=False)
+        err.print(f"trace written to {output}", soft_wrap=True, highlight=False, markup=False)
     return trace.header.exit.shell_status if trace.header.exit else 0
 
 
@@ -87,16 +89,16 @@ def cmd_show(args: argparse.Namespace, out: Console, err: Console) -> int:
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return 0
     h = trace.header
-    out.print(f"[bold]{args.trace}[/]: {shlex.join(h.command)}", soft_wrap=True, highlight=False)
+    out.print(Text.assemble((args.trace, "bold"), f": {shlex.join(h.command)}"), soft_wrap=True)
     out.print(f"recorded {h.started} by seccomp-gen {h.tool_version}, libseccomp {h.libseccomp}",
-              soft_wrap=True, highlight=False)
+              soft_wrap=True, highlight=False, markup=False)
     if args.by == "process":
         out.print(ui.process_table(trace))
     elif args.by == "exe":
         out.print(ui.exe_table(trace))
     else:
         out.print(ui.summary_table(trace, top=args.top))
-    out.print(ui.totals_line(trace), soft_wrap=True, highlight=False)
+    out.print(ui.totals_line(trace), soft_wrap=True, highlight=False, markup=False)
     return 0
 
 

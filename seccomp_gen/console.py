@@ -33,7 +33,7 @@ def describe_exit(status: ExitStatus | None) -> str:
 
 def syscall_rows(trace: Trace) -> list[dict[str, Any]]:
     """Summary rows like ``strace -c``: most frequent first, ties by arch and name."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "syscall": r.name,
             "arch": r.arch,
@@ -45,7 +45,7 @@ def syscall_rows(trace: Trace) -> list[dict[str, Any]]:
         }
         for r in trace.syscalls
     ]
-    rows.sort(key=lambda row: (-row["count"], row["arch"], row["syscall"]))
+    rows.sort(key=lambda row: (-int(row["count"]), row["arch"], row["syscall"]))
     return rows
 
 
@@ -95,7 +95,7 @@ def summary_table(trace: Trace, top: int | None = None) -> Table:
         errors = row["errors"]
         detail = ", ".join(f"{k} {v}" for k, v in row["results"].items() if k != "ok")
         table.add_row(
-            row["syscall"],
+            Text(row["syscall"]),
             row["arch"],
             str(row["count"]),
             str(row["processes"]),
@@ -111,7 +111,7 @@ def process_table(trace: Trace) -> Table:
                       ("threads", "right"), ("syscalls", "right"), ("ended", "left")):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for row in process_rows(trace):
-        table.add_row(str(row["pid"]), str(row["ppid"] or ""), " -> ".join(row["exes"]),
+        table.add_row(str(row["pid"]), str(row["ppid"] or ""), Text(" -> ".join(row["exes"])),
                       str(row["threads"]), str(row["syscalls"]), row["exit"])
     return table
 
@@ -123,8 +123,8 @@ def exe_table(trace: Trace) -> Table:
                       ("calls", "right"), ("most called", "left")):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for row in exe_rows(trace):
-        table.add_row(row["exe"], str(row["processes"]), str(row["distinct"]),
-                      str(row["calls"]), ", ".join(row["top"]))
+        table.add_row(Text(row["exe"]), str(row["processes"]), str(row["distinct"]),
+                      str(row["calls"]), Text(", ".join(row["top"])))
     return table
 
 
@@ -135,9 +135,13 @@ def totals_line(trace: Trace) -> str:
     pinned = f", pinned to CPU {h.pinned_cpu}" if h.pinned_cpu is not None else ", not pinned"
     return (
         f"{trace.total_calls} calls, {len(trace.syscalls)} distinct syscalls "
-        f"({', '.join(arches) or 'none'}), {len(trace.processes)} processes, "
+        f"({', '.join(arches) or 'none'}), {_plural(len(trace.processes), 'process', 'es')}, "
         f"{h.duration_s:.2f}s, {describe_exit(h.exit)}; {h.backend} on {h.kernel}{pinned}"
     )
+
+
+def _plural(n: int, word: str, suffix: str = "s") -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}{suffix}"
 
 
 class LiveStatus:

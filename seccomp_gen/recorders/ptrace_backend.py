@@ -31,9 +31,9 @@ from types import FrameType
 from ptrace.binding import func as pt
 
 from .. import __version__
-from ..aggregate import ProcessState, RawRecording, build_trace
-from ..argspec import ARG_VALUE_CAP, fields_for
+from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from ..arch import arch_name, host_arch, kernel_release, libseccomp_version, syscall_name
+from ..argspec import ARG_VALUE_CAP, fields_for
 from ..errors import CommandNotExecutable, RecordError
 from ..model import ExitStatus, Trace, TraceHeader
 from .base import LiveStats, RecordOptions, resolve_command
@@ -66,8 +66,15 @@ _ptrace.restype = ctypes.c_long
 # entry {nr u64, args[6] u64}, exit {rval s64, is_error u8}.
 _INFO_SIZE = 88
 _ENTRY = struct.Struct("<7Q")
+_ENTRY_HEAD = struct.Struct("<4xI16xQ")  # arch and nr in one unpack
 _EXIT = struct.Struct("<qB")
 _ARCH = struct.Struct("<I")
+_SYSCALL_STOP_STATUS = (_SYSCALL_TRAP << 8) | 0x7F  # stopped, SIGTRAP|0x80, no event bits
+
+# The same libc function without argtypes, for the hot loop: it is called only with prebuilt
+# ctypes.c_long/c_void_p objects and pids (which fit a C int and libffi sign-extends them).
+_ptrace_fast = ctypes.CDLL(None, use_errno=True).ptrace
+_ptrace_fast.restype = ctypes.c_long
 
 
 def _raise_ptrace(what: str, pid: int) -> None:
@@ -130,7 +137,7 @@ class _Session:
         self.main_status: ExitStatus | None = None
         self.tid_token: dict[int, int] = {}
         self.tid_tgid: dict[int, int] = {}
-        self.inflight: dict[int, tuple[int, int]] = {}
+        self.inflight: dict[int, tuple[int, int, int]] = {}
         self.awaiting_sigstop: set[int] = set()
         self.alive_tgids: set[int] = set()
         self.deferred_forward: set[int] = set()
@@ -145,7 +152,7 @@ class _Session:
             self.pinned_cpu = max(old_affinity)
             os.sched_setaffinity(0, {self.pinned_cpu})
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        old_handlers: dict[int, object] = {}
+        old_handlers: dict[int, signal._HANDLER] = {}
         try:
             self.main_pid = self._spawn(err_w)
             os.close(err_w)
@@ -157,8 +164,8 @@ class _Session:
             self._loop(self._wait_for_exec())
             duration = time.monotonic() - t0
         finally:
-            for sig, handler in old_handlers.items():
-                signal.signal(sig, handler)  # type: ignore[arg-type]
+            for signum, handler in old_handlers.items():
+                signal.signal(signum, handler)
             if err_w >= 0:
                 os.close(err_w)
             if self.options.pin:
@@ -198,7 +205,7 @@ class _Session:
                 os.execve(self.path, self.argv, env)
             except OSError as exc:
                 os.write(err_w, str(exc.errno or 0).encode())
-            except BaseException:  # noqa: BLE001 - must never unwind into the parent's stack
+            except BaseException:
                 os.write(err_w, b"0")
             os._exit(127)
         _, status = os.waitpid(pid, _WALL)
@@ -280,7 +287,9 @@ class _Session:
             elif sig == signal.SIGSTOP:
                 sig = 0
 
-    def _record_args(self, tid: int, key: tuple[int, int], buf: ctypes.Array[ctypes.c_char]) -> None:
+    def _record_args(
+        self, tid: int, key: tuple[int, int], buf: ctypes.Array[ctypes.c_char]
+    ) -> None:
         spec = self.arg_watch.get(key)
         if spec is None:
             audit, nr = key
@@ -313,45 +322,49 @@ class _Session:
 
     def _loop(self, start: tuple[int, int]) -> None:
         """The hot loop: every stop of every traced thread comes through here, starting with
-        ``start``, the workload's execve entry (or its exit, if it never got that far)."""
+        ``start``, the workload's execve entry (or its exit, if it never got that far).
+
+        Written for speed: a call through ctypes costs ~1 us, as much as the rest of a stop's
+        Python work, so the constant arguments are prebuilt ctypes objects (no per-call
+        conversion) and a call is counted once, at its exit, in a single dict keyed
+        (arch, nr, token, result).
+        """
         buf = ctypes.create_string_buffer(_INFO_SIZE)
-        addr = ctypes.addressof(buf)
-        ptrace_ = _ptrace
-        waitpid = os.waitpid
-        info_op, sysc = PTRACE_GET_SYSCALL_INFO, pt.PTRACE_SYSCALL
-        unpack_arch, unpack_entry, unpack_exit = _ARCH.unpack_from, _ENTRY.unpack_from, (
-            _EXIT.unpack_from
-        )
-        counts, results, first = self.raw.counts, self.raw.results, self.raw.first
+        view = memoryview(buf).cast("B")
+        c_info, c_size = ctypes.c_long(PTRACE_GET_SYSCALL_INFO), ctypes.c_long(_INFO_SIZE)
+        c_addr, c_syscall = ctypes.c_void_p(ctypes.addressof(buf)), ctypes.c_long(pt.PTRACE_SYSCALL)
+        c_zero = ctypes.c_long(0)
+        ptrace_, waitpid = _ptrace_fast, os.waitpid
+        unpack_entry, unpack_exit = _ENTRY_HEAD.unpack_from, _EXIT.unpack_from
+        calls, first = self.raw.calls, self.raw.first
         inflight, tid_token, no_args = self.inflight, self.tid_token, self.no_args
         record_args = self._record_args
         tid, status = start
         while True:
-            if status & 0xFF == 0x7F and (status >> 8) & 0xFFFF == _SYSCALL_TRAP:
-                ptrace_(info_op, tid, _INFO_SIZE, addr)
-                op = buf.raw[0]
+            if status == _SYSCALL_STOP_STATUS:
+                ptrace_(c_info, tid, c_size, c_addr)
+                op = view[0]
                 if op == _OP_ENTRY:
-                    nr = unpack_entry(buf, 24)[0]
-                    key = (unpack_arch(buf, 4)[0], nr)
+                    audit, nr = unpack_entry(view, 0)
                     try:
                         token = tid_token[tid]
                     except KeyError:
                         token = self._adopt(tid)
-                    key3 = (*key, token)
-                    n = counts.get(key3, 0)
-                    counts[key3] = n + 1
-                    inflight[tid] = key
-                    if n == 0 and key not in first:
-                        first[key] = token
-                    if key not in no_args:
-                        record_args(tid, key, buf)
+                    inflight[tid] = (audit, nr, token)
+                    if (audit, nr) not in no_args:
+                        record_args(tid, (audit, nr), buf)
                 elif op == _OP_EXIT:
-                    key = inflight.pop(tid, None)  # type: ignore[assignment]
-                    if key is not None:
-                        rval, is_error = unpack_exit(buf, 24)
-                        rkey = (*key, -rval if is_error else 0)
-                        results[rkey] = results.get(rkey, 0) + 1
-                if ptrace_(sysc, tid, 0, 0) == -1 and ctypes.get_errno() != errno.ESRCH:
+                    pending = inflight.pop(tid, None)
+                    if pending is not None:
+                        rval, is_error = unpack_exit(view, 24)
+                        key = (*pending, -rval if is_error else 0)
+                        n = calls.get(key, 0)
+                        calls[key] = n + 1
+                        if not n:
+                            first.setdefault(pending[:2], pending[2])
+                if ptrace_(c_syscall, tid, c_zero, c_zero) == -1 and (
+                    ctypes.get_errno() != errno.ESRCH
+                ):
                     _raise_ptrace("SYSCALL", tid)
             elif status & 0xFF == 0x7F:
                 self._on_other_stop(tid, status)
@@ -361,6 +374,14 @@ class _Session:
                 tid, status = waitpid(-1, _WALL)
             except ChildProcessError:
                 return
+
+    def _unreturned(self, tid: int) -> None:
+        """Count a call that will never return (exit, exit_group, a thread killed mid-call)."""
+        pending = self.inflight.pop(tid, None)
+        if pending is not None:
+            key = (*pending, UNRETURNED)
+            self.raw.calls[key] = self.raw.calls.get(key, 0) + 1
+            self.raw.first.setdefault(pending[:2], pending[2])
 
     # -- the rare stops ---------------------------------------------------------------------------
 
@@ -420,7 +441,7 @@ class _Session:
     @staticmethod
     def _is_signal_delivery(tid: int) -> bool:
         info = ctypes.create_string_buffer(128)
-        return _ptrace(pt.PTRACE_GETSIGINFO, tid, 0, ctypes.addressof(info)) != -1
+        return bool(_ptrace(pt.PTRACE_GETSIGINFO, tid, 0, ctypes.addressof(info)) != -1)
 
     def _on_exec(self, tid: int) -> None:
         """After execve: the thread group has a new executable and, if a non-leader thread
@@ -428,8 +449,10 @@ class _Session:
         former = ctypes.c_ulong(0)
         _ptrace(pt.PTRACE_GETEVENTMSG, tid, 0, ctypes.addressof(former))
         old = int(former.value)
-        if old != tid and old in self.inflight:
-            self.inflight[tid] = self.inflight.pop(old)
+        if old != tid:
+            self._unreturned(tid)  # the leader's own pending call (it was waiting in exit)
+            if old in self.inflight:
+                self.inflight[tid] = self.inflight.pop(old)
         self.tid_token.pop(old, None)
         self.tid_tgid.pop(old, None)
         tgid = self.tid_tgid.get(tid, tid)
@@ -440,7 +463,7 @@ class _Session:
         self.tid_token[tid] = self.raw.new_token(tgid, exe)
 
     def _on_exit(self, tid: int, status: int) -> None:
-        self.inflight.pop(tid, None)
+        self._unreturned(tid)
         self.awaiting_sigstop.discard(tid)
         self.tid_token.pop(tid, None)
         tgid = self.tid_tgid.pop(tid, tid)
