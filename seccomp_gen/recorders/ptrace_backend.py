@@ -232,10 +232,18 @@ class _Session:
 
         A Ctrl-C on the terminal reaches the workload by itself (same process group); forwarding
         it again would deliver it twice. If the signal is already pending in the workload, do
-        nothing; if the workload is in a ptrace stop, let the loop decide at its next stop.
+        nothing. If the workload is in a ptrace stop, it may be the stop that delivers this very
+        signal: the loop decides at the workload's next stop (dropped if that stop delivers the
+        signal, sent otherwise). Once the main process has ended, the signal goes to every
+        process still traced.
         """
         pid = self.main_pid
-        if not pid or self.main_status is not None:
+        if not pid:
+            return
+        if self.main_status is not None:
+            for tgid in sorted(self.alive_tgids):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(tgid, sig)
             return
         fields = _read_status_fields(pid)
         bit = 1 << (sig - 1)
@@ -339,6 +347,7 @@ class _Session:
         calls, first = self.raw.calls, self.raw.first
         inflight, tid_token, no_args = self.inflight, self.tid_token, self.no_args
         record_args = self._record_args
+        deferred, main_pid = self.deferred_forward, self.main_pid
         tid, status = start
         while True:
             if status == _SYSCALL_STOP_STATUS:
@@ -366,6 +375,8 @@ class _Session:
                     ctypes.get_errno() != errno.ESRCH
                 ):
                     _raise_ptrace("SYSCALL", tid)
+                if deferred and tid == main_pid:
+                    self._settle_deferred(tid, 0)
             elif status & 0xFF == 0x7F:
                 self._on_other_stop(tid, status)
             else:
@@ -433,8 +444,9 @@ class _Session:
             inject = sig
             if sig in _STOPPING_SIGNALS and not self._is_signal_delivery(tid):
                 inject = 0  # a group-stop: resuming it is all TRACEME-style tracing allows
-            if self.deferred_forward:
-                self._settle_deferred(tid, sig)
+        if self.deferred_forward:
+            # For event stops sig is SIGTRAP, which is never forwarded, so nothing is dropped.
+            self._settle_deferred(tid, sig)
         if _ptrace(pt.PTRACE_SYSCALL, tid, 0, inject) == -1 and ctypes.get_errno() != errno.ESRCH:
             _raise_ptrace("SYSCALL", tid)
 
