@@ -17,15 +17,26 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any
 
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
-
-from . import __version__, tracefile
-from . import console as ui
+from . import __version__, generate_cli, tracefile
 from .atomicfile import check_writable
 from .errors import SeccompGenError
 from .recorders import BACKENDS, LiveStats, RecordOptions, get_backend, resolve_command
+
+
+class _LazyConsole:
+    """A rich Console made on first use: ``record -q`` of a short command should not pay for
+    importing rich (a third of the tool's start-up time)."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return getattr(self._console, name)
 
 
 def _default_output(command: Sequence[str]) -> str:
@@ -33,7 +44,16 @@ def _default_output(command: Sequence[str]) -> str:
     return f"{base or 'workload'}.trace.json"
 
 
-def cmd_record(args: argparse.Namespace, out: Console, err: Console) -> int:
+def _profile_target(spec: str) -> tuple[str, str]:
+    """``oci:ls.json`` -> (``oci``, ``ls.json``)."""
+    fmt, sep, path = spec.partition(":")
+    if not sep or not path:
+        raise SeccompGenError(f"--profile {spec!r}: expected FORMAT:FILE",
+                              hint="e.g. --profile oci:ls.json")
+    return fmt, path
+
+
+def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Run the workload under a recorder, write the trace, print the summary."""
     command: list[str] = list(args.command)
     if command and command[0] == "--":
@@ -44,28 +64,48 @@ def cmd_record(args: argparse.Namespace, out: Console, err: Console) -> int:
     output = args.output or _default_output(command)
     # Everything that can be checked is checked before the workload runs.
     check_writable(output, force=args.force)
+    profiles = [_profile_target(spec) for spec in args.profile]
+    for fmt, path in profiles:
+        generate_cli.check_format(fmt)
+        check_writable(path, force=args.force)
     resolve_command(command)
     backend = get_backend(args.backend)
     stats = LiveStats()
-    show_live = err.is_terminal and not args.quiet
-    live = (
-        Live(ui.LiveStatus(stats, shlex.join(command)[:60]), console=err, refresh_per_second=4,
-             transient=True)
-        if show_live
-        else nullcontext()
-    )
+    live: Any = nullcontext()
+    if sys.stderr.isatty() and not args.quiet:
+        from rich.live import Live
+
+        from . import console as ui
+
+        live = Live(ui.LiveStatus(stats, shlex.join(command)[:60]), console=err,
+                    refresh_per_second=4, transient=True)
     with live:
         trace = backend.record(command, RecordOptions(pin=not args.no_pin), stats)
     tracefile.dump(trace, output)
     if not args.quiet:
+        from . import console as ui
+
         err.print(ui.summary_table(trace, top=args.top))
         err.print(ui.totals_line(trace), soft_wrap=True, highlight=False, markup=False)
         err.print(f"trace written to {output}", soft_wrap=True, highlight=False, markup=False)
+    if profiles:
+        from .synthesize import synthesize
+
+        profile = synthesize(trace, generate_cli.policy_of(args))
+        for fmt, path in profiles:
+            generate_cli.write_profile(profile, fmt, path)
+            if not args.quiet:
+                err.print(generate_cli.summary_line(profile, fmt, path), soft_wrap=True,
+                          highlight=False, markup=False)
     return trace.header.exit.shell_status if trace.header.exit else 0
 
 
-def cmd_show(args: argparse.Namespace, out: Console, err: Console) -> int:
+def cmd_show(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Render a trace file again, as tables or as JSON."""
+    from rich.text import Text
+
+    from . import console as ui
+
     trace = tracefile.load(args.trace)
     if args.json:
         rows: list[dict[str, Any]]
@@ -129,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "ptrace ~10x cheaper on VMs, but the command then sees one CPU)")
     rec.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
                      help="how to record (default: auto)")
+    rec.add_argument("--profile", action="append", default=[], metavar="FORMAT:FILE",
+                     help="also write a profile from this recording (oci, lxc or python; with "
+                     "generate's defaults); may be given more than once")
     rec.add_argument("--top", type=int, metavar="N", help="show only the N most frequent syscalls")
     rec.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
                      help="the command to run")
@@ -143,25 +186,32 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     show.add_argument("--top", type=int, metavar="N", help="show only the first N rows")
     show.set_defaults(func=cmd_show)
+
+    generate_cli.add_parser(sub)
     return parser
+
+
+def _error_line(err: Any, message: str) -> None:
+    from . import console as ui
+
+    ui.error_line(err, message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``seccomp-gen`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    out = Console()
-    err = Console(stderr=True)
+    out, err = _LazyConsole(stderr=False), _LazyConsole(stderr=True)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args, out, err))
     except SeccompGenError as exc:
-        ui.error_line(err, exc.one_line())
-        return exc.exit_status
+        _error_line(err, exc.one_line())
+        return 2 if args.cmd == "diff" else exc.exit_status
     except KeyboardInterrupt:
-        ui.error_line(err, "interrupted")
+        _error_line(err, "interrupted")
         return 130
     except BrokenPipeError:
         # `seccomp-gen show ... | head`: the reader went away; that is not an error.

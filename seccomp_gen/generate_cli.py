@@ -1,0 +1,109 @@
+"""``seccomp-gen generate``: trace files -> merged trace -> profile -> checked file.
+
+Kept out of cli.py so that the command is one small module: ``add_parser`` registers it, ``run``
+does the work. Everything that can fail cheaply (format, output path, trace files) is checked
+before anything is written; libseccomp must accept the profile before it reaches the disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from . import tracefile
+from .atomicfile import check_writable, write_atomic
+from .baselines import NAMES as BASELINE_NAMES
+from .emitters import FORMATS, emit, parse
+from .errors import SeccompGenError
+from .profile import ACTIONS, ERRNO_EPERM, Profile
+from .synthesize import ARG_POLICIES, Policy, merge_traces, synthesize
+
+DEFAULT_ACTIONS = tuple(a for a in ACTIONS if a != "allow")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``generate`` on an argparse subparsers object; returns its parser."""
+    gen: argparse.ArgumentParser = subparsers.add_parser(
+        "generate",
+        help="turn one or more trace files into a seccomp profile",
+        description="Build the minimal seccomp profile that allows what the traces observed "
+        "(the union of all runs), check it with libseccomp, and write it as OCI JSON, an LXC "
+        "v2 policy, or an importable Python module.",
+    )
+    gen.add_argument("traces", nargs="*", metavar="TRACE", help="trace files written by record")
+    gen.add_argument("--format", default="oci", help=f"one of {', '.join(FORMATS)} "
+                     "(default: oci)")
+    gen.add_argument("--docker", action="store_true",
+                     help="with --format oci: Docker's form, with archMap")
+    gen.add_argument("-o", "--output", metavar="FILE", required=True,
+                     help="profile file to write")
+    gen.add_argument("-f", "--force", action="store_true", help="replace FILE if it exists")
+    gen.add_argument("--args", choices=ARG_POLICIES, default="safe",
+                     help="argument pinning: none, safe (namespaces, socket domain, "
+                     "personality, prctl option; default) or strict (also ioctl, fcntl, "
+                     "PROT_EXEC and every other recorded argument)")
+    gen.add_argument("--default-action", choices=DEFAULT_ACTIONS, default="errno",
+                     help="what unlisted syscalls get (default: errno)")
+    gen.add_argument("--errno", type=int, default=ERRNO_EPERM, metavar="N",
+                     help=f"errno for --default-action errno (default: {ERRNO_EPERM}, EPERM; "
+                     "clone3 always gets ENOSYS so that glibc falls back to clone)")
+    gen.add_argument("--baseline", choices=BASELINE_NAMES, default="none",
+                     help="also allow what this runtime does after loading the filter "
+                     "(default: none)")
+    gen.set_defaults(func=run)
+    return gen
+
+
+def build_profile(args: argparse.Namespace) -> Profile:
+    """Load, merge and synthesize, without writing anything."""
+    if not args.traces:
+        raise SeccompGenError("generate needs at least one trace file",
+                              hint="usage: seccomp-gen generate TRACE... -o FILE")
+    return synthesize(merge_traces([tracefile.load(t) for t in args.traces]), policy_of(args))
+
+
+def policy_of(args: argparse.Namespace) -> Policy:
+    """The synthesis policy the command line asks for (record's defaults where it has none)."""
+    return Policy(args=getattr(args, "args", "safe"),
+                  default_action=getattr(args, "default_action", "errno"),
+                  errno=getattr(args, "errno", ERRNO_EPERM),
+                  baseline=getattr(args, "baseline", "none"))
+
+
+def check_format(fmt: str, docker: bool = False) -> None:
+    """Refuse an unknown format (or --docker with a format other than OCI) before any work."""
+    if fmt not in FORMATS:
+        raise SeccompGenError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+    if docker and fmt != "oci":
+        raise SeccompGenError("--docker only applies to --format oci")
+
+
+def write_profile(profile: Profile, fmt: str, output: str, *, docker: bool = False) -> None:
+    """Emit, prove with libseccomp, and write atomically; nothing is written if any step fails."""
+    from .validate import validate  # libseccomp only where it is needed
+
+    text = emit(profile, fmt, docker=docker)
+    # Check what the file says, read back, not the model: that also proves the emitter.
+    validate(parse(text, fmt, output))
+    write_atomic(output, text)
+
+
+def summary_line(profile: Profile, fmt: str, output: str) -> str:
+    """What was written, in one line."""
+    msg = (f"{fmt} profile written to {output}: {len(profile.names())} syscalls allowed on "
+           f"{', '.join(profile.architectures)}")
+    if profile.skipped:
+        msg += f"; {len(profile.skipped)} observed syscall(s) skipped (see the file's comment)"
+    return msg
+
+
+def run(args: argparse.Namespace, out: Any = None, err: Any = None) -> int:
+    """Do ``generate``; raises SeccompGenError (one line) on any user-fixable problem."""
+    check_format(args.format, args.docker)
+    check_writable(args.output, force=args.force)
+    profile = build_profile(args)
+    write_profile(profile, args.format, args.output, docker=args.docker)
+    if err is not None:
+        err.print(summary_line(profile, args.format, args.output), soft_wrap=True,
+                  highlight=False, markup=False)
+    return 0

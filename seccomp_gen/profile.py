@@ -1,0 +1,303 @@
+"""The profile model: what a seccomp filter allows, independent of any file format.
+
+Frozen dataclasses and pure helpers, nothing else: no I/O, no libseccomp, no formatting. The
+synthesizer builds a :class:`Profile`; emitters turn it into OCI JSON, an LXC policy or a Python
+table, and parse those back into the same model, so that round trips can be compared with ``==``.
+
+A profile is *per arch*: each :class:`Rule` names the ABIs (libseccomp arch tokens such as
+``x86_64``, ``x86``, ``x32``) it applies to. Formats that cannot say that (OCI applies every rule
+to every listed arch) see the profile through :func:`widen`, and say so.
+
+Equality depends on a normal form: :func:`normalize` merges rules that differ only in their
+arches, sorts conditions, rules and arches, and drops duplicates. Every constructor in this
+package returns normalized profiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+#: Actions a rule or a default can take, in our spelling (the CLI's). ``kill`` is libseccomp's
+#: SCMP_ACT_KILL, which kills the thread; ``kill-process`` kills the whole process.
+ACTIONS: tuple[str, ...] = ("allow", "errno", "kill", "kill-process", "trap", "log")
+
+#: Comparison operators, libseccomp's names without the ``SCMP_CMP_`` prefix.
+OPS: tuple[str, ...] = ("NE", "LT", "LE", "EQ", "GE", "GT", "MASKED_EQ")
+
+#: Arches one kernel can run, main arch first. Pure data so that pure modules need not import
+#: libseccomp; it is not a syscall table, only which ABIs share a kernel.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "x86_64": ("x86_64", "x86", "x32"),
+    "aarch64": ("aarch64", "arm"),
+    "ppc64le": ("ppc64le",),
+    "ppc64": ("ppc64", "ppc"),
+    "s390x": ("s390x", "s390"),
+    "riscv64": ("riscv64",),
+    "loongarch64": ("loongarch64",),
+    "mips64": ("mips64", "mips64n32", "mips"),
+    "mipsel64": ("mipsel64", "mipsel64n32", "mipsel"),
+}
+
+ERRNO_EPERM = 1
+ERRNO_ENOSYS = 38
+
+
+def family_of(arch: str) -> tuple[str, ...]:
+    """The arches that run on the same kernel as ``arch`` (``arch`` alone if unknown)."""
+    for members in FAMILIES.values():
+        if arch in members:
+            return members
+    return (arch,)
+
+
+def arch_sort_key(arch: str) -> tuple[str, int, str]:
+    """Order arches by family (main arch's name), then main arch first, then the family order."""
+    members = family_of(arch)
+    return (members[0], members.index(arch) if arch in members else 0, arch)
+
+
+def sort_arches(arches: Iterable[str]) -> tuple[str, ...]:
+    """Distinct arches in the canonical order (``x86_64, x86, x32``)."""
+    return tuple(sorted(set(arches), key=arch_sort_key))
+
+
+@dataclass(frozen=True, order=True)
+class ArgCondition:
+    """One comparison of a syscall argument register, as libseccomp's ``SCMP_CMP``.
+
+    For ``MASKED_EQ``, ``value`` is the mask and ``value_two`` the expected value, the order of
+    libseccomp's datum_a/datum_b and of OCI's value/valueTwo (LXC writes them the other way).
+    """
+
+    index: int
+    op: str
+    value: int
+    value_two: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < 6:
+            raise ValueError(f"argument index {self.index} is not 0-5")
+        if self.op not in OPS:
+            raise ValueError(f"unknown comparison {self.op!r}")
+        if not (0 <= self.value < 2**64 and 0 <= self.value_two < 2**64):
+            raise ValueError("argument values must be unsigned 64-bit integers")
+
+    def matches(self, arg: int) -> bool:
+        """Whether a 64-bit argument value satisfies this condition."""
+        a = arg & (2**64 - 1)
+        if self.op == "MASKED_EQ":
+            return (a & self.value) == self.value_two
+        return {
+            "NE": a != self.value,
+            "LT": a < self.value,
+            "LE": a <= self.value,
+            "EQ": a == self.value,
+            "GE": a >= self.value,
+            "GT": a > self.value,
+        }[self.op]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One syscall rule: ``action`` for ``name`` on ``arches`` when all ``conditions`` hold.
+
+    Conditions are ANDed and never compare the same argument twice (runc would OR those); rules
+    for the same name are ORed. ``baseline`` marks rules added for the container runtime rather
+    than observed in a trace; ``comment`` says why a rule exists when that is not obvious.
+    """
+
+    name: str
+    arches: tuple[str, ...]
+    action: str = "allow"
+    errno: int | None = None
+    conditions: tuple[ArgCondition, ...] = ()
+    comment: str = ""
+    baseline: bool = False
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"unknown action {self.action!r}")
+        if (self.action == "errno") != (self.errno is not None):
+            raise ValueError("errno is required for, and only for, the errno action")
+        indexes = [c.index for c in self.conditions]
+        if len(indexes) != len(set(indexes)):
+            raise ValueError(f"{self.name}: two conditions on the same argument")
+
+    @property
+    def verdict(self) -> tuple[str, int | None]:
+        """The (action, errno) pair, comparable with a profile's default."""
+        return (self.action, self.errno)
+
+    def body_key(self) -> tuple[object, ...]:
+        """Everything but the arches: rules equal here can share one arch list."""
+        return (self.name, self.action, self.errno if self.errno is not None else -1,
+                self.conditions, self.baseline, self.comment)
+
+    def sort_key(self) -> tuple[object, ...]:
+        return (*self.body_key(), tuple(arch_sort_key(a) for a in self.arches))
+
+
+@dataclass(frozen=True, order=True)
+class Skipped:
+    """Something observed that the profile cannot express, and why (never dropped silently)."""
+
+    arch: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A seccomp allowlist: default verdict, arches in the filter, rules, and where it came from.
+
+    ``provenance`` lines say what it was built from (no timestamps, so equal inputs give equal
+    bytes); ``notes`` say what a reader must know (e.g. multiplexers a rule does not cover);
+    ``skipped`` lists observed syscalls the profile could not name.
+    """
+
+    default_action: str
+    default_errno: int | None
+    architectures: tuple[str, ...]
+    rules: tuple[Rule, ...]
+    provenance: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.default_action not in ACTIONS or self.default_action == "allow":
+            raise ValueError(f"default action must deny, not {self.default_action!r}")
+        if (self.default_action == "errno") != (self.default_errno is not None):
+            raise ValueError("default_errno is required for, and only for, the errno action")
+
+    @property
+    def default_verdict(self) -> tuple[str, int | None]:
+        return (self.default_action, self.default_errno)
+
+    def names(self, arch: str | None = None) -> frozenset[str]:
+        """Names with a rule that is not the default verdict, for one arch or any."""
+        return frozenset(
+            r.name for r in self.rules
+            if (arch is None or arch in r.arches) and r.action == "allow"
+        )
+
+    def rules_for(self, arch: str) -> tuple[Rule, ...]:
+        """The rules that apply to one arch, in canonical order."""
+        return tuple(r for r in self.rules if arch in r.arches)
+
+
+def normalize(profile: Profile) -> Profile:
+    """The canonical form: rules differing only in arches merged, everything sorted, no dupes.
+
+    Rules whose verdict equals the default are dropped (libseccomp refuses them, runc skips
+    them), as are conditional rules shadowed by an unconditional one with the same verdict.
+    """
+    arches = sort_arches(profile.architectures)
+    by_body: dict[tuple[object, ...], tuple[Rule, set[str]]] = {}
+    for r in profile.rules:
+        if r.verdict == profile.default_verdict:
+            continue
+        rr = replace(r, conditions=tuple(sorted(set(r.conditions))))
+        key = rr.body_key()
+        if key in by_body:
+            by_body[key][1].update(rr.arches)
+        else:
+            by_body[key] = (rr, set(rr.arches))
+    merged = [replace(r, arches=sort_arches(a)) for r, a in by_body.values()]
+    # An unconditional rule makes conditional rules of the same name/verdict/arch redundant.
+    unconditional: set[tuple[str, str, int | None, str]] = set()
+    for r in merged:
+        if not r.conditions:
+            unconditional.update((r.name, r.action, r.errno, a) for a in r.arches)
+    kept: list[Rule] = []
+    for r in merged:
+        if r.conditions:
+            left = tuple(a for a in r.arches
+                         if (r.name, r.action, r.errno, a) not in unconditional)
+            if not left:
+                continue
+            r = replace(r, arches=left)
+        kept.append(r)
+    # The same rule for two reasons (a clone seen, and clone as clone3's fallback) is one rule.
+    by_rule: dict[tuple[object, ...], Rule] = {}
+    for r in kept:
+        key = (r.name, r.action, r.errno, r.conditions, r.baseline, r.arches)
+        if key in by_rule and by_rule[key].comment != r.comment:
+            parts = {*by_rule[key].comment.split("; "), *r.comment.split("; ")} - {""}
+            by_rule[key] = replace(r, comment="; ".join(sorted(parts)))
+        else:
+            by_rule.setdefault(key, r)
+    return replace(
+        profile,
+        architectures=arches,
+        rules=tuple(sorted(by_rule.values(), key=Rule.sort_key)),
+        notes=tuple(dict.fromkeys(profile.notes)),
+        provenance=tuple(dict.fromkeys(profile.provenance)),
+        skipped=tuple(sorted(set(profile.skipped), key=lambda s: (arch_sort_key(s.arch),
+                                                                  s.name, s.reason))),
+    )
+
+
+def widen(profile: Profile) -> Profile:
+    """The profile as name-based formats (OCI) apply it: every rule on every listed arch."""
+    return normalize(replace(profile, rules=tuple(
+        replace(r, arches=profile.architectures) for r in profile.rules)))
+
+
+# --- header lines shared by the text formats ------------------------------------------------
+
+NOTE_PREFIX = "note: "
+SKIPPED_PREFIX = "skipped: "
+
+
+def header_lines(profile: Profile) -> list[str]:
+    """Provenance, notes and skipped entries as comment lines, in a stable order."""
+    lines = list(profile.provenance)
+    lines += [NOTE_PREFIX + n for n in profile.notes]
+    lines += [f"{SKIPPED_PREFIX}{s.arch} {s.name}: {s.reason}" for s in profile.skipped]
+    return lines
+
+
+def parse_header_lines(lines: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...],
+                                                      tuple[Skipped, ...]]:
+    """Inverse of :func:`header_lines`: (provenance, notes, skipped)."""
+    provenance: list[str] = []
+    notes: list[str] = []
+    skipped: list[Skipped] = []
+    for line in lines:
+        if line.startswith(NOTE_PREFIX):
+            notes.append(line[len(NOTE_PREFIX):])
+        elif line.startswith(SKIPPED_PREFIX):
+            rest = line[len(SKIPPED_PREFIX):]
+            head, _, reason = rest.partition(": ")
+            arch, _, name = head.partition(" ")
+            skipped.append(Skipped(arch=arch, name=name, reason=reason))
+        else:
+            provenance.append(line)
+    return tuple(provenance), tuple(notes), tuple(skipped)
+
+
+# --- comparisons --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CountComparison:
+    """How many syscall names two profiles allow, and how the sets overlap."""
+
+    a_allowed: int
+    b_allowed: int
+    both: int
+    only_a: tuple[str, ...]
+    only_b: tuple[str, ...]
+
+
+def compare_counts(a: Profile, b: Profile, arch: str | None = None) -> CountComparison:
+    """Compare the names each profile allows (conditionally or not), on one arch or any."""
+    na, nb = a.names(arch), b.names(arch)
+    return CountComparison(
+        a_allowed=len(na),
+        b_allowed=len(nb),
+        both=len(na & nb),
+        only_a=tuple(sorted(na - nb)),
+        only_b=tuple(sorted(nb - na)),
+    )

@@ -1,0 +1,380 @@
+"""Trace -> Profile: the minimal allowlist for what was recorded, and the union of several runs.
+
+Pure: no I/O, no libseccomp. The profile allows exactly the (arch, syscall) pairs observed, with
+argument conditions chosen by an argument policy, plus the named runtime baseline; everything
+else gets the default action. What cannot be expressed (syscalls libseccomp has no name for,
+argument sets that hit the recorder's cap, multiplexed socket calls) is said in the profile's
+``skipped`` entries and notes, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from .baselines import BASELINES
+from .errors import SeccompGenError
+from .model import ArgValues, ExeRecord, SyscallRecord, Trace, TraceHeader
+from .profile import (
+    ACTIONS,
+    ERRNO_ENOSYS,
+    ERRNO_EPERM,
+    ArgCondition,
+    Profile,
+    Rule,
+    Skipped,
+    family_of,
+    normalize,
+    sort_arches,
+)
+
+ARG_POLICIES: tuple[str, ...] = ("none", "safe", "strict")
+
+#: Namespace-creating clone flags, the mask Docker's default profile pins to zero:
+#: NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET.
+CLONE_NS_MASK = 0x7E020000
+#: unshare(2) and setns(2) also take CLONE_NEWTIME, which clone(2) reads as part of the exit signal.
+CLONE_NEWTIME = 0x80
+PROT_EXEC = 0x4
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How to turn a trace into a profile: argument pinning, default verdict, runtime baseline."""
+
+    args: str = "safe"
+    default_action: str = "errno"
+    errno: int = ERRNO_EPERM
+    baseline: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.args not in ARG_POLICIES:
+            raise SeccompGenError(f"unknown argument policy {self.args!r}",
+                                  hint=f"use one of {', '.join(ARG_POLICIES)}")
+        if self.default_action not in ACTIONS or self.default_action == "allow":
+            raise SeccompGenError(f"unknown default action {self.default_action!r}",
+                                  hint="use errno, kill, kill-process, trap or log")
+        if not 0 <= self.errno <= 4095:
+            raise SeccompGenError(f"errno {self.errno} out of range", hint="use 0-4095")
+        if self.baseline not in BASELINES:
+            raise SeccompGenError(f"unknown baseline {self.baseline!r}",
+                                  hint=f"use one of {', '.join(sorted(BASELINES))}")
+
+
+# --- argument shaping ---------------------------------------------------------------------------
+
+#: (field value, register index) -> the condition that pins it.
+_Shaper = Callable[[int, int], ArgCondition]
+
+
+def _eq(value: int, index: int) -> ArgCondition:
+    return ArgCondition(index, "EQ", value & (2**64 - 1))
+
+
+def _masked(mask: int) -> _Shaper:
+    def shape(value: int, index: int) -> ArgCondition:
+        return ArgCondition(index, "MASKED_EQ", mask, value & mask)
+    return shape
+
+
+_NS = _masked(CLONE_NS_MASK)
+
+#: Pinned under ``safe`` (and ``strict``): a wider value here is a known escape.
+_SAFE: dict[tuple[str, str], _Shaper] = {
+    ("clone", "flags"): _NS,
+    ("unshare", "flags"): _masked(CLONE_NS_MASK | CLONE_NEWTIME),
+    ("setns", "nstype"): _eq,
+    ("socket", "domain"): _eq,
+    ("socketpair", "domain"): _eq,
+    ("personality", "persona"): _eq,
+    ("prctl", "option"): _eq,
+    ("socketcall", "call"): _eq,
+    ("ipc", "call"): _eq,
+}
+
+#: Shapes ``strict`` uses instead of plain equality; every other recorded field is pinned EQ.
+_STRICT_SPECIAL: dict[tuple[str, str], _Shaper] = {
+    ("mmap", "prot"): _masked(PROT_EXEC),
+    ("mmap2", "prot"): _masked(PROT_EXEC),
+    ("mprotect", "prot"): _masked(PROT_EXEC),
+    ("pkey_mprotect", "prot"): _masked(PROT_EXEC),
+}
+
+
+def _shaper(policy: str, name: str, field_name: str) -> _Shaper | None:
+    key = (name, field_name)
+    if policy == "none":
+        return None
+    if key in _SAFE:
+        return _SAFE[key]
+    if policy == "strict":
+        return _STRICT_SPECIAL.get(key, _eq)
+    return None
+
+
+def _condition_sets(policy: str, name: str, args: ArgValues) -> set[tuple[ArgCondition, ...]]:
+    """One AND-ed condition tuple per distinct recorded value combination (empty: unpinned)."""
+    out: set[tuple[ArgCondition, ...]] = set()
+    for values in args.values:
+        conds: list[ArgCondition] = []
+        for fname, index, value in zip(args.fields, args.indexes, values, strict=True):
+            if index is None:
+                continue
+            shaper = _shaper(policy, name, fname)
+            if shaper is not None:
+                conds.append(shaper(value, index))
+        out.add(tuple(sorted(conds)))
+    return out
+
+
+def _covers_everything(sets: set[tuple[ArgCondition, ...]]) -> bool:
+    """True for {arg & m == v for every v}: e.g. PROT_EXEC seen both set and clear."""
+    conds = [c[0] for c in sets if len(c) == 1]
+    if len(conds) != len(sets) or not conds:
+        return False
+    first = conds[0]
+    if first.op != "MASKED_EQ" or first.value.bit_count() > 4:
+        return False
+    if any((c.index, c.op, c.value) != (first.index, first.op, first.value) for c in conds):
+        return False
+    combos: int = 2 ** first.value.bit_count()
+    return len({c.value_two for c in conds}) == combos
+
+
+def _rules_for_record(rec: SyscallRecord, policy: Policy) -> list[Rule]:
+    """The allow rules for one observed (arch, syscall)."""
+    arches = (rec.arch,)
+    if rec.args is None or policy.args == "none":
+        return [Rule(rec.name, arches)]
+    if rec.args.capped:
+        return [Rule(rec.name, arches, comment=(
+            "argument values hit the recorder's cap; not pinned"))]
+    sets = _condition_sets(policy.args, rec.name, rec.args)
+    if not sets or () in sets or _covers_everything(sets):
+        return [Rule(rec.name, arches)]
+    return [Rule(rec.name, arches, conditions=c) for c in sorted(sets)]
+
+
+def _clone3_rules(trace: Trace, policy: Policy, notes: list[str]) -> list[Rule]:
+    """clone3's flags are in memory, out of a filter's reach: answer ENOSYS, pin clone instead."""
+    rules: list[Rule] = []
+    enosys_is_default = policy.default_action == "errno" and policy.errno == ERRNO_ENOSYS
+    observed = {r.arch: r for r in trace.syscalls if r.name == "clone3"}
+    arches = sort_arches(r.arch for r in trace.syscalls if _nameable(r))
+    for arch in arches:
+        rec = observed.get(arch)
+        if rec is not None and policy.args == "none":
+            rules.append(Rule("clone3", (arch,)))
+            continue
+        if not enosys_is_default:
+            why = ("observed, but its flags live in memory where no filter can check them"
+                   if rec is not None else "not observed")
+            rules.append(Rule("clone3", (arch,), action="errno", errno=ERRNO_ENOSYS,
+                              comment=f"{why}; ENOSYS makes glibc fall back to clone(2)"))
+        if rec is None:
+            continue
+        if rec.args is not None and not rec.args.capped and rec.args.values:
+            # Shape clone3's in-memory flags as clone's register 0, as glibc's fallback passes.
+            for conds in sorted({(_NS(v[0], 0),) for v in rec.args.values}):
+                rules.append(Rule("clone", (arch,), conditions=conds,
+                                  comment="clone(2) fallback for the clone3 calls observed"))
+        else:
+            rules.append(Rule("clone", (arch,), comment="clone(2) fallback for clone3; its "
+                              "flags were not recorded, so they are not pinned"))
+    if observed and policy.args != "none":
+        notes.append("clone3 is answered with ENOSYS (its flags are out of a filter's reach); "
+                     "glibc then uses clone(2), whose namespace flags are pinned")
+    return rules
+
+
+def _nameable(rec: SyscallRecord) -> bool:
+    return not rec.name.startswith("syscall_") and not rec.arch.startswith("audit_arch_")
+
+
+def _skip_reason(rec: SyscallRecord, libseccomp: str) -> str:
+    if rec.arch.startswith("audit_arch_"):
+        return (f"libseccomp {libseccomp} does not know this architecture; "
+                f"{rec.count} call(s) of nr {rec.nr} cannot be allowed")
+    return (f"libseccomp {libseccomp} has no name for nr {rec.nr:#x} on {rec.arch}; "
+            f"{rec.count} call(s) cannot be allowed by name")
+
+
+def _provenance(trace: Trace, policy: Policy) -> list[str]:
+    h = trace.header
+    default = policy.default_action + (f" {policy.errno}" if policy.default_action == "errno"
+                                       else "")
+    lines = [
+        f"seccomp-gen profile: args={policy.args} default={default} baseline={policy.baseline}",
+        f"host {h.host_arch}, kernel {h.kernel}, libseccomp {h.libseccomp}, backend {h.backend}"
+        + (f", pinned to cpu {h.pinned_cpu}" if h.pinned_cpu is not None else ""),
+    ]
+    runs = [n[len(_RUN_PREFIX):] for n in h.notes if n.startswith(_RUN_PREFIX)]
+    lines += [f"recorded: {r}" for r in runs] or [f"recorded: {shlex.join(h.command)}"]
+    # One line each: text formats write these as comment lines.
+    return [line.replace("\r", "\\r").replace("\n", "\\n") for line in lines]
+
+
+def _baseline_rules(rules: list[Rule], host: str, policy: Policy) -> list[Rule]:
+    """Add the runtime's own syscalls on the host arch; widen observed conditional ones."""
+    extra = BASELINES[policy.baseline]
+    out = list(rules)
+    for name, reason in sorted(extra.items()):
+        mine = [r for r in out if r.name == name and host in r.arches and r.action == "allow"]
+        if any(not r.conditions for r in mine):
+            continue
+        comment = f"{policy.baseline}: {reason}"
+        if mine:
+            comment += " (observed with pinned arguments; widened)"
+        out.append(Rule(name, (host,), comment=comment, baseline=True))
+    return out
+
+
+def synthesize(trace: Trace, policy: Policy | None = None) -> Profile:
+    """The minimal profile that allows everything ``trace`` observed, under ``policy``."""
+    policy = policy or Policy()
+    h = trace.header
+    notes: list[str] = []
+    skipped: list[Skipped] = []
+    rules: list[Rule] = []
+    for rec in trace.syscalls:
+        if not _nameable(rec):
+            skipped.append(Skipped(rec.arch, rec.name, _skip_reason(rec, h.libseccomp)))
+            continue
+        if rec.name == "clone3":
+            continue
+        rules.extend(_rules_for_record(rec, policy))
+    rules.extend(_clone3_rules(trace, policy, notes))
+    observed_arches = {r.arch for r in trace.syscalls if _nameable(r)}
+    host = h.host_arch
+    rules = _baseline_rules(rules, host, policy)
+    arches = sort_arches([*observed_arches, *family_of(host)])
+    if policy.args != "none" and not h.records_args:
+        notes.append("the trace did not record arguments, so none are pinned")
+    if any(r.name in ("socketcall", "ipc") for r in trace.syscalls):
+        notes.append("x86 socketcall(2)/ipc(2) multiplex socket and SysV IPC calls; their real "
+                     "arguments are in memory, so socket/socketpair argument rules do not cover "
+                     "them; only the sub-call number is pinned")
+    if any(r.args is not None and r.args.capped for r in trace.syscalls):
+        notes.append("some argument sets hit the recorder's cap and are left unpinned")
+    profile = Profile(
+        default_action=policy.default_action,
+        default_errno=policy.errno if policy.default_action == "errno" else None,
+        architectures=arches,
+        rules=tuple(rules),
+        provenance=tuple(_provenance(trace, policy)),
+        notes=tuple(notes),
+        skipped=tuple(skipped),
+    )
+    return normalize(profile)
+
+
+# --- merging runs -------------------------------------------------------------------------------
+
+_RUN_PREFIX = "run: "
+
+
+def _merge_args(a: ArgValues | None, b: ArgValues | None, what: str) -> ArgValues | None:
+    if a is None or b is None:
+        return a or b
+    if (a.fields, a.indexes) != (b.fields, b.indexes):
+        raise SeccompGenError(f"traces record different arguments for {what}",
+                              hint="record all runs with the same seccomp-gen version")
+    return ArgValues(a.fields, a.indexes, a.values | b.values, a.capped or b.capped)
+
+
+def _merge_record(a: SyscallRecord, b: SyscallRecord) -> SyscallRecord:
+    what = f"{a.arch}/{a.name}"
+    if a.nr != b.nr:
+        raise SeccompGenError(f"traces disagree on {what}: nr {a.nr} vs {b.nr}",
+                              hint="were they recorded on hosts with different syscall tables?")
+    results = dict(a.results)
+    for k, n in b.results.items():
+        results[k] = results.get(k, 0) + n
+    return replace(
+        a,
+        count=a.count + b.count,
+        processes=a.processes + b.processes,
+        exes=tuple(sorted(set(a.exes) | set(b.exes))),
+        results=dict(sorted(results.items())),
+        args=_merge_args(a.args, b.args, what),
+    )
+
+
+def _one(values: Iterable[str], mixed: str = "mixed") -> str:
+    distinct = sorted(set(values))
+    return distinct[0] if len(distinct) == 1 else f"{mixed} ({', '.join(distinct)})"
+
+
+def merge_traces(traces: Sequence[Trace]) -> Trace:
+    """The union of several runs of one program on one kind of host.
+
+    Refuses traces whose host arches differ, and traces that give one (arch, nr) different
+    names or one (arch, name) different numbers: a profile from such a mix would be wrong for
+    at least one of the hosts. A ``syscall_0x...`` placeholder from an older libseccomp yields
+    to the real name another trace knows.
+    """
+    if not traces:
+        raise SeccompGenError("no traces given", hint="pass at least one trace file")
+    hosts = sorted({t.header.host_arch for t in traces})
+    if len(hosts) > 1:
+        raise SeccompGenError(f"traces come from different host arches: {', '.join(hosts)}",
+                              hint="generate one profile per host arch")
+    names: dict[tuple[str, int], str] = {}
+    for t in traces:
+        for r in t.syscalls:
+            key = (r.arch, r.nr)
+            prev = names.get(key)
+            if prev is None or prev.startswith("syscall_"):
+                names[key] = r.name
+            elif prev != r.name and not r.name.startswith("syscall_"):
+                raise SeccompGenError(
+                    f"traces disagree on {r.arch} nr {r.nr}: {prev!r} vs {r.name!r}",
+                    hint="were they recorded with different libseccomp syscall tables?")
+    by_key: dict[tuple[str, str], SyscallRecord] = {}
+    for t in traces:
+        for r in t.syscalls:
+            r = replace(r, name=names[(r.arch, r.nr)])
+            rkey = (r.arch, r.name)
+            by_key[rkey] = _merge_record(by_key[rkey], r) if rkey in by_key else r
+    exes: dict[str, ExeRecord] = {}
+    for t in traces:
+        for e in t.exes:
+            calls = dict(e.syscalls)
+            if e.exe in exes:
+                old = exes[e.exe]
+                merged = dict(old.syscalls)
+                for k, c in calls.items():
+                    merged[k] = merged.get(k, 0) + c
+                exes[e.exe] = ExeRecord(e.exe, old.processes + e.processes, merged)
+            else:
+                exes[e.exe] = ExeRecord(e.exe, e.processes, calls)
+    if len(traces) == 1:
+        return traces[0]
+    hs = [t.header for t in traces]
+    runs: list[str] = []
+    for h in hs:
+        runs += [n for n in h.notes if n.startswith(_RUN_PREFIX)] or [
+            _RUN_PREFIX + shlex.join(h.command)]
+    header = TraceHeader(
+        tool_version=_one(h.tool_version for h in hs),
+        command=hs[0].command,
+        kernel=_one(h.kernel for h in hs),
+        host_arch=hosts[0],
+        libseccomp=_one(h.libseccomp for h in hs),
+        backend=_one(h.backend for h in hs),
+        pinned_cpu=hs[0].pinned_cpu if len({h.pinned_cpu for h in hs}) == 1 else None,
+        started=min(h.started for h in hs),
+        ended=max(h.ended for h in hs),
+        duration_s=sum(h.duration_s for h in hs),
+        exit=hs[0].exit if len({h.exit for h in hs}) == 1 else None,
+        records_args=all(h.records_args for h in hs),
+        notes=tuple(dict.fromkeys(
+            runs + [n for h in hs for n in h.notes if not n.startswith(_RUN_PREFIX)])),
+    )
+    return Trace(
+        header=header,
+        syscalls=tuple(sorted(by_key.values(), key=lambda r: (r.arch, r.name, r.nr))),
+        processes=tuple(p for t in traces for p in t.processes),
+        exes=tuple(sorted(exes.values(), key=lambda e: e.exe)),
+    )

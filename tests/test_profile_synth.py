@@ -1,0 +1,212 @@
+"""Pure tests of the profile model, synthesis policies, baselines and trace merging."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import pytest
+from synth_helpers import THREAD_FLAGS, mixed_trace, rec, trace
+
+from seccomp_gen.baselines import BASELINES
+from seccomp_gen.errors import SeccompGenError
+from seccomp_gen.profile import (
+    ArgCondition,
+    Profile,
+    Rule,
+    compare_counts,
+    normalize,
+    widen,
+)
+from seccomp_gen.synthesize import CLONE_NS_MASK, Policy, merge_traces, synthesize
+
+
+def _conds(p: Profile, name: str, arch: str = "x86_64") -> set[tuple[ArgCondition, ...]]:
+    return {r.conditions for r in p.rules_for(arch) if r.name == name and r.action == "allow"}
+
+
+def test_minimal_per_arch_and_family_listed() -> None:
+    p = synthesize(mixed_trace(), Policy(args="none"))
+    assert p.architectures == ("x86_64", "x86", "x32")
+    assert p.names("x86") == {"read", "write", "exit_group", "socketcall", "mmap2",
+                              "personality"}
+    x64 = {r.name for r in mixed_trace().syscalls
+           if r.arch == "x86_64" and not r.name.startswith("syscall_")}
+    assert p.names("x86_64") == x64
+    assert p.names("x32") == frozenset()
+    assert all(not r.conditions for r in p.rules)
+
+
+def test_unnameable_syscall_is_reported_not_dropped() -> None:
+    p = synthesize(mixed_trace())
+    assert [(s.arch, s.name) for s in p.skipped] == [("x86_64", "syscall_0x1f4")]
+    assert "0x1f4" in p.skipped[0].reason and "libseccomp 2.5.4" in p.skipped[0].reason
+
+
+def test_safe_pins_escapes_only() -> None:
+    p = synthesize(mixed_trace(), Policy(args="safe"))
+    ns = ArgCondition(0, "MASKED_EQ", CLONE_NS_MASK, 0)
+    assert _conds(p, "clone") == {(ns,)}
+    assert _conds(p, "socket") == {(ArgCondition(0, "EQ", 1),), (ArgCondition(0, "EQ", 2),)}
+    assert _conds(p, "personality") == {(ArgCondition(0, "EQ", 0xFFFFFFFF),)}
+    assert _conds(p, "personality", "x86") == {(ArgCondition(0, "EQ", 8),)}
+    assert _conds(p, "prctl") == {(ArgCondition(0, "EQ", 15),)}
+    assert _conds(p, "socketcall", "x86") == {(ArgCondition(0, "EQ", 1),),
+                                              (ArgCondition(0, "EQ", 3),)}
+    for name in ("ioctl", "fcntl", "mmap", "mprotect"):
+        assert _conds(p, name) == {()}, name
+    assert any("socketcall" in n and "do not cover" in n for n in p.notes)
+
+
+def test_strict_pins_ioctl_fcntl_and_prot_exec() -> None:
+    p = synthesize(mixed_trace(), Policy(args="strict"))
+    assert _conds(p, "ioctl") == {(ArgCondition(1, "EQ", 0x5401),)}
+    assert _conds(p, "fcntl") == {(ArgCondition(1, "EQ", 1),), (ArgCondition(1, "EQ", 2),)}
+    # mmap was seen with and without PROT_EXEC: nothing to pin; mprotect never with it.
+    assert _conds(p, "mmap") == {()}
+    assert _conds(p, "mprotect") == {(ArgCondition(2, "MASKED_EQ", 4, 0),)}
+    assert _conds(p, "socket") == {(ArgCondition(0, "EQ", 1), ArgCondition(1, "EQ", 0x80001)),
+                                   (ArgCondition(0, "EQ", 2), ArgCondition(1, "EQ", 1))}
+    assert _conds(p, "clone") == {(ArgCondition(0, "MASKED_EQ", CLONE_NS_MASK, 0),)}
+
+
+def test_capped_arguments_are_not_pinned() -> None:
+    t = trace([rec("x86_64", "ioctl", {(1,)}, capped=True)])
+    p = synthesize(t, Policy(args="strict"))
+    assert _conds(p, "ioctl") == {()}
+    assert any("cap" in n for n in p.notes)
+
+
+def test_clone3_answered_enosys_and_clone_pinned() -> None:
+    p = synthesize(mixed_trace(), Policy(args="safe"))
+    c3 = [r for r in p.rules_for("x86_64") if r.name == "clone3"]
+    assert [(r.action, r.errno) for r in c3] == [("errno", 38)]
+    assert "clone3" not in p.names("x86_64")
+    # clone3's thread flags have no namespace bits: the clone fallback allows them.
+    (ns,) = next(iter(_conds(p, "clone")))
+    assert ns.matches(THREAD_FLAGS) and not ns.matches(THREAD_FLAGS | 0x10000000)
+    # With no argument policy, clone3 is simply allowed.
+    assert "clone3" in synthesize(mixed_trace(), Policy(args="none")).names("x86_64")
+
+
+def test_clone3_enosys_even_unobserved_unless_default_already_is() -> None:
+    t = trace([rec("x86_64", "read")])
+    p = synthesize(t)
+    assert [(r.name, r.errno) for r in p.rules if r.action == "errno"] == [("clone3", 38)]
+    p38 = synthesize(t, Policy(errno=38))
+    assert all(r.name != "clone3" for r in p38.rules)
+    assert p38.default_verdict == ("errno", 38)
+
+
+@pytest.mark.parametrize("action", ["kill", "kill-process", "trap", "log"])
+def test_default_actions(action: str) -> None:
+    p = synthesize(mixed_trace(), Policy(default_action=action))
+    assert p.default_verdict == (action, None)
+
+
+def test_bad_policy_values() -> None:
+    with pytest.raises(SeccompGenError, match="argument policy"):
+        Policy(args="paranoid")
+    with pytest.raises(SeccompGenError, match="default action"):
+        Policy(default_action="allow")
+    with pytest.raises(SeccompGenError, match="baseline"):
+        Policy(baseline="podman")
+    with pytest.raises(SeccompGenError, match="errno"):
+        Policy(errno=5000)
+
+
+def test_baseline_rules_marked_with_reason_on_host_arch() -> None:
+    p = synthesize(mixed_trace(), Policy(baseline="runc"))
+    base = {r.name: r for r in p.rules if r.baseline}
+    # write and execve were observed, so they are not baseline-only.
+    assert set(base) == set(BASELINES["runc"]) - {"write", "execve"}
+    assert all(r.arches == ("x86_64",) and r.comment.startswith("runc: ") for r in base.values())
+    assert all(reason for b in BASELINES.values() for reason in b.values())
+
+
+def test_baseline_widens_observed_pinned_rule() -> None:
+    t = trace([rec("x86_64", "futex", {(128,)})])
+    p = synthesize(t, Policy(args="strict", baseline="runc"))
+    futex = [r for r in p.rules if r.name == "futex"]
+    assert len(futex) == 1 and futex[0].baseline and not futex[0].conditions
+
+
+def test_synthesis_is_deterministic() -> None:
+    t = mixed_trace()
+    shuffled = list(t.syscalls)
+    random.Random(7).shuffle(shuffled)
+    assert synthesize(replace(t, syscalls=tuple(shuffled))) == synthesize(t)
+
+
+def test_normalize_merges_arches_and_drops_default_and_shadowed() -> None:
+    rules = (
+        Rule("read", ("x86",)), Rule("read", ("x86_64",)),
+        Rule("mmap", ("x86_64",), conditions=(ArgCondition(2, "EQ", 3),)),
+        Rule("mmap", ("x86_64",)),
+        Rule("uname", ("x86_64",), action="errno", errno=1),
+    )
+    p = normalize(Profile("errno", 1, ("x86", "x86_64"), rules))
+    assert p.architectures == ("x86_64", "x86")
+    assert p.rules == (Rule("mmap", ("x86_64",)), Rule("read", ("x86_64", "x86")))
+    assert widen(p).rules[0].arches == ("x86_64", "x86")
+
+
+def test_model_invariants() -> None:
+    with pytest.raises(ValueError, match="same argument"):
+        Rule("x", ("x86_64",), conditions=(ArgCondition(0, "EQ", 1), ArgCondition(0, "EQ", 2)))
+    with pytest.raises(ValueError):
+        ArgCondition(6, "EQ", 1)
+    with pytest.raises(ValueError):
+        Profile("allow", None, ("x86_64",), ())
+    assert ArgCondition(0, "MASKED_EQ", 4, 0).matches(3)
+    assert not ArgCondition(0, "MASKED_EQ", 4, 0).matches(7)
+
+
+def test_merge_is_union() -> None:
+    a = trace([rec("x86_64", "read"), rec("x86_64", "socket", {(1, 1)})], command=("a",))
+    b = trace([rec("x86_64", "write"), rec("x86_64", "socket", {(2, 1)})], command=("b",))
+    m = merge_traces([a, b])
+    assert m.syscall_set() == {("x86_64", "read"), ("x86_64", "write"), ("x86_64", "socket")}
+    sock = m.find("socket")
+    assert sock is not None and sock.args is not None
+    assert sock.args.values == {(1, 1), (2, 1)} and sock.count == 2
+    prov = synthesize(m).provenance
+    assert "recorded: a" in prov and "recorded: b" in prov
+    assert merge_traces([a]) is a
+
+
+def test_merge_refusals() -> None:
+    with pytest.raises(SeccompGenError, match="no traces"):
+        merge_traces([])
+    a = trace([rec("x86_64", "read")])
+    b = trace([rec("aarch64", "read")], host="aarch64")
+    with pytest.raises(SeccompGenError, match="different host arches"):
+        merge_traces([a, b])
+    c = trace([rec("x86_64", "read", nr=99)])
+    with pytest.raises(SeccompGenError, match="disagree"):
+        merge_traces([a, c])
+    d = trace([rec("x86_64", "write", nr=0)])
+    with pytest.raises(SeccompGenError, match="disagree on x86_64 nr 0"):
+        merge_traces([a, d])
+
+
+def test_merge_placeholder_yields_to_real_name() -> None:
+    a = trace([rec("x86_64", "syscall_0x1b3", nr=0x1B3)])
+    b = trace([rec("x86_64", "clone3")])
+    m = merge_traces([a, b])
+    assert m.syscall_set() == {("x86_64", "clone3")}
+
+
+def test_compare_counts() -> None:
+    a = synthesize(trace([rec("x86_64", "read"), rec("x86_64", "write")]))
+    b = synthesize(trace([rec("x86_64", "read"), rec("x86_64", "uname")]))
+    c = compare_counts(a, b, "x86_64")
+    assert (c.a_allowed, c.b_allowed, c.both, c.only_a, c.only_b) == (
+        2, 2, 1, ("write",), ("uname",))
+
+
+def test_provenance_is_one_line_per_entry() -> None:
+    t = trace([rec("x86_64", "read")], command=("sh", "-c", "echo a\necho b"))
+    p = synthesize(t)
+    assert all("\n" not in line for line in p.provenance)
+    assert any("echo a\\necho b" in line for line in p.provenance)
