@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any
 
-from . import __version__, generate_cli, tracefile
+from . import __version__, diff_cli, generate_cli, tracefile
 from .atomicfile import check_writable
 from .errors import SeccompGenError
 from .recorders import BACKENDS, LiveStats, RecordOptions, get_backend, resolve_command
@@ -188,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_show)
 
     generate_cli.add_parser(sub)
+    diff_cli.add_parser(sub)
     return parser
 
 

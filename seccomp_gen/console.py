@@ -165,3 +165,15 @@ class LiveStatus:
 def error_line(console: Console, message: str) -> None:
     """Print one error line, the only form in which the CLI reports a failure."""
     console.print(Text(f"seccomp-gen: error: {message}", style="bold red"), soft_wrap=True)
+
+
+def diff_table(rows: list[dict[str, Any]]) -> Table:
+    """Per-arch counts of what two profiles allow."""
+    table = Table(box=None, pad_edge=False)
+    for col in ("arch", "A allows", "B allows", "both", "only A", "only B"):
+        table.add_column(col, justify="left" if col == "arch" else "right")
+    for r in rows:
+        table.add_row(r["arch"], str(r["a_allowed"]), str(r["b_allowed"]), str(r["both"]),
+                      Text(str(len(r["only_a"])), style="green" if r["only_a"] else ""),
+                      Text(str(len(r["only_b"])), style="red" if r["only_b"] else ""))
+    return table

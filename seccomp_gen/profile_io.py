@@ -1,0 +1,51 @@
+"""Read any profile-like file as a :class:`~seccomp_gen.profile.Profile`.
+
+``diff`` and friends accept a trace, an OCI/Docker JSON profile, an LXC v2 policy or a generated
+Python table, and compare them in one model. A trace becomes the profile that allows exactly what
+it recorded (no argument rules), so "what did this run need that the profile lacks" is a plain
+set difference.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import tracefile
+from .emitters import parse, sniff
+from .errors import SeccompGenError
+from .model import TRACE_FORMAT
+from .profile import Profile
+from .synthesize import Policy, synthesize
+
+
+def read_text(path: str) -> str:
+    """The file's text, or a one-line error naming it."""
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SeccompGenError("no such file", path=path) from None
+    except IsADirectoryError:
+        raise SeccompGenError("is a directory", path=path) from None
+    except UnicodeDecodeError:
+        raise SeccompGenError("not UTF-8 text, not a profile or trace", path=path) from None
+    except OSError as exc:
+        raise SeccompGenError(f"cannot read: {exc.strerror or exc}", path=path) from None
+
+
+def load_profile(path: str) -> tuple[Profile, str]:
+    """Load a trace or profile file; returns the profile and what kind of file it was."""
+    text = read_text(path)
+    if not text.strip():
+        raise SeccompGenError("empty file, not a profile or trace", path=path)
+    fmt = sniff(text)
+    if fmt == "oci":
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict) and doc.get("format") == TRACE_FORMAT:
+            trace = tracefile.loads(text, path)
+            return synthesize(trace, Policy(args="none")), "trace"
+    return parse(text, fmt, path), fmt
