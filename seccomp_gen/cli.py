@@ -31,12 +31,16 @@ class _LazyConsole:
         self._stderr = stderr
         self._console: Any = None
 
-    def __getattr__(self, name: str) -> Any:
+    def real(self) -> Any:
+        """The rich Console itself, for APIs that need the object (Live, context managers)."""
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(stderr=self._stderr)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
 
 
 def _default_output(command: Sequence[str]) -> str:
@@ -77,7 +81,7 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
 
         from . import console as ui
 
-        live = Live(ui.LiveStatus(stats, shlex.join(command)[:60]), console=err,
+        live = Live(ui.LiveStatus(stats, shlex.join(command)[:60]), console=err.real(),
                     refresh_per_second=4, transient=True)
     with live:
         trace = backend.record(command, RecordOptions(pin=not args.no_pin), stats)
