@@ -9,7 +9,9 @@ Public API::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -21,9 +23,14 @@ from .model import (
     SyscallRecord,
     Trace,
     TraceHeader,
+    Violation,
 )
+from .sandbox import SyscallDenied, sandbox
 from .tracefile import dump as dump_trace
 from .tracefile import load as load_trace
+
+if TYPE_CHECKING:
+    from .profile import Profile
 
 
 def record(
@@ -33,17 +40,29 @@ def record(
     pin: bool = True,
     env: dict[str, str] | None = None,
     cwd: str | None = None,
+    known: Profile | str | os.PathLike[str] | None = None,
 ) -> Trace:
     """Run ``argv`` to completion under a recorder and return its trace.
 
     The workload inherits this process's stdin, stdout and stderr. Its exit status is in
-    ``trace.header.exit``.
+    ``trace.header.exit``. ``backend`` is ``auto`` (seccomp where available, else ptrace),
+    ``seccomp`` or ``ptrace``. ``known`` (a Profile, or a profile or trace file): syscalls it
+    allows run untraced and are not recorded (seccomp backend only).
     """
+    from .profile import Profile as _Profile
     from .recorders import LiveStats, RecordOptions, get_backend
 
-    return get_backend(backend).record(
-        argv, RecordOptions(pin=pin, env=env, cwd=cwd), LiveStats()
-    )
+    source = ""
+    profile: _Profile | None = None
+    if isinstance(known, _Profile):
+        profile = known
+    elif known is not None:
+        from .profile_io import load_profile
+
+        source = os.fspath(known)
+        profile, _ = load_profile(source)
+    options = RecordOptions(pin=pin, env=env, cwd=cwd, known=profile, known_source=source)
+    return get_backend(backend, known=profile is not None).record(argv, options, LiveStats())
 
 
 __all__ = [
@@ -51,12 +70,15 @@ __all__ = [
     "ExitStatus",
     "ProcessRecord",
     "SeccompGenError",
+    "SyscallDenied",
     "SyscallRecord",
     "Trace",
     "TraceFileError",
     "TraceHeader",
+    "Violation",
     "__version__",
     "dump_trace",
     "load_trace",
     "record",
+    "sandbox",
 ]

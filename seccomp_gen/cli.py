@@ -73,7 +73,12 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
         generate_cli.check_format(fmt)
         check_writable(path, force=args.force)
     resolve_command(command)
-    backend = get_backend(args.backend)
+    known = None
+    if args.known:
+        from .profile_io import load_profile
+
+        known, _ = load_profile(args.known)
+    backend = get_backend(args.backend, known=known is not None)
     stats = LiveStats()
     live: Any = nullcontext()
     if sys.stderr.isatty() and not args.quiet:
@@ -84,13 +89,14 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
         live = Live(ui.LiveStatus(stats, shlex.join(command)[:60]), console=err.real(),
                     refresh_per_second=4, transient=True)
     with live:
-        trace = backend.record(command, RecordOptions(pin=not args.no_pin), stats)
+        trace = backend.record(command, RecordOptions(pin=not args.no_pin, known=known,
+                                                      known_source=args.known or ""), stats)
     tracefile.dump(trace, output)
     if not args.quiet:
         from . import console as ui
 
         err.print(ui.summary_table(trace, top=args.top))
-        err.print(ui.totals_line(trace), soft_wrap=True, highlight=False, markup=False)
+        ui.print_totals(err.real(), trace)
         err.print(f"trace written to {output}", soft_wrap=True, highlight=False, markup=False)
     if profiles:
         from .synthesize import synthesize
@@ -142,7 +148,7 @@ def cmd_show(args: argparse.Namespace, out: Any, err: Any) -> int:
         out.print(ui.exe_table(trace))
     else:
         out.print(ui.summary_table(trace, top=args.top))
-    out.print(ui.totals_line(trace), soft_wrap=True, highlight=False, markup=False)
+    ui.print_totals(out.real(), trace)
     return 0
 
 
@@ -172,7 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="do not pin the recorder and the command to one CPU (pinning makes "
                      "ptrace ~10x cheaper on VMs, but the command then sees one CPU)")
     rec.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
-                     help="how to record (default: auto)")
+                     help="how to record: seccomp (a RET_TRACE filter, one stop per call, fast, "
+                     "no return values), ptrace (two stops per call, records return values) or "
+                     "auto (seccomp where available, else ptrace; the default)")
+    rec.add_argument("--known", metavar="PROFILE",
+                     help="do not record what this profile (OCI, LXC, Python table or trace "
+                     "file) already allows: those syscalls run untraced at native speed and only "
+                     "new ones are recorded (seccomp backend; argument conditions are honoured)")
     rec.add_argument("--profile", action="append", default=[], metavar="FORMAT:FILE",
                      help="also write a profile from this recording (oci, lxc or python; with "
                      "generate's defaults); may be given more than once")

@@ -32,7 +32,10 @@ def describe_exit(status: ExitStatus | None) -> str:
 
 
 def syscall_rows(trace: Trace) -> list[dict[str, Any]]:
-    """Summary rows like ``strace -c``: most frequent first, ties by arch and name."""
+    """Summary rows like ``strace -c``: most frequent first, ties by arch and name.
+
+    ``errors`` is None when the backend could not see return values (the seccomp backend).
+    """
     rows: list[dict[str, Any]] = [
         {
             "syscall": r.name,
@@ -40,7 +43,7 @@ def syscall_rows(trace: Trace) -> list[dict[str, Any]]:
             "nr": r.nr,
             "count": r.count,
             "processes": r.processes,
-            "errors": r.errors,
+            "errors": r.errors if trace.header.records_results else None,
             "results": dict(r.results),
         }
         for r in trace.syscalls
@@ -94,13 +97,12 @@ def summary_table(trace: Trace, top: int | None = None) -> Table:
     for row in rows[:top] if top else rows:
         errors = row["errors"]
         detail = ", ".join(f"{k} {v}" for k, v in row["results"].items() if k != "ok")
-        table.add_row(
-            Text(row["syscall"]),
-            row["arch"],
-            str(row["count"]),
-            str(row["processes"]),
-            Text(f"{errors} ({detail})" if errors else "0", style="yellow" if errors else ""),
-        )
+        if errors is None:
+            cell = Text("n/a", style="dim")
+        else:
+            cell = Text(f"{errors} ({detail})" if errors else "0", style="yellow" if errors else "")
+        table.add_row(Text(row["syscall"]), row["arch"], str(row["count"]),
+                      str(row["processes"]), cell)
     return table
 
 
@@ -142,6 +144,13 @@ def totals_line(trace: Trace) -> str:
 
 def _plural(n: int, word: str, suffix: str = "s") -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}{suffix}"
+
+
+def print_totals(console: Console, trace: Trace) -> None:
+    """The totals line, then the header's notes (what the backend could not see, and why)."""
+    console.print(totals_line(trace), soft_wrap=True, highlight=False, markup=False)
+    for note in trace.header.notes:
+        console.print(Text(f"note: {note}", style="dim"), soft_wrap=True)
 
 
 class LiveStatus:

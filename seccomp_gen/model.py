@@ -103,7 +103,11 @@ class ExeRecord:
 
 @dataclass(frozen=True)
 class TraceHeader:
-    """Provenance of a recording: what ran, where, with which tool, and how it ended."""
+    """Provenance of a recording: what ran, where, with which tool, and how it ended.
+
+    ``records_args`` / ``records_results`` say whether the backend could see arguments and
+    return values at all: an empty ``results`` then means "not seen", not "never returned".
+    """
 
     tool_version: str
     command: tuple[str, ...]
@@ -117,6 +121,7 @@ class TraceHeader:
     duration_s: float
     exit: ExitStatus | None
     records_args: bool = True
+    records_results: bool = True
     notes: tuple[str, ...] = ()
 
 
@@ -152,3 +157,24 @@ class Trace:
             if r.name == name and (arch is None or r.arch == arch):
                 return r
         return None
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One syscall a filter denied, as the kernel reported it.
+
+    ``arch`` is libseccomp's name for the ABI the call used (``x86`` for ``int $0x80`` from a
+    64-bit process), ``name`` is resolved with that ABI's own table, ``args`` holds the six
+    argument registers (zero-extended to 64 bits for 32-bit callers). ``action`` is what happened
+    to the call: ``errno`` (it failed with ``errno``), or ``kill-process``.
+    """
+
+    arch: str
+    name: str
+    nr: int
+    args: tuple[int, ...]
+    pid: int
+    tid: int
+    exe: str
+    action: str
+    errno: int | None = None

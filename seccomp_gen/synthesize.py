@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from .baselines import BASELINES
+from .baselines import BASELINES, PINNED
 from .errors import SeccompGenError
 from .model import ArgValues, ExeRecord, SyscallRecord, Trace, TraceHeader
 from .profile import (
@@ -216,7 +216,11 @@ def _provenance(trace: Trace, policy: Policy) -> list[str]:
 
 
 def _baseline_rules(rules: list[Rule], host: str, policy: Policy) -> list[Rule]:
-    """Add the runtime's own syscalls on the host arch; widen observed conditional ones."""
+    """Add the runtime's own syscalls on the host arch; widen observed conditional ones.
+
+    A baseline call listed in ``PINNED`` keeps its measured argument values (unless the policy
+    pins no arguments), so that e.g. LXC's fork does not open clone(2) to namespace flags.
+    """
     extra = BASELINES[policy.baseline]
     out = list(rules)
     for name, reason in sorted(extra.items()):
@@ -224,6 +228,15 @@ def _baseline_rules(rules: list[Rule], host: str, policy: Policy) -> list[Rule]:
         if any(not r.conditions for r in mine):
             continue
         comment = f"{policy.baseline}: {reason}"
+        pinned = PINNED.get((policy.baseline, name)) if policy.args != "none" else None
+        if pinned:
+            have = {r.conditions for r in mine}
+            for index, op, value, value_two in pinned:
+                conds = (ArgCondition(index, op, value, value_two),)
+                if conds not in have:
+                    out.append(Rule(name, (host,), conditions=conds, comment=comment,
+                                    baseline=True))
+            continue
         if mine:
             comment += " (observed with pinned arguments; widened)"
         out.append(Rule(name, (host,), comment=comment, baseline=True))

@@ -57,6 +57,7 @@ def to_json(trace: Trace) -> dict[str, Any]:
             "duration_s": round(h.duration_s, 6),
             "exit": _exit_to_json(h.exit),
             "records_args": h.records_args,
+            "records_results": h.records_results,
             "notes": list(h.notes),
         },
         "syscalls": [
@@ -204,6 +205,8 @@ def from_json(data: Any, source: str = "<trace>") -> Trace:
         duration_s=float(c.get(h, "duration_s", (int, float), "header")),
         exit=c.exit_status(h.get("exit"), "header.exit"),
         records_args=c.get(h, "records_args", bool, "header", optional=True, default=True),
+        records_results=c.get(h, "records_results", bool, "header", optional=True,
+                              default=True),
         notes=tuple(c.str_list(c.get(h, "notes", list, "header", optional=True, default=[]),
                                "header.notes")),
     )

@@ -118,8 +118,8 @@ def test_bad_policy_values() -> None:
 def test_baseline_rules_marked_with_reason_on_host_arch() -> None:
     p = synthesize(mixed_trace(), Policy(baseline="runc"))
     base = {r.name: r for r in p.rules if r.baseline}
-    # write and execve were observed, so they are not baseline-only.
-    assert set(base) == set(BASELINES["runc"]) - {"write", "execve"}
+    # close, execve, openat and write were observed, so they are not baseline-only.
+    assert set(base) == set(BASELINES["runc"]) - {"close", "execve", "openat", "write"}
     assert all(r.arches == ("x86_64",) and r.comment.startswith("runc: ") for r in base.values())
     assert all(reason for b in BASELINES.values() for reason in b.values())
 
@@ -129,6 +129,17 @@ def test_baseline_widens_observed_pinned_rule() -> None:
     p = synthesize(t, Policy(args="strict", baseline="runc"))
     futex = [r for r in p.rules if r.name == "futex"]
     assert len(futex) == 1 and futex[0].baseline and not futex[0].conditions
+
+
+def test_pinned_baseline_keeps_its_conditions() -> None:
+    t = trace([rec("x86_64", "read")])
+    p = synthesize(t, Policy(baseline="lxc"))
+    clone = [r for r in p.rules if r.name == "clone"]
+    assert [r.conditions for r in clone] == [(ArgCondition(0, "MASKED_EQ", CLONE_NS_MASK, 0),)]
+    assert clone[0].baseline
+    # --args none pins nothing, the baseline included.
+    p = synthesize(t, Policy(args="none", baseline="lxc"))
+    assert [r.conditions for r in p.rules if r.name == "clone"] == [()]
 
 
 def test_synthesis_is_deterministic() -> None:

@@ -47,7 +47,9 @@ CLI = [PYTHON, "-m", "seccomp_gen"]
 
 _RECORD_HELPER = (
     "import sys, seccomp_gen\n"
-    "trace = seccomp_gen.record(sys.argv[3:], pin=sys.argv[2] == 'pin')\n"
+    "known = sys.argv[4] or None\n"
+    "trace = seccomp_gen.record(sys.argv[5:], pin=sys.argv[2] == 'pin', backend=sys.argv[3],\n"
+    "                           known=known)\n"
     "seccomp_gen.dump_trace(trace, sys.argv[1])\n"
 )
 
@@ -98,11 +100,16 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.communicate()
 
 
-def record_api(cmd: list[str], tmp_path: Path, *, pin: bool = True, name: str = "api") -> Trace:
-    """``seccomp_gen.record(cmd, pin=pin)`` run in a helper process (stdio as for strace)."""
+def record_api(
+    cmd: list[str], tmp_path: Path, *, pin: bool = True, name: str = "api",
+    backend: str = "ptrace", known: str | os.PathLike[str] | None = None,
+) -> Trace:
+    """``seccomp_gen.record(cmd, pin=pin, backend=backend, known=known)`` run in a helper process
+    (stdio as for strace). These tests are the ptrace backend's (they check return values, which
+    only it records), so that is the default here rather than ``auto``."""
     out = tmp_path / f"{name}.trace.json"
-    res = run([PYTHON, "-c", _RECORD_HELPER, str(out), "pin" if pin else "nopin", *cmd],
-              cwd=tmp_path)
+    res = run([PYTHON, "-c", _RECORD_HELPER, str(out), "pin" if pin else "nopin", backend,
+               os.fspath(known) if known is not None else "", *cmd], cwd=tmp_path)
     assert res.returncode == 0, f"record helper failed: {res.stderr.decode(errors='replace')}"
     return seccomp_gen.load_trace(out)
 

@@ -17,6 +17,13 @@ expected value second, the reverse of OCI; empty lines are read as a syscall nam
 as undefined, so none are written; LXC has no ``log`` or ``kill-process`` action, so those
 defaults are refused; section names are LXC's (``arm64``, not ``aarch64``). A section is written
 for every arch of the profile, even an empty one, so the arch list survives a round trip.
+
+What LXC 5.0.2 enforces (measured in tests/test_consumers.py): sections only select rules for
+the host's family (on x86_64: ``[x86_64]``, ``[x86]``, ``[x32]``; ``[arm64]`` is skipped), and
+LXC adds every rule it reads to *all* of the host's ABIs where the name exists. So an
+``[x86_64]`` rule also allows that name to i386 and x32 callers: like OCI, the filter LXC loads
+is the :func:`~seccomp_gen.profile.widen`-ed profile. i386-only names in ``[x86]`` (e.g.
+``ugetrlimit``) do reach the i386 filter.
 """
 
 from __future__ import annotations

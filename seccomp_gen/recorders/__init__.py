@@ -1,6 +1,10 @@
 """Recording backends behind one small protocol (:class:`~.base.Recorder`).
 
-Each backend lives in its own module and says in one line why it is unavailable on a machine.
+Each backend lives in its own module and says in one line why it is unavailable on a machine:
+
+* ``seccomp``: a RET_TRACE seccomp filter, one ptrace stop per call (fast; no return values);
+  the only one that can skip the syscalls a known profile allows.
+* ``ptrace``: PTRACE_SYSCALL, two stops per call (sees every call's result).
 """
 
 from __future__ import annotations
@@ -10,24 +14,40 @@ from .base import LiveStats, Recorder, RecordOptions, resolve_command
 __all__ = ["BACKENDS", "LiveStats", "RecordOptions", "Recorder", "get_backend", "resolve_command"]
 
 #: Backend names in the order ``auto`` tries them.
-BACKENDS: tuple[str, ...] = ("ptrace",)
+BACKENDS: tuple[str, ...] = ("seccomp", "ptrace")
 
 
-def get_backend(name: str) -> Recorder:
-    """The recorder called ``name`` (``auto``: the first one available here)."""
-    from ..errors import RecordError
+def _backends() -> dict[str, Recorder]:
     from .ptrace_backend import PtraceRecorder
+    from .seccomp_backend import SeccompRecorder
 
-    available: dict[str, Recorder] = {"ptrace": PtraceRecorder()}
+    return {"seccomp": SeccompRecorder(), "ptrace": PtraceRecorder()}
+
+
+def unavailable_reasons() -> dict[str, str | None]:
+    """Each backend's one-line reason it cannot run here (None: it can)."""
+    return {name: backend.unavailable() for name, backend in _backends().items()}
+
+
+def get_backend(name: str, *, known: bool = False) -> Recorder:
+    """The recorder called ``name`` (``auto``: the first one available here). ``known``: it must
+    be able to skip the syscalls a known profile allows (``record --known``)."""
+    from ..errors import RecordError
+
+    available = _backends()
     if name == "auto":
         reasons = []
         for candidate in BACKENDS:
             backend = available[candidate]
             why = backend.unavailable()
+            if why is None and known and not backend.supports_known:
+                why = "cannot skip known syscalls"
             if why is None:
                 return backend
             reasons.append(f"{candidate}: {why}")
-        raise RecordError("no recording backend works here", hint="; ".join(reasons))
+        what = "for --known" if known else ""
+        raise RecordError(f"no recording backend works here {what}".strip(),
+                          hint="; ".join(reasons))
     try:
         backend = available[name]
     except KeyError:
@@ -36,4 +56,7 @@ def get_backend(name: str) -> Recorder:
     why = backend.unavailable()
     if why is not None:
         raise RecordError(f"backend {name} is unavailable: {why}")
+    if known and not backend.supports_known:
+        raise RecordError(f"backend {name} cannot skip known syscalls",
+                          hint="--known needs the seccomp backend")
     return backend

@@ -13,16 +13,23 @@ from typing import Protocol
 
 from ..errors import CommandNotExecutable, CommandNotFound, RecordError
 from ..model import Trace
+from ..profile import Profile
 
 
 @dataclass(frozen=True)
 class RecordOptions:
     """How to record. ``pin`` runs tracer and workload on one CPU (see DESIGN.md: ptrace stops
-    are ~10x dearer across vCPUs), at the price of the workload seeing a single CPU."""
+    are ~10x dearer across vCPUs), at the price of the workload seeing a single CPU.
+
+    ``known``: syscalls this profile allows are not recorded (they run untraced); only backends
+    with ``supports_known`` take it. ``known_source`` names it in the trace header.
+    """
 
     pin: bool = True
     env: dict[str, str] | None = None
     cwd: str | None = None
+    known: Profile | None = None
+    known_source: str = ""
 
 
 @dataclass
@@ -39,6 +46,8 @@ class Recorder(Protocol):
     """A backend: runs ``argv`` to completion and returns what it asked of the kernel."""
 
     name: str
+    #: Whether ``RecordOptions.known`` is honoured (calls a profile allows run untraced).
+    supports_known: bool
 
     def unavailable(self) -> str | None:
         """Why this backend cannot run here, in one line, or None when it can."""

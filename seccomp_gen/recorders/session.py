@@ -1,0 +1,440 @@
+"""What the ptrace-based recorders share: one traced session of a workload.
+
+A :class:`TraceSession` forks the workload under PTRACE_TRACEME, forwards the user's signals to it,
+and keeps the process / thread / executable bookkeeping from the ptrace events (fork, vfork,
+clone, exec, exit). A backend subclass supplies how a syscall is seen: its ``_wait_for_exec`` runs
+the child up to the workload's execve, its ``_loop`` is the hot loop, and ``resume`` is the ptrace
+request that lets a stopped thread go on (PTRACE_SYSCALL for a stop at every syscall entry and
+exit, PTRACE_CONT when a seccomp filter decides which calls stop).
+
+* One ``waitpid(-1, _WALL)`` loop for every traced thread and process. python-ptrace's
+  ``PtraceDebugger`` polls with sleeps once several processes are traced, which made a gcc compile
+  30x slower here; we use python-ptrace for its constants and cold-path calls only.
+* PTRACE_O_EXITKILL: if the recorder dies, the kernel kills every tracee, so no workload is ever
+  left stopped under a dead tracer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import signal
+import struct
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import FrameType
+
+from ptrace.binding import func as pt
+
+from .. import __version__
+from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
+from ..arch import arch_name, host_arch, kernel_release, libseccomp_version, syscall_name
+from ..argspec import ARG_VALUE_CAP, fields_for
+from ..errors import CommandNotExecutable, RecordError
+from ..model import ExitStatus, Trace, TraceHeader
+from .base import LiveStats, RecordOptions
+
+PTRACE_GET_SYSCALL_INFO = 0x420E
+PTRACE_O_EXITKILL = 0x100000
+PTRACE_EVENT_STOP = 128
+WALL = 0x40000000
+_STOPPING_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+#: Signals a user sends to stop a recording; they are passed on to the workload.
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+#: Options every session sets; a backend adds its own.
+BASE_OPTIONS = (
+    pt.PTRACE_O_TRACEFORK
+    | pt.PTRACE_O_TRACEVFORK
+    | pt.PTRACE_O_TRACECLONE
+    | pt.PTRACE_O_TRACEEXEC
+    | PTRACE_O_EXITKILL
+)
+
+libc = ctypes.CDLL(None, use_errno=True)
+ptrace = libc.ptrace
+ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
+ptrace.restype = ctypes.c_long
+
+#: The same libc function without argtypes, for hot loops: it is called only with prebuilt
+#: ctypes.c_long/c_void_p objects and pids (which fit a C int and libffi sign-extends them).
+ptrace_fast = ctypes.CDLL(None, use_errno=True).ptrace
+ptrace_fast.restype = ctypes.c_long
+
+# struct ptrace_syscall_info: op u8, pad[3], arch u32, ip u64, sp u64, then the union at 24:
+# entry and seccomp {nr u64, args[6] u64 (, ret_data u32)}, exit {rval s64, is_error u8}.
+INFO_SIZE = 88
+ENTRY = struct.Struct("<7Q")
+ENTRY_HEAD = struct.Struct("<4xI16xQ")  # arch and nr in one unpack
+ARCH = struct.Struct("<I")
+
+#: What the child writes to the error pipe before it gives up: a tag and an errno.
+_EXEC_FAILED, _SETUP_FAILED = b"E", b"S"
+
+
+def raise_ptrace(what: str, pid: int) -> None:
+    """Raise the RecordError for a failed ptrace request (errno from ctypes)."""
+    err = ctypes.get_errno()
+    raise RecordError(f"ptrace {what} on pid {pid} failed: {os.strerror(err)}", pid=pid)
+
+
+def read_status_fields(tid: int) -> dict[str, str]:
+    """``/proc/TID/status`` as a dict (empty if the thread is gone)."""
+    try:
+        with open(f"/proc/{tid}/status", encoding="ascii", errors="replace") as fh:
+            return dict(line.rstrip("\n").split(":\t", 1) for line in fh if ":\t" in line)
+    except OSError:
+        return {}
+
+
+def _exe_of(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return "?"
+
+
+def is_exec(audit: int, nr: int) -> bool:
+    """Whether (AUDIT_ARCH, nr) is execve or execveat."""
+    return syscall_name(arch_name(audit, nr), nr) in ("execve", "execveat")
+
+
+class ChildSetupError(Exception):
+    """Raised by a backend's pre-exec hook in the child: ``what`` failed with ``errno``."""
+
+    def __init__(self, what: str, err: int) -> None:
+        super().__init__(what)
+        self.what = what
+        self.errno = err
+
+
+class TraceSession:
+    """One recording: the child, the loop, the signal forwarding and the bookkeeping.
+
+    Subclasses set ``backend``, ``ptrace_options`` and ``resume`` and implement
+    ``_wait_for_exec`` and ``_loop``; ``_before_exec`` runs in the child right before execve,
+    ``notes`` go to the trace header.
+    """
+
+    backend = "?"
+    #: False for backends that stop only before a call runs and so never see its result.
+    records_results = True
+    ptrace_options = BASE_OPTIONS
+    resume = pt.PTRACE_SYSCALL
+
+    def __init__(
+        self, argv: Sequence[str], path: str, options: RecordOptions, live: LiveStats
+    ) -> None:
+        self.argv = list(argv)
+        self.path = path
+        self.options = options
+        self.live = live
+        self.raw = RawRecording()
+        self.main_pid = 0
+        self.main_status: ExitStatus | None = None
+        self.tid_token: dict[int, int] = {}
+        self.tid_tgid: dict[int, int] = {}
+        self.inflight: dict[int, tuple[int, int, int]] = {}
+        self.awaiting_sigstop: set[int] = set()
+        self.alive_tgids: set[int] = set()
+        self.deferred_forward: set[int] = set()
+        self.pinned_cpu: int | None = None
+        self.arg_watch: dict[tuple[int, int], tuple[tuple[str, int | None], ...]] = {}
+        self.no_args: set[tuple[int, int]] = set()
+        self.notes: list[str] = []
+
+    def run(self) -> Trace:
+        """Run the workload until every traced process has ended; return its trace."""
+        started_wall = datetime.now(UTC)
+        old_affinity = os.sched_getaffinity(0)
+        if self.options.pin:
+            self.pinned_cpu = max(old_affinity)
+            os.sched_setaffinity(0, {self.pinned_cpu})
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        old_handlers: dict[int, signal._HANDLER] = {}
+        try:
+            self.main_pid = self._spawn(err_w)
+            os.close(err_w)
+            err_w = -1
+            for sig in FORWARDED_SIGNALS:
+                old_handlers[sig] = signal.signal(sig, self._on_signal)
+            self.live.started = time.monotonic()
+            t0 = time.monotonic()
+            self._loop(self._wait_for_exec())
+            duration = time.monotonic() - t0
+        finally:
+            for signum, handler in old_handlers.items():
+                signal.signal(signum, handler)
+            if err_w >= 0:
+                os.close(err_w)
+            if self.options.pin:
+                os.sched_setaffinity(0, old_affinity)
+        failure = os.read(err_r, 256)
+        os.close(err_r)
+        if failure:
+            self._child_failed(failure)
+        header = TraceHeader(
+            tool_version=__version__,
+            command=tuple(self.argv),
+            kernel=kernel_release(),
+            host_arch=host_arch(),
+            libseccomp=libseccomp_version(),
+            backend=self.backend,
+            pinned_cpu=self.pinned_cpu,
+            started=started_wall.isoformat(timespec="seconds"),
+            ended=datetime.now(UTC).isoformat(timespec="seconds"),
+            duration_s=duration,
+            exit=self.main_status,
+            records_results=self.records_results,
+            notes=tuple(self.notes),
+        )
+        return build_trace(self.raw, header, arch_name, syscall_name)
+
+    def _child_failed(self, failure: bytes) -> None:
+        """Turn what the child wrote to the error pipe into the error to raise."""
+        tag, rest = failure[:1], failure[1:].decode(errors="replace")
+        code_text, _, what = rest.partition(":")
+        code = int(code_text) if code_text.isdigit() else 0
+        if tag == _SETUP_FAILED:
+            raise RecordError(f"could not {what or 'set up the workload'}: {os.strerror(code)}",
+                              hint=f"the {self.backend} backend")
+        raise CommandNotExecutable(f"{self.path}: cannot execute: {os.strerror(code)}")
+
+    def _before_exec(self) -> None:
+        """Runs in the child after it stopped for the tracer, right before execve; raises
+        :class:`ChildSetupError` on failure. Nothing by default."""
+
+    def _wait_for_exec(self) -> tuple[int, int]:
+        """Let the child run up to its execve and return the stop for ``_loop`` to start with."""
+        raise NotImplementedError
+
+    def _loop(self, start: tuple[int, int]) -> None:
+        """The hot loop, from ``start`` until no traced process is left."""
+        raise NotImplementedError
+
+    def _spawn(self, err_w: int) -> int:
+        env = self.options.env if self.options.env is not None else dict(os.environ)
+        pid = os.fork()
+        if pid == 0:  # child: nothing here may return or raise into the caller's code
+            try:
+                for sig in (signal.SIGPIPE, signal.SIGXFSZ, *FORWARDED_SIGNALS):
+                    signal.signal(sig, signal.SIG_DFL)
+                if self.options.cwd:
+                    os.chdir(self.options.cwd)
+                if pt.ptrace(pt.PTRACE_TRACEME, 0, 0, 0) == -1:  # pragma: no cover
+                    os._exit(126)
+                os.kill(os.getpid(), signal.SIGSTOP)
+                self._before_exec()
+            except ChildSetupError as exc:
+                os.write(err_w, b"%s%d:%s" % (_SETUP_FAILED, exc.errno, exc.what.encode()))
+                os._exit(127)
+            except OSError as exc:
+                os.write(err_w, b"%s%d:prepare the workload" % (_SETUP_FAILED, exc.errno or 0))
+                os._exit(127)
+            except BaseException:
+                os.write(err_w, _SETUP_FAILED + b"0:set up the child")
+                os._exit(127)
+            try:
+                os.execve(self.path, self.argv, env)
+            except OSError as exc:
+                os.write(err_w, b"%s%d" % (_EXEC_FAILED, exc.errno or 0))
+            except BaseException:
+                os.write(err_w, _EXEC_FAILED + b"0")
+            os._exit(127)
+        _, status = os.waitpid(pid, WALL)
+        if not os.WIFSTOPPED(status):
+            raise RecordError("the workload ended before it could be traced", pid=pid)
+        if ptrace(pt.PTRACE_SETOPTIONS, pid, 0, self.ptrace_options) == -1:
+            raise_ptrace("SETOPTIONS", pid)
+        tgid = pid
+        # The execve that starts the workload is counted under the program it starts.
+        token = self.raw.new_token(tgid, os.path.realpath(self.path))
+        self.raw.processes[tgid] = ProcessState(pid=tgid, ppid=os.getpid(), exes=[])
+        self.tid_token[pid] = token
+        self.tid_tgid[pid] = tgid
+        self.alive_tgids.add(tgid)
+        self.live.processes_alive = 1
+        self.live.total = lambda: self.raw.total
+        self.live.distinct = lambda: self.raw.distinct
+        return pid
+
+    # -- signal forwarding ------------------------------------------------------------------------
+
+    def _on_signal(self, sig: int, _frame: FrameType | None) -> None:
+        """Pass a user's Ctrl-C / SIGTERM on to the workload, once.
+
+        A Ctrl-C on the terminal reaches the workload by itself (same process group); forwarding
+        it again would deliver it twice. If the signal is already pending in the workload, do
+        nothing. If the workload is in a ptrace stop, it may be the stop that delivers this very
+        signal: the loop decides at the workload's next stop (dropped if that stop delivers the
+        signal, sent otherwise). Once the main process has ended, the signal goes to every
+        process still traced.
+        """
+        pid = self.main_pid
+        if not pid:
+            return
+        if self.main_status is not None:
+            for tgid in sorted(self.alive_tgids):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(tgid, sig)
+            return
+        fields = read_status_fields(pid)
+        bit = 1 << (sig - 1)
+        pending = int(fields.get("SigPnd", "0"), 16) | int(fields.get("ShdPnd", "0"), 16)
+        if pending & bit:
+            return
+        if fields.get("State", "").startswith("t"):
+            self.deferred_forward.add(sig)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+    def _settle_deferred(self, pid: int, delivered: int) -> None:
+        if pid != self.main_pid:
+            return
+        self.deferred_forward.discard(delivered)
+        for sig in sorted(self.deferred_forward):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        self.deferred_forward.clear()
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def _record_args(
+        self, tid: int, key: tuple[int, int], buf: ctypes.Array[ctypes.c_char]
+    ) -> None:
+        spec = self.arg_watch.get(key)
+        if spec is None:
+            audit, nr = key
+            arch = arch_name(audit, nr)
+            found = fields_for(arch, syscall_name(arch, nr))
+            if found is None:
+                self.no_args.add(key)
+                return
+            spec = self.arg_watch[key] = found
+        values = ENTRY.unpack_from(buf, 24)
+        row = tuple(
+            values[1 + idx] if idx is not None else self._clone3_flags(tid, values[1])
+            for _, idx in spec
+        )
+        bucket = self.raw.args.setdefault(key, set())
+        if row not in bucket:
+            if len(bucket) >= ARG_VALUE_CAP:
+                self.raw.capped.add(key)
+            else:
+                bucket.add(row)
+
+    @staticmethod
+    def _clone3_flags(tid: int, addr: int) -> int:
+        """clone3 passes its flags in memory: the first u64 of struct clone_args."""
+        ctypes.set_errno(0)
+        value = int(ptrace(pt.PTRACE_PEEKDATA, tid, addr, 0))
+        if value == -1 and ctypes.get_errno():
+            return 0xFFFFFFFFFFFFFFFF  # unreadable: recorded as all bits set
+        return value & 0xFFFFFFFFFFFFFFFF
+
+    def _unreturned(self, tid: int) -> None:
+        """Count a call that will never return (exit, exit_group, a thread killed mid-call)."""
+        pending = self.inflight.pop(tid, None)
+        if pending is not None:
+            key = (*pending, UNRETURNED)
+            self.raw.calls[key] = self.raw.calls.get(key, 0) + 1
+            self.raw.first.setdefault(pending[:2], pending[2])
+
+    # -- the rare stops ---------------------------------------------------------------------------
+
+    def _adopt(self, tid: int) -> int:
+        """Start tracking a thread or process we have not seen an event for yet."""
+        token = self.tid_token.get(tid)
+        if token is not None:
+            return token
+        fields = read_status_fields(tid)
+        tgid = int(fields.get("Tgid", tid))
+        ppid = int(fields.get("PPid", 0)) or None
+        self.tid_tgid[tid] = tgid
+        if tgid != tid and tgid in self.raw.processes:
+            self.raw.processes[tgid].threads += 1
+            token = self.tid_token.get(tgid)
+            if token is None:
+                token = self.raw.new_token(tgid, _exe_of(tgid))
+        else:
+            exe = _exe_of(tgid)
+            token = self.raw.new_token(tgid, exe)
+            self.raw.processes[tgid] = ProcessState(pid=tgid, ppid=ppid, exes=[exe])
+            self.alive_tgids.add(tgid)
+            self.live.processes_alive = len(self.alive_tgids)
+        self.tid_token[tid] = token
+        return token
+
+    def _on_other_stop(self, tid: int, status: int) -> None:
+        sig = (status >> 8) & 0xFF
+        event = status >> 16
+        inject = 0
+        if event:
+            if event in (pt.PTRACE_EVENT_FORK, pt.PTRACE_EVENT_VFORK, pt.PTRACE_EVENT_CLONE):
+                new = ctypes.c_ulong(0)
+                ptrace(pt.PTRACE_GETEVENTMSG, tid, 0, ctypes.addressof(new))
+                child = int(new.value)
+                if child not in self.tid_token:
+                    self._adopt(child)
+                    self.awaiting_sigstop.add(child)
+            elif event == pt.PTRACE_EVENT_EXEC:
+                self._on_exec(tid)
+        elif tid not in self.tid_token:
+            # A new child's first stop can arrive before its parent's fork event.
+            self._adopt(tid)
+            if sig != signal.SIGSTOP:
+                inject = sig
+        elif sig == signal.SIGSTOP and tid in self.awaiting_sigstop:
+            self.awaiting_sigstop.discard(tid)
+        else:
+            inject = sig
+            if sig in _STOPPING_SIGNALS and not self._is_signal_delivery(tid):
+                inject = 0  # a group-stop: resuming it is all TRACEME-style tracing allows
+        if self.deferred_forward:
+            # For event stops sig is SIGTRAP, which is never forwarded, so nothing is dropped.
+            self._settle_deferred(tid, sig)
+        if ptrace(self.resume, tid, 0, inject) == -1 and ctypes.get_errno() != errno.ESRCH:
+            raise_ptrace("resume", tid)
+
+    @staticmethod
+    def _is_signal_delivery(tid: int) -> bool:
+        info = ctypes.create_string_buffer(128)
+        return bool(ptrace(pt.PTRACE_GETSIGINFO, tid, 0, ctypes.addressof(info)) != -1)
+
+    def _on_exec(self, tid: int) -> None:
+        """After execve: the thread group has a new executable and, if a non-leader thread
+        called execve, the leader's tid now stands for the thread that did."""
+        former = ctypes.c_ulong(0)
+        ptrace(pt.PTRACE_GETEVENTMSG, tid, 0, ctypes.addressof(former))
+        old = int(former.value)
+        if old != tid:
+            self._unreturned(tid)  # the leader's own pending call (it was waiting in exit)
+            if old in self.inflight:
+                self.inflight[tid] = self.inflight.pop(old)
+        self.tid_token.pop(old, None)
+        self.tid_tgid.pop(old, None)
+        tgid = self.tid_tgid.get(tid, tid)
+        exe = _exe_of(tid)
+        proc = self.raw.processes.get(tgid)
+        if proc is not None:
+            proc.exes.append(exe)
+        self.tid_token[tid] = self.raw.new_token(tgid, exe)
+
+    def _on_exit(self, tid: int, status: int) -> None:
+        self._unreturned(tid)
+        self.awaiting_sigstop.discard(tid)
+        self.tid_token.pop(tid, None)
+        tgid = self.tid_tgid.pop(tid, tid)
+        if tid == tgid:
+            ended = ExitStatus.from_wait_status(status)
+            proc = self.raw.processes.get(tgid)
+            if proc is not None:
+                proc.exit = ended
+            self.alive_tgids.discard(tgid)
+            self.live.processes_alive = len(self.alive_tgids)
+            if tid == self.main_pid:
+                self.main_status = ended

@@ -1,0 +1,469 @@
+"""``sandbox()``: enforce a profile on the running Python process, and say what it denied.
+
+::
+
+    import seccomp_gen
+    box = seccomp_gen.sandbox("app.json")          # OCI, LXC, Python table or trace file
+    os.mkdir("/tmp/x")   # not in the profile: fails with PermissionError (EPERM), and stderr says
+    # seccomp-gen sandbox: denied mkdir [x86_64 #83] (0x7f.., 0x1ff, 0x0, 0x0, 0x0, 0x0) ...
+
+How it works. The profile becomes a seccomp filter for every thread of this process (TSYNC), with
+no_new_privs set. What the profile allows runs at native speed; everything else goes to
+``SECCOMP_RET_TRAP`` (``on_violation="report"``/``"raise"``) or ``SECCOMP_RET_KILL_PROCESS``
+(``"kill"``). A trapped call is skipped by the kernel, which raises SIGSYS in the calling thread.
+The SIGSYS handler is a few lines of C (``_native/sigsys_handler.c``, compiled with the machine's
+C compiler at first use and cached) because a signal handler may only call async-signal-safe
+functions: Python's ``signal`` module never sees ``siginfo``, and a ctypes callback would have to
+take the GIL and allocate, which can deadlock when the interrupted thread holds the GIL or a
+malloc lock. The C handler records arch, number, argument registers, pid and tid, makes the call
+return ``-errno``, ``write(2)``s one fixed-size record to a non-blocking pipe, and calls CPython's
+async-signal-safe ``PyErr_SetInterruptEx(SIGSYS)``. CPython then runs this module's Python-level
+SIGSYS handler in the main thread at its next bytecode boundary, which reads the pipe and reports
+each violation as one line (stderr, or ``report_to``). :meth:`Sandbox.drain` does the same on
+demand, and it also runs at exit, so nothing recorded is lost when the main thread is blocked.
+
+What ``on_violation`` means, precisely:
+
+``report``
+    The denied call fails with ``errno`` (default EPERM): os functions that check the result raise
+    ``OSError`` with that errno, as for any failing call. Each violation is reported once.
+``raise``
+    As ``report``, and in addition :class:`SyscallDenied` (a ``SeccompGenError``, not an
+    ``OSError``, carrying the :class:`~seccomp_gen.model.Violation`) is raised in the main thread
+    the next time CPython runs signal handlers, as ``KeyboardInterrupt`` is for Ctrl-C: a C signal
+    handler cannot raise a Python exception, so this is the earliest safe point. The point of this
+    mode is that a violation cannot be swallowed: it surfaces even when the failing call's error is
+    ignored (``os.getppid()`` returns -1 as a value; C code may ignore EPERM), caught by an
+    ``except OSError``, or happened in another thread. Sequence for an os function called in the
+    main thread: the call raises its own ``OSError`` (errno) first; ``SyscallDenied`` follows at
+    the next point where CPython runs signal handlers, a few bytecodes later, in practice the
+    first statement of the ``except`` block that caught the OSError (which becomes its
+    ``__context__``), or the caller's next call if nothing caught it. :meth:`Sandbox.check`
+    raises it at a point of your choosing. A main thread blocked in a syscall or a lock runs
+    handlers only when it wakes.
+``kill``
+    The filter's default is KILL_PROCESS: no handler, no pipe, nothing added; the process dies by
+    SIGSYS on the first violation, as it would in production.
+
+What the sandbox adds to the profile for its own use (``report``/``raise`` only, native arch only,
+listed in :attr:`Sandbox.added`; each only when the profile does not already allow it):
+``rt_sigreturn`` (returning from the handler), ``getpid`` and ``gettid`` (the handler records the
+caller), ``write`` on the pipe's fd, ``read`` on the pipe's fd, and ``write`` on fd 2 when
+reports go to stderr. The filter therefore allows those too. It also narrows one thing: when the
+profile allows ``rt_sigaction`` unconditionally, setting a SIGSYS action is no longer allowed (it
+would remove the handler); that attempt is itself reported. Listed in :attr:`Sandbox.narrowed`.
+
+Limits: x86_64 only. A 32-bit ``int $0x80`` caller is reported with arch ``x86``, its i386 number
+and registers. After ``execve`` the new program keeps the filter but not the handler, so its first
+violation kills it with SIGSYS. A thread that blocks SIGSYS and makes a denied call is killed by
+the kernel. A forked child shares the pipe, so its violations may be reported by either process
+(the pid says whose they are). Violations during interpreter teardown, after ``atexit``
+handlers ran, fail with errno but are not reported. If the pipe is full (more than about 800
+unread violations) records are counted as dropped, and the next report says how many.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno as errno_mod
+import fcntl
+import os
+import resource
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import SeccompGenError
+from .model import Violation
+from .profile import ArgCondition, Profile, Rule, family_of, normalize
+
+if TYPE_CHECKING:
+    import pyseccomp
+
+    from ._native import Handler
+
+# libseccomp, the profile readers and the native handler are imported when sandbox() runs, so that
+# ``import seccomp_gen`` stays cheap.
+
+ON_VIOLATION: tuple[str, ...] = ("report", "raise", "kill")
+REPORT_PREFIX = "seccomp-gen sandbox: "
+
+#: Where the pipe's fds are moved to, to keep them out of the way of code that opens files.
+_HIGH_FD = 768
+
+_active: Sandbox | None = None
+_lock = threading.Lock()
+
+
+class SyscallDenied(SeccompGenError):
+    """A syscall the sandbox denied (``on_violation="raise"``); ``violation`` says which.
+
+    Deliberately not an ``OSError``: the denied call itself already failed with one, and this
+    exception exists so that an ``except OSError`` around that call cannot swallow the violation.
+    """
+
+    def __init__(self, violation: Violation) -> None:
+        err = violation.errno or errno_mod.EPERM
+        code = errno_mod.errorcode.get(err, str(err))
+        super().__init__(f"seccomp sandbox denied {violation.name} ({violation.arch} "
+                         f"#{violation.nr}) in pid {violation.pid} tid {violation.tid}; "
+                         f"the call failed with {code}", pid=violation.pid)
+        self.violation = violation
+
+
+@dataclass(frozen=True)
+class AddedRule:
+    """A rule the sandbox put in the filter for its own use, and why."""
+
+    name: str
+    condition: str
+    reason: str
+
+    def __str__(self) -> str:
+        cond = f" ({self.condition})" if self.condition else ""
+        return f"{self.name}{cond}: {self.reason}"
+
+
+def format_violation(v: Violation) -> str:
+    """One readable line for a violation (without the trailing newline)."""
+    args = ", ".join(f"{a:#x}" for a in v.args)
+    if v.action == "errno" and v.errno is not None:
+        outcome = f"failed with {errno_mod.errorcode.get(v.errno, str(v.errno))}"
+    else:
+        outcome = v.action
+    return (f"{REPORT_PREFIX}denied {v.name} [{v.arch} #{v.nr}] ({args}) pid {v.pid} "
+            f"tid {v.tid} exe {v.exe}: {outcome}")
+
+
+@dataclass
+class Sandbox:
+    """An installed sandbox: what it enforces, what it added, and what it has seen.
+
+    The filter cannot be removed (seccomp filters last for the life of the process).
+    """
+
+    mode: str
+    errno: int | None
+    profile: Profile
+    added: tuple[AddedRule, ...]
+    narrowed: tuple[str, ...]
+    violations: list[Violation] = field(default_factory=list)
+    report_to: Callable[[Violation], object] | None = None
+    handler_path: Path | None = None
+    _handler: Handler | None = field(default=None, repr=False)
+    _rfd: int = field(default=-1, repr=False)
+    _exe: str = field(default="", repr=False)
+    _names: dict[tuple[str, int], str] = field(default_factory=dict, repr=False)
+    _pending: bytes = field(default=b"", repr=False)
+    _draining: bool = field(default=False, repr=False)
+    _dropped_seen: int = field(default=0, repr=False)
+    _replaced_said: bool = field(default=False, repr=False)
+
+    @property
+    def dropped(self) -> int:
+        """Violations the handler could not queue because the pipe was full."""
+        return self._handler.dropped if self._handler else 0
+
+    def handler_installed(self) -> bool:
+        """Whether the SIGSYS handler is still in place (``kill`` mode has none)."""
+        return self._handler.installed() if self._handler else False
+
+    def drain(self) -> list[Violation]:
+        """Read and report every queued violation now; returns the new ones."""
+        if self._handler is None or self._draining:
+            return []
+        self._draining = True
+        try:
+            return self._drain()
+        finally:
+            self._draining = False
+
+    def _drain(self) -> list[Violation]:
+        from ._native import RECORD, RECORD_MAGIC
+        from .arch import arch_name, syscall_name
+
+        size = RECORD.size
+        data = self._pending
+        while True:
+            try:
+                chunk = os.read(self._rfd, size * 64)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        whole = len(data) - len(data) % size
+        self._pending = data[whole:]
+        new: list[Violation] = []
+        for off in range(0, whole, size):
+            magic, audit, nr, pid, tid, err, _ip, *args = RECORD.unpack_from(data, off)
+            if magic != RECORD_MAGIC:
+                continue
+            arch = arch_name(audit, nr)
+            name = self._names.get((arch, nr)) or syscall_name(arch, nr)
+            v = Violation(arch=arch, name=name, nr=nr, args=tuple(args), pid=pid, tid=tid,
+                          exe=self._exe, action="errno", errno=err)
+            new.append(v)
+            self._report(v)
+        self.violations.extend(new)
+        assert self._handler is not None
+        dropped = self._handler.dropped
+        if dropped > self._dropped_seen:
+            self._say(f"{REPORT_PREFIX}{dropped - self._dropped_seen} violation(s) not reported: "
+                      "the report pipe was full")
+            self._dropped_seen = dropped
+        if not self._replaced_said and not self._handler.installed():
+            self._replaced_said = True
+            self._say(f"{REPORT_PREFIX}the SIGSYS handler was replaced; later violations "
+                      "are not reported and may kill the process")
+        return new
+
+    def _report(self, v: Violation) -> None:
+        if self.report_to is not None:
+            self.report_to(v)
+        else:
+            self._say(format_violation(v))
+
+    @staticmethod
+    def _say(line: str) -> None:
+        with contextlib.suppress(OSError):
+            os.write(2, (line + "\n").encode("utf-8", "backslashreplace"))
+
+    def check(self) -> list[Violation]:
+        """:meth:`drain`, and in ``raise`` mode raise :class:`SyscallDenied` for the first new
+        violation of this process. CPython calls this as the SIGSYS handler; call it yourself for
+        a deterministic point (e.g. before a thread's result is used)."""
+        new = self.drain()
+        if self.mode == "raise":
+            me = os.getpid()
+            for v in new:
+                if v.pid == me:
+                    raise SyscallDenied(v)
+        return new
+
+    def _on_sigsys(self, signum: int, frame: object) -> None:
+        self.check()
+
+    def _at_exit(self) -> None:
+        # The last chance to report: after atexit, CPython's finalization clears Python-level
+        # signal handlers (and tries to reset SIGSYS, which the filter denies), so stop notifying.
+        self.drain()
+        if self._handler is not None:
+            self._handler.set_notify(None)
+
+
+def _resolve_profile(profile: Profile | str | os.PathLike[str]) -> Profile:
+    if isinstance(profile, Profile):
+        return profile
+    if isinstance(profile, str | os.PathLike):
+        from .profile_io import load_profile
+
+        return load_profile(os.fspath(profile))[0]
+    raise SeccompGenError(f"sandbox() needs a Profile or a path, not {type(profile).__name__}")
+
+
+def _allows(profile: Profile, name: str, arch: str) -> bool:
+    """Whether the profile allows ``name`` on ``arch`` whatever the arguments."""
+    return any(r.name == name and r.action == "allow" and not r.conditions and arch in r.arches
+               for r in profile.rules)
+
+
+def _own_rules(profile: Profile, arch: str, rfd: int, wfd: int,
+               to_stderr: bool) -> tuple[list[Rule], list[AddedRule]]:
+    wanted: list[tuple[str, ArgCondition | None, str]] = [
+        ("rt_sigreturn", None, "return from the SIGSYS handler"),
+        ("getpid", None, "the SIGSYS handler records the caller's pid"),
+        ("gettid", None, "the SIGSYS handler records the caller's tid"),
+        ("write", ArgCondition(0, "EQ", wfd), "the SIGSYS handler queues the record"),
+        ("read", ArgCondition(0, "EQ", rfd), "the report drain reads the queue"),
+    ]
+    if to_stderr:
+        wanted.append(("write", ArgCondition(0, "EQ", 2), "reports go to stderr"))
+    rules: list[Rule] = []
+    added: list[AddedRule] = []
+    for name, cond, reason in wanted:
+        if _allows(profile, name, arch):
+            continue
+        conds = (cond,) if cond else ()
+        rules.append(Rule(name, (arch,), conditions=conds, comment=f"sandbox: {reason}"))
+        added.append(AddedRule(name, f"fd == {cond.value}" if cond else "", reason))
+    return rules, added
+
+
+def _guard_sigsys(profile: Profile, arch: str) -> tuple[list[Rule], list[str]]:
+    """Rules with an unconditional rt_sigaction on ``arch`` split so SIGSYS cannot be set."""
+    rules: list[Rule] = []
+    narrowed: list[str] = []
+    sigsys = int(signal.SIGSYS)
+    for r in profile.rules:
+        if r.name == "rt_sigaction" and r.action == "allow" and not r.conditions \
+                and arch in r.arches:
+            others = tuple(a for a in r.arches if a != arch)
+            if others:
+                rules.append(replace(r, arches=others))
+            why = "sandbox: the SIGSYS handler must stay"
+            rules.append(replace(r, arches=(arch,), comment=why,
+                                 conditions=(ArgCondition(0, "NE", sigsys),)))
+            rules.append(replace(r, arches=(arch,), comment=why,
+                                 conditions=(ArgCondition(0, "EQ", sigsys),
+                                             ArgCondition(1, "EQ", 0))))
+            narrowed.append("rt_sigaction: setting a SIGSYS action is denied (querying works)")
+        else:
+            rules.append(r)
+    return rules, narrowed
+
+
+def _move_high(fd: int) -> int:
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    limit = soft if soft >= 0 else _HIGH_FD * 2
+    floor = min(_HIGH_FD, max(3, limit - 64))
+    try:
+        new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    except OSError:
+        return fd
+    os.close(fd)
+    return new
+
+
+def _name_table(arch: str) -> dict[tuple[str, int], str]:
+    """Names of every syscall of the arch family, resolved now, before the filter is loaded."""
+    from .arch import X32_SYSCALL_BIT, syscall_name
+
+    table: dict[tuple[str, int], str] = {}
+    for a in family_of(arch):
+        bit = X32_SYSCALL_BIT if a == "x32" else 0
+        for nr in range(0, 1024):
+            name = syscall_name(a, nr | bit)
+            if not name.startswith("syscall_"):
+                table[(a, nr | bit)] = name
+    return table
+
+
+def _load(filt: pyseccomp.SyscallFilter, badarch: int) -> None:
+    import pyseccomp
+
+    try:
+        filt.set_attr(pyseccomp.Attr.CTL_NNP, 1)
+        filt.set_attr(pyseccomp.Attr.CTL_TSYNC, 1)
+        filt.set_attr(pyseccomp.Attr.ACT_BADARCH, badarch)
+    except OSError as exc:
+        raise SeccompGenError(f"libseccomp cannot set the filter attributes: "
+                              f"{exc.strerror or exc}") from None
+    try:
+        filt.load()
+    except OSError as exc:
+        raise SeccompGenError(f"the kernel refused the filter: {exc.strerror or exc}",
+                              hint="TSYNC fails when another thread has a different filter"
+                              if exc.errno == errno_mod.ESRCH else None) from None
+
+
+def sandbox(
+    profile: Profile | str | os.PathLike[str],
+    on_violation: str = "report",
+    errno: int = errno_mod.EPERM,
+    report_to: Callable[[Violation], object] | None = None,
+) -> Sandbox:
+    """Enforce ``profile`` on this process (all threads) from now on; see the module docstring.
+
+    ``profile`` is a :class:`~seccomp_gen.profile.Profile` or a path to any file
+    :func:`~seccomp_gen.profile_io.load_profile` reads. Denied calls fail with ``errno``
+    (``report``/``raise``) or kill the process (``kill``); ``report_to`` receives each
+    :class:`~seccomp_gen.model.Violation` instead of a line on stderr. It runs in the main thread
+    and may only use syscalls the profile allows.
+
+    Every check (profile, arch, compiler) happens before anything is installed; any failure is a
+    one-line :class:`SeccompGenError` and leaves the process as it was. The profile's own
+    ``errno``/``kill`` rules keep their action and are not reported; only calls that would get the
+    profile's default verdict are trapped. The filter also allows what :attr:`Sandbox.added` lists.
+    """
+    import pyseccomp
+
+    from .arch import host_arch
+    from .validate import compile_profile
+
+    global _active
+    if on_violation not in ON_VIOLATION:
+        raise SeccompGenError(f"unknown on_violation {on_violation!r}",
+                              hint=f"use one of {', '.join(ON_VIOLATION)}")
+    if not isinstance(errno, int) or not 1 <= errno <= 4095:
+        raise SeccompGenError(f"errno {errno!r} out of range", hint="use 1-4095")
+    prof = _resolve_profile(profile)
+    host = host_arch()
+    if host not in prof.architectures:
+        raise SeccompGenError(f"the profile is for {', '.join(prof.architectures) or 'no arch'}, "
+                              f"not this machine's {host}")
+    with _lock:
+        if _active is not None:
+            raise SeccompGenError("a sandbox is already installed in this process")
+        if on_violation == "kill":
+            final = normalize(replace(prof, default_action="kill-process", default_errno=None))
+            filt = compile_profile(final)
+            _load(filt, int(pyseccomp.KILL_PROCESS))
+            _active = Sandbox(mode="kill", errno=None, profile=final, added=(), narrowed=())
+            return _active
+        if host != "x86_64":
+            raise SeccompGenError(f"sandbox(on_violation={on_violation!r}) supports x86_64 only, "
+                                  f"not {host}", hint="use on_violation='kill'")
+        if threading.current_thread() is not threading.main_thread():
+            raise SeccompGenError("sandbox() must be called from the main thread",
+                                  hint="Python runs signal handlers only there")
+        return _install(prof, host, on_violation, errno, report_to)
+
+
+def _install(prof: Profile, host: str, mode: str, err: int,
+             report_to: Callable[[Violation], object] | None) -> Sandbox:
+    import ctypes
+
+    import pyseccomp
+
+    from ._native import load as load_handler
+    from .validate import compile_profile
+
+    global _active
+    rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    rfd, wfd = _move_high(rfd), _move_high(wfd)
+    try:
+        guarded, narrowed = _guard_sigsys(prof, host)
+        own, added = _own_rules(prof, host, rfd, wfd, report_to is None)
+        final = normalize(replace(prof, default_action="trap", default_errno=None,
+                                  rules=(*guarded, *own)))
+        filt = compile_profile(final)
+        handler = load_handler()
+        box = Sandbox(mode=mode, errno=err, profile=final, added=tuple(added),
+                      narrowed=tuple(narrowed), report_to=report_to, handler_path=handler.path,
+                      _handler=handler, _rfd=rfd, _exe=os.readlink("/proc/self/exe"),
+                      _names=_name_table(host))
+        notify = ctypes.cast(ctypes.pythonapi.PyErr_SetInterruptEx, ctypes.c_void_p).value
+        previous = signal.signal(signal.SIGSYS, box._on_sigsys)
+    except BaseException:
+        os.close(rfd)
+        os.close(wfd)
+        raise
+    try:
+        handler.install(wfd, err, notify)
+        _load(filt, int(pyseccomp.TRAP))
+    except BaseException:
+        handler.restore()
+        signal.signal(signal.SIGSYS, previous if previous is not None else signal.SIG_DFL)
+        os.close(rfd)
+        os.close(wfd)
+        raise
+    atexit.register(box._at_exit)
+    _active = box
+    return box
+
+
+__all__ = [
+    "ON_VIOLATION",
+    "AddedRule",
+    "Sandbox",
+    "SyscallDenied",
+    "format_violation",
+    "sandbox",
+]

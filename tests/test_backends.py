@@ -1,0 +1,435 @@
+"""The recording backends against each other, and ``record --known``.
+
+Every backend must give the same trace for the same deterministic workload: the same (arch, name)
+set, and the same counts for single-threaded programs. The seccomp backend sees no return values
+(one stop per call, before it runs), so results are compared only where they exist.
+
+``--known PROFILE``: the seccomp filter allows what the profile allows and traces the rest, so a
+run under a profile made from an earlier trace of the same deterministic workload records nothing,
+and a profile lacking one syscall records exactly that one.
+
+Children are run by the helpers of test_record_live (new session, timeout, SIGKILL of the group on
+overrun); the recorder runs in a helper process there too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from test_record_live import (
+    CLI,
+    PIN_CPU,
+    _kill_group,
+    _proc_children,
+    _session_members,
+    _wait_for_sleeping_child,
+    assert_one_error_line,
+    cli,
+    counts_of,
+    record_api,
+    run,
+)
+
+import seccomp_gen
+from seccomp_gen.recorders import BACKENDS, get_backend, unavailable_reasons
+from seccomp_gen.recorders.seccomp_backend import NOTE_NO_RESULTS, build_filter
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
+
+_REASONS = unavailable_reasons()
+needs_seccomp = pytest.mark.skipif(
+    _REASONS["seccomp"] is not None, reason=f"seccomp backend: {_REASONS['seccomp']}"
+)
+needs_both = pytest.mark.skipif(
+    any(_REASONS[b] is not None for b in ("seccomp", "ptrace")),
+    reason=f"needs both backends: {_REASONS}",
+)
+
+#: Deterministic single-threaded workloads (several processes for forker): name -> command,
+#: None = the C test program of that name (tests/c), with its arguments.
+SINGLE_THREADED: dict[str, list[str] | None] = {
+    "ls": ["ls", "-la", "/"],
+    "forker": None,
+    "getppid_loop": None,
+    "hello32": None,  # static -m32: every call after execve is i386
+    "int80": None,  # i386 calls by int 0x80 and an x32 call from a 64-bit program
+}
+_ARGS = {"getppid_loop": ["3000"]}
+
+
+def _command(name: str, cbuild) -> list[str]:
+    return SINGLE_THREADED[name] or [cbuild[name], *_ARGS.get(name, [])]
+
+
+def _drop(trace_path: Path, out: Path, arch: str, name: str) -> Path:
+    """A copy of a trace file without the record of (arch, name): a profile lacking it."""
+    doc = json.loads(trace_path.read_text())
+    before = len(doc["syscalls"])
+    doc["syscalls"] = [s for s in doc["syscalls"] if (s["arch"], s["name"]) != (arch, name)]
+    assert len(doc["syscalls"]) == before - 1, f"{arch} {name} not in {trace_path}"
+    for exe in doc["exes"]:
+        exe["syscalls"] = [s for s in exe["syscalls"] if (s["arch"], s["name"]) != (arch, name)]
+    out.write_text(json.dumps(doc))
+    return out
+
+
+# --- choosing a backend ---------------------------------------------------------------------------
+
+
+def test_each_backend_says_why_it_is_unavailable() -> None:
+    assert set(_REASONS) == set(BACKENDS) == {"seccomp", "ptrace"}
+    for why in _REASONS.values():
+        assert why is None or (why and "\n" not in why)
+
+
+@needs_seccomp
+def test_auto_prefers_seccomp() -> None:
+    assert get_backend("auto").name == "seccomp"
+    assert get_backend("auto", known=True).name == "seccomp"
+    with pytest.raises(seccomp_gen.SeccompGenError, match="cannot skip known"):
+        get_backend("ptrace", known=True)
+
+
+@needs_seccomp
+def test_filter_covers_every_x86_abi() -> None:
+    program, notes = build_filter(None)
+    assert len(program) % 8 == 0 and 0 < len(program) // 8 < 64
+    assert notes == []
+
+
+# --- same trace from every backend ----------------------------------------------------------------
+
+
+@needs_both
+@pytest.mark.live
+@pytest.mark.parametrize("workload", sorted(SINGLE_THREADED))
+def test_backends_agree(workload: str, cbuild, tmp_path: Path) -> None:
+    cmd = _command(workload, cbuild)
+    traces = {b: record_api(cmd, tmp_path, backend=b, name=b) for b in ("ptrace", "seccomp")}
+    pt, sc = traces["ptrace"], traces["seccomp"]
+    for b, t in traces.items():
+        assert t.header.backend == b
+        assert t.header.exit == seccomp_gen.ExitStatus(code=0)
+        assert t.header.pinned_cpu == PIN_CPU
+    assert counts_of(sc) == counts_of(pt)
+    assert [(p.exes, p.threads, p.syscalls, p.exit) for p in sc.processes] == [
+        (p.exes, p.threads, p.syscalls, p.exit) for p in pt.processes
+    ]
+    assert {e.exe: dict(e.syscalls) for e in sc.exes} == {e.exe: dict(e.syscalls) for e in pt.exes}
+    # Arguments are read at the seccomp stop just as at the ptrace entry stop.
+    assert {(r.arch, r.name): r.args for r in sc.syscalls} == {
+        (r.arch, r.name): r.args for r in pt.syscalls
+    }
+    # No return values from one stop per call, and the header says so.
+    assert all(r.results == {} for r in sc.syscalls)
+    assert NOTE_NO_RESULTS in sc.header.notes
+    assert all(r.results for r in pt.syscalls if r.name not in ("exit", "exit_group"))
+
+
+@needs_both
+@pytest.mark.live
+def test_int80_attribution_with_seccomp(cbuild, tmp_path: Path) -> None:
+    trace = record_api([cbuild["int80"]], tmp_path, backend="seccomp")
+    got = {(r.arch, r.name): (r.nr, r.count) for r in trace.syscalls}
+    assert got[("x86", "getpid")] == (20, 1)
+    assert got[("x86", "getuid32")] == (199, 1)
+    assert got[("x32", "getpid")] == (0x40000000 | 39, 1)
+    assert ("x86_64", "writev") not in got and ("x86_64", "fremovexattr") not in got
+
+
+@needs_both
+@pytest.mark.live
+def test_threads_agree_up_to_futex(cbuild, tmp_path: Path) -> None:
+    """Whether pthread_join (or a lock in libc) has to wait in ``futex`` depends on how the
+    threads were scheduled, so futex may be in one run and not the other, and its count varies;
+    the rest of what the program does is unconditional."""
+    cmd = [cbuild["threads"]]
+    pt = counts_of(record_api(cmd, tmp_path, backend="ptrace", name="pt"))
+    sc = counts_of(record_api(cmd, tmp_path, backend="seccomp", name="sc"))
+    assert set(pt) ^ set(sc) <= {("x86_64", "futex")}
+    assert sc[("x86_64", "getpid")] == pt[("x86_64", "getpid")] == 12
+    assert sc[("x86_64", "write")] == pt[("x86_64", "write")] == 12
+    assert sc[("x86_64", "clone3")] == pt[("x86_64", "clone3")] == 4
+
+
+# --- record --known -------------------------------------------------------------------------------
+
+
+@needs_seccomp
+@pytest.mark.live
+@pytest.mark.parametrize("workload", sorted(SINGLE_THREADED))
+def test_known_profile_of_same_workload_records_nothing(
+    workload: str, cbuild, tmp_path: Path
+) -> None:
+    cmd = _command(workload, cbuild)
+    record_api(cmd, tmp_path, backend="seccomp", name="first")
+    again = record_api(cmd, tmp_path, backend="seccomp", name="again",
+                       known=tmp_path / "first.trace.json")
+    assert again.header.exit == seccomp_gen.ExitStatus(code=0)
+    assert counts_of(again) == Counter()
+    assert any("known syscalls were not recorded" in n for n in again.header.notes)
+    # The processes are still followed even though none of their calls stopped.
+    first = seccomp_gen.load_trace(tmp_path / "first.trace.json")
+    assert [p.exes for p in again.processes] == [p.exes for p in first.processes]
+
+
+@needs_seccomp
+@pytest.mark.live
+def test_known_threads_records_at_most_futex(cbuild, tmp_path: Path) -> None:
+    cmd = [cbuild["threads"]]
+    record_api(cmd, tmp_path, backend="seccomp", name="first")
+    again = record_api(cmd, tmp_path, backend="seccomp", name="again",
+                       known=tmp_path / "first.trace.json")
+    assert again.header.exit == seccomp_gen.ExitStatus(code=0)
+    assert set(counts_of(again)) <= {("x86_64", "futex")}  # see test_threads_agree_up_to_futex
+
+
+@needs_seccomp
+@pytest.mark.live
+@pytest.mark.parametrize(
+    ("workload", "arch", "name", "count"),
+    [
+        ("getppid_loop", "x86_64", "getppid", 3000),
+        ("forker", "x86_64", "getpid", 2),
+        ("hello32", "x86", "write", 1),
+        ("int80", "x86", "getpid", 1),  # the x86 rule goes, x86_64/x32 rules stay
+        ("int80", "x32", "getpid", 1),
+        ("int80", "x86", "getuid32", 1),
+    ],
+)
+def test_known_profile_lacking_one_syscall_records_exactly_it(
+    workload: str, arch: str, name: str, count: int, cbuild, tmp_path: Path
+) -> None:
+    cmd = _command(workload, cbuild)
+    first = record_api(cmd, tmp_path, backend="seccomp", name="first")
+    lacking = _drop(tmp_path / "first.trace.json", tmp_path / "lacking.trace.json", arch, name)
+    again = record_api(cmd, tmp_path, backend="seccomp", name="again", known=lacking)
+    assert counts_of(again) == Counter({(arch, name): count})
+    rec = again.find(name, arch)
+    assert rec is not None and rec.nr == first.find(name, arch).nr  # type: ignore[union-attr]
+
+
+@needs_seccomp
+@pytest.mark.live
+def test_known_generated_oci_profile_via_cli(cbuild, tmp_path: Path) -> None:
+    """The usual loop: record, generate (default policy, arguments pinned), record --known."""
+    cmd = [cbuild["forker"]]
+    first = tmp_path / "first.trace.json"
+    res = cli("record", "-q", "--backend", "seccomp", "-o", str(first), "--", *cmd)
+    assert res.returncode == 0, res.stderr
+    profile = tmp_path / "forker.json"
+    res = cli("generate", str(first), "-o", str(profile))
+    assert res.returncode == 0, res.stderr
+    again = tmp_path / "again.trace.json"
+    res = cli("record", "-q", "--known", str(profile), "-o", str(again), "--", *cmd)
+    assert res.returncode == 0, res.stderr
+    trace = seccomp_gen.load_trace(again)
+    assert trace.header.backend == "seccomp"  # auto picks the backend that can skip
+    assert counts_of(trace) == Counter()
+    # Without getpid in the profile, only getpid is recorded.
+    doc = json.loads(profile.read_text())
+    for rule in doc["syscalls"]:
+        rule["names"] = [n for n in rule["names"] if n != "getpid"]
+    doc["syscalls"] = [r for r in doc["syscalls"] if r["names"]]
+    profile.write_text(json.dumps(doc))
+    res = cli("record", "-q", "-f", "--known", str(profile), "-o", str(again), "--", *cmd)
+    assert res.returncode == 0, res.stderr
+    assert counts_of(seccomp_gen.load_trace(again)) == Counter({("x86_64", "getpid"): 2})
+
+
+@needs_seccomp
+@pytest.mark.live
+def test_known_argument_conditions_are_honoured(tmp_path: Path) -> None:
+    """A call the profile allows only with other arguments is recorded."""
+    script = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()"
+    cmd = [sys.executable, "-c", script]
+    first = record_api(cmd, tmp_path, backend="seccomp", name="first")
+    names = sorted(first.names("x86_64") - {"socket"})
+    policy = tmp_path / "p.lxc"
+    # socket allowed for AF_UNIX (1) only: the AF_INET socket must stop and be recorded.
+    policy.write_text("\n".join(["2", "allowlist", "[x86_64]", *names,
+                                 "socket allow [0,1,SCMP_CMP_EQ]"]) + "\n")
+    again = record_api(cmd, tmp_path, backend="seccomp", name="again", known=policy)
+    got = counts_of(again)
+    assert set(got) == {("x86_64", "socket")}, got
+    sock = again.find("socket", "x86_64")
+    assert sock is not None and sock.args is not None
+    assert {v[0] for v in sock.args.values} == {2}  # AF_INET, the one the profile lacks
+
+
+# --- exit status, signals -------------------------------------------------------------------------
+
+
+@needs_seccomp
+@pytest.mark.live
+@pytest.mark.parametrize("known", [False, True], ids=["all", "known"])
+@pytest.mark.parametrize(("script", "status"), [("exit 7", 7), ("kill -KILL $$", 137)])
+def test_seccomp_exit_status(script: str, status: int, known: bool, tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    cmd = ["sh", "-c", script]
+    extra: list[str] = []
+    if known:
+        base = tmp_path / "base.json"
+        cli("record", "-q", "--backend", "seccomp", "-o", str(base), "--", *cmd)
+        extra = ["--known", str(base)]
+    res = cli("record", "-q", "--backend", "seccomp", *extra, "-o", str(out), "--", *cmd)
+    assert res.returncode == status, res.stderr
+    assert res.stderr == b""
+    trace = seccomp_gen.load_trace(out)
+    assert trace.header.exit is not None and trace.header.exit.shell_status == status
+    assert trace.header.backend == "seccomp"
+
+
+@needs_seccomp
+@pytest.mark.live
+@pytest.mark.parametrize("known", [False, True], ids=["all", "known"])
+def test_seccomp_forwards_sigterm_to_sleeping_workload(known: bool, tmp_path: Path) -> None:
+    out = tmp_path / "sleep.json"
+    extra: list[str] = []
+    if known:
+        prof = tmp_path / "true.json"
+        res = cli("record", "-q", "-o", str(prof), "--", "sleep", "0")
+        assert res.returncode == 0, res.stderr
+        extra = ["--known", str(prof)]
+    rec = subprocess.Popen([*CLI, "record", "-q", "--backend", "seccomp", *extra, "-o", str(out),
+                            "--", "sleep", "30"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        sleeper = _wait_for_sleeping_child(rec, "sleep")
+        os.kill(rec.pid, signal.SIGTERM)
+        try:
+            _, err = rec.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            pytest.fail("recorder did not end within 10s of SIGTERM")
+        assert rec.returncode == 143, err
+        trace = seccomp_gen.load_trace(out)
+        assert trace.header.exit == seccomp_gen.ExitStatus(signal=signal.SIGTERM)
+        assert trace.processes[0].pid == sleeper
+        if not known:
+            assert trace.names("x86_64") & {"clock_nanosleep", "nanosleep"}
+        assert _session_members(rec.pid) == []
+    finally:
+        if rec.poll() is None:
+            _kill_group(rec)
+
+
+@needs_seccomp
+@pytest.mark.live
+def test_seccomp_signal_reaches_busy_workload(cbuild, tmp_path: Path) -> None:
+    """The workload stops at every getppid: SIGTERM must still reach it."""
+    out = tmp_path / "busy.json"
+    rec = subprocess.Popen([*CLI, "record", "-q", "--backend", "seccomp", "-o", str(out), "--",
+                            cbuild["getppid_loop"], "1000000000"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not any(c == "getppid_loop" for _, c, _ in _proc_children(rec.pid)):
+            assert time.monotonic() < deadline, "workload did not start"
+            time.sleep(0.02)
+        time.sleep(0.3)
+        os.kill(rec.pid, signal.SIGTERM)
+        try:
+            rec.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            pytest.fail("SIGTERM was not passed on to a workload busy making syscalls")
+        assert rec.returncode == 143
+        trace = seccomp_gen.load_trace(out)
+        assert trace.header.exit == seccomp_gen.ExitStatus(signal=15)
+        rec_ = trace.find("getppid", "x86_64")
+        assert rec_ is not None and rec_.count > 0
+    finally:
+        if rec.poll() is None:
+            _kill_group(rec)
+
+
+@needs_seccomp
+@pytest.mark.live
+def test_seccomp_stdin_stdout_pass_through(tmp_path: Path) -> None:
+    data = os.urandom(100_000)
+    out = tmp_path / "cat.json"
+    res = run([*CLI, "record", "-q", "--backend", "seccomp", "-o", str(out), "--", "cat"],
+              input=data)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == data
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def marker(tmp_path: Path) -> tuple[list[str], Path]:
+    """A workload that leaves a file behind if it ran."""
+    path = tmp_path / "workload-ran"
+    return ["sh", "-c", f"touch {path}"], path
+
+
+def _bad_profiles(tmp_path: Path) -> dict[str, Path]:
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{this is not json")
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00\x01")
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    other = tmp_path / "arm64.lxc"
+    other.write_text("2\nallowlist\n[arm64]\nread\n")
+    return {"missing": tmp_path / "no-such-profile.json", "garbage": garbage, "binary": binary,
+            "empty": empty, "other-arch": other, "directory": tmp_path}
+
+
+@pytest.mark.parametrize("kind", ["missing", "garbage", "binary", "empty", "other-arch",
+                                  "directory"])
+@pytest.mark.parametrize("backend", ["auto", "seccomp"])
+def test_known_bad_profile_is_one_line_before_the_workload(
+    kind: str, backend: str, marker, tmp_path: Path
+) -> None:
+    if kind == "other-arch" and _REASONS["seccomp"] is not None:
+        pytest.skip("the arch check is the seccomp backend's")
+    cmd, ran = marker
+    out = tmp_path / "t.json"
+    profile = _bad_profiles(tmp_path)[kind]
+    res = cli("record", "-q", "--backend", backend, "--known", str(profile), "-o", str(out),
+              "--", *cmd)
+    line = assert_one_error_line(res, 125)
+    assert profile.name in line
+    assert not ran.exists(), "the workload ran despite a bad --known profile"
+    assert not out.exists()
+
+
+def test_known_with_ptrace_backend_is_refused(marker, tmp_path: Path) -> None:
+    cmd, ran = marker
+    prof = tmp_path / "p.lxc"
+    prof.write_text("2\nallowlist\n[x86_64]\nread\n")
+    res = cli("record", "-q", "--backend", "ptrace", "--known", str(prof),
+              "-o", str(tmp_path / "t.json"), "--", *cmd)
+    line = assert_one_error_line(res, 125)
+    assert "seccomp" in line
+    assert not ran.exists()
+
+
+@needs_seccomp
+@pytest.mark.live
+def test_seccomp_exec_format_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\x00\x01not a program\n")
+    junk.chmod(0o755)
+    out = tmp_path / "t.json"
+    res = cli("record", "-q", "--backend", "seccomp", "-o", str(out), "--", str(junk))
+    line = assert_one_error_line(res, 126)
+    assert "Exec format error" in line
+    assert not out.exists()
+
+
+def test_backend_choices_in_help() -> None:
+    res = cli("record", "--help")
+    assert res.returncode == 0
+    text = res.stdout.decode()
+    assert "seccomp" in text and "ptrace" in text and "--known" in text

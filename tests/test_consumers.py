@@ -1,0 +1,544 @@
+"""Generated profiles in the real consumers: runc, crun, LXC, the Python table, Docker's profile.
+
+No mocks: every profile here comes from a real recording (``seccomp_gen.record``), is written by
+the real emitters, and is loaded by the real runtime (Debian 12: runc 1.1, crun 1.8, LXC 5.0).
+Each runtime must run the recorded work with the profile, and must fail visibly when one syscall
+the work needs is left out, so that a profile the runtime silently ignored cannot pass.
+
+Every child (recorder, runc, crun, lxc-execute) runs in its own session with a timeout; on overrun
+its whole process group gets SIGKILL, and any container left behind is deleted. A missing runtime
+is a failure (CI installs runc, crun, lxc and busybox-static), never a skip; only a kernel without
+seccomp filters or cgroup2 skips, and says so.
+
+What is recorded, and why it matches what runs in the container: the bundle's rootfs holds a copy
+of Debian's static busybox. The recorder runs that same file as ``busybox chroot ROOTFS
+/bin/busybox sh -c SCRIPT`` with the environment of config.json, in a private mount namespace
+with /proc mounted in the rootfs as runc mounts it, so that the shell sees the same files, the
+same /proc/self/exe (busybox runs its applets through it) and the same PATH as in the container.
+The chroot applet itself adds only ``chroot`` and ``chdir`` (its startup is the workload's own,
+the same static binary); the recorded output must equal the container's output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import seccomp_gen
+from seccomp_gen import Trace
+from seccomp_gen.baselines import BASELINES
+from seccomp_gen.emitters import lxc, oci, python_table
+from seccomp_gen.profile import Profile, compare_counts
+from seccomp_gen.synthesize import Policy, synthesize
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
+
+#: Seconds any single child may run before its process group is SIGKILLed.
+TIMEOUT = 60
+PYTHON = sys.executable
+HERE = Path(__file__).resolve().parent
+#: moby's default profile (profiles/seccomp/default.json), as in ../shared/reference.
+DOCKER_DEFAULT = HERE / "consumers" / "docker-default-seccomp.json"
+
+#: Where Debian's busybox-static puts the binary.
+BUSYBOX = "/usr/bin/busybox"
+#: The bundle's work: a builtin, an applet that lists a directory, one that copies a file.
+SCRIPT = "echo hello; ls /; cat /etc/hostname"
+HOSTNAME = "seccomp-gen-box"
+EXPECTED = f"hello\nbin\ndev\netc\nproc\nsys\n{HOSTNAME}\n"
+APPLETS = ("sh", "ls", "cat", "echo", "true", "chroot")
+#: A syscall the work needs and no runtime makes after loading the filter: busybox cat copies
+#: with sendfile(2) and reports its EPERM ("cat: read error: Operation not permitted").
+WORK_ONLY = "sendfile"
+EPERM_TEXT = "Operation not permitted"
+
+_ids = itertools.count()
+
+# Record in a private mount namespace (unshare -m) with proc mounted in the rootfs, as runc does;
+# the mount goes away with the namespace. argv: OUT PROC_DIR COMMAND...
+_RECORD_HELPER = (
+    "import subprocess, sys, seccomp_gen\n"
+    "if sys.argv[2]:\n"
+    "    subprocess.run(['mount', '-t', 'proc', 'proc', sys.argv[2]], check=True)\n"
+    "trace = seccomp_gen.record(sys.argv[3:])\n"
+    "seccomp_gen.dump_trace(trace, sys.argv[1])\n"
+)
+
+
+# --- running children ----------------------------------------------------------------------------
+
+
+def run(cmd: Sequence[str], *, timeout: float = TIMEOUT, cwd: str | os.PathLike[str] | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` in a new session; SIGKILL its process group if it overruns."""
+    proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=cwd, env=env, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"timed out after {timeout}s and was killed: {list(cmd)}")
+    return subprocess.CompletedProcess(list(cmd), proc.returncode, out, err)
+
+
+def need(tool: str, package: str) -> str:
+    """The path of ``tool``; its absence is a failure (CI installs ``package``)."""
+    path = shutil.which(tool) or next(
+        (p for d in ("/usr/sbin", "/sbin", "/usr/bin") if os.access(p := f"{d}/{tool}", os.X_OK)),
+        None)
+    assert path, f"{tool} is not installed: apt-get install {package}"
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _needs_root_and_seccomp(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("live") is None:
+        return
+    if os.geteuid() != 0:
+        pytest.skip("containers need root")
+    status = Path("/proc/self/status").read_text()
+    m = re.search(r"^Seccomp:\s*(\d+)", status, re.M)
+    if m is None:
+        msg = "the kernel has no seccomp (no Seccomp: line in /proc/self/status)"
+        print(f"SKIP: {msg}")
+        pytest.skip(msg)
+    # Runtimes refuse (LXC) or stack filters when already confined; that would prove nothing.
+    assert m.group(1) == "0", "the test process already runs under a seccomp filter"
+
+
+def record(cmd: Sequence[str], tmp_path: Path, *, env: dict[str, str] | None = None,
+           proc_dir: str = "", name: str = "work") -> tuple[Trace, str]:
+    """Record ``cmd`` with the public API in a helper process; (trace, the workload's stdout)."""
+    out = tmp_path / f"{name}.trace.json"
+    helper_env = dict(os.environ)
+    argv = [PYTHON, "-c", _RECORD_HELPER, str(out), proc_dir, *cmd]
+    if proc_dir:
+        argv = [need("unshare", "util-linux"), "-m", "--propagation", "private", *argv]
+    # The workload gets exactly ``env``; the recorder needs its own PYTHONPATH etc.
+    if env is not None:
+        helper_env = {**{k: v for k, v in os.environ.items() if k.startswith("PYTHON")}, **env}
+    res = run(argv, env=helper_env)
+    assert res.returncode == 0, f"recording {list(cmd)} failed: {res.stderr}"
+    return seccomp_gen.load_trace(out), res.stdout
+
+
+def without(profile: Profile, name: str) -> Profile:
+    """The profile with every rule for ``name`` removed."""
+    assert name in profile.names(), f"{name} is not in the profile"
+    return replace(profile, rules=tuple(r for r in profile.rules if r.name != name))
+
+
+# --- OCI bundles ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Bundle:
+    """An OCI bundle: busybox-static rootfs and a config.json made by ``runc spec``."""
+
+    path: Path
+    rootfs: Path
+    env: dict[str, str]
+
+    def configure(self, args: Sequence[str], profile: Profile | None) -> None:
+        config_path = self.path / "config.json"
+        config = json.loads(config_path.read_text())
+        config["process"]["args"] = list(args)
+        if profile is None:
+            config["linux"].pop("seccomp", None)
+        else:
+            config["linux"]["seccomp"] = json.loads(oci.emit(profile))
+        config_path.write_text(json.dumps(config, indent=1))
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Bundle:
+    runc = need("runc", "runc")
+    need("busybox", "busybox-static")
+    res = run(["file", "-L", BUSYBOX]) if shutil.which("file") else None
+    assert res is None or "statically linked" in res.stdout, \
+        f"{BUSYBOX} is not static: apt-get install busybox-static ({res and res.stdout})"
+    path = tmp_path / "bundle"
+    rootfs = path / "rootfs"
+    for d in ("bin", "etc", "dev", "proc", "sys"):
+        (rootfs / d).mkdir(parents=True)
+    shutil.copy2(BUSYBOX, rootfs / "bin" / "busybox")
+    for applet in APPLETS:
+        (rootfs / "bin" / applet).symlink_to("busybox")
+    (rootfs / "etc" / "hostname").write_text(HOSTNAME + "\n")
+    res = run([runc, "spec"], cwd=path)
+    assert res.returncode == 0, res.stderr
+    config = json.loads((path / "config.json").read_text())
+    config["process"]["terminal"] = False
+    # runc spec's default, stated: the runc baseline is for a filter loaded just before execve.
+    config["process"]["noNewPrivileges"] = True
+    (path / "config.json").write_text(json.dumps(config, indent=1))
+    env = dict(e.split("=", 1) for e in config["process"]["env"])
+    return Bundle(path, rootfs, env)
+
+
+def record_in_bundle(bundle: Bundle, tmp_path: Path, argv: Sequence[str]) -> tuple[Trace, str]:
+    """Record ``argv`` as the container would run it (see the module docstring)."""
+    busybox = str(bundle.rootfs / "bin" / "busybox")
+    return record([busybox, "chroot", str(bundle.rootfs), *argv], tmp_path, env=bundle.env,
+                  proc_dir=str(bundle.rootfs / "proc"), name="bundle")
+
+
+@contextlib.contextmanager
+def container_id(runtime: Sequence[str], prefix: str) -> Iterator[str]:
+    """A fresh container id; whatever is left of the container is deleted afterwards."""
+    cid = f"sg-{prefix}-{os.getpid()}-{next(_ids)}"
+    try:
+        yield cid
+    finally:
+        run([*runtime, "delete", "--force", cid])
+
+
+def runc_run(bundle: Bundle, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    runtime = [need("runc", "runc"), "--root", str(tmp_path / "runc-state")]
+    with container_id(runtime, "runc") as cid:
+        return run([*runtime, "run", "--bundle", str(bundle.path), cid])
+
+
+def _crun_usable() -> None:
+    if "cgroup2" not in Path("/proc/filesystems").read_text():
+        msg = "the kernel has no cgroup2, which crun needs"
+        print(f"SKIP: {msg}")
+        pytest.skip(msg)
+
+
+# crun 1.8 refuses a hybrid cgroup v1/v2 host ("cgroups in hybrid mode not supported"), so it
+# runs in a private mount namespace with cgroup2 mounted on /sys/fs/cgroup, and with the cgroup
+# manager disabled (the cgroupfs one fails on setrlimit(RLIMIT_MEMLOCK) here).
+_CRUN_WRAPPER = 'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"'
+
+
+def crun_run(bundle: Bundle, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    _crun_usable()
+    crun = [need("crun", "crun"), "--root", str(tmp_path / "crun-state")]
+    wrap = [need("unshare", "util-linux"), "-m", "--propagation", "private",
+            "sh", "-c", _CRUN_WRAPPER, "crun"]
+    with container_id(crun, "crun") as cid:
+        res = run([*wrap, *crun, "--cgroup-manager=disabled", "run", "--bundle",
+                   str(bundle.path), cid])
+    return res
+
+
+# --- runc ----------------------------------------------------------------------------------------
+
+
+def _work(bundle: Bundle, tmp_path: Path, baseline: str) -> Profile:
+    """The bundle's work, recorded; its profile with ``baseline``; the bundle configured."""
+    argv = ["/bin/busybox", "sh", "-c", SCRIPT]
+    trace, stdout = record_in_bundle(bundle, tmp_path, argv)
+    assert stdout == EXPECTED, "the recording did not see the container's files"
+    assert trace.header.exit is not None and trace.header.exit.shell_status == 0
+    names = {r.name for r in trace.syscalls}
+    assert {WORK_ONLY, "chroot", "chdir"} <= names
+    assert WORK_ONLY not in BASELINES[baseline]
+    profile = synthesize(trace, Policy(baseline=baseline))
+    bundle.configure(argv, profile)
+    return profile
+
+
+@pytest.mark.live
+def test_runc_runs_the_recorded_work_and_refuses_without_it(bundle: Bundle,
+                                                             tmp_path: Path) -> None:
+    profile = _work(bundle, tmp_path, "runc")
+    res = runc_run(bundle, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == EXPECTED
+    # The profile is really loaded: leave out what cat needs and cat gets EPERM.
+    bundle.configure(["/bin/busybox", "sh", "-c", SCRIPT], without(profile, WORK_ONLY))
+    res = runc_run(bundle, tmp_path)
+    assert res.returncode != 0
+    assert f"cat: read error: {EPERM_TEXT}" in res.stderr, res.stderr
+    assert res.stdout == EXPECTED.replace(HOSTNAME + "\n", "")
+
+
+def _true_profile(tmp_path: Path, baseline: str, default: str = "kill-process") -> Profile:
+    """``busybox true``: hardly any syscalls of its own, so the baseline must carry the runtime.
+
+    It does not depend on files, so it is recorded directly (same static binary). The default
+    action kills, so any call the runtime makes that the profile lacks is fatal (LXC has no
+    kill-process; its ``kill`` kills the thread, which for these single-threaded processes is the
+    same).
+    """
+    trace, _ = record([BUSYBOX, "true"], tmp_path, name="true")
+    return synthesize(trace, Policy(baseline=baseline, default_action=default))
+
+
+def _measured_only(baseline: str, profile: Profile, trace_names: set[str]) -> list[str]:
+    """Baseline entries measured every run (not "some runs"), not made by the work itself."""
+    return sorted(n for n, why in BASELINES[baseline].items()
+                  if re.search(r"\(measured(;[^)]*)?\)$", why) and n not in trace_names
+                  and n in profile.names())
+
+
+@pytest.mark.live
+def test_runc_baseline_is_needed_and_each_measured_entry_is_true(bundle: Bundle,
+                                                                  tmp_path: Path) -> None:
+    profile = _true_profile(tmp_path, "runc")
+    work = {r.name for r in profile.rules if not r.baseline}
+    for attempt in range(3):  # the Go runtime's calls vary from run to run
+        bundle.configure(["/bin/busybox", "true"], profile)
+        res = runc_run(bundle, tmp_path)
+        assert res.returncode == 0, f"run {attempt}: {res.stderr}"
+    # Without the baseline runc init dies after loading the filter.
+    none = replace(profile, rules=tuple(r for r in profile.rules if not r.baseline))
+    bundle.configure(["/bin/busybox", "true"], none)
+    res = runc_run(bundle, tmp_path)
+    assert res.returncode != 0, "runc ran without its baseline"
+    # Each "(measured)" entry: leave it out and runc fails.
+    measured = _measured_only("runc", profile, work)
+    assert {"close", "epoll_ctl", "fstatfs", "getdents64", "getpid", "openat",
+            "write"} <= set(measured), measured
+    for name in measured:
+        bundle.configure(["/bin/busybox", "true"], without(profile, name))
+        res = runc_run(bundle, tmp_path)
+        assert res.returncode != 0, f"runc did not need {name}: {BASELINES['runc'][name]}"
+
+
+# --- crun ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.live
+def test_crun_runs_the_recorded_work_and_refuses_without_it(bundle: Bundle,
+                                                             tmp_path: Path) -> None:
+    profile = _work(bundle, tmp_path, "crun")
+    res = crun_run(bundle, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == EXPECTED
+    bundle.configure(["/bin/busybox", "sh", "-c", SCRIPT], without(profile, WORK_ONLY))
+    res = crun_run(bundle, tmp_path)
+    assert res.returncode != 0
+    assert f"cat: read error: {EPERM_TEXT}" in res.stderr, res.stderr
+
+
+@pytest.mark.live
+def test_crun_baseline_is_complete_and_each_entry_is_true(bundle: Bundle,
+                                                          tmp_path: Path) -> None:
+    """crun loads the filter, closes its fd and execs: nothing else, even under kill-process."""
+    profile = _true_profile(tmp_path, "crun")
+    for attempt in range(3):
+        bundle.configure(["/bin/busybox", "true"], profile)
+        res = crun_run(bundle, tmp_path)
+        assert res.returncode == 0, f"run {attempt}: {res.stderr}"
+    # execve is always recorded (the work starts with it), close is not.
+    work = {r.name for r in profile.rules if not r.baseline}
+    assert _measured_only("crun", profile, work) == ["close"]
+    for name in ("close", "execve"):
+        bundle.configure(["/bin/busybox", "true"], without(profile, name))
+        res = crun_run(bundle, tmp_path)
+        assert res.returncode != 0, f"crun did not need {name}: {BASELINES['crun'][name]}"
+
+
+# --- LXC -----------------------------------------------------------------------------------------
+
+#: AUDIT_ARCH_I386, as LXC logs the arch of a rule it adds for i386.
+AUDIT_I386 = 0x40000003
+
+
+@dataclass
+class LxcRun:
+    result: subprocess.CompletedProcess[str]
+    log: str
+
+
+def lxc_execute(tmp_path: Path, policy_text: str, argv: Sequence[str]) -> LxcRun:
+    """``lxc-execute`` on the host rootfs with ``policy_text`` as lxc.seccomp.profile."""
+    tool = need("lxc-execute", "lxc")
+    n = next(_ids)
+    lxcpath = tmp_path / "lxc"
+    lxcpath.mkdir(exist_ok=True)
+    policy = tmp_path / f"policy-{n}.seccomp"
+    policy.write_text(policy_text)
+    log = tmp_path / f"lxc-{n}.log"
+    conf = tmp_path / f"lxc-{n}.conf"
+    conf.write_text("\n".join([
+        f"lxc.seccomp.profile = {policy}",
+        "lxc.console.path = none",
+        "lxc.tty.max = 0",
+        "lxc.pty.max = 0",
+        # Without a proc mount LXC 5.0.2 fails on a host rootfs: "Failed to mount temporary
+        # procfs" (it tries to mount one on the container's /proc itself).
+        "lxc.mount.auto = proc:mixed",
+        f"lxc.log.file = {log}",
+        # DEBUG, not TRACE: TRACE also exports the filter, which libseccomp 2.5.4 fails to do
+        # (a WARN that has nothing to do with the policy).
+        "lxc.log.level = DEBUG",
+        "",
+    ]))
+    name = f"sg-{os.getpid()}-{n}"
+    res = run([tool, "-P", str(lxcpath), "-n", name, "-f", str(conf), "--", *argv])
+    return LxcRun(res, log.read_text(errors="replace") if log.exists() else "")
+
+
+def assert_lxc_parsed_cleanly(log: str) -> None:
+    """LXC read every line: no parse errors, no unknown names, the filter loaded."""
+    seccomp_lines = [ln for ln in log.splitlines() if " seccomp - " in ln]
+    assert seccomp_lines, "LXC logged nothing about seccomp; was the policy read?"
+    bad = [ln for ln in seccomp_lines
+           if re.search(r"\b(ERROR|WARN)\b|undefined|Unsupported|Failed|Unrecognized", ln)]
+    assert not bad, "\n".join(bad)
+    assert "Merging compat seccomp contexts into main context" in log
+
+
+@pytest.mark.live
+def test_lxc_runs_the_recorded_work_and_refuses_without_it(tmp_path: Path) -> None:
+    argv = ["/bin/ls", "-a", "/"]
+    trace, stdout = record(argv, tmp_path, name="ls")
+    profile = synthesize(trace, Policy(baseline="lxc"))
+    text = lxc.emit(profile)
+    lines = text.splitlines()
+    assert lines[:2] == ["2", "allowlist errno 1"]
+    run_ = lxc_execute(tmp_path, text, argv)
+    assert run_.result.returncode == 0, run_.result.stderr + run_.log[-3000:]
+    assert run_.result.stdout.split() == stdout.split()
+    assert_lxc_parsed_cleanly(run_.log)
+    # Every rule of [x86_64] was added for the host arch.
+    for name in profile.names("x86_64"):
+        assert f":{name}] action[" in run_.log, f"LXC did not add {name}"
+    # Drop what ls needs to read a directory: the default "errno 1" answers it.
+    assert "getdents64" not in BASELINES["lxc"]
+    run_ = lxc_execute(tmp_path, lxc.emit(without(profile, "getdents64")), argv)
+    assert run_.result.returncode != 0
+    assert EPERM_TEXT in run_.result.stderr, run_.result.stderr
+
+
+@pytest.mark.live
+def test_lxc_baseline_is_needed_and_each_measured_entry_is_true(tmp_path: Path) -> None:
+    profile = _true_profile(tmp_path, "lxc", "kill")
+    assert lxc.emit(profile).splitlines()[1] == "allowlist kill"
+    argv = [BUSYBOX, "true"]
+    for attempt in range(3):
+        run_ = lxc_execute(tmp_path, lxc.emit(profile), argv)
+        assert run_.result.returncode == 0, f"run {attempt}: {run_.log[-3000:]}"
+        assert_lxc_parsed_cleanly(run_.log)
+    none = replace(profile, rules=tuple(r for r in profile.rules if not r.baseline))
+    assert lxc_execute(tmp_path, lxc.emit(none), argv).result.returncode != 0
+    work = {r.name for r in profile.rules if not r.baseline}
+    measured = _measured_only("lxc", profile, work)
+    assert {"capget", "clone", "close", "close_range", "ioctl", "setgroups", "setsid",
+            "umount2", "wait4", "write"} <= set(measured), measured
+    for name in measured:
+        res = lxc_execute(tmp_path, lxc.emit(without(profile, name)), argv).result
+        assert res.returncode != 0, f"LXC did not need {name}: {BASELINES['lxc'][name]}"
+
+
+@pytest.mark.live
+def test_lxc_grammar_as_lxc_reads_it(tmp_path: Path) -> None:
+    """Argument tuples, MASKED_EQ's field order and the x86 sections, as LXC 5.0.2 parses them.
+
+    The only clone rule is the baseline's ``clone allow [0,0,SCMP_CMP_MASKED_EQ,2114060288]``
+    (LXC init forks with plain fork flags): LXC logs it as SCMP_CMP(index, op, mask, value)
+    with our mask as the mask, and the fork works under a kill default.
+    """
+    profile = _true_profile(tmp_path, "lxc", "kill")
+    text = lxc.emit(profile)
+    assert "clone allow [0,0,SCMP_CMP_MASKED_EQ,2114060288]" in text.splitlines()
+    assert "prctl allow [0,35,SCMP_CMP_EQ]" in text.splitlines()
+    assert {"[x86_64]", "[x86]", "[x32]"} <= set(text.splitlines())
+    argv = [BUSYBOX, "true"]
+    good = lxc_execute(tmp_path, text, argv)
+    assert good.result.returncode == 0, good.log[-3000:]
+    assert_lxc_parsed_cleanly(good.log)
+    assert "arg_cmp[0]: SCMP_CMP(0, 7, 2114060288, 0)" in good.log  # op 7: MASKED_EQ
+    assert "arg_cmp[0]: SCMP_CMP(0, 4, 0, 35)" in good.log  # op 4: EQ, value 35
+    # In OCI's order LXC would read mask 0, and libseccomp keeps only value & mask: the rule
+    # would match every flag, namespaces included, and nothing would fail to show it.
+    swapped = text.replace("[0,0,SCMP_CMP_MASKED_EQ,2114060288]",
+                           "[0,2114060288,SCMP_CMP_MASKED_EQ,0]")
+    bad = lxc_execute(tmp_path, swapped, argv)
+    assert "arg_cmp[0]: SCMP_CMP(0, 7, 0, 2114060288)" in bad.log
+    # LXC 5.0 adds every rule it reads to all of the host's ABIs, whatever its section says:
+    # on x86_64 an [x86_64] rule also allows the i386 and x32 calls of that name. LXC
+    # policies are name-based like OCI ones (seccomp_gen/emitters/lxc.py says so).
+    assert re.search(rf":getuid\] action\[\d+:allow\] arch\[{AUDIT_I386}\]", good.log), \
+        "LXC no longer copies [x86_64] rules to i386; update the LXC emitter's docstring"
+
+
+@pytest.mark.live
+def test_lxc_runs_an_i386_program_from_the_x86_section(tmp_path: Path, cbuild: Any) -> None:
+    """i386-only names (ugetrlimit, set_thread_area) in [x86] reach LXC's i386 filter."""
+    argv = [cbuild["hello32"]]
+    trace, stdout = record(argv, tmp_path, name="hello32")
+    assert stdout == "hello from i386\n"
+    profile = synthesize(trace, Policy(baseline="lxc"))
+    assert {"ugetrlimit", "set_thread_area"} <= profile.names("x86")
+    text = lxc.emit(profile)
+    good = lxc_execute(tmp_path, text, argv)
+    assert good.result.returncode == 0, good.log[-3000:]
+    assert good.result.stdout == stdout
+    assert_lxc_parsed_cleanly(good.log)
+    for name in ("ugetrlimit", "set_thread_area"):
+        assert re.search(rf":{name}\] action\[\d+:allow\] arch\[{AUDIT_I386}\]", good.log), name
+    # Without set_thread_area the i386 C library cannot set up TLS: the program dies.
+    bad = lxc_execute(tmp_path, lxc.emit(without(profile, "set_thread_area")), argv)
+    assert bad.result.returncode != 0
+    assert bad.result.stdout == ""
+
+
+# --- the Python table ----------------------------------------------------------------------------
+
+_APPLY_AND_EXEC = (
+    "import os, sys\n"
+    "ns = {'__name__': 'policy'}\n"
+    "exec(compile(open(sys.argv[1]).read(), sys.argv[1], 'exec'), ns)\n"
+    "ns['apply']()\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+@pytest.mark.live
+def test_python_table_same_output_under_the_filter(tmp_path: Path) -> None:
+    """tests/test_validate.py kills on violation; here the default is EPERM and the work's output
+    under the filter must be byte for byte the unfiltered output."""
+    argv = ["/bin/ls", "-la", "/etc"]  # not /: /proc's link count changes with every process
+    trace, stdout = record(argv, tmp_path, name="ls")
+    profile = synthesize(trace, Policy())
+    path = tmp_path / "policy.py"
+    path.write_text(python_table.emit(profile))
+    # The helper interpreter's own calls after apply() are part of "the work" only via execv:
+    # apply() is the last thing it does before exec, as a runtime would.
+    res = run([PYTHON, "-c", _APPLY_AND_EXEC, str(path), *argv])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == stdout
+    assert res.stderr == ""
+    path.write_text(python_table.emit(without(profile, "getdents64")))
+    res = run([PYTHON, "-c", _APPLY_AND_EXEC, str(path), *argv])
+    assert res.returncode != 0
+    assert EPERM_TEXT in res.stderr, res.stderr
+
+
+# --- Docker's default profile --------------------------------------------------------------------
+
+
+def test_compare_with_docker_default() -> None:
+    docker = oci.parse(DOCKER_DEFAULT.read_text(), str(DOCKER_DEFAULT))
+    trace = seccomp_gen.load_trace(HERE.parent / "sample_traces" / "ls.trace.json")
+    mine = synthesize(trace, Policy())
+    cmp = compare_counts(mine, docker, "x86_64")
+    print(f"\nx86_64: generated profile for ls allows {cmp.a_allowed} syscalls, "
+          f"Docker's default {cmp.b_allowed}; {cmp.both} in both")
+    assert cmp.b_allowed > 250
+    assert cmp.a_allowed * 5 < cmp.b_allowed
+    assert cmp.only_a == (), f"ls needs what Docker's default refuses: {cmp.only_a}"
+    # clone3 is answered ENOSYS by both (Docker: unless CAP_SYS_ADMIN), so glibc falls back.
+    for p in (mine, docker):
+        assert any(r.name == "clone3" and r.verdict == ("errno", 38) for r in p.rules)
