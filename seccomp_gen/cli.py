@@ -9,6 +9,8 @@ otherwise exits with the workload's own status.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import os
 import shlex
@@ -21,6 +23,10 @@ from . import __version__, diff_cli, generate_cli, tracefile
 from .atomicfile import check_writable
 from .errors import SeccompGenError
 from .recorders import BACKENDS, LiveStats, RecordOptions, get_backend, resolve_command
+
+#: Modules that each register one command with ``add_parser(subparsers)``; their command
+#: function is ``run(args, out, err) -> int``. Listed here so cli.py stays thin.
+COMMAND_MODULES: tuple[str, ...] = ("run_cli", "merge_cli", "import_cli", "check_cli")
 
 
 class _LazyConsole:
@@ -205,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate_cli.add_parser(sub)
     diff_cli.add_parser(sub)
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(f"seccomp_gen.{name}") is not None:
+            importlib.import_module(f"seccomp_gen.{name}").add_parser(sub)
     return parser
 
 
