@@ -25,11 +25,18 @@ from .model import (
     TraceHeader,
     Violation,
 )
+
+# Imported eagerly on purpose: the functions share their modules' names, and a lazy import would
+# leave ``seccomp_gen.sandbox`` bound to the module once anything imports the submodule.
+from .recording import recording
 from .sandbox import SyscallDenied, sandbox
 from .tracefile import dump as dump_trace
 from .tracefile import load as load_trace
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .enforce import RunResult
     from .profile import Profile
 
 
@@ -65,6 +72,25 @@ def record(
     return get_backend(backend, known=profile is not None).record(argv, options, LiveStats())
 
 
+def run(
+    argv: Sequence[str],
+    profile: Profile | str | os.PathLike[str],
+    *,
+    mode: str = "enforce",
+    on_violation: Callable[[Violation], None] | None = None,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+) -> RunResult:
+    """Run ``argv`` under ``profile``, report what it denies (:func:`seccomp_gen.enforce.run`).
+
+    ``mode``: ``enforce`` (deny as the profile says), ``complain`` (report and let through calls
+    the profile does not mention) or ``kill`` (the profile as the only filter, nothing traced).
+    """
+    from .enforce import run as _run
+
+    return _run(argv, profile, mode=mode, on_violation=on_violation, env=env, cwd=cwd)
+
+
 __all__ = [
     "ArgValues",
     "ExitStatus",
@@ -80,5 +106,7 @@ __all__ = [
     "dump_trace",
     "load_trace",
     "record",
+    "recording",
+    "run",
     "sandbox",
 ]

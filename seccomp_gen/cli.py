@@ -185,12 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
                      "ptrace ~10x cheaper on VMs, but the command then sees one CPU)")
     rec.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
                      help="how to record: seccomp (a RET_TRACE filter, one stop per call, fast, "
-                     "no return values), ptrace (two stops per call, records return values) or "
+                     "no return values), ptrace (two stops per call, records return values), "
+                     "log (a RET_LOG filter read from the audit log as audit daemon: no stops, "
+                     "no arguments or return values; root; never chosen by auto) or "
                      "auto (seccomp where available, else ptrace; the default)")
     rec.add_argument("--known", metavar="PROFILE",
                      help="do not record what this profile (OCI, LXC, Python table or trace "
                      "file) already allows: those syscalls run untraced at native speed and only "
-                     "new ones are recorded (seccomp backend; argument conditions are honoured)")
+                     "new ones are recorded (seccomp and log backends; argument conditions are "
+                     "honoured)")
     rec.add_argument("--profile", action="append", default=[], metavar="FORMAT:FILE",
                      help="also write a profile from this recording (oci, lxc or python; with "
                      "generate's defaults); may be given more than once")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from .model import ExitStatus, Trace
+from .model import ExitStatus, Trace, Violation
 from .recorders import LiveStats
 
 
@@ -185,4 +186,102 @@ def diff_table(rows: list[dict[str, Any]]) -> Table:
         table.add_row(r["arch"], str(r["a_allowed"]), str(r["b_allowed"]), str(r["both"]),
                       Text(str(len(r["only_a"])), style="green" if r["only_a"] else ""),
                       Text(str(len(r["only_b"])), style="red" if r["only_b"] else ""))
+    return table
+
+
+# --- import, check, diff (argument conditions) -------------------------------------------------
+
+
+def unparsed_lines(console: Any, unparsed: list[tuple[str, int, str]], show: int) -> None:
+    """How many lines of an strace log were not understood, and the first ``show`` of them."""
+    console.print(Text(f"warning: {len(unparsed)} line(s) not understood and not counted:",
+                       style="yellow"), soft_wrap=True)
+    for source, lineno, text in unparsed[:show]:
+        console.print(Text(f"  {source}:{lineno}: {text[:120]}"), soft_wrap=True)
+    if len(unparsed) > show:
+        console.print(Text(f"  ... and {len(unparsed) - show} more", style="dim"))
+
+
+def check_lines(rows: list[dict[str, Any]]) -> list[Text]:
+    """The syscalls a run needed that the profile does not allow, one line each (no table, so
+    that CI logs of any width keep every field): arch, name, calls, new argument values, and
+    the executables (and first process) that made them."""
+    lines = []
+    for r in rows:
+        calls = f"{r['count']} call" + ("" if r["count"] == 1 else "s")
+        line = Text.assemble(f"  {r['arch']} ", (r["syscall"], "bold red"), f" ({calls})")
+        if r["args"]:
+            line.append(f" with {'; '.join(r['args'])}")
+        line.append(f", made by {', '.join(r['exes'])} (first pid {r['first_pid']})")
+        lines.append(line)
+    return lines
+
+
+def diff_args_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per syscall whose argument conditions differ between A and B."""
+    lines = []
+    for r in rows:
+        for d in r.get("args", []):
+            parts = []
+            if d["only_a"]:
+                parts.append("only A: " + " | ".join(d["only_a"]))
+            if d["only_b"]:
+                parts.append("only B: " + " | ".join(d["only_b"]))
+            lines.append(f"{r['arch']} {d['syscall']}: " + "; ".join(parts))
+    return lines
+
+
+# --- seccomp-gen run: violations -----------------------------------------------------------------
+
+
+def violation_line(v: Violation, mode: str) -> Text:
+    """One line per denied call, as it happens: pid, exe, arch, call(args) -> what happened."""
+    from .argdecode import format_call
+    from .enforce import outcome
+
+    call = format_call(v.arch, v.name, v.args) if v.args else f"{v.name}(?)"
+    tid = f"/{v.tid}" if v.tid != v.pid else ""
+    rule = " (by rule)" if v.by_rule else ""
+    style = "dim" if v.by_rule else "yellow" if mode == "complain" else "red"
+    head = "missing " if mode == "complain" and not v.by_rule else "denied "
+    return Text.assemble((head, style), f"pid {v.pid}{tid} {v.exe} {v.arch} ",
+                         (call, "bold"), f" -> {outcome(v, mode)}{rule}")
+
+
+def violation_rows(violations: Sequence[Violation], mode: str) -> list[dict[str, Any]]:
+    """Violations grouped by (arch, syscall, what happened): count and pids, most frequent
+    first; calls the profile does not mention before those an explicit rule answered."""
+    from .enforce import outcome
+
+    groups: dict[tuple[str, str, str, bool], dict[str, Any]] = {}
+    for v in violations:
+        what = outcome(v, mode)
+        key = (v.arch, v.name, what, v.by_rule)
+        row = groups.get(key)
+        if row is None:
+            row = groups[key] = {"syscall": v.name, "arch": v.arch, "nr": v.nr, "count": 0,
+                                 "pids": [], "exes": [], "action": v.action, "errno": v.errno,
+                                 "outcome": what, "by_rule": v.by_rule}
+        row["count"] += 1
+        if v.pid not in row["pids"]:
+            row["pids"].append(v.pid)
+        if v.exe not in row["exes"]:
+            row["exes"].append(v.exe)
+    return sorted(groups.values(),
+                  key=lambda r: (r["by_rule"], -r["count"], r["arch"], r["syscall"]))
+
+
+def violation_table(violations: Sequence[Violation], mode: str) -> Table:
+    """The end-of-run summary: syscall, arch, count, pids, what happened."""
+    table = Table(title="denied syscalls", title_justify="left", box=None, pad_edge=False)
+    for col, just in (("syscall", "left"), ("arch", "left"), ("count", "right"),
+                      ("pids", "left"), ("action", "left")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for row in violation_rows(violations, mode):
+        pids = row["pids"]
+        shown = ", ".join(str(p) for p in pids[:4]) + (f" +{len(pids) - 4}" if len(pids) > 4
+                                                        else "")
+        table.add_row(Text(row["syscall"], style="dim" if row["by_rule"] else ""), row["arch"],
+                      str(row["count"]), shown,
+                      Text(row["outcome"] + (" (by rule)" if row["by_rule"] else "")))
     return table

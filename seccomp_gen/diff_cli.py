@@ -1,40 +1,66 @@
-"""``seccomp-gen diff A B``: which syscalls each of two profiles (or traces) allows, per arch.
+"""``seccomp-gen diff A B``: what each of two profiles (or traces) allows, per arch, with args.
 
-Exit status follows diff(1): 0 when both allow the same names on every arch, 1 when they differ,
-2 on an error. Argument conditions are not compared yet, only whether a name is allowed at all.
-Names an arch does not have (Docker's profile lists ``chown32`` for every arch) are not counted.
+Compared per arch: the syscall names each side allows; for names both allow, the argument
+conditions (``socket`` with ``domain == AF_INET`` only in A); rules with another verdict
+(``clone3`` answered with ENOSYS); and the default verdict. Names an arch does not have
+(Docker's profile lists ``chown32`` for every arch) are not counted.
+
+A trace is compared as the profile ``generate`` would make from it (``--trace-args``, default
+``safe``), so ``diff app.trace.json app.json`` is equal for a profile generated with defaults.
+
+Output: a table (``--format text``), JSON (``--format json`` or ``--json``), or GitHub Actions
+annotations (``--format github``: ``::error`` for what B allows and A does not, ``::notice`` for
+what only A allows; read A as the committed profile and B as the new one). Exit status follows
+diff(1): 0 when equal, 1 when different, 2 on an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 from typing import Any
 
 from .arch import syscall_number
+from .argspec import fields_for
 from .errors import SeccompGenError
-from .profile import Profile, sort_arches
+from .profile import ArgCondition, Profile, Rule, sort_arches
 from .profile_io import load_profile
+from .synthesize import ARG_POLICIES, Policy
 
 #: Names listed per side and arch in the table view; --json always has them all.
 LIST_LIMIT = 24
+DIFF_FORMATS = ("text", "json", "github")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``diff`` on an argparse subparsers object."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "diff",
-        help="compare the syscalls two profiles or traces allow",
+        help="compare what two profiles or traces allow, per arch, with argument conditions",
         description="Compare two of: trace, OCI/Docker JSON, LXC v2 policy, Python table. "
-        "Shows per arch how many syscalls each allows and which only one does. Exit 0 if the "
-        "same names are allowed, 1 if not, 2 on error.",
+        "Shows per arch how many syscalls each allows, which only one does, and where the "
+        "argument conditions, other verdicts or default action differ. Exit 0 if equal, 1 if "
+        "not, 2 on error.",
     )
-    p.add_argument("a", metavar="A", help="a trace or profile file")
-    p.add_argument("b", metavar="B", help="a trace or profile file")
+    p.add_argument("a", metavar="A", help="a trace or profile file (e.g. the committed one)")
+    p.add_argument("b", metavar="B", help="a trace or profile file (e.g. the new one)")
     p.add_argument("--arch", help="compare only this arch (default: the arches both list, or "
                    "every arch either lists when they share none)")
-    p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    p.add_argument("--format", choices=DIFF_FORMATS, default="text",
+                   help="text (a table; default), json, or github (GitHub Actions annotations "
+                   "on stdout)")
+    p.add_argument("--json", dest="format", action="store_const", const="json",
+                   help="same as --format json")
+    p.add_argument("--github-file", metavar="PATH",
+                   help="with --format github: the file annotations point at (default: A; "
+                   "give the repository path when A is a copy)")
+    p.add_argument("--trace-args", choices=ARG_POLICIES, default="safe",
+                   help="argument pinning with which a trace is compared (as generate --args; "
+                   "default: safe)")
+    p.add_argument("--names-only", action="store_true",
+                   help="compare only which names are allowed, not arguments or verdicts")
     p.set_defaults(func=run)
     return p
 
@@ -48,37 +74,199 @@ def exists_on(arch: str, name: str) -> bool:
         return True  # an arch libseccomp does not know: count what the profile says
 
 
-def compare(a: Profile, b: Profile, arches: tuple[str, ...]) -> list[dict[str, Any]]:
-    """One row per arch: counts and the names only one side allows."""
+# --- describing conditions ----------------------------------------------------------------------
+
+
+def _value_name(name: str, field: str, value: int) -> str:
+    if name in ("socket", "socketpair") and field == "domain":
+        try:
+            return f"{socket.AddressFamily(value).name} ({value})"
+        except ValueError:
+            pass
+    return str(value) if value < 4096 else hex(value)
+
+
+def describe_condition(arch: str, name: str, c: ArgCondition) -> str:
+    """``domain == AF_INET (2)``, ``flags & 0x7e020000 == 0``; fields named after argspec."""
+    fields = {i: f for f, i in (fields_for(arch, name) or ()) if i is not None}
+    field = fields.get(c.index, f"arg{c.index}")
+    if c.op == "MASKED_EQ":
+        return f"{field} & {c.value:#x} == {_value_name(name, field, c.value_two)}"
+    ops = {"EQ": "==", "NE": "!=", "LT": "<", "LE": "<=", "GE": ">=", "GT": ">"}
+    return f"{field} {ops[c.op]} {_value_name(name, field, c.value)}"
+
+
+def describe_conditions(arch: str, name: str, conds: tuple[ArgCondition, ...]) -> str:
+    """An AND of conditions, or ``any arguments``."""
+    if not conds:
+        return "any arguments"
+    return " && ".join(describe_condition(arch, name, c) for c in conds)
+
+
+def _verdict(action: str, errno: int | None) -> str:
+    return f"{action} {errno}" if errno is not None else action
+
+
+# --- comparing ----------------------------------------------------------------------------------
+
+
+def _allowed_conditions(p: Profile, arch: str) -> dict[str, set[tuple[ArgCondition, ...]]]:
+    out: dict[str, set[tuple[ArgCondition, ...]]] = {}
+    for r in p.rules_for(arch):
+        if r.action == "allow" and exists_on(arch, r.name):
+            out.setdefault(r.name, set()).add(r.conditions)
+    # An unconditional rule allows every argument: the conditional ones add nothing.
+    return {n: ({()} if () in s else s) for n, s in out.items()}
+
+
+def _other_rules(p: Profile, arch: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for r in p.rules_for(arch):
+        if r.action != "allow" and exists_on(arch, r.name):
+            out[_rule_text(arch, r)] = r.name
+    return out
+
+
+def _rule_text(arch: str, r: Rule) -> str:
+    text = f"{r.name} -> {_verdict(r.action, r.errno)}"
+    if r.conditions:
+        text += f" when {describe_conditions(arch, r.name, r.conditions)}"
+    return text
+
+
+def compare(a: Profile, b: Profile, arches: tuple[str, ...],
+            names_only: bool = False) -> list[dict[str, Any]]:
+    """One row per arch: counts, names only one side allows, argument and verdict differences."""
     rows = []
     for arch in arches:
-        na = sorted(n for n in a.names(arch) if exists_on(arch, n))
-        nb = sorted(n for n in b.names(arch) if exists_on(arch, n))
+        ca, cb = _allowed_conditions(a, arch), _allowed_conditions(b, arch)
+        na, nb = sorted(ca), sorted(cb)
         both = set(na) & set(nb)
+        args = []
+        other_a: list[str] = []
+        other_b: list[str] = []
+        if not names_only:
+            for name in sorted(both):
+                if ca[name] == cb[name]:
+                    continue
+                args.append({
+                    "syscall": name,
+                    "only_a": [describe_conditions(arch, name, c)
+                               for c in sorted(ca[name] - cb[name])],
+                    "only_b": [describe_conditions(arch, name, c)
+                               for c in sorted(cb[name] - ca[name])],
+                })
+            oa, ob = _other_rules(a, arch), _other_rules(b, arch)
+            other_a = sorted(set(oa) - set(ob))
+            other_b = sorted(set(ob) - set(oa))
         rows.append({"arch": arch, "a_allowed": len(na), "b_allowed": len(nb),
                      "both": len(both), "only_a": [n for n in na if n not in both],
-                     "only_b": [n for n in nb if n not in both]})
+                     "only_b": [n for n in nb if n not in both], "args": args,
+                     "other_rules_only_a": other_a, "other_rules_only_b": other_b})
     return rows
+
+
+def row_differs(r: dict[str, Any]) -> bool:
+    return bool(r["only_a"] or r["only_b"] or r["args"] or r["other_rules_only_a"]
+                or r["other_rules_only_b"])
+
+
+# --- GitHub annotations -------------------------------------------------------------------------
+
+
+def _gh_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_prop(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(level: str, title: str, message: str, file: str | None = None) -> str:
+    """One GitHub Actions workflow command (``::error file=...,title=...::message``)."""
+    props = []
+    if file:
+        props.append(f"file={_gh_prop(file)}")
+    props.append(f"title={_gh_prop(title)}")
+    return f"::{level} {','.join(props)}::{_gh_data(message)}"
+
+
+def github_lines(doc: dict[str, Any], file: str | None = None) -> list[str]:
+    """Annotations for a diff document: errors for what B adds, notices for what it drops;
+    each points at ``file`` (default: A)."""
+    a, b = doc["a"]["path"], doc["b"]["path"]
+    where = file or a
+    lines = []
+    d = doc["default"]
+    if not d["same"]:
+        lines.append(annotation("error", "seccomp default action changed",
+                                f"default action is {d['a']} in {a} but {d['b']} in {b}", where))
+    for r in doc["arches"]:
+        arch = r["arch"]
+        for n in r["only_b"]:
+            lines.append(annotation("error", f"seccomp: new syscall {n}",
+                                    f"{arch} {n} is allowed by {b} but not by {a}", where))
+        for d_ in r["args"]:
+            for c in d_["only_b"]:
+                lines.append(annotation(
+                    "error", f"seccomp: new arguments for {d_['syscall']}",
+                    f"{arch} {d_['syscall']} with {c} is allowed by {b} but not by {a}", where))
+            for c in d_["only_a"]:
+                lines.append(annotation(
+                    "notice", f"seccomp: arguments no longer allowed for {d_['syscall']}",
+                    f"{arch} {d_['syscall']} with {c} is allowed by {a} but not by {b}", where))
+        for t in r["other_rules_only_b"]:
+            lines.append(annotation("error", "seccomp: rule changed",
+                                    f"{arch} {t} is in {b} but not in {a}", where))
+        for t in r["other_rules_only_a"]:
+            lines.append(annotation("notice", "seccomp: rule changed",
+                                    f"{arch} {t} is in {a} but not in {b}", where))
+        for n in r["only_a"]:
+            lines.append(annotation("notice", f"seccomp: syscall no longer allowed: {n}",
+                                    f"{arch} {n} is allowed by {a} but not by {b}", where))
+    if doc["same"]:
+        lines.append(annotation("notice", "seccomp profile unchanged",
+                                f"{a} and {b} allow the same syscalls"))
+    return lines
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def diff_document(path_a: str, path_b: str, arch: str | None = None,
+                  trace_args: str = "safe", names_only: bool = False) -> dict[str, Any]:
+    """Load both sides and compare them; the JSON document ``--format json`` prints."""
+    policy = Policy(args=trace_args)
+    a, kind_a = load_profile(path_a, policy)
+    b, kind_b = load_profile(path_b, policy)
+    shared = set(a.architectures) & set(b.architectures)
+    arches = (arch,) if arch else sort_arches(shared or {*a.architectures, *b.architectures})
+    rows = compare(a, b, arches, names_only)
+    va = _verdict(a.default_action, a.default_errno)
+    vb = _verdict(b.default_action, b.default_errno)
+    same_default = names_only or va == vb
+    differ = any(row_differs(r) for r in rows) or not same_default
+    return {"a": {"path": path_a, "kind": kind_a}, "b": {"path": path_b, "kind": kind_b},
+            "same": not differ, "default": {"a": va, "b": vb, "same": same_default},
+            "arches": rows}
 
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``diff``; SeccompGenError becomes exit status 2 in the CLI."""
-    a, kind_a = load_profile(args.a)
-    b, kind_b = load_profile(args.b)
-    shared = set(a.architectures) & set(b.architectures)
-    arches = (args.arch,) if args.arch else sort_arches(
-        shared or {*a.architectures, *b.architectures})
-    rows = compare(a, b, arches)
-    differ = any(r["only_a"] or r["only_b"] for r in rows)
-    if args.json:
-        doc = {"a": {"path": args.a, "kind": kind_a}, "b": {"path": args.b, "kind": kind_b},
-               "same": not differ, "arches": rows}
+    doc = diff_document(args.a, args.b, args.arch, args.trace_args, args.names_only)
+    status = 0 if doc["same"] else 1
+    if args.format == "json":
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
-        return 1 if differ else 0
+        return status
+    if args.format == "github":
+        sys.stdout.write("".join(line + "\n" for line in github_lines(doc, args.github_file)))
+        return status
     from . import console as ui
 
-    for side, path, kind in (("A", args.a, kind_a), ("B", args.b, kind_b)):
-        out.print(f"{side}: {path} ({kind})", soft_wrap=True, highlight=False, markup=False)
+    for side, key in (("A", "a"), ("B", "b")):
+        out.print(f"{side}: {doc[key]['path']} ({doc[key]['kind']})", soft_wrap=True,
+                  highlight=False, markup=False)
+    rows = doc["arches"]
     out.print(ui.diff_table(rows))
     for r in rows:
         for side, names in (("A", r["only_a"]), ("B", r["only_b"])):
@@ -88,5 +276,22 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
                     shown += f", ... and {len(names) - LIST_LIMIT} more (--json lists all)"
                 out.print(f"only {side} allows on {r['arch']} ({len(names)}): {shown}",
                           soft_wrap=True, highlight=False, markup=False)
-    out.print("same syscalls allowed" if not differ else "profiles differ", highlight=False)
-    return 1 if differ else 0
+    arg_lines = ui.diff_args_lines(rows)
+    for line in arg_lines[:LIST_LIMIT]:
+        out.print(f"arguments differ on {line}", soft_wrap=True, highlight=False, markup=False)
+    if len(arg_lines) > LIST_LIMIT:
+        out.print(f"... and {len(arg_lines) - LIST_LIMIT} more argument differences "
+                  "(--json lists all)", highlight=False, markup=False)
+    for r in rows:
+        for side, texts in (("A", r["other_rules_only_a"]), ("B", r["other_rules_only_b"])):
+            for t in texts:
+                out.print(f"only {side} has on {r['arch']}: {t}", soft_wrap=True,
+                          highlight=False, markup=False)
+    if not doc["default"]["same"]:
+        out.print(f"default action: A {doc['default']['a']}, B {doc['default']['b']}",
+                  soft_wrap=True, highlight=False, markup=False)
+    if doc["same"]:
+        out.print("same syscalls allowed", highlight=False)
+    else:
+        out.print("profiles differ", highlight=False)
+    return status

@@ -167,6 +167,8 @@ class Violation:
     64-bit process), ``name`` is resolved with that ABI's own table, ``args`` holds the six
     argument registers (zero-extended to 64 bits for 32-bit callers). ``action`` is what happened
     to the call: ``errno`` (it failed with ``errno``), or ``kill-process``.
+    ``by_rule``: an explicit non-allow rule of the profile answered the call (``clone3 ->
+    ENOSYS``), rather than its default action (see :mod:`seccomp_gen.enforce`).
     """
 
     arch: str
@@ -178,3 +180,4 @@ class Violation:
     exe: str
     action: str
     errno: int | None = None
+    by_rule: bool = False

@@ -301,3 +301,20 @@ def compare_counts(a: Profile, b: Profile, arch: str | None = None) -> CountComp
         only_a=tuple(sorted(na - nb)),
         only_b=tuple(sorted(nb - na)),
     )
+
+
+def union(a: Profile, b: Profile) -> Profile:
+    """A profile that allows what either allows: ``a``'s default verdict, the arches of both,
+    both rule sets (ORed), and ``a``'s provenance, notes and skipped entries first.
+
+    Rules of ``b`` whose verdict is ``a``'s default are dropped by :func:`normalize`, as are
+    conditional rules that an unconditional rule of the other profile makes redundant.
+    """
+    return normalize(replace(
+        a,
+        architectures=sort_arches({*a.architectures, *b.architectures}),
+        rules=a.rules + b.rules,
+        provenance=a.provenance + b.provenance,
+        notes=a.notes + b.notes,
+        skipped=a.skipped + b.skipped,
+    ))

@@ -34,8 +34,12 @@ def read_text(path: str) -> str:
         raise SeccompGenError(f"cannot read: {exc.strerror or exc}", path=path) from None
 
 
-def load_profile(path: str) -> tuple[Profile, str]:
-    """Load a trace or profile file; returns the profile and what kind of file it was."""
+def load_profile(path: str, trace_policy: Policy | None = None) -> tuple[Profile, str]:
+    """Load a trace or profile file; returns the profile and what kind of file it was.
+
+    A trace becomes the profile ``trace_policy`` synthesizes (default: names only, no argument
+    conditions); ``diff`` passes generate's policy so that a trace and the profile generated
+    from it compare equal."""
     text = read_text(path)
     if not text.strip():
         raise SeccompGenError("empty file, not a profile or trace", path=path)
@@ -47,5 +51,5 @@ def load_profile(path: str) -> tuple[Profile, str]:
             doc = None
         if isinstance(doc, dict) and doc.get("format") == TRACE_FORMAT:
             trace = tracefile.loads(text, path)
-            return synthesize(trace, Policy(args="none")), "trace"
+            return synthesize(trace, trace_policy or Policy(args="none")), "trace"
     return parse(text, fmt, path), fmt

@@ -33,9 +33,9 @@ RECORD = struct.Struct("=IIiiiiQ6Q")
 RECORD_MAGIC = 0x314E4753
 
 
-def source_text() -> str:
-    """The handler's C source as shipped in the package."""
-    return resources.files(__package__).joinpath(SOURCE_NAME).read_text(encoding="utf-8")
+def source_text(name: str = SOURCE_NAME) -> str:
+    """A handler's C source as shipped in the package."""
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
 def cache_dir() -> Path:
@@ -47,32 +47,32 @@ def cache_dir() -> Path:
     return Path(base) / "seccomp-gen"
 
 
-def find_compiler() -> list[str]:
+def find_compiler(what: str = "the sandbox's SIGSYS handler") -> list[str]:
     """The compiler command, or a one-line error saying there is none."""
     cc = os.environ.get("CC")
     if cc:
         argv = shlex.split(cc)
         if argv and shutil.which(argv[0]):
             return [shutil.which(argv[0]) or argv[0], *argv[1:]]
-        raise SeccompGenError(f"cannot build the sandbox's SIGSYS handler: $CC={cc!r} not found",
+        raise SeccompGenError(f"cannot build {what}: $CC={cc!r} not found",
                               hint="install gcc or point CC at a C compiler")
     for name in ("gcc", "cc"):
         path = shutil.which(name)
         if path:
             return [path]
-    raise SeccompGenError("cannot build the sandbox's SIGSYS handler: no C compiler "
-                          "(gcc or cc) on PATH",
+    raise SeccompGenError(f"cannot build {what}: no C compiler (gcc or cc) on PATH",
                           hint="install gcc, or set CC; the handler is compiled once and cached "
                                f"in {cache_dir()}")
 
 
-def build() -> Path:
-    """The path of the compiled handler, compiling it first if the cache lacks it."""
-    source = source_text()
-    cc = find_compiler()
+def build(name: str = SOURCE_NAME, what: str = "the sandbox's SIGSYS handler") -> Path:
+    """The path of the compiled handler ``name`` (a C file of this package), compiling it first
+    if the cache lacks it. ``what`` names it in errors."""
+    source = source_text(name)
+    cc = find_compiler(what)
     key = hashlib.sha256("\0".join([source, *cc, *CFLAGS, os.uname().machine]).encode())
     directory = cache_dir()
-    target = directory / f"sigsys_handler-{key.hexdigest()[:20]}.so"
+    target = directory / f"{Path(name).stem}-{key.hexdigest()[:20]}.so"
     if target.is_file():
         return target
     try:
@@ -81,18 +81,18 @@ def build() -> Path:
         raise SeccompGenError(f"cannot create the cache directory: {exc.strerror or exc}",
                               path=str(directory)) from None
     with tempfile.TemporaryDirectory(dir=directory, prefix=".build-") as tmp:
-        src = Path(tmp) / SOURCE_NAME
+        src = Path(tmp) / name
         src.write_text(source, encoding="utf-8")
         out = Path(tmp) / target.name
         try:
             res = subprocess.run([*cc, *CFLAGS, "-o", str(out), str(src)], capture_output=True,
                                  text=True, timeout=COMPILE_TIMEOUT, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise SeccompGenError(f"cannot build the sandbox's SIGSYS handler: {exc}") from None
+            raise SeccompGenError(f"cannot build {what}: {exc}") from None
         if res.returncode != 0 or not out.is_file():
             first = next((ln for ln in res.stderr.splitlines() if "error" in ln),
                          res.stderr.strip().splitlines()[0] if res.stderr.strip() else "")
-            raise SeccompGenError(f"cannot build the sandbox's SIGSYS handler with {cc[0]}: "
+            raise SeccompGenError(f"cannot build {what} with {cc[0]}: "
                                   f"{first or f'exit status {res.returncode}'}")
         os.replace(out, target)
     return target

@@ -5,23 +5,30 @@ Each backend lives in its own module and says in one line why it is unavailable 
 * ``seccomp``: a RET_TRACE seccomp filter, one ptrace stop per call (fast; no return values);
   the only one that can skip the syscalls a known profile allows.
 * ``ptrace``: PTRACE_SYSCALL, two stops per call (sees every call's result).
+* ``log``: a RET_LOG filter, no stops at all; the audit records are read as the audit daemon
+  (root; no arguments, no results). Never chosen by ``auto``: it takes over the audit log.
 """
 
 from __future__ import annotations
 
 from .base import LiveStats, Recorder, RecordOptions, resolve_command
 
-__all__ = ["BACKENDS", "LiveStats", "RecordOptions", "Recorder", "get_backend", "resolve_command"]
+__all__ = ["AUTO_ORDER", "BACKENDS", "LiveStats", "RecordOptions", "Recorder", "get_backend",
+           "resolve_command"]
 
-#: Backend names in the order ``auto`` tries them.
-BACKENDS: tuple[str, ...] = ("seccomp", "ptrace")
+#: Every backend's name (``record --backend`` choices).
+BACKENDS: tuple[str, ...] = ("seccomp", "ptrace", "log")
+#: The backends ``auto`` tries, in order. Not ``log``: it registers as the system's audit daemon
+#: for the run, which must be asked for.
+AUTO_ORDER: tuple[str, ...] = ("seccomp", "ptrace")
 
 
 def _backends() -> dict[str, Recorder]:
+    from .log_backend import LogRecorder
     from .ptrace_backend import PtraceRecorder
     from .seccomp_backend import SeccompRecorder
 
-    return {"seccomp": SeccompRecorder(), "ptrace": PtraceRecorder()}
+    return {"seccomp": SeccompRecorder(), "ptrace": PtraceRecorder(), "log": LogRecorder()}
 
 
 def unavailable_reasons() -> dict[str, str | None]:
@@ -37,7 +44,7 @@ def get_backend(name: str, *, known: bool = False) -> Recorder:
     available = _backends()
     if name == "auto":
         reasons = []
-        for candidate in BACKENDS:
+        for candidate in AUTO_ORDER:
             backend = available[candidate]
             why = backend.unavailable()
             if why is None and known and not backend.supports_known:
@@ -58,5 +65,5 @@ def get_backend(name: str, *, known: bool = False) -> Recorder:
         raise RecordError(f"backend {name} is unavailable: {why}")
     if known and not backend.supports_known:
         raise RecordError(f"backend {name} cannot skip known syscalls",
-                          hint="--known needs the seccomp backend")
+                          hint="--known needs the seccomp or log backend")
     return backend

@@ -143,15 +143,18 @@ def _has_cap_sys_admin() -> bool:
 
 
 def build_filter(
-    known: Profile | None, arches: Sequence[str] | None = None
+    known: Profile | None, arches: Sequence[str] | None = None, action: int | None = None
 ) -> tuple[bytes, list[str]]:
     """The BPF program (``struct sock_filter`` array) that TRACEs every call on every arch of
     ``arches`` (default: the host's) except those ``known`` allows, and notes on how ``known``
-    was applied. Raises RecordError when libseccomp cannot build it or it is too long to load."""
+    was applied. Raises RecordError when libseccomp cannot build it or it is too long to load.
+
+    ``action`` replaces TRACE as the default (and bad-arch) action: the log backend passes
+    SECCOMP_RET_LOG (``pyseccomp.LOG``) to build the same filter with LOG for what it records."""
     arches = tuple(arches or host_arches())
     notes: list[str] = []
     by_name: list[str] = []
-    trace_action = pyseccomp.TRACE(0)
+    trace_action = pyseccomp.TRACE(0) if action is None else action
     native = pyseccomp.system_arch()
     filters = []
     try:

@@ -1,0 +1,252 @@
+"""``seccomp-gen check --profile app.json -- CMD``: does the committed profile still cover CMD?
+
+CMD is recorded with the profile as ``known`` (``record --known``): what the profile allows runs
+untraced at native speed, and only the calls it does not allow are recorded. Those are listed,
+per arch, with their new argument values and the executables (and first process) that made
+them. ``--update`` adds them to the profile (the union of the profile and the profile
+synthesized from the new calls) and rewrites it atomically in its own format.
+
+Exit status: 0 the profile covers the run; 1 the run needed syscalls (or argument values) the
+profile does not allow (also with ``--update``, which rewrites the profile so that the next check
+passes); 3 nothing new, but CMD itself failed (so it may not have done everything it does when
+it succeeds); 125 an error of seccomp-gen (bad profile, unwritable output...), 126/127 CMD
+cannot be run / found. Nothing is written on an error.
+
+Calls the profile answers with an explicit verdict other than allow are not new: in particular
+clone3, which generated profiles answer with ENOSYS so that glibc falls back to clone(2), is
+covered when the clone rules allow the flags clone3 was called with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from dataclasses import replace
+from typing import Any
+
+from . import tracefile
+from .atomicfile import check_writable
+from .errors import SeccompGenError
+from .model import SyscallRecord, Trace
+from .profile import ERRNO_EPERM, Profile, Rule, union
+from .synthesize import ARG_POLICIES, Policy, merge_traces, synthesize
+
+#: Argument value combinations shown per syscall (the trace has them all).
+SHOW_VALUES = 6
+EXIT_DRIFT = 1
+EXIT_COMMAND_FAILED = 3
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``check``."""
+    from .recorders import BACKENDS
+
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "check",
+        help="run a command and fail if it needs syscalls a profile does not allow",
+        description="Record COMMAND with PROFILE as known (what it allows runs untraced) and "
+        "list the syscalls, with arguments and the processes that made them, that the profile "
+        "lacks. Exit 0 if none, 1 if some (--update then adds them to PROFILE), 3 if nothing "
+        "is new but COMMAND failed, 125 on an error of seccomp-gen.",
+    )
+    p.add_argument("--profile", required=True, metavar="PROFILE",
+                   help="the profile to check against (OCI/Docker, LXC, Python table or trace)")
+    p.add_argument("--update", action="store_true",
+                   help="add what is new to PROFILE and rewrite it (atomically, in its own "
+                   "format unless --format is given); a trace file gets the new run merged in")
+    p.add_argument("--format", choices=("oci", "lxc", "python"),
+                   help="with --update: the format to write PROFILE in")
+    p.add_argument("--args", choices=ARG_POLICIES, default="safe",
+                   help="with --update: argument pinning of the added rules (default: safe)")
+    p.add_argument("--trace-out", metavar="FILE",
+                   help="also write the trace of the new syscalls to FILE")
+    p.add_argument("-f", "--force", action="store_true", help="replace --trace-out FILE")
+    p.add_argument("--json", action="store_true", help="the result as JSON on stdout")
+    p.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
+                   help="recording backend (must be able to skip known syscalls: seccomp)")
+    p.add_argument("--no-pin", action="store_true",
+                   help="do not pin the recorder and the command to one CPU")
+    p.add_argument("-q", "--quiet", action="store_true", help="only the result line and errors")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
+                   help="the command to run")
+    p.set_defaults(func=run)
+    return p
+
+
+# --- what is new --------------------------------------------------------------------------------
+
+
+def _matches(rule: Rule, rec: SyscallRecord, values: tuple[int, ...]) -> bool:
+    """Whether ``rule`` allows a call with these recorded values (conditions on registers the
+    recorder did not keep cannot be evaluated: such a rule does not count as a match)."""
+    if not rule.conditions:
+        return True
+    if rec.args is None:
+        return False
+    by_index = {i: v for i, v in zip(rec.args.indexes, values, strict=True) if i is not None}
+    return all(c.index in by_index and c.matches(by_index[c.index]) for c in rule.conditions)
+
+
+def _uncovered(rules: list[Rule], rec: SyscallRecord) -> list[tuple[int, ...]] | None:
+    """Recorded value combinations no rule allows; None when the rules allow every call."""
+    if any(not r.conditions for r in rules):
+        return None
+    if rec.args is None or not rec.args.values:
+        return []
+    left = sorted(v for v in rec.args.values if not any(_matches(r, rec, v) for r in rules))
+    return left or None
+
+
+def new_syscalls(profile: Profile, trace: Trace) -> tuple[list[dict[str, Any]], list[str]]:
+    """(rows of syscalls the profile does not allow, lines about calls it handles otherwise)."""
+    rows: list[dict[str, Any]] = []
+    handled: list[str] = []
+    for rec in trace.syscalls:
+        rules = profile.rules_for(rec.arch)
+        allow = [r for r in rules if r.name == rec.name and r.action == "allow"]
+        other = [r for r in rules if r.name == rec.name and r.action != "allow"
+                 and not r.conditions]
+        values: list[tuple[int, ...]] | None
+        if rec.name == "clone3" and other and rec.args is not None:
+            # The filter answers clone3 (ENOSYS): glibc then calls clone(2) with the same flags.
+            clone_rules = [r for r in rules if r.name == "clone" and r.action == "allow"]
+            fallback = replace(rec, name="clone", args=replace(rec.args, indexes=(0,)))
+            values = _uncovered(clone_rules, fallback)
+            if values is None:
+                handled.append(f"{rec.arch} clone3: answered {other[0].action} "
+                               f"{other[0].errno or ''}".rstrip()
+                               + "; the clone(2) fallback is allowed with its flags")
+                continue
+        elif other:
+            handled.append(f"{rec.arch} {rec.name}: answered {other[0].action} "
+                           f"{other[0].errno or ''}".rstrip() + " by an explicit rule")
+            continue
+        else:
+            values = _uncovered(allow, rec)
+            if values is None:
+                continue
+        rows.append({
+            "arch": rec.arch,
+            "syscall": rec.name,
+            "nr": rec.nr,
+            "count": rec.count,
+            "args": _describe_values(rec, values),
+            "values": [list(v) for v in values],
+            "exes": list(rec.exes),
+            "first_pid": rec.first_pid,
+            "first_exe": rec.first_exe,
+        })
+    return rows, handled
+
+
+def _describe_values(rec: SyscallRecord, values: list[tuple[int, ...]]) -> list[str]:
+    if rec.args is None:
+        return []
+    from .diff_cli import _value_name
+
+    out = [", ".join(f"{f}={_value_name(rec.name, f, v)}"
+                     for f, v in zip(rec.args.fields, vals, strict=True))
+           for vals in values[:SHOW_VALUES]]
+    if len(values) > SHOW_VALUES:
+        out.append(f"... {len(values) - SHOW_VALUES} more")
+    return out
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def _is_docker_form(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and "archMap" in doc
+
+
+def updated_profile(profile: Profile, trace: Trace, args_policy: str,
+                    command: list[str]) -> Profile:
+    """``profile`` plus what the new-syscalls ``trace`` needs, with ``profile``'s default."""
+    policy = Policy(args=args_policy, default_action=profile.default_action,
+                    errno=profile.default_errno if profile.default_errno is not None
+                    else ERRNO_EPERM)
+    added = synthesize(trace, policy)
+    line = f"updated by seccomp-gen check: {shlex.join(command)}"
+    return union(profile, replace(added, provenance=(line.replace("\n", "\\n"),)))
+
+
+def run(args: argparse.Namespace, out: Any, err: Any) -> int:
+    """Do ``check``."""
+    from . import console as ui
+    from .profile_io import load_profile
+    from .recorders import LiveStats, RecordOptions, get_backend, resolve_command
+
+    command: list[str] = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise SeccompGenError("check needs a command",
+                              hint="usage: seccomp-gen check --profile FILE -- COMMAND [ARGS...]")
+    if args.format and not args.update:
+        raise SeccompGenError("--format only applies with --update")
+    # Everything that can fail cheaply fails before the command runs.
+    profile, kind = load_profile(args.profile)
+    fmt = args.format or kind
+    docker = fmt == "oci" and kind == "oci" and _is_docker_form(args.profile)
+    if args.update:
+        from .generate_cli import check_format
+
+        if fmt != "trace":
+            check_format(fmt)
+        check_writable(args.profile, force=True)
+    if args.trace_out:
+        check_writable(args.trace_out, force=args.force)
+    resolve_command(command)
+    backend = get_backend(args.backend, known=True)
+    trace = backend.record(command, RecordOptions(pin=not args.no_pin, known=profile,
+                                                  known_source=args.profile), LiveStats())
+    rows, handled = new_syscalls(profile, trace)
+    if args.trace_out:
+        tracefile.dump(trace, args.trace_out)
+    status = trace.header.exit.shell_status if trace.header.exit else 0
+    wrote = ""
+    if rows and args.update:
+        if fmt == "trace":
+            tracefile.dump(merge_traces([tracefile.load(args.profile), trace]), args.profile)
+        else:
+            from .generate_cli import write_profile
+            from .import_cli import drop_unknown
+
+            write_profile(drop_unknown(updated_profile(profile, trace, args.args, command)), fmt,
+                          args.profile, docker=docker)
+        wrote = f"{args.profile} updated ({fmt}): it now allows what this run needed"
+    result = EXIT_DRIFT if rows else (EXIT_COMMAND_FAILED if status else 0)
+    if args.json:
+        import sys
+
+        doc = {"profile": args.profile, "kind": kind, "command": command,
+               "command_status": status, "covered": not rows, "new": rows,
+               "handled": handled, "updated": bool(wrote), "exit": result}
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        return result
+    if rows:
+        err.print(f"{args.profile}: {len(rows)} syscall(s) the profile does not allow were "
+                  f"needed by: {shlex.join(command)}", soft_wrap=True, highlight=False,
+                  markup=False)
+        for text in ui.check_lines(rows):
+            err.print(text, soft_wrap=True, highlight=False)
+    elif not args.quiet:
+        err.print(f"{args.profile} covers every syscall of: {shlex.join(command)}",
+                  soft_wrap=True, highlight=False, markup=False)
+    if not args.quiet:
+        for line in handled:
+            err.print(f"note: {line}", soft_wrap=True, highlight=False, markup=False)
+    if status:
+        err.print(f"the command exited with status {status}", highlight=False, markup=False)
+    if wrote:
+        err.print(wrote, soft_wrap=True, highlight=False, markup=False)
+    if args.trace_out and not args.quiet:
+        err.print(f"trace of the new syscalls written to {args.trace_out}", soft_wrap=True,
+                  highlight=False, markup=False)
+    return result

@@ -1,0 +1,381 @@
+"""``recording()``: record the syscalls this Python process makes inside a ``with`` block.
+
+::
+
+    import seccomp_gen
+    with seccomp_gen.recording() as rec:
+        os.getppid()
+        open("/etc/hostname").read()
+    seccomp_gen.dump_trace(rec.trace, "block.trace.json")    # what `generate` reads
+
+How it works. A seccomp filter, loaded for every thread of the process (TSYNC), sends each x86_64
+syscall to ``SECCOMP_RET_TRAP``. The kernel skips the call and raises SIGSYS in the calling
+thread; a SIGSYS handler written in C (``_native/recording_handler.c``, compiled with the
+machine's C compiler at first use and cached, because a signal handler may only do
+async-signal-safe things) counts the call, stores (arch, nr, tid, six arguments, result) in a
+preallocated lock-free ring, then *performs the call itself* and puts the kernel's result in the
+caller's RAX. The program sees the same return values and the same errno as without recording.
+The handler's own calls come from one dedicated ``syscall`` instruction in the compiled helper,
+and the filter allows exactly that instruction: it compares ``seccomp_data.instruction_pointer``
+(the address after the instruction) with the helper's exported ``sgen_rec_syscall_ret``.
+libseccomp cannot match on the instruction pointer, so this module assembles the BPF itself
+(:func:`build_program`).
+
+What is not recorded (the trace notes say so):
+
+* ``rt_sigreturn``, ``exit``, ``exit_group``, ``clone``, ``clone3``, ``fork``, ``vfork``,
+  ``execve`` and ``execveat`` are allowed by the filter directly, by number: they cannot be
+  re-executed from inside a signal handler (a new thread or child would start on the handler's
+  stack; rt_sigreturn would return from the handler). They run natively and never appear in the
+  trace, even when the block made them (a thread start makes clone3; add them to a profile
+  yourself if the program needs them).
+* Calls of other ABIs (``int $0x80``, x32) are allowed directly and not recorded.
+* ``rt_sigprocmask`` is emulated on the saved signal mask (rt_sigreturn would undo a real one),
+  and SIGSYS is never blocked; ``rt_sigaction`` may not replace the SIGSYS handler (EPERM).
+
+After the block. A seccomp filter cannot be removed, so it stays and the handler switches to
+*pass-through*: every later syscall of the process still traps and is performed by the handler,
+without being recorded. The program behaves the same, but each syscall costs a trap and a signal
+return for the rest of the process's life (see the README's table for the measured cost). A
+later ``recording()`` in the same process reuses filter and handler. Run the code to record in a
+child process (``multiprocessing``, a subprocess) when the parent must stay fast. Without
+CAP_SYS_ADMIN the process gets ``no_new_privs`` too (the kernel requires it), for good.
+
+Limits: x86_64 only; the ring keeps the first :data:`RING` calls in full (arguments, results);
+counts stay exact beyond it, and later arguments/results are missing (the header says so). A
+program that installs its own SIGSYS handler by other means than rt_sigaction, or that crashes the
+handler with a bad pointer to rt_sigprocmask, is not supported.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as errno_mod
+import os
+import struct
+import sys
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from .errors import SeccompGenError
+
+if TYPE_CHECKING:
+    from .model import Trace
+
+SOURCE_NAME = "recording_handler.c"
+WHAT = "the recording SIGSYS handler"
+
+AUDIT_ARCH_X86_64 = 0xC000003E
+X32_SYSCALL_BIT = 0x40000000
+SECCOMP_RET_TRAP, SECCOMP_RET_ALLOW = 0x00030000, 0x7FFF0000
+SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
+_SYS_SECCOMP_X86_64 = 317
+PR_SET_NO_NEW_PRIVS = 38
+_CAP_SYS_ADMIN = 21
+
+#: x86_64 syscalls the filter allows by number (never trapped, never recorded), and why.
+ALWAYS_ALLOWED: dict[str, int] = {
+    "rt_sigreturn": 15,
+    "clone": 56,
+    "fork": 57,
+    "vfork": 58,
+    "execve": 59,
+    "exit": 60,
+    "exit_group": 231,
+    "execveat": 322,
+    "clone3": 435,
+}
+
+#: One ring slot as the C handler writes it: ready, arch, nr, tid, result, args[6].
+RING_RECORD = struct.Struct("=IIiiq6Q")
+
+# Classic BPF opcodes.
+_LD_W_ABS = 0x20
+_JEQ_K = 0x15
+_JSET_K = 0x45
+_RET_K = 0x06
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+
+
+def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("=HBBI", code, jt, jf, k & 0xFFFFFFFF)
+
+
+def build_program(ret_addr: int) -> bytes:
+    """The filter (``struct sock_filter`` array): allow the handler's own syscall instruction
+    (``ret_addr`` is the address right after it, as seccomp_data reports it), other ABIs and
+    :data:`ALWAYS_ALLOWED`; TRAP everything else."""
+    body: list[tuple[int, int, int, int]] = []
+    allowed = sorted(ALWAYS_ALLOWED.values())
+    # Symbolic jumps: "A" = to the ALLOW return, "T" = to the TRAP return, 0 = next.
+    prog: list[tuple[int, object, object, int]] = [
+        (_LD_W_ABS, 0, 0, 4),                                  # arch
+        (_JEQ_K, 0, "A", AUDIT_ARCH_X86_64),
+        (_LD_W_ABS, 0, 0, 0),                                  # nr
+        (_JSET_K, "A", 0, X32_SYSCALL_BIT),
+        *[(_JEQ_K, "A", 0, nr) for nr in allowed],
+        (_LD_W_ABS, 0, 0, 8),                                  # instruction_pointer, low half
+        (_JEQ_K, 0, "T", ret_addr & 0xFFFFFFFF),
+        (_LD_W_ABS, 0, 0, 12),                                 # high half
+        (_JEQ_K, "A", "T", ret_addr >> 32),
+    ]
+    trap_at = len(prog)
+    allow_at = trap_at + 1
+    for i, (code, jt, jf, k) in enumerate(prog):
+        def target(j: object, i: int = i) -> int:
+            if j == "A":
+                return allow_at - i - 1
+            if j == "T":
+                return trap_at - i - 1
+            assert isinstance(j, int)
+            return j
+        body.append((code, target(jt), target(jf), k))
+    body.append((_RET_K, 0, 0, SECCOMP_RET_TRAP))
+    body.append((_RET_K, 0, 0, SECCOMP_RET_ALLOW))
+    return b"".join(_insn(*ins) for ins in body)
+
+
+class _Native:
+    """The loaded helper with typed entry points."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError as exc:
+            raise SeccompGenError(f"cannot load {WHAT}: {exc}", path=str(path)) from None
+        self.path = path
+        self.lib = lib
+        for name in ("sgen_rec_install", "sgen_rec_uninstall", "sgen_rec_installed",
+                     "sgen_rec_ring_size", "sgen_rec_nr_max", "sgen_rec_entry_size"):
+            getattr(lib, name).argtypes = []
+            getattr(lib, name).restype = ctypes.c_int
+        for name in ("sgen_rec_start", "sgen_rec_stop"):
+            getattr(lib, name).argtypes = []
+            getattr(lib, name).restype = None
+        for name in ("sgen_rec_ret_addr", "sgen_rec_ring", "sgen_rec_counts"):
+            getattr(lib, name).argtypes = []
+            getattr(lib, name).restype = ctypes.c_void_p
+        for name in ("sgen_rec_head", "sgen_rec_other", "sgen_rec_trapped"):
+            getattr(lib, name).argtypes = []
+            getattr(lib, name).restype = ctypes.c_ulong
+        if lib.sgen_rec_entry_size() != RING_RECORD.size:
+            raise SeccompGenError(f"{WHAT}: ring record is {lib.sgen_rec_entry_size()} bytes, "
+                                  f"expected {RING_RECORD.size}", path=str(path))
+        self.ring_size = int(lib.sgen_rec_ring_size())
+        self.nr_max = int(lib.sgen_rec_nr_max())
+        self.ret_addr = int(lib.sgen_rec_ret_addr())
+
+
+#: How many calls the ring keeps in full (arguments and result).
+RING = 32768
+
+
+def _has_cap_sys_admin() -> bool:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> _CAP_SYS_ADMIN & 1)
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+def _install() -> _Native:
+    """Build, load and install handler and filter once per process; return the helper."""
+    native = _state.get("native")
+    if isinstance(native, _Native):
+        return native
+    from . import _native
+    from .arch import host_arch
+
+    if host_arch() != "x86_64":
+        raise SeccompGenError(f"recording() supports x86_64 only, not {host_arch()}")
+    path = _native.build(SOURCE_NAME, WHAT)
+    helper = _Native(path)
+    program = build_program(helper.ret_addr)
+    buf = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    libc.prctl.restype = ctypes.c_int
+    libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                           ctypes.c_ulong)
+    nnp = not _has_cap_sys_admin()
+    if nnp and libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise SeccompGenError(f"cannot set no_new_privs: {os.strerror(err)}")
+    rc = helper.lib.sgen_rec_install()
+    if rc < 0:
+        raise SeccompGenError(f"cannot install {WHAT}: {os.strerror(-rc)}")
+    res = libc.syscall(ctypes.c_long(_SYS_SECCOMP_X86_64), ctypes.c_long(SECCOMP_SET_MODE_FILTER),
+                       ctypes.c_long(SECCOMP_FILTER_FLAG_TSYNC), ctypes.c_void_p(
+                           ctypes.addressof(fprog)))
+    if res != 0:
+        err = ctypes.get_errno() if res < 0 else errno_mod.ESRCH
+        helper.lib.sgen_rec_uninstall()
+        hint = (f"thread {res} has a different seccomp filter (TSYNC)" if res > 0 else None)
+        raise SeccompGenError(f"the kernel refused the recording filter: {os.strerror(err)}",
+                              hint=hint)
+    _state["native"] = helper
+    _state["nnp"] = nnp
+    _state["keep"] = (buf, fprog)
+    return helper
+
+
+class Recording:
+    """A ``with`` block whose syscalls are recorded; :attr:`trace` is set when it ends."""
+
+    def __init__(self) -> None:
+        self.trace: Trace | None = None
+        self._native: _Native | None = None
+        self._t0 = 0.0
+        self._started = ""
+
+    def __enter__(self) -> Recording:
+        if not _lock.acquire(blocking=False):
+            raise SeccompGenError("recording() blocks cannot be nested or run concurrently")
+        try:
+            native = _install()
+        except BaseException:
+            _lock.release()
+            raise
+        self._native = native
+        self._started = datetime.now(UTC).isoformat(timespec="seconds")
+        self._t0 = time.monotonic()
+        native.lib.sgen_rec_start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        native = self._native
+        assert native is not None
+        native.lib.sgen_rec_stop()
+        try:
+            self.trace = self._build(native, time.monotonic() - self._t0)
+        finally:
+            _lock.release()
+
+    def _build(self, native: _Native, duration: float) -> Trace:
+        from . import __version__
+        from .aggregate import ProcessState, RawRecording, build_trace
+        from .arch import arch_name, host_arch, kernel_release, libseccomp_version, syscall_name
+        from .argspec import ARG_VALUE_CAP, fields_for
+        from .model import TraceHeader
+
+        head = int(native.lib.sgen_rec_head())
+        kept = min(head, native.ring_size)
+        size = RING_RECORD.size
+        ring = ctypes.string_at(native.lib.sgen_rec_ring(), kept * size)
+        counts = (ctypes.c_ulong * native.nr_max).from_address(native.lib.sgen_rec_counts())
+        exact = {nr: int(n) for nr, n in enumerate(counts) if n}
+        pid = os.getpid()
+        try:
+            exe = os.readlink("/proc/self/exe")
+        except OSError:
+            exe = sys.executable
+        raw = RawRecording()
+        token = raw.new_token(pid, exe)
+        tids: set[int] = set()
+        results: dict[tuple[int, int], int] = {}
+        arch = AUDIT_ARCH_X86_64
+        spec_cache: dict[int, tuple[tuple[str, int | None], ...] | None] = {}
+        for off in range(0, kept * size, size):
+            ready, audit, nr, tid, ret, *args = RING_RECORD.unpack_from(ring, off)
+            if not ready:
+                continue
+            tids.add(tid)
+            res = -ret if -4096 < ret < 0 else 0
+            results[(nr, res)] = results.get((nr, res), 0) + 1
+            if nr not in spec_cache:
+                spec_cache[nr] = fields_for(arch_name(audit, nr), syscall_name(arch_name(audit,
+                                                                                       nr), nr))
+            spec = spec_cache[nr]
+            if spec is None or any(idx is None for _, idx in spec):
+                continue
+            row = tuple(args[idx] for _, idx in spec if idx is not None)
+            bucket = raw.args.setdefault((audit, nr), set())
+            if row not in bucket:
+                if len(bucket) >= ARG_VALUE_CAP:
+                    raw.capped.add((audit, nr))
+                else:
+                    bucket.add(row)
+        complete = head <= native.ring_size
+        for nr, n in exact.items():
+            if complete:
+                for (rnr, res), m in results.items():
+                    if rnr == nr:
+                        raw.calls[(arch, nr, token, res)] = m
+                seen = sum(m for (rnr, _), m in results.items() if rnr == nr)
+                if n > seen:  # a slot reserved but not yet written when we read: no result
+                    raw.calls[(arch, nr, token, -1)] = n - seen
+            else:
+                raw.calls[(arch, nr, token, -1)] = n
+                raw.capped.add((arch, nr))
+            raw.first[(arch, nr)] = token
+        raw.processes[pid] = ProcessState(pid=pid, ppid=os.getppid(), exes=[exe],
+                                          threads=max(1, len(tids)))
+        always = ", ".join(sorted(ALWAYS_ALLOWED))
+        notes = [
+            "recorded in-process by recording(): a TRAP filter and a SIGSYS handler that "
+            "performs each call; x86_64 calls only (int $0x80 and x32 calls are not recorded)",
+            f"always allowed by the recording filter, so never recorded even if the block made "
+            f"them: {always}",
+        ]
+        if not complete:
+            notes.append(f"only the first {native.ring_size} of {head} calls were kept in full: "
+                         "counts are exact, but results and arguments of later calls are "
+                         "missing (argument sets are marked capped)")
+        if native.lib.sgen_rec_other():
+            notes.append(f"{native.lib.sgen_rec_other()} call(s) with a number above "
+                         f"{native.nr_max} were performed but not counted")
+        if _state.get("nnp"):
+            notes.append("no_new_privs was set in this process (needed to load the filter "
+                         "without CAP_SYS_ADMIN)")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        header = TraceHeader(
+            tool_version=__version__,
+            command=tuple(getattr(sys, "orig_argv", sys.argv)),
+            kernel=kernel_release(),
+            host_arch=host_arch(),
+            libseccomp=libseccomp_version(),
+            backend="inprocess",
+            pinned_cpu=None,
+            started=self._started,
+            ended=now,
+            duration_s=duration,
+            exit=None,
+            records_args=True,
+            records_results=complete,
+            notes=tuple(notes),
+        )
+        trace = build_trace(raw, header, arch_name, syscall_name)
+        if not complete:
+            trace = replace(trace, syscalls=tuple(replace(r, results={})
+                                                  for r in trace.syscalls))
+        return trace
+
+
+def recording() -> Recording:
+    """Record the syscalls this process (all its threads) makes inside the ``with`` block; see
+    the module docstring. ``rec.trace`` is the :class:`~seccomp_gen.model.Trace` afterwards.
+
+    Raises a one-line :class:`SeccompGenError` (and changes nothing) when there is no C compiler,
+    the arch is not x86_64 or the kernel refuses the filter. After the first block the process
+    keeps a filter whose handler performs every syscall (pass-through), at a small cost per call.
+    """
+    return Recording()
+
+
+__all__ = ["ALWAYS_ALLOWED", "Recording", "build_program", "recording"]

@@ -1,0 +1,149 @@
+"""``seccomp-gen run``: run a command under a profile and report every syscall it denies.
+
+Registers itself with ``add_parser``; ``run`` does the work through :func:`seccomp_gen.enforce.run`
+and renders with :mod:`seccomp_gen.console`. Everything that can be refused (mode, profile,
+arch, output path, command) is refused in one line, exit 125 (126/127 for a command that cannot
+be run or found), before the workload starts.
+
+Exit status: the workload's own (128+N if signal N killed it); with ``--fail-on-violation``,
+:data:`~seccomp_gen.enforce.VIOLATION_EXIT` (3) when the profile missed a syscall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .atomicfile import check_writable, write_atomic
+from .enforce import VIOLATION_EXIT, RunResult, check_mode
+from .errors import SeccompGenError
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``run`` on an argparse subparsers object; returns its parser."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "run",
+        help="run a command under a profile and report the syscalls it denies",
+        description="Load PROFILE (OCI JSON, LXC policy, Python table or trace file) as a real "
+        "seccomp filter in COMMAND, right before it starts, and report every syscall the "
+        "profile denies as it happens (pid, executable, arch, call with decoded arguments, what "
+        "happened), with a summary at the end. Allowed syscalls never stop: they run at native "
+        "speed. Exit status: COMMAND's own (128+N if signal N killed it); with "
+        f"--fail-on-violation, {VIOLATION_EXIT} if the profile missed a syscall; 125 if "
+        "seccomp-gen itself failed before running COMMAND, 126/127 if COMMAND cannot be run or "
+        "found.",
+    )
+    p.add_argument("--profile", required=True, metavar="PROFILE",
+                   help="the profile to enforce: OCI/Docker JSON, LXC v2 policy, generated "
+                   "Python table, or a trace file (allows exactly what it recorded)")
+    p.add_argument("--mode", default="enforce", metavar="MODE",
+                   help="enforce (deny as the profile says and report; the default), complain "
+                   "(report calls the profile does not allow and let them through, so one run "
+                   "finds every missing syscall) or kill (the profile as the only filter, as in "
+                   "production; nothing is traced)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the calls the profile does not allow as a trace file, which "
+                   "`generate` can merge with the workload's trace (enforce and complain modes)")
+    p.add_argument("-f", "--force", action="store_true", help="replace FILE if it exists")
+    p.add_argument("--fail-on-violation", action="store_true",
+                   help=f"exit {VIOLATION_EXIT} if the profile missed any syscall (for CI), "
+                   "whatever the command's own status")
+    p.add_argument("--json", metavar="FILE",
+                   help="also write a machine-readable summary to FILE ('-' for stdout, after "
+                   "the command's own output)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no per-call lines and no summary; only errors")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
+                   help="the command to run")
+    p.set_defaults(func=run)
+    return p
+
+
+def summary_doc(result: RunResult, profile: str, output: str | None) -> dict[str, Any]:
+    """The ``--json`` document."""
+    from . import console as ui
+
+    ex = result.exit
+    return {
+        "mode": result.mode,
+        "profile": profile,
+        "exit": None if ex is None else {"code": ex.code, "signal": ex.signal,
+                                         "core_dumped": ex.core_dumped},
+        "status": result.status,
+        "violated": result.violated,
+        "violations": len(result.unexpected),
+        "rule_denials": len(result.violations) - len(result.unexpected),
+        "rows": ui.violation_rows(result.violations, result.mode),
+        "trace": output,
+        "notes": list(result.notes),
+    }
+
+
+def run(args: argparse.Namespace, out: Any, err: Any) -> int:
+    """Do ``run``; raises SeccompGenError (one line) on anything refused before the start."""
+    from . import console as ui
+    from .enforce import run as enforce_run
+
+    command: list[str] = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    check_mode(args.mode)
+    if not command:
+        raise SeccompGenError("run needs a command",
+                              hint="usage: seccomp-gen run --profile PROFILE -- COMMAND [ARGS...]")
+    if args.output:
+        if args.mode == "kill":
+            raise SeccompGenError("-o needs --mode enforce or complain",
+                                  hint="kill mode traces nothing")
+        check_writable(args.output, force=args.force)
+    if args.json and args.json != "-":
+        check_writable(args.json, force=args.force)
+    mode = args.mode
+    live = not args.quiet
+
+    def report(v: Any) -> None:
+        if live:
+            err.print(ui.violation_line(v, mode), soft_wrap=True, highlight=False)
+
+    result = enforce_run(command, args.profile, mode=mode, on_violation=report)
+    if args.output and result.trace is not None:
+        from . import tracefile
+
+        tracefile.dump(result.trace, args.output)
+    if live:
+        _print_summary(err, result, args.profile, args.output)
+    if args.json:
+        text = json.dumps(summary_doc(result, args.profile, args.output), indent=1) + "\n"
+        if args.json == "-":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            write_atomic(args.json, text)
+    if args.fail_on_violation and result.violated:
+        return VIOLATION_EXIT
+    return result.status
+
+
+def _print_summary(err: Any, result: RunResult, profile: str, output: str | None) -> None:
+    from rich.text import Text
+
+    from . import console as ui
+
+    if result.violations:
+        err.print(ui.violation_table(result.violations, result.mode))
+    n, rules = len(result.unexpected), len(result.violations) - len(result.unexpected)
+    parts = [f"{n} violation{'s' if n != 1 else ''}"]
+    if rules:
+        parts.append(f"{rules} call{'s' if rules != 1 else ''} denied by explicit rules")
+    line = (f"{', '.join(parts)} of {profile} ({result.mode} mode); command "
+            f"{ui.describe_exit(result.exit)}")
+    if result.mode == "kill" and result.died_of_sigsys:
+        line += " (seccomp kills with SIGSYS: the profile denied a syscall)"
+    err.print(line, soft_wrap=True, highlight=False, markup=False)
+    for note in result.notes:
+        err.print(Text(f"note: {note}", style="dim"), soft_wrap=True)
+    if output and result.trace is not None:
+        err.print(f"violations trace written to {output}", soft_wrap=True, highlight=False,
+                  markup=False)
