@@ -39,7 +39,8 @@ def load_profile(path: str, trace_policy: Policy | None = None) -> tuple[Profile
 
     A trace becomes the profile ``trace_policy`` synthesizes (default: names only, no argument
     conditions); ``diff`` passes generate's policy so that a trace and the profile generated
-    from it compare equal."""
+    from it compare equal on the arches the trace recorded. (An OCI file allows every name on
+    every listed arch, so against OCI they differ on the other arches: use ``diff --arch``.)"""
     text = read_text(path)
     if not text.strip():
         raise SeccompGenError("empty file, not a profile or trace", path=path)

@@ -7,6 +7,10 @@ Each backend lives in its own module and says in one line why it is unavailable 
 * ``ptrace``: PTRACE_SYSCALL, two stops per call (sees every call's result).
 * ``log``: a RET_LOG filter, no stops at all; the audit records are read as the audit daemon
   (root; no arguments, no results). Never chosen by ``auto``: it takes over the audit log.
+* ``notify``: a RET_USER_NOTIF filter answered by a supervisor with FLAG_CONTINUE; no ptrace, so
+  it works where ptrace is forbidden or a debugger is attached. Never chosen by ``auto``.
+* ``ebpf``: bpftrace counting calls on the raw_syscalls tracepoint in the kernel (root; no
+  arguments, no results; ~1 us per call plus ~1.5 s fixed). Never chosen by ``auto``.
 """
 
 from __future__ import annotations
@@ -17,18 +21,21 @@ __all__ = ["AUTO_ORDER", "BACKENDS", "LiveStats", "RecordOptions", "Recorder", "
            "resolve_command"]
 
 #: Every backend's name (``record --backend`` choices).
-BACKENDS: tuple[str, ...] = ("seccomp", "ptrace", "log")
+BACKENDS: tuple[str, ...] = ("seccomp", "ptrace", "log", "notify", "ebpf")
 #: The backends ``auto`` tries, in order. Not ``log``: it registers as the system's audit daemon
 #: for the run, which must be asked for.
 AUTO_ORDER: tuple[str, ...] = ("seccomp", "ptrace")
 
 
 def _backends() -> dict[str, Recorder]:
+    from .ebpf_backend import EbpfRecorder
     from .log_backend import LogRecorder
+    from .notify_backend import NotifyRecorder
     from .ptrace_backend import PtraceRecorder
     from .seccomp_backend import SeccompRecorder
 
-    return {"seccomp": SeccompRecorder(), "ptrace": PtraceRecorder(), "log": LogRecorder()}
+    return {"seccomp": SeccompRecorder(), "ptrace": PtraceRecorder(), "log": LogRecorder(),
+            "notify": NotifyRecorder(), "ebpf": EbpfRecorder()}
 
 
 def unavailable_reasons() -> dict[str, str | None]:
@@ -65,5 +72,5 @@ def get_backend(name: str, *, known: bool = False) -> Recorder:
         raise RecordError(f"backend {name} is unavailable: {why}")
     if known and not backend.supports_known:
         raise RecordError(f"backend {name} cannot skip known syscalls",
-                          hint="--known needs the seccomp or log backend")
+                          hint="--known needs the seccomp, log or notify backend")
     return backend

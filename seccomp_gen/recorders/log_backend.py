@@ -63,7 +63,7 @@ import pyseccomp
 from .. import __version__
 from ..aggregate import ProcessState, RawRecording, build_trace
 from ..arch import arch_name, host_arch, kernel_release, libseccomp_version, syscall_name
-from ..errors import CommandNotExecutable, RecordError
+from ..errors import RecordError
 from ..model import ExitStatus, Trace, TraceHeader
 from ..profile import sort_arches
 from .base import LiveStats, RecordOptions, resolve_command
@@ -79,7 +79,7 @@ from .seccomp_backend import (
     build_filter,
     host_arches,
 )
-from .session import FORWARDED_SIGNALS, read_status_fields
+from .session import FORWARDED_SIGNALS, child_failure, forward_signal, read_status_fields
 
 NETLINK_AUDIT = 9
 AUDIT_GET, AUDIT_SET = 1000, 1001
@@ -634,13 +634,7 @@ class _LogSession:
         return pid
 
     def _child_failed(self, failure: bytes) -> None:
-        tag, rest = failure[:1], failure[1:].decode(errors="replace")
-        code_text, _, what = rest.partition(":")
-        code = int(code_text) if code_text.isdigit() else 0
-        if tag == b"S":
-            raise RecordError(f"could not {what or 'set up the workload'}: {os.strerror(code)}",
-                              hint="the log backend")
-        raise CommandNotExecutable(f"{self.path}: cannot execute: {os.strerror(code)}")
+        raise child_failure(failure, self.path, "log")
 
     def _reap_orphans(self) -> None:
         """Collect the workload's orphans that ended as our children (only pids of the tree:
@@ -711,12 +705,7 @@ class _LogSession:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(other, sig)
             return
-        fields = read_status_fields(pid)
-        pending = int(fields.get("SigPnd", "0"), 16) | int(fields.get("ShdPnd", "0"), 16)
-        if pending & (1 << (sig - 1)):
-            return  # a Ctrl-C on the terminal already reached it
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
+        forward_signal(pid, sig)
 
 
 def _parent(pid: int) -> int | None:

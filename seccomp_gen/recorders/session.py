@@ -73,6 +73,9 @@ ARCH = struct.Struct("<I")
 
 #: What the child writes to the error pipe before it gives up: a tag and an errno.
 _EXEC_FAILED, _SETUP_FAILED = b"E", b"S"
+#: The child's exit status when PTRACE_TRACEME fails (ptrace forbidden by a seccomp profile,
+#: Yama, or a tracer already attached).
+_TRACEME_FAILED = 126
 
 
 def raise_ptrace(what: str, pid: int) -> None:
@@ -100,6 +103,31 @@ def _exe_of(pid: int) -> str:
 def is_exec(audit: int, nr: int) -> bool:
     """Whether (AUDIT_ARCH, nr) is execve or execveat."""
     return syscall_name(arch_name(audit, nr), nr) in ("execve", "execveat")
+
+
+def child_failure(failure: bytes, path: str, backend: str) -> Exception:
+    """The error for what a forked child wrote to its error pipe before it gave up: ``S<errno>:
+    <what>`` (setting up the workload failed) or ``E<errno>`` (execve failed)."""
+    tag, rest = failure[:1], failure[1:].decode(errors="replace")
+    code_text, _, what = rest.partition(":")
+    code = int(code_text) if code_text.isdigit() else 0
+    if tag == _SETUP_FAILED:
+        return RecordError(f"could not {what or 'set up the workload'}: {os.strerror(code)}",
+                           hint=f"the {backend} backend")
+    return CommandNotExecutable(f"{path}: cannot execute: {os.strerror(code)}")
+
+
+def forward_signal(pid: int, sig: int) -> bool:
+    """Send ``sig`` to ``pid`` unless it is already pending there (a Ctrl-C on the terminal
+    reaches the workload by itself: forwarding it again would deliver it twice). Returns whether
+    it was sent."""
+    fields = read_status_fields(pid)
+    pending = int(fields.get("SigPnd", "0"), 16) | int(fields.get("ShdPnd", "0"), 16)
+    if pending & (1 << (sig - 1)):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    return True
 
 
 class ChildSetupError(Exception):
@@ -195,13 +223,7 @@ class TraceSession:
 
     def _child_failed(self, failure: bytes) -> None:
         """Turn what the child wrote to the error pipe into the error to raise."""
-        tag, rest = failure[:1], failure[1:].decode(errors="replace")
-        code_text, _, what = rest.partition(":")
-        code = int(code_text) if code_text.isdigit() else 0
-        if tag == _SETUP_FAILED:
-            raise RecordError(f"could not {what or 'set up the workload'}: {os.strerror(code)}",
-                              hint=f"the {self.backend} backend")
-        raise CommandNotExecutable(f"{self.path}: cannot execute: {os.strerror(code)}")
+        raise child_failure(failure, self.path, self.backend)
 
     def _before_exec(self) -> None:
         """Runs in the child after it stopped for the tracer, right before execve; raises
@@ -224,8 +246,8 @@ class TraceSession:
                     signal.signal(sig, signal.SIG_DFL)
                 if self.options.cwd:
                     os.chdir(self.options.cwd)
-                if pt.ptrace(pt.PTRACE_TRACEME, 0, 0, 0) == -1:  # pragma: no cover
-                    os._exit(126)
+                if ptrace(pt.PTRACE_TRACEME, 0, None, None) == -1:
+                    os._exit(_TRACEME_FAILED)
                 os.kill(os.getpid(), signal.SIGSTOP)
                 self._before_exec()
             except ChildSetupError as exc:
@@ -246,6 +268,9 @@ class TraceSession:
             os._exit(127)
         _, status = os.waitpid(pid, WALL)
         if not os.WIFSTOPPED(status):
+            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _TRACEME_FAILED:
+                raise RecordError("ptrace is not permitted here (PTRACE_TRACEME failed)",
+                                  hint="--backend notify records without ptrace")
             raise RecordError("the workload ended before it could be traced", pid=pid)
         if ptrace(pt.PTRACE_SETOPTIONS, pid, 0, self.ptrace_options) == -1:
             raise_ptrace("SETOPTIONS", pid)

@@ -1,0 +1,638 @@
+"""The notify recorder: a SECCOMP_RET_USER_NOTIF filter in the workload, a supervisor in this
+process that answers every call with SECCOMP_USER_NOTIF_FLAG_CONTINUE. No ptrace at all.
+
+Why: it works where ptrace does not -- the workload already has a debugger attached, a container
+forbids ptrace (seccomp profile, Yama, a missing capability) -- as long as seccomp filters and
+unix sockets work. Every call the filter does not ALLOW sends a notification to the listener fd
+(``struct seccomp_notif``: id, tid, arch, nr, ip, args[6]) and the calling thread waits until
+we answer; ``FLAG_CONTINUE`` lets the call run as if there were no filter. Like the seccomp
+backend it sees calls before they run: no return values (``records_results`` false).
+
+How the listener reaches us -- the ordering problem. The listener fd exists only once the
+child's ``seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, prog)`` returns, and
+from then on every syscall of the child waits for an answer from a listener nobody holds yet: a
+plain ``sendmsg`` of the fd would wait forever. ``pidfd_getfd`` from the parent would avoid
+that, but it needs ptrace access to the child (the container profiles that forbid ptrace forbid
+it too). So the child passes the fd over a socketpair (SCM_RIGHTS) with a call the filter lets
+through, and nothing else:
+
+1. The parent makes a socketpair and a random 192-bit key, and builds the filter: a short prefix
+   that ALLOWs a call of the host's native arch whose argument registers 3, 4 and 5 hold the key,
+   then libseccomp's program (:func:`~.seccomp_backend.build_filter` with action USER_NOTIF;
+   with ``known``, ALLOW for what the profile allows).
+2. The child sets no_new_privs (unless it has CAP_SYS_ADMIN), finds the fd number the listener
+   will get (the lowest free one), prepares the ``msghdr``, loads the filter, and calls
+   ``syscall(SYS_sendmsg, sock, &msg, 0, key...)``: ``sendmsg`` ignores registers 3-5, the filter
+   does not, so this one call runs without a notification. A failure there is reported and the
+   child exits the same way (``write`` and ``exit_group`` with the key).
+3. The parent receives the fd (with a timeout, and watching the child's pidfd), then answers
+   notifications. The child's next calls (the rest of ``os.execve``, then the workload) wait only
+   until then. Both ends of the socketpair and the listener are close-on-exec in the child.
+
+A workload's own call matches the key only if registers it does not use hold 192 random bits
+chosen for this run, which it cannot know: it never happens by chance. We count from the
+workload's execve, like the other backends: the main process's calls before it are dropped.
+
+Bookkeeping: a notification carries the calling thread's id (in our pid namespace). A thread seen
+for the first time is looked up in ``/proc`` (Tgid, PPid, exe): it is still there, since it is
+waiting for our answer. There are no fork/exec/exit events: after an ``execve``/``execveat`` the
+process's executable is read again at its next call (a new executable makes a new token, as the
+ptrace exec event does). Children inherit the filter, so forks and threads are followed with no
+work; the run ends when the listener reports that no task uses the filter any more (POLLHUP), which
+the kernel says once the last one is reaped, and our child has been waited for. Exit statuses are
+known for our child only. A pid reused by another process of the tree during one run would be
+counted under the old process (the pid space would have to wrap within the run).
+
+Speed: the supervisor is a Python loop (poll, then the RECV and SEND ioctls through ctypes with
+prebuilt arguments, a dict update per call), about 13 us per call here when the machine is quiet,
+and the listener asks for SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6+) so the kernel switches
+between workload and supervisor on one CPU. A C loop would be about half that (DESIGN.md: ~7 us);
+there is no compiled helper yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import secrets
+import select
+import signal
+import socket
+import struct
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import FrameType
+
+import pyseccomp
+
+from .. import __version__
+from ..aggregate import ProcessState, RawRecording, build_trace
+from ..arch import (
+    arch_name,
+    arch_token,
+    host_arch,
+    kernel_release,
+    libseccomp_version,
+    syscall_name,
+)
+from ..argspec import ARG_VALUE_CAP, fields_for
+from ..errors import RecordError
+from ..model import ExitStatus, Trace, TraceHeader
+from ..profile import sort_arches
+from .base import LiveStats, RecordOptions, resolve_command
+from .seccomp_backend import (
+    MAX_INSNS,
+    NO_RESULT,
+    NOTE_NNP,
+    PR_SET_NO_NEW_PRIVS,
+    _has_cap_sys_admin,
+    _prctl,
+    _SockFprog,
+    build_filter,
+    host_arches,
+)
+from .session import (
+    FORWARDED_SIGNALS,
+    child_failure,
+    forward_signal,
+    is_exec,
+    libc,
+    read_status_fields,
+)
+
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_GET_NOTIF_SIZES = 3
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
+SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP = 1
+SECCOMP_RET_USER_NOTIF = 0x7FC00000
+SECCOMP_RET_ALLOW = 0x7FFF0000
+
+#: struct seccomp_notif {u64 id; u32 pid; u32 flags; struct seccomp_data {s32 nr; u32 arch;
+#: u64 instruction_pointer; u64 args[6];}}, and struct seccomp_notif_resp {u64 id; s64 val;
+#: s32 error; u32 flags;}.
+NOTIF = struct.Struct("=QIIiIQ6Q")
+NOTIF_RESP = struct.Struct("=QqiI")
+_NOTIF_HEAD = struct.Struct("=Q I 4x i I")  # id, pid, nr, arch
+_ARGS_OFFSET = 32
+_ARGS = struct.Struct("=6Q")
+
+
+def _ioc(direction: int, nr: int, size: int) -> int:
+    """The generic _IOC encoding (x86, arm64, riscv, s390): dir:2 size:14 type:8 nr:8."""
+    return (direction << 30) | (size << 16) | (ord("!") << 8) | nr
+
+
+_IOC_WRITE, _IOC_READ = 1, 2
+SECCOMP_IOCTL_NOTIF_RECV = _ioc(_IOC_READ | _IOC_WRITE, 0, NOTIF.size)  # 0xc0502100
+SECCOMP_IOCTL_NOTIF_SEND = _ioc(_IOC_READ | _IOC_WRITE, 1, NOTIF_RESP.size)  # 0xc0182101
+SECCOMP_IOCTL_NOTIF_SET_FLAGS = _ioc(_IOC_WRITE, 4, 8)  # 0x40082104 (6.6+)
+
+#: How long the child may take to hand over the listener.
+HANDOVER_TIMEOUT_S = 10.0
+
+#: BPF: ld [k] (absolute), jeq #k jt jf, ret #k.
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x20, 0x15, 0x06
+_INSN = struct.Struct("=HBBI")
+
+NOTE_NO_RESULTS = (
+    "return values not recorded by the notify backend (the supervisor answers each call before "
+    "it runs): results are empty; record with --backend ptrace to see them"
+)
+
+_libc_syscall = libc.syscall
+_libc_syscall.restype = ctypes.c_long
+_ioctl = ctypes.CDLL(None, use_errno=True).ioctl
+_ioctl.restype = ctypes.c_int
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = (("base", ctypes.c_void_p), ("len", ctypes.c_size_t))
+
+
+class _Msghdr(ctypes.Structure):
+    _fields_ = (("name", ctypes.c_void_p), ("namelen", ctypes.c_uint), ("iov", ctypes.c_void_p),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p),
+                ("controllen", ctypes.c_size_t), ("flags", ctypes.c_int))
+
+
+class _NotifSizes(ctypes.Structure):
+    _fields_ = (("notif", ctypes.c_uint16), ("resp", ctypes.c_uint16), ("data", ctypes.c_uint16))
+
+
+def _nr(name: str) -> int:
+    return int(pyseccomp.resolve_syscall(pyseccomp.system_arch(), name))
+
+
+def notify_unavailable() -> str | None:
+    """Why a USER_NOTIF supervisor cannot be used here, or None."""
+    path = "/proc/sys/kernel/seccomp/actions_avail"
+    try:
+        with open(path, encoding="ascii") as fh:
+            actions = fh.read().split()
+    except OSError:
+        return f"the kernel has no seccomp filters ({path} is missing)"
+    if "user_notif" not in actions:
+        return f"the kernel does not offer SECCOMP_RET_USER_NOTIF ({path}: {' '.join(actions)})"
+    sizes = _NotifSizes()
+    if _libc_syscall(ctypes.c_long(_nr("seccomp")), ctypes.c_long(SECCOMP_GET_NOTIF_SIZES),
+                     ctypes.c_long(0), ctypes.byref(sizes)) != 0:
+        return f"cannot query seccomp notification sizes: {os.strerror(ctypes.get_errno())}"
+    if sizes.notif < NOTIF.size or sizes.resp < NOTIF_RESP.size:
+        return (f"unexpected seccomp notification sizes ({sizes.notif}/{sizes.resp} bytes, "
+                f"expected {NOTIF.size}/{NOTIF_RESP.size})")
+    release = kernel_release().split("-")[0].split(".")
+    try:
+        major, minor = int(release[0]), int(release[1])
+    except (IndexError, ValueError):
+        return None
+    if (major, minor) < (5, 5):
+        return (f"the kernel ({kernel_release()}) lacks SECCOMP_USER_NOTIF_FLAG_CONTINUE "
+                "(Linux 5.5+)")
+    return None
+
+
+def key_prefix(audit_arch: int, key: tuple[int, int, int], exclude: Sequence[int] = ()) -> bytes:
+    """BPF that ALLOWs a call of ``audit_arch`` whose args 3-5 are ``key`` and whose number is
+    not in ``exclude``; every other call falls through to the instructions that follow."""
+    skip = "skip"
+    code: list[tuple[int, int, int | str, int | str]] = [(_BPF_LD_W_ABS, 4, 0, 0),  # arch
+                                                         (_BPF_JEQ_K, audit_arch, 0, skip)]
+    if exclude:
+        code.append((_BPF_LD_W_ABS, 0, 0, 0))  # nr
+        code += [(_BPF_JEQ_K, nr, skip, 0) for nr in exclude]
+    for i, value in enumerate(key):
+        base = 16 + 8 * (3 + i)  # args[3 + i], low then high half (little-endian)
+        code += [(_BPF_LD_W_ABS, base, 0, 0), (_BPF_JEQ_K, value & 0xFFFFFFFF, 0, skip),
+                 (_BPF_LD_W_ABS, base + 4, 0, 0), (_BPF_JEQ_K, value >> 32, 0, skip)]
+    code.append((_BPF_RET_K, SECCOMP_RET_ALLOW, 0, 0))
+    end = len(code)
+    out = []
+    for i, (op, k, jt, jf) in enumerate(code):
+        out.append(_INSN.pack(op, end - i - 1 if jt == skip else jt,
+                              end - i - 1 if jf == skip else jf, k))
+    return b"".join(out)
+
+
+class NotifyRecorder:
+    """Records a command and all its descendants by answering its seccomp notifications."""
+
+    name = "notify"
+    supports_known = True
+
+    def unavailable(self) -> str | None:
+        """Why this backend cannot run here, or None."""
+        return notify_unavailable()
+
+    def record(self, argv: Sequence[str], options: RecordOptions, live: LiveStats) -> Trace:
+        """Run ``argv`` under the filter until no process of it is left."""
+        path = resolve_command(argv, options.env)
+        arches = host_arches()
+        notes = [NOTE_NO_RESULTS]
+        known = options.known
+        if known is not None:
+            if not set(known.architectures) & set(arches):
+                raise RecordError(
+                    f"the --known profile is for {', '.join(known.architectures) or 'no arch'}, "
+                    f"not for this machine ({', '.join(arches)})",
+                    path=options.known_source or None)
+            allowed = sum(len(known.names(a)) for a in arches)
+            source = options.known_source or "the known profile"
+            notes.append(
+                f"known syscalls were not recorded: the {allowed} (arch, syscall) pairs that "
+                f"{source} allows on {', '.join(sort_arches(known.architectures))} ran without a "
+                "notification (argument conditions honoured); this trace holds only the rest")
+        program, filter_notes = build_filter(known, arches,
+                                             action=pyseccomp.NOTIFY)
+        notes += filter_notes
+        key = (secrets.randbits(64), secrets.randbits(64), secrets.randbits(64))
+        exclude = [_nr("execve"), _nr("execveat")]  # the workload's execve is seen as such
+        program = key_prefix(arch_token(arches[0]), key, exclude) + program
+        if len(program) // 8 > MAX_INSNS:
+            raise RecordError(f"the recording filter has {len(program) // 8} BPF instructions, "
+                              f"more than the kernel's limit of {MAX_INSNS}",
+                              hint="the --known profile has too many argument rules")
+        return _NotifySession(argv, path, options, live, program, key, notes).run()
+
+
+class _NotifySession:
+    """One run: the child, the handover of the listener, the supervisor loop."""
+
+    def __init__(self, argv: Sequence[str], path: str, options: RecordOptions, live: LiveStats,
+                 program: bytes, key: tuple[int, int, int], notes: list[str]) -> None:
+        self.argv = list(argv)
+        self.path = path
+        self.options = options
+        self.live = live
+        self.notes = notes
+        self.key = key
+        self._program = ctypes.create_string_buffer(program, len(program))
+        self._fprog = _SockFprog(len(program) // 8, ctypes.addressof(self._program))
+        self.set_nnp = not _has_cap_sys_admin()
+        self.raw = RawRecording()
+        self.main_pid = 0
+        self.main_status: ExitStatus | None = None
+        self.main_token = -1
+        self.tid_token: dict[int, int] = {}
+        #: Threads of a process that called execve, with their token until then.
+        self.exec_pending: dict[int, int] = {}
+        self.main_seen = False
+        self.pinned_cpu: int | None = None
+        self.arg_watch: dict[tuple[int, int], tuple[tuple[str, int | None], ...]] = {}
+        self.no_args: set[tuple[int, int]] = set()
+        self.execs: set[tuple[int, int]] = set()
+
+    # -- the run ----------------------------------------------------------------------------------
+
+    def run(self) -> Trace:
+        started_wall = datetime.now(UTC)
+        old_affinity = os.sched_getaffinity(0)
+        if self.options.pin:
+            self.pinned_cpu = max(old_affinity)
+            os.sched_setaffinity(0, {self.pinned_cpu})
+        try:
+            duration = self._run_workload()
+        finally:
+            if self.options.pin:
+                os.sched_setaffinity(0, old_affinity)
+        if self.set_nnp:
+            self.notes.append(NOTE_NNP)
+        header = TraceHeader(
+            tool_version=__version__,
+            command=tuple(self.argv),
+            kernel=kernel_release(),
+            host_arch=host_arch(),
+            libseccomp=libseccomp_version(),
+            backend="notify",
+            pinned_cpu=self.pinned_cpu,
+            started=started_wall.isoformat(timespec="seconds"),
+            ended=datetime.now(UTC).isoformat(timespec="seconds"),
+            duration_s=duration,
+            exit=self.main_status,
+            records_results=False,
+            notes=tuple(self.notes),
+        )
+        return build_trace(self.raw, header, arch_name, syscall_name)
+
+    def _run_workload(self) -> float:
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        old_handlers: dict[int, signal._HANDLER] = {}
+        pidfd = listener = -1
+        duration = 0.0
+        try:
+            self.main_pid = self._spawn(err_w, theirs.fileno())
+            theirs.close()
+            os.close(err_w)
+            err_w = -1
+            for sig in FORWARDED_SIGNALS:
+                old_handlers[sig] = signal.signal(sig, self._on_signal)
+            pidfd = os.pidfd_open(self.main_pid)
+            listener = self._receive_listener(ours, pidfd)
+            ours.close()
+            if listener >= 0:
+                self._tune(listener)
+                self.live.started = time.monotonic()
+                t0 = time.monotonic()
+                self._loop(listener, pidfd)
+                duration = time.monotonic() - t0
+        finally:
+            for signum, handler in old_handlers.items():
+                signal.signal(signum, handler)
+            ours.close()
+            theirs.close()
+            for fd in (err_w, pidfd, listener):
+                if fd >= 0:
+                    os.close(fd)
+            if self.main_pid and self.main_status is None:
+                # Interrupted by an exception (or no handover): do not leave the workload behind.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.main_pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(self.main_pid, 0)
+        failure = os.read(err_r, 256)
+        os.close(err_r)
+        if failure:
+            raise child_failure(failure, self.path, "notify")
+        if listener < 0:
+            raise RecordError("the workload did not hand over its seccomp listener",
+                              hint="the notify backend")
+        return duration
+
+    def _spawn(self, err_w: int, sock: int) -> int:
+        env = self.options.env if self.options.env is not None else dict(os.environ)
+        fprog = ctypes.addressof(self._fprog)
+        k1, k2, k3 = (ctypes.c_ulong(k) for k in self.key)
+        nr_seccomp, nr_sendmsg = ctypes.c_long(_nr("seccomp")), ctypes.c_long(_nr("sendmsg"))
+        nr_write, nr_exit = ctypes.c_long(_nr("write")), ctypes.c_long(_nr("exit_group"))
+        byte = ctypes.create_string_buffer(b"L", 1)
+        iov = _Iovec(ctypes.addressof(byte), 1)
+        control = ctypes.create_string_buffer(socket.CMSG_SPACE(4))
+        msg = _Msghdr(None, 0, ctypes.addressof(iov), 1, ctypes.addressof(control),
+                      len(control.raw), 0)
+        nr_execve = ctypes.c_long(_nr("execve"))
+        failed = ctypes.create_string_buffer(b"S0:hand over the seccomp listener")
+        exec_failed = ctypes.create_string_buffer(8)
+        # execve's arguments, ready before the filter is loaded: once it is, every call the
+        # child makes other than the keyed ones waits for us.
+        c_path = ctypes.c_char_p(os.fsencode(self.path))
+        c_argv = _string_array([os.fsencode(a) for a in self.argv])
+        c_envp = _string_array([os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()])
+        pid = os.fork()
+        if pid == 0:  # child: nothing here may return or raise into the caller's code
+            try:
+                for sig in (signal.SIGPIPE, signal.SIGXFSZ, *FORWARDED_SIGNALS):
+                    signal.signal(sig, signal.SIG_DFL)
+                if self.options.cwd:
+                    os.chdir(self.options.cwd)
+                if self.set_nnp and _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+                    os.write(err_w, b"S%d:set no_new_privs" % ctypes.get_errno())
+                    os._exit(127)
+                # The listener gets the lowest free fd: find it now, while calls are free.
+                probe = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+                os.close(probe)
+                struct.pack_into("=QiiI", control, 0, socket.CMSG_LEN(4), socket.SOL_SOCKET,
+                                 socket.SCM_RIGHTS, probe)
+                listener = _libc_syscall(nr_seccomp, ctypes.c_long(SECCOMP_SET_MODE_FILTER),
+                                         ctypes.c_long(SECCOMP_FILTER_FLAG_NEW_LISTENER),
+                                         ctypes.c_void_p(fprog))
+                if listener < 0:
+                    os.write(err_w, b"S%d:load the seccomp filter" % ctypes.get_errno())
+                    os._exit(127)
+                # From here on every call waits for the supervisor, except the keyed ones.
+                if listener != probe:
+                    struct.pack_into("=i", control, 16, listener)
+                if _libc_syscall(nr_sendmsg, ctypes.c_long(sock), ctypes.byref(msg),
+                                 ctypes.c_long(0), k1, k2, k3) != 1:
+                    _libc_syscall(nr_write, ctypes.c_long(err_w), failed,
+                                  ctypes.c_long(len(failed.value)), k1, k2, k3)
+                    _libc_syscall(nr_exit, ctypes.c_long(127), ctypes.c_long(0),
+                                  ctypes.c_long(0), k1, k2, k3)
+                # The filter never lets execve through by the key: it is notified (the first
+                # call we count) or, with ``known``, allowed as the profile says.
+                _libc_syscall(nr_execve, c_path, c_argv, c_envp)
+                exec_failed.value = b"E%d" % ctypes.get_errno()
+                _libc_syscall(nr_write, ctypes.c_long(err_w), exec_failed,
+                              ctypes.c_long(len(exec_failed.value)), k1, k2, k3)
+                _libc_syscall(nr_exit, ctypes.c_long(127), ctypes.c_long(0), ctypes.c_long(0),
+                              k1, k2, k3)
+            except BaseException:
+                os.write(err_w, b"S0:set up the child")
+            os._exit(127)
+        # The execve that starts the workload is counted under the program it starts.
+        self.main_token = self.raw.new_token(pid, os.path.realpath(self.path))
+        self.raw.processes[pid] = ProcessState(pid=pid, ppid=os.getpid(), exes=[])
+        self.live.processes_alive = 1
+        self.live.total = lambda: self.raw.total
+        self.live.distinct = lambda: self.raw.distinct
+        return pid
+
+    def _receive_listener(self, sock: socket.socket, pidfd: int) -> int:
+        """The listener fd the child sends, or -1 if it ended (or hung) without sending it."""
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        deadline = time.monotonic() + HANDOVER_TIMEOUT_S
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return -1
+            ready = dict(poller.poll(left * 1000))
+            if sock.fileno() in ready:
+                _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+                if fds:
+                    for extra in fds[1:]:
+                        os.close(extra)
+                    return fds[0]
+                return -1
+            if pidfd in ready:
+                _, status = os.waitpid(self.main_pid, 0)
+                self.main_status = ExitStatus.from_wait_status(status)
+                return -1
+
+    def _tune(self, listener: int) -> None:
+        """Ask the kernel to switch to us on the caller's CPU (Linux 6.6+; optional)."""
+        with contextlib.suppress(OSError):
+            if _ioctl(listener, ctypes.c_ulong(SECCOMP_IOCTL_NOTIF_SET_FLAGS),
+                      ctypes.c_ulong(SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)) != 0:
+                self.notes.append("the kernel lacks SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP "
+                                  "(Linux 6.6+): notifications wake the supervisor anywhere")
+
+    # -- the supervisor ---------------------------------------------------------------------------
+
+    def _loop(self, listener: int, pidfd: int) -> None:
+        """Answer notifications until no task uses the filter and our child has been reaped."""
+        buf = ctypes.create_string_buffer(NOTIF.size)
+        resp = ctypes.create_string_buffer(NOTIF_RESP.size)
+        NOTIF_RESP.pack_into(resp, 0, 0, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE)
+        view = memoryview(buf).cast("B")
+        c_listener = ctypes.c_int(listener)
+        c_recv, c_send = ctypes.c_ulong(SECCOMP_IOCTL_NOTIF_RECV), ctypes.c_ulong(
+            SECCOMP_IOCTL_NOTIF_SEND)
+        c_buf, c_resp = ctypes.c_void_p(ctypes.addressof(buf)), ctypes.c_void_p(
+            ctypes.addressof(resp))
+        ioctl, memset, size = _ioctl, ctypes.memset, NOTIF.size
+        unpack_head, pack_id = _NOTIF_HEAD.unpack_from, struct.Struct("=Q").pack_into
+        calls, first, tid_token = self.raw.calls, self.raw.first, self.tid_token
+        no_args = self.no_args
+        poller = select.poll()
+        poller.register(listener, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        poll = poller.poll
+        hung_up = False
+        while not hung_up or self.main_status is None:
+            for fd, ev in poll():
+                if fd == pidfd:
+                    self._reap_main()
+                    poller.unregister(pidfd)
+                    continue
+                if not ev & select.POLLIN:
+                    if ev & (select.POLLHUP | select.POLLERR):
+                        hung_up = True
+                        poller.unregister(listener)
+                    continue
+                memset(c_buf, 0, size)
+                if ioctl(c_listener, c_recv, c_buf) != 0:
+                    err = ctypes.get_errno()
+                    if err in (errno.EINTR, errno.ENOENT):
+                        continue  # a signal; a caller killed before we read its call
+                    raise RecordError(f"seccomp notification receive failed: {os.strerror(err)}")
+                nid, tid, nr, audit = unpack_head(view, 0)
+                token = tid_token.get(tid)
+                if token is None:
+                    token = self._adopt(tid, audit, nr)
+                key = (audit, nr, token, NO_RESULT)
+                n = calls.get(key, 0)
+                calls[key] = n + 1
+                if not n:
+                    first.setdefault((audit, nr), token)
+                if (audit, nr) not in no_args:
+                    self._special(tid, token, audit, nr, view)
+                pack_id(resp, 0, nid)
+                if ioctl(c_listener, c_send, c_resp) != 0:
+                    err = ctypes.get_errno()
+                    if err not in (errno.ENOENT, errno.EINTR):
+                        raise RecordError(
+                            f"seccomp notification answer failed: {os.strerror(err)}")
+
+    def _reap_main(self) -> None:
+        if self.main_status is None:
+            with contextlib.suppress(ChildProcessError):
+                _, status = os.waitpid(self.main_pid, 0)
+                self.main_status = ExitStatus.from_wait_status(status)
+                self.raw.processes[self.main_pid].exit = self.main_status
+
+    def _adopt(self, tid: int, audit: int, nr: int) -> int:
+        """The token of a thread seen for the first time, or of one whose process exec'd since
+        its last call."""
+        if tid == self.main_pid and not self.main_seen:
+            # The workload's first call: its execve (counted under the program it starts, as
+            # the other backends do), or, when the filter allows execve, a call after it.
+            self.main_seen = True
+            token = self.tid_token[tid] = self.main_token
+            if (audit, nr) not in self.execs and not is_exec(audit, nr):
+                self.exec_pending[tid] = self.tid_token.pop(tid)
+                token = self._adopt(tid, audit, nr)
+            return token
+        pending = self.exec_pending.pop(tid, None)
+        if pending is not None:  # an execve ran in this process: is it another executable now?
+            token = pending
+            tgid, exe = self.raw.tokens[token]
+            now = _exe_of(tid)
+            proc = self.raw.processes[tgid]
+            if proc.exes and now == exe:  # the execve failed
+                self.tid_token[tid] = token
+                return token
+            proc.exes.append(now)
+            token = self.raw.new_token(tgid, now)
+            self.tid_token[tid] = token
+            return token
+        fields = read_status_fields(tid)
+        tgid = int(fields.get("Tgid", tid))
+        ppid = int(fields.get("PPid", 0)) or None
+        leader = self.tid_token.get(tgid)
+        if tgid != tid and leader is not None:
+            self.raw.processes[tgid].threads += 1
+            token = leader
+        else:
+            exe = _exe_of(tgid)
+            token = self.raw.new_token(tgid, exe)
+            self.raw.processes[tgid] = ProcessState(pid=tgid, ppid=ppid, exes=[exe])
+            self.tid_token[tgid] = token
+            self.live.processes_alive = len(self.raw.processes)
+        self.tid_token[tid] = token
+        return token
+
+    def _special(self, tid: int, token: int, audit: int, nr: int, view: memoryview) -> None:
+        """Arguments of watched calls, and execs (which change the executable)."""
+        key = (audit, nr)
+        spec = self.arg_watch.get(key)
+        if spec is None:
+            arch = arch_name(audit, nr)
+            name = syscall_name(arch, nr)
+            if name in ("execve", "execveat"):
+                self.execs.add(key)
+            found = fields_for(arch, name)
+            if found is None and key not in self.execs:
+                self.no_args.add(key)
+                return
+            spec = self.arg_watch[key] = found or ()
+        if key in self.execs:
+            # Every thread of the process looks at its executable again at its next call.
+            for t, tok in list(self.tid_token.items()):
+                if tok == token:
+                    self.exec_pending[t] = self.tid_token.pop(t)
+            return
+        if not spec:
+            return
+        values = _ARGS.unpack_from(view, _ARGS_OFFSET)
+        row = tuple(values[idx] if idx is not None else _clone3_flags(tid, values[0])
+                    for _, idx in spec)
+        bucket = self.raw.args.setdefault(key, set())
+        if row not in bucket:
+            if len(bucket) >= ARG_VALUE_CAP:
+                self.raw.capped.add(key)
+            else:
+                bucket.add(row)
+
+    def _on_signal(self, sig: int, _frame: FrameType | None) -> None:
+        """Pass a user's Ctrl-C / SIGTERM on to the workload, once (see TraceSession)."""
+        if not self.main_pid:
+            return
+        if self.main_status is not None:
+            for tgid in sorted(p for p in self.raw.processes if p != self.main_pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(tgid, sig)
+            return
+        forward_signal(self.main_pid, sig)
+
+
+def _string_array(items: list[bytes]) -> ctypes.Array[ctypes.c_char_p]:
+    """A NULL-terminated ``char *[]`` (the strings are kept alive by the array's objects)."""
+    return (ctypes.c_char_p * (len(items) + 1))(*items, None)
+
+
+def _exe_of(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return "?"
+
+
+def _clone3_flags(tid: int, addr: int) -> int:
+    """clone3's flags, the first u64 of struct clone_args in the caller's memory (all bits set
+    when it cannot be read: /proc/PID/mem needs ptrace access)."""
+    try:
+        fd = os.open(f"/proc/{tid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return 0xFFFFFFFFFFFFFFFF
+    try:
+        data = os.pread(fd, 8, addr)
+    except OSError:
+        return 0xFFFFFFFFFFFFFFFF
+    finally:
+        os.close(fd)
+    return int.from_bytes(data, "little") if len(data) == 8 else 0xFFFFFFFFFFFFFFFF

@@ -1,0 +1,174 @@
+"""The ebpf backend (bpftrace on raw_syscalls:sys_enter) against the ptrace backend.
+
+Real bpftrace, real tracepoints: the same (arch, name) set and the same counts as ptrace for
+deterministic single-threaded workloads, forks and execs followed, 32-bit calls attributed to x86
+(a static i386 program, and ``int $0x80`` from a 64-bit one) and x32 calls to x32.
+
+Skipped only where the kernel or the machine lacks what the backend needs (not root, no BTF, no
+raw_syscalls tracepoint, not x86_64), with the reason printed. A missing bpftrace is a failure
+that names the package: the CI image must install it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from test_record_live import PIN_CPU, assert_one_error_line, cli, counts_of, record_api
+
+import seccomp_gen
+from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
+from seccomp_gen.recorders.ebpf_backend import NOTE_NO_ARGS, SCRIPT, call_arch, parse_maps
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
+
+_WHY = unavailable_reasons()["ebpf"]
+_PTRACE_WHY = unavailable_reasons()["ptrace"]
+INSTALL = "apt-get install -y bpftrace"
+
+
+@pytest.fixture
+def ebpf() -> None:
+    """Run the test where the backend can run; fail (not skip) when only bpftrace is missing."""
+    if _WHY is None:
+        return
+    if "bpftrace is not installed" in _WHY:
+        pytest.fail(f"the ebpf backend needs bpftrace: {INSTALL}")
+    print(f"SKIP: ebpf backend: {_WHY}")
+    pytest.skip(f"ebpf backend: {_WHY}")
+
+
+@pytest.fixture
+def ptrace_too(ebpf: None) -> None:
+    if _PTRACE_WHY is not None:
+        pytest.skip(f"ptrace backend: {_PTRACE_WHY}")
+
+
+#: Deterministic single-threaded workloads: name -> command (None: the tests/c program).
+WORKLOADS: dict[str, list[str] | None] = {
+    "ls": ["ls", "-la", "/"],
+    "getppid_loop": None,
+    "forker": None,
+    "hello32": None,
+    "int80": None,
+}
+_ARGS = {"getppid_loop": ["20000"]}
+
+
+def _command(name: str, cbuild) -> list[str]:
+    return WORKLOADS[name] or [cbuild[name], *_ARGS.get(name, [])]
+
+
+# --- offline: the parts that need no kernel ---------------------------------------------------
+
+
+def test_registered_never_auto() -> None:
+    assert "ebpf" in BACKENDS and "ebpf" not in AUTO_ORDER
+    assert _WHY is None or (_WHY and "\n" not in _WHY)
+
+
+def test_parse_maps_and_arch() -> None:
+    text = "\n".join([
+        "Attaching 6 probes...", "", "",
+        "@c[100, 7, 59, 0]: 1", "@c[100, 8, 20, 2]: 3", "@c[101, 8, 1073741863, 0]: 1",
+        "@exe[100, 8]: /usr/bin/my prog", "@fork[101]: (100, 0)", "@fork[102]: (100, 65536)",
+        "@exit[100]: 768",
+    ])
+    maps = parse_maps(text)
+    assert maps.calls == {(100, 7, 59, 0): 1, (100, 8, 20, 2): 3, (101, 8, 0x40000027, 0): 1}
+    assert maps.exes == {(100, 8): "/usr/bin/my prog"}
+    assert maps.forks == {101: (100, False), 102: (100, True)}
+    assert maps.exits == {100: 768}
+    assert seccomp_gen.ExitStatus.from_wait_status(768) == seccomp_gen.ExitStatus(code=3)
+    assert call_arch(20, 2) == 0x40000003  # AUDIT_ARCH_I386
+    assert call_arch(39, 0) == 0xC000003E  # AUDIT_ARCH_X86_64
+    # Never per-call output: the only printf is the one-off READY marker.
+    assert SCRIPT.count("printf") == 1
+
+
+# --- live ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_same_trace_as_ptrace(workload: str, cbuild, tmp_path: Path, ptrace_too: None) -> None:
+    cmd = _command(workload, cbuild)
+    pt = record_api(cmd, tmp_path, backend="ptrace", name="ptrace")
+    eb = record_api(cmd, tmp_path, backend="ebpf", name="ebpf")
+    assert eb.header.backend == "ebpf"
+    assert eb.header.exit == seccomp_gen.ExitStatus(code=0)
+    assert eb.header.pinned_cpu == PIN_CPU
+    assert (eb.header.records_args, eb.header.records_results) == (False, False)
+    assert NOTE_NO_ARGS in eb.header.notes
+    assert counts_of(eb) == counts_of(pt)
+    assert [(p.exes, p.threads, p.syscalls, p.exit) for p in eb.processes] == [
+        (p.exes, p.threads, p.syscalls, p.exit) for p in pt.processes
+    ]
+    assert {e.exe: dict(e.syscalls) for e in eb.exes} == {e.exe: dict(e.syscalls) for e in pt.exes}
+    assert all(r.results == {} and r.args is None for r in eb.syscalls)
+
+
+@pytest.mark.live
+def test_getppid_loop_counts_every_call(cbuild, tmp_path: Path, ebpf: None) -> None:
+    trace = record_api([cbuild["getppid_loop"], "100000"], tmp_path, backend="ebpf")
+    rec = trace.find("getppid", "x86_64")
+    assert rec is not None and rec.count == 100_000
+
+
+@pytest.mark.live
+def test_forks_and_execs_followed(cbuild, tmp_path: Path, ebpf: None) -> None:
+    exe = cbuild["forker"]
+    trace = record_api([exe], tmp_path, backend="ebpf")
+    main, *children = trace.processes
+    assert len(children) >= 4 and all(p.ppid == main.pid for p in children)
+    true_exe = os.path.realpath("/bin/true")
+    assert any(p.exes == (os.path.realpath(exe), true_exe) for p in children)
+    assert all(p.exit == seccomp_gen.ExitStatus(code=0) for p in trace.processes)
+    vfork = trace.find("vfork", "x86_64")
+    assert vfork is not None and vfork.count == 1
+
+
+@pytest.mark.live
+def test_i386_calls_are_x86(cbuild, tmp_path: Path, ebpf: None) -> None:
+    trace = record_api([cbuild["hello32"]], tmp_path, backend="ebpf")
+    execve = trace.find("execve")
+    assert execve is not None and (execve.arch, execve.count) == ("x86_64", 1)
+    others = trace.syscall_set() - {("x86_64", "execve")}
+    assert {a for a, _ in others} == {"x86"}, sorted(others)
+    write = trace.find("write", "x86")
+    assert write is not None and write.nr == 4
+
+
+@pytest.mark.live
+def test_int80_and_x32_from_a_64_bit_program(cbuild, tmp_path: Path, ebpf: None) -> None:
+    trace = record_api([cbuild["int80"]], tmp_path, backend="ebpf")
+    got = {(r.arch, r.name): (r.nr, r.count) for r in trace.syscalls}
+    assert got[("x86", "getpid")] == (20, 1)
+    assert got[("x86", "getuid32")] == (199, 1)
+    assert got[("x32", "getpid")] == (0x40000000 | 39, 1)
+    assert ("x86_64", "writev") not in got and ("x86_64", "fremovexattr") not in got
+
+
+@pytest.mark.live
+def test_orphan_waited_for_and_exit_status(tmp_path: Path, ebpf: None) -> None:
+    trace = record_api(["sh", "-c", "sleep 0.3 & exit 3"], tmp_path, backend="ebpf")
+    assert trace.header.exit == seccomp_gen.ExitStatus(code=3)
+    sleeper = [p for p in trace.processes if p.exes[-1:] == (os.path.realpath("/bin/sleep"),)]
+    assert len(sleeper) == 1 and sleeper[0].exit == seccomp_gen.ExitStatus(code=0)
+    nanosleep = trace.find("clock_nanosleep", "x86_64") or trace.find("nanosleep", "x86_64")
+    assert nanosleep is not None
+
+
+@pytest.mark.live
+def test_cli_record_and_known_refused(tmp_path: Path, ebpf: None) -> None:
+    out = tmp_path / "t.json"
+    res = cli("record", "-q", "--backend", "ebpf", "-o", str(out), "--", "true")
+    assert res.returncode == 0, res.stderr.decode(errors="replace")
+    assert seccomp_gen.load_trace(out).header.backend == "ebpf"
+    res = cli("record", "-q", "--backend", "ebpf", "--known", str(out), "-o",
+              str(tmp_path / "k.json"), "--", "true")
+    assert "cannot skip known" in assert_one_error_line(res)
+    with pytest.raises(seccomp_gen.SeccompGenError, match="cannot skip known"):
+        get_backend("ebpf", known=True)

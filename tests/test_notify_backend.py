@@ -1,0 +1,307 @@
+"""The notify backend (RET_USER_NOTIF answered with FLAG_CONTINUE): same traces as ptrace, and it
+works where ptrace cannot.
+
+Real filters only in children: the recorder runs in a helper process (record_api) or the CLI, and
+the "ptrace is forbidden" environment is a seccomp filter loaded in a ``python -c`` child that
+then execs the recorder. No filter is ever loaded into the pytest process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from test_record_live import (
+    CLI,
+    PIN_CPU,
+    PYTHON,
+    _kill_group,
+    _proc_children,
+    assert_one_error_line,
+    cli,
+    counts_of,
+    record_api,
+    run,
+)
+
+import seccomp_gen
+from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
+from seccomp_gen.recorders.notify_backend import (
+    NOTE_NO_RESULTS,
+    SECCOMP_IOCTL_NOTIF_RECV,
+    SECCOMP_IOCTL_NOTIF_SEND,
+    key_prefix,
+)
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
+
+_REASONS = unavailable_reasons()
+needs_notify = pytest.mark.skipif(_REASONS["notify"] is not None,
+                                  reason=f"notify: {_REASONS['notify']}")
+needs_notify_and_ptrace = pytest.mark.skipif(
+    _REASONS["notify"] is not None or _REASONS["ptrace"] is not None,
+    reason=f"needs notify and ptrace: {_REASONS}",
+)
+
+WORKLOADS: dict[str, list[str] | None] = {
+    "ls": ["ls", "-la", "/"],
+    "forker": None,
+    "getppid_loop": None,
+}
+_ARGS = {"getppid_loop": ["3000"]}
+
+#: Runs the rest of its argv with ptrace denied (EPERM) by a seccomp filter: a container profile
+#: that forbids ptrace, in miniature.
+NO_PTRACE = (
+    "import errno, os, sys, pyseccomp\n"
+    "f = pyseccomp.SyscallFilter(pyseccomp.ALLOW)\n"
+    "f.add_rule(pyseccomp.ERRNO(errno.EPERM), 'ptrace')\n"
+    "f.load()\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)
+
+
+def _command(name: str, cbuild) -> list[str]:
+    return WORKLOADS[name] or [cbuild[name], *_ARGS.get(name, [])]
+
+
+def _drop(trace_path: Path, out: Path, arch: str, name: str) -> Path:
+    doc = json.loads(trace_path.read_text())
+    doc["syscalls"] = [s for s in doc["syscalls"] if (s["arch"], s["name"]) != (arch, name)]
+    for exe in doc["exes"]:
+        exe["syscalls"] = [s for s in exe["syscalls"] if (s["arch"], s["name"]) != (arch, name)]
+    out.write_text(json.dumps(doc))
+    return out
+
+
+# --- registry, constants --------------------------------------------------------------------------
+
+
+def test_notify_is_a_backend_but_not_auto() -> None:
+    assert "notify" in BACKENDS and "notify" not in AUTO_ORDER
+    assert AUTO_ORDER == ("seccomp", "ptrace")
+    why = _REASONS["notify"]
+    assert why is None or (why and "\n" not in why)
+    if _REASONS["seccomp"] is None:
+        assert get_backend("auto").name == "seccomp"
+        assert get_backend("auto", known=True).name == "seccomp"
+
+
+def test_backend_help_lists_notify() -> None:
+    res = cli("record", "--help")
+    assert res.returncode == 0
+    assert "notify" in res.stdout.decode()
+
+
+def test_ioctl_numbers() -> None:
+    # _IOWR('!', 0, struct seccomp_notif) and _IOWR('!', 1, struct seccomp_notif_resp).
+    assert SECCOMP_IOCTL_NOTIF_RECV == 0xC0502100
+    assert SECCOMP_IOCTL_NOTIF_SEND == 0xC0182101
+
+
+def test_key_prefix_is_a_chain_of_checks_then_allow() -> None:
+    prog = key_prefix(0xC000003E, (1, 2, 3))
+    assert len(prog) == 8 * (2 * 7 + 1)
+    # Every mismatch jumps just past the ALLOW: instruction 2i+1 has jf = 2*(7-i-1)+1.
+    for i in range(7):
+        code, jt, jf, _ = __import__("struct").unpack_from("=HBBI", prog, 8 * (2 * i + 1))
+        assert (code, jt, jf) == (0x15, 0, 2 * (7 - i - 1) + 1)
+
+
+# --- same trace as the ptrace backend -------------------------------------------------------------
+
+
+@needs_notify_and_ptrace
+@pytest.mark.live
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_notify_agrees_with_ptrace(workload: str, cbuild, tmp_path: Path) -> None:
+    cmd = _command(workload, cbuild)
+    pt = record_api(cmd, tmp_path, backend="ptrace", name="ptrace")
+    nt = record_api(cmd, tmp_path, backend="notify", name="notify")
+    assert nt.header.backend == "notify"
+    assert nt.header.exit == pt.header.exit == seccomp_gen.ExitStatus(code=0)
+    assert nt.header.pinned_cpu == PIN_CPU
+    assert counts_of(nt) == counts_of(pt)
+    assert [(p.exes, p.threads, p.syscalls) for p in nt.processes] == [
+        (p.exes, p.threads, p.syscalls) for p in pt.processes
+    ]
+    assert {e.exe: dict(e.syscalls) for e in nt.exes} == {e.exe: dict(e.syscalls) for e in pt.exes}
+    assert {(r.arch, r.name): r.args for r in nt.syscalls} == {
+        (r.arch, r.name): r.args for r in pt.syscalls
+    }
+    assert all(r.results == {} for r in nt.syscalls)
+    assert NOTE_NO_RESULTS in nt.header.notes
+    assert not nt.header.records_results
+
+
+@needs_notify_and_ptrace
+@pytest.mark.live
+def test_notify_threads_agree_up_to_futex(cbuild, tmp_path: Path) -> None:
+    cmd = [cbuild["threads"]]
+    pt = counts_of(record_api(cmd, tmp_path, backend="ptrace", name="pt"))
+    nt_trace = record_api(cmd, tmp_path, backend="notify", name="nt")
+    nt = counts_of(nt_trace)
+    assert set(pt) ^ set(nt) <= {("x86_64", "futex")}
+    for name, n in (("getpid", 12), ("write", 12), ("clone3", 4)):
+        assert nt[("x86_64", name)] == pt[("x86_64", name)] == n
+    assert [p.threads for p in nt_trace.processes] == [5]
+    clone3 = nt_trace.find("clone3", "x86_64")
+    assert clone3 is not None and clone3.args is not None
+    assert 0xFFFFFFFFFFFFFFFF not in {v[0] for v in clone3.args.values}  # read from memory
+
+
+# --- where ptrace is impossible -------------------------------------------------------------------
+
+
+@needs_notify
+@pytest.mark.live
+def test_notify_works_where_ptrace_is_forbidden(cbuild, tmp_path: Path) -> None:
+    cmd = [cbuild["forker"]]
+    out = tmp_path / "pt.json"
+    res = run([PYTHON, "-c", NO_PTRACE, *CLI, "record", "-q", "--backend", "ptrace", "-o",
+               str(out), "--", *cmd])
+    line = assert_one_error_line(res)
+    assert "ptrace is not permitted here" in line and "--backend notify" in line
+    assert not out.exists()
+    out = tmp_path / "nt.json"
+    res = run([PYTHON, "-c", NO_PTRACE, *CLI, "record", "-q", "--backend", "notify", "-o",
+               str(out), "--", *cmd])
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == b""
+    trace = seccomp_gen.load_trace(out)
+    assert trace.header.backend == "notify"
+    reference = record_api(cmd, tmp_path, backend="notify", name="free")
+    assert counts_of(trace) == counts_of(reference)
+    assert len(trace.processes) == 5
+
+
+@needs_notify
+@pytest.mark.live
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_notify_works_under_a_debugger(cbuild, tmp_path: Path) -> None:
+    """strace ptraces the recorder and everything it starts: the ptrace backend's child cannot
+    be traced a second time, the notify backend does not need to."""
+    cmd = [cbuild["forker"]]
+    strace = ["strace", "-f", "-qq", "-o", "/dev/null"]
+    res = run([*strace, *CLI, "record", "-q", "--backend", "ptrace", "-o",
+               str(tmp_path / "pt.json"), "--", *cmd])
+    assert "ptrace is not permitted here" in assert_one_error_line(res)
+    out = tmp_path / "nt.json"
+    res = run([*strace, *CLI, "record", "-q", "--backend", "notify", "-o", str(out), "--", *cmd])
+    assert res.returncode == 0, res.stderr
+    reference = record_api(cmd, tmp_path, backend="notify", name="free")
+    assert counts_of(seccomp_gen.load_trace(out)) == counts_of(reference)
+
+
+# --- exit status, signals, stdio ------------------------------------------------------------------
+
+
+@needs_notify
+@pytest.mark.live
+@pytest.mark.parametrize("known", [False, True], ids=["all", "known"])
+@pytest.mark.parametrize(("script", "status"), [("exit 7", 7), ("kill -KILL $$", 137)])
+def test_notify_exit_status(script: str, status: int, known: bool, tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    cmd = ["sh", "-c", script]
+    extra: list[str] = []
+    if known:
+        base = tmp_path / "base.json"
+        cli("record", "-q", "--backend", "notify", "-o", str(base), "--", *cmd)
+        extra = ["--known", str(base)]
+    res = cli("record", "-q", "--backend", "notify", *extra, "-o", str(out), "--", *cmd)
+    assert res.returncode == status, res.stderr
+    assert res.stderr == b""
+    trace = seccomp_gen.load_trace(out)
+    assert trace.header.exit is not None and trace.header.exit.shell_status == status
+    assert trace.header.backend == "notify"
+
+
+@needs_notify
+@pytest.mark.live
+def test_notify_exec_failure_is_one_line(tmp_path: Path) -> None:
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\x7fELF garbage")
+    junk.chmod(0o755)
+    res = cli("record", "-q", "--backend", "notify", "-o", str(tmp_path / "t.json"), "--",
+              str(junk))
+    assert "cannot execute" in assert_one_error_line(res, 126)
+
+
+@needs_notify
+@pytest.mark.live
+def test_notify_signal_reaches_busy_workload(cbuild, tmp_path: Path) -> None:
+    out = tmp_path / "busy.json"
+    rec = subprocess.Popen([*CLI, "record", "-q", "--backend", "notify", "-o", str(out), "--",
+                            cbuild["getppid_loop"], "1000000000"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not any(c == "getppid_loop" for _, c, _ in _proc_children(rec.pid)):
+            assert time.monotonic() < deadline, "workload did not start"
+            time.sleep(0.02)
+        time.sleep(0.3)
+        os.kill(rec.pid, signal.SIGTERM)
+        try:
+            rec.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            pytest.fail("SIGTERM was not passed on to a workload busy making syscalls")
+        assert rec.returncode == 143
+        trace = seccomp_gen.load_trace(out)
+        assert trace.header.exit == seccomp_gen.ExitStatus(signal=15)
+        got = trace.find("getppid", "x86_64")
+        assert got is not None and got.count > 0
+    finally:
+        if rec.poll() is None:
+            _kill_group(rec)
+
+
+@needs_notify
+@pytest.mark.live
+def test_notify_stdin_stdout_pass_through(tmp_path: Path) -> None:
+    data = os.urandom(100_000)
+    res = run([*CLI, "record", "-q", "--backend", "notify", "-o", str(tmp_path / "cat.json"),
+               "--", "cat"], input=data)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == data
+
+
+# --- record --known -------------------------------------------------------------------------------
+
+
+@needs_notify
+@pytest.mark.live
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_notify_known_same_workload_records_nothing(workload: str, cbuild,
+                                                    tmp_path: Path) -> None:
+    cmd = _command(workload, cbuild)
+    first = record_api(cmd, tmp_path, backend="notify", name="first")
+    again = record_api(cmd, tmp_path, backend="notify", name="again",
+                       known=tmp_path / "first.trace.json")
+    assert again.header.exit == seccomp_gen.ExitStatus(code=0)
+    assert counts_of(again) == Counter()
+    assert any("known syscalls were not recorded" in n for n in again.header.notes)
+    assert counts_of(first)
+
+
+@needs_notify
+@pytest.mark.live
+@pytest.mark.parametrize(("workload", "name", "count"),
+                         [("getppid_loop", "getppid", 3000), ("forker", "getpid", 2)])
+def test_notify_known_lacking_one_syscall_records_exactly_it(
+    workload: str, name: str, count: int, cbuild, tmp_path: Path
+) -> None:
+    cmd = _command(workload, cbuild)
+    record_api(cmd, tmp_path, backend="notify", name="first")
+    lacking = _drop(tmp_path / "first.trace.json", tmp_path / "lacking.trace.json", "x86_64",
+                    name)
+    again = record_api(cmd, tmp_path, backend="notify", name="again", known=lacking)
+    assert counts_of(again) == Counter({("x86_64", name): count})
