@@ -187,7 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how to record: seccomp (a RET_TRACE filter, one stop per call, fast, "
                      "no return values), ptrace (two stops per call, records return values), "
                      "log (a RET_LOG filter read from the audit log as audit daemon: no stops, "
-                     "no arguments or return values; root; never chosen by auto) or "
+                     "no arguments or return values; root; never chosen by auto), notify (a "
+                     "USER_NOTIF supervisor: no ptrace at all, so it works under a debugger or "
+                     "where ptrace is forbidden; no return values), ebpf (bpftrace counting in "
+                     "the kernel: ~1 us per call but ~2 s to start; root; no arguments) or "
                      "auto (seccomp where available, else ptrace; the default)")
     rec.add_argument("--known", metavar="PROFILE",
                      help="do not record what this profile (OCI, LXC, Python table or trace "

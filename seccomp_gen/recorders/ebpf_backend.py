@@ -81,6 +81,8 @@ MAP_KEYS_MAX = 1 << 18
 STRLEN = 200
 TRACEFS = "/sys/kernel/tracing"
 READY_TIMEOUT_S = 60.0
+#: SIGINTs sent to bpftrace at the end, and how long each waits for its maps.
+STOP_ATTEMPTS, STOP_WAIT_S = 4, 30.0
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
 
@@ -363,13 +365,21 @@ class _EbpfSession:
         if proc.poll() is not None:
             raise RecordError(f"bpftrace ended during the run (status {proc.returncode}): "
                               f"{_stderr_line(proc)}", hint="the ebpf backend")
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, err = proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise RecordError("bpftrace did not print its maps within 120 s") from None
+        # SIGINT: bpftrace detaches, runs END and prints the maps. Once, under load, it did not
+        # finish within 120 s; so ask again a few times before giving up.
+        out = err = b""
+        for attempt in range(STOP_ATTEMPTS):
+            proc.send_signal(signal.SIGINT)
+            try:
+                out, err = proc.communicate(timeout=STOP_WAIT_S)
+                break
+            except subprocess.TimeoutExpired:
+                if attempt == STOP_ATTEMPTS - 1:
+                    proc.kill()
+                    _, err = proc.communicate()
+                    raise RecordError(
+                        f"bpftrace did not print its maps within {STOP_ATTEMPTS * STOP_WAIT_S:.0f}"
+                        f" s of SIGINT: {_first_error(err)}", hint="the ebpf backend") from None
         if proc.returncode != 0:
             raise RecordError(f"bpftrace exited with status {proc.returncode}: "
                               f"{_first_error(err)}", hint="the ebpf backend")
