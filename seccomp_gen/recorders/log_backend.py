@@ -65,7 +65,6 @@ from ..aggregate import ProcessState, RawRecording, build_trace
 from ..arch import arch_name, host_arch, kernel_release, libseccomp_version, syscall_name
 from ..errors import RecordError
 from ..model import ExitStatus, Trace, TraceHeader
-from ..profile import sort_arches
 from .base import LiveStats, RecordOptions, resolve_command
 from .seccomp_backend import (
     NO_RESULT,
@@ -78,6 +77,7 @@ from .seccomp_backend import (
     _SockFprog,
     build_filter,
     host_arches,
+    known_notes,
 )
 from .session import FORWARDED_SIGNALS, child_failure, forward_signal, read_status_fields
 
@@ -315,18 +315,7 @@ class LogRecorder:
         arches = host_arches()
         notes = [NOTE_NO_ARGS]
         known = options.known
-        if known is not None:
-            if not set(known.architectures) & set(arches):
-                raise RecordError(
-                    f"the --known profile is for {', '.join(known.architectures) or 'no arch'}, "
-                    f"not for this machine ({', '.join(arches)})",
-                    path=options.known_source or None)
-            allowed = sum(len(known.names(a)) for a in arches)
-            source = options.known_source or "the known profile"
-            notes.append(
-                f"known syscalls were not recorded: the {allowed} (arch, syscall) pairs that "
-                f"{source} allows on {', '.join(sort_arches(known.architectures))} ran unlogged "
-                "(argument conditions honoured); this trace holds only the rest")
+        notes += known_notes(options, arches, "ran unlogged")
         program, filter_notes = build_filter(known, arches, action=pyseccomp.LOG)
         notes += filter_notes
         return _LogSession(argv, path, options, live, program, notes).run()

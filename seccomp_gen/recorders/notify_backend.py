@@ -81,7 +81,6 @@ from ..arch import (
 from ..argspec import ARG_VALUE_CAP, fields_for
 from ..errors import RecordError
 from ..model import ExitStatus, Trace, TraceHeader
-from ..profile import sort_arches
 from .base import LiveStats, RecordOptions, resolve_command
 from .seccomp_backend import (
     MAX_INSNS,
@@ -93,6 +92,7 @@ from .seccomp_backend import (
     _SockFprog,
     build_filter,
     host_arches,
+    known_notes,
 )
 from .session import (
     FORWARDED_SIGNALS,
@@ -233,18 +233,7 @@ class NotifyRecorder:
         arches = host_arches()
         notes = [NOTE_NO_RESULTS]
         known = options.known
-        if known is not None:
-            if not set(known.architectures) & set(arches):
-                raise RecordError(
-                    f"the --known profile is for {', '.join(known.architectures) or 'no arch'}, "
-                    f"not for this machine ({', '.join(arches)})",
-                    path=options.known_source or None)
-            allowed = sum(len(known.names(a)) for a in arches)
-            source = options.known_source or "the known profile"
-            notes.append(
-                f"known syscalls were not recorded: the {allowed} (arch, syscall) pairs that "
-                f"{source} allows on {', '.join(sort_arches(known.architectures))} ran without a "
-                "notification (argument conditions honoured); this trace holds only the rest")
+        notes += known_notes(options, arches, "ran without a notification")
         program, filter_notes = build_filter(known, arches,
                                              action=pyseccomp.NOTIFY)
         notes += filter_notes

@@ -200,6 +200,24 @@ def build_filter(
     return program, notes
 
 
+def known_notes(options: RecordOptions, arches: Sequence[str], how: str) -> list[str]:
+    """Refuse a --known profile for another arch family, and say in the trace header what ran
+    unrecorded (``how``: "ran untraced", "ran unlogged", ...). Empty without --known."""
+    known = options.known
+    if known is None:
+        return []
+    if not set(known.architectures) & set(arches):
+        raise RecordError(
+            f"the --known profile is for {', '.join(known.architectures) or 'no arch'}, "
+            f"not for this machine ({', '.join(arches)})",
+            path=options.known_source or None)
+    allowed = sum(len(known.names(a)) for a in arches)
+    source = options.known_source or "the known profile"
+    return [f"known syscalls were not recorded: the {allowed} (arch, syscall) pairs that "
+            f"{source} allows on {', '.join(sort_arches(known.architectures))} {how} "
+            "(argument conditions honoured); this trace holds only the rest"]
+
+
 class SeccompRecorder:
     """Records a command and all its descendants with a RET_TRACE seccomp filter."""
 
@@ -216,18 +234,7 @@ class SeccompRecorder:
         arches = host_arches()
         notes = [NOTE_NO_RESULTS]
         known = options.known
-        if known is not None:
-            if not set(known.architectures) & set(arches):
-                raise RecordError(
-                    f"the --known profile is for {', '.join(known.architectures) or 'no arch'}, "
-                    f"not for this machine ({', '.join(arches)})",
-                    path=options.known_source or None)
-            allowed = sum(len(known.names(a)) for a in arches)
-            source = options.known_source or "the known profile"
-            notes.append(
-                f"known syscalls were not recorded: the {allowed} (arch, syscall) pairs that "
-                f"{source} allows on {', '.join(sort_arches(known.architectures))} ran untraced "
-                "(argument conditions honoured); this trace holds only the rest")
+        notes += known_notes(options, arches, "ran untraced")
         program, filter_notes = build_filter(known, arches)
         notes += filter_notes
         session = _SeccompSession(argv, path, options, live, program)
