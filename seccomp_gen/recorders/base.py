@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..errors import CommandNotExecutable, CommandNotFound, RecordError
-from ..model import Trace
+from ..model import ExitStatus, Trace, TraceHeader
 from ..profile import Profile
 
 
@@ -88,3 +88,40 @@ def resolve_command(argv: Sequence[str], env: dict[str, str] | None = None) -> s
     if not os.access(path, os.X_OK):
         raise CommandNotExecutable(f"{path}: permission denied", hint="the file is not executable")
     return path
+
+
+def recording_header(
+    argv: Sequence[str],
+    backend: str,
+    *,
+    pinned_cpu: int | None,
+    started: str,
+    duration_s: float,
+    exit: ExitStatus | None,
+    notes: Sequence[str],
+    records_args: bool = True,
+    records_results: bool = True,
+) -> TraceHeader:
+    """The trace header of a recording, with the tool, kernel, host and libseccomp versions
+    filled in here once for every backend; ``ended`` is now."""
+    from datetime import UTC, datetime
+
+    from .. import __version__
+    from ..arch import host_arch, kernel_release, libseccomp_version
+
+    return TraceHeader(
+        tool_version=__version__,
+        command=tuple(argv),
+        kernel=kernel_release(),
+        host_arch=host_arch(),
+        libseccomp=libseccomp_version(),
+        backend=backend,
+        pinned_cpu=pinned_cpu,
+        started=started,
+        ended=datetime.now(UTC).isoformat(timespec="seconds"),
+        duration_s=duration_s,
+        exit=exit,
+        records_args=records_args,
+        records_results=records_results,
+        notes=tuple(notes),
+    )

@@ -60,12 +60,11 @@ from types import FrameType
 
 import pyseccomp
 
-from .. import __version__
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
-from ..arch import arch_name, host_arch, kernel_release, libseccomp_version, syscall_name
+from ..arch import arch_name, host_arch, syscall_name
 from ..errors import CommandNotExecutable, RecordError
-from ..model import ExitStatus, Trace, TraceHeader
-from .base import LiveStats, RecordOptions, resolve_command
+from ..model import ExitStatus, Trace
+from .base import LiveStats, RecordOptions, recording_header, resolve_command
 from .session import FORWARDED_SIGNALS, is_exec, read_status_fields
 
 AUDIT_ARCH_X86_64 = int(pyseccomp.Arch.X86_64)
@@ -483,21 +482,12 @@ class _EbpfSession:
                               "some calls or processes may be missing from this trace")
         if any(len(e) >= STRLEN - 1 for e in maps.exes.values()):
             self.notes.append(f"executable paths longer than {STRLEN - 1} bytes are truncated")
-        header = TraceHeader(
-            tool_version=__version__,
-            command=tuple(self.argv),
-            kernel=kernel_release(),
-            host_arch=host_arch(),
-            libseccomp=libseccomp_version(),
-            backend="ebpf",
-            pinned_cpu=self.pinned_cpu,
-            started=started_wall.isoformat(timespec="seconds"),
-            ended=datetime.now(UTC).isoformat(timespec="seconds"),
-            duration_s=duration,
-            exit=self.main_status,
+        header = recording_header(
+            self.argv, "ebpf", pinned_cpu=self.pinned_cpu,
+            started=started_wall.isoformat(timespec="seconds"), duration_s=duration,
+            exit=self.main_status, notes=self.notes,
             records_args=False,
             records_results=False,
-            notes=tuple(self.notes),
         )
         trace = build_trace(raw, header, arch_name, syscall_name)
         return replace(trace, syscalls=tuple(replace(r, args=None) for r in trace.syscalls))

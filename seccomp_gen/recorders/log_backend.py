@@ -60,12 +60,11 @@ from types import FrameType
 
 import pyseccomp
 
-from .. import __version__
 from ..aggregate import ProcessState, RawRecording, build_trace
-from ..arch import arch_name, host_arch, kernel_release, libseccomp_version, syscall_name
+from ..arch import arch_name, syscall_name
 from ..errors import RecordError
-from ..model import ExitStatus, Trace, TraceHeader
-from .base import LiveStats, RecordOptions, resolve_command
+from ..model import ExitStatus, Trace
+from .base import LiveStats, RecordOptions, recording_header, resolve_command
 from .seccomp_backend import (
     NO_RESULT,
     NOTE_NNP,
@@ -443,21 +442,12 @@ class _LogSession:
             self.notes.append(f"the audit socket's receive buffer is only {rcvbuf} bytes")
         if self.set_nnp:
             self.notes.append(NOTE_NNP)
-        header = TraceHeader(
-            tool_version=__version__,
-            command=tuple(self.argv),
-            kernel=kernel_release(),
-            host_arch=host_arch(),
-            libseccomp=libseccomp_version(),
-            backend="log",
-            pinned_cpu=self.pinned_cpu,
-            started=started_wall.isoformat(timespec="seconds"),
-            ended=datetime.now(UTC).isoformat(timespec="seconds"),
-            duration_s=duration,
-            exit=self.main_status,
+        header = recording_header(
+            self.argv, "log", pinned_cpu=self.pinned_cpu,
+            started=started_wall.isoformat(timespec="seconds"), duration_s=duration,
+            exit=self.main_status, notes=self.notes,
             records_args=False,
             records_results=False,
-            notes=tuple(self.notes),
         )
         trace = build_trace(self.raw, header, arch_name, syscall_name)
         return replace(trace, syscalls=tuple(replace(r, args=None) for r in trace.syscalls))

@@ -68,20 +68,17 @@ from types import FrameType
 
 import pyseccomp
 
-from .. import __version__
 from ..aggregate import ProcessState, RawRecording, build_trace
 from ..arch import (
     arch_name,
     arch_token,
-    host_arch,
     kernel_release,
-    libseccomp_version,
     syscall_name,
 )
 from ..argspec import ARG_VALUE_CAP, fields_for
 from ..errors import RecordError
-from ..model import ExitStatus, Trace, TraceHeader
-from .base import LiveStats, RecordOptions, resolve_command
+from ..model import ExitStatus, Trace
+from .base import LiveStats, RecordOptions, recording_header, resolve_command
 from .seccomp_backend import (
     MAX_INSNS,
     NO_RESULT,
@@ -289,20 +286,11 @@ class _NotifySession:
                 os.sched_setaffinity(0, old_affinity)
         if self.set_nnp:
             self.notes.append(NOTE_NNP)
-        header = TraceHeader(
-            tool_version=__version__,
-            command=tuple(self.argv),
-            kernel=kernel_release(),
-            host_arch=host_arch(),
-            libseccomp=libseccomp_version(),
-            backend="notify",
-            pinned_cpu=self.pinned_cpu,
-            started=started_wall.isoformat(timespec="seconds"),
-            ended=datetime.now(UTC).isoformat(timespec="seconds"),
-            duration_s=duration,
-            exit=self.main_status,
+        header = recording_header(
+            self.argv, "notify", pinned_cpu=self.pinned_cpu,
+            started=started_wall.isoformat(timespec="seconds"), duration_s=duration,
+            exit=self.main_status, notes=self.notes,
             records_results=False,
-            notes=tuple(self.notes),
         )
         return build_trace(self.raw, header, arch_name, syscall_name)
 

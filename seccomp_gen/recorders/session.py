@@ -29,13 +29,12 @@ from types import FrameType
 
 from ptrace.binding import func as pt
 
-from .. import __version__
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
-from ..arch import arch_name, host_arch, kernel_release, libseccomp_version, syscall_name
+from ..arch import arch_name, syscall_name
 from ..argspec import ARG_VALUE_CAP, fields_for
 from ..errors import CommandNotExecutable, RecordError
-from ..model import ExitStatus, Trace, TraceHeader
-from .base import LiveStats, RecordOptions
+from ..model import ExitStatus, Trace
+from .base import LiveStats, RecordOptions, recording_header
 
 PTRACE_GET_SYSCALL_INFO = 0x420E
 PTRACE_O_EXITKILL = 0x100000
@@ -204,20 +203,11 @@ class TraceSession:
         os.close(err_r)
         if failure:
             self._child_failed(failure)
-        header = TraceHeader(
-            tool_version=__version__,
-            command=tuple(self.argv),
-            kernel=kernel_release(),
-            host_arch=host_arch(),
-            libseccomp=libseccomp_version(),
-            backend=self.backend,
-            pinned_cpu=self.pinned_cpu,
-            started=started_wall.isoformat(timespec="seconds"),
-            ended=datetime.now(UTC).isoformat(timespec="seconds"),
-            duration_s=duration,
-            exit=self.main_status,
+        header = recording_header(
+            self.argv, self.backend, pinned_cpu=self.pinned_cpu,
+            started=started_wall.isoformat(timespec="seconds"), duration_s=duration,
+            exit=self.main_status, notes=self.notes,
             records_results=self.records_results,
-            notes=tuple(self.notes),
         )
         return build_trace(self.raw, header, arch_name, syscall_name)
 
