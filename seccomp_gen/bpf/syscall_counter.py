@@ -1,0 +1,346 @@
+"""The ebpf recorder's kernel side: four raw-tracepoint programs that count the syscalls of one
+process tree in BPF maps, and the code that loads them and reads the maps back.
+
+Programs (built with :mod:`.asm`, offsets from the kernel's BTF via :mod:`.btf`):
+
+* ``sys_enter(regs, id)``: if the calling thread is in ``tree``, add one to
+  ``calls[tgid, compat, self_exec_id, id]``. ``compat`` is ``TS_COMPAT`` of
+  ``current->thread_info.status``: the kernel sets it on entry of every 32-bit call (``int $0x80``,
+  sysenter, a 32-bit ``syscall``) before the tracepoint runs, and ``in_ia32_syscall()`` -- which
+  gives seccomp and audit their AUDIT_ARCH -- reads exactly that bit. x32 calls carry
+  ``__X32_SYSCALL_BIT`` in ``id``. ``self_exec_id`` goes up by one at each execve and is
+  inherited at fork, so ``(tgid, self_exec_id)`` names one program's lifetime in one process.
+* ``task_newtask(task, clone_flags)`` runs in the parent before the new task can run: a task
+  created by a thread of the tree joins it, and ``forks[child] = (parent tgid, CLONE_THREAD)``.
+* ``sched_process_exec(p, old_pid, bprm)``: membership follows a de_thread (a non-leader thread
+  that execs takes the leader's pid) and ``exes[tgid, self_exec_id]`` = the path given to execve.
+* ``sched_process_exit(p, ...)``: the thread leaves the tree (a recycled pid is never taken for
+  ours) and a leader's ``exit_code`` goes to ``exits[tgid]``.
+
+Counting happens in the kernel, a hash lookup and an atomic add per call: no event crosses to
+user space while the workload runs. A map that is full drops what did not fit and counts it in
+``lost``, which the recorder puts in the trace header.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import kernel as k
+from .asm import FP, R0, R1, R2, R3, R4, R6, R7, R8, Program
+from .btf import BTF, BTFError, Field
+
+TS_COMPAT = 0x0002  # arch/x86/include/asm/thread_info.h
+CLONE_THREAD = 0x00010000
+STRLEN = 256
+CALLS_MAX = 1 << 18
+TREE_MAX = 1 << 16
+PROCS_MAX = 1 << 17
+#: Indices of the ``lost`` counters.
+LOST_CALLS, LOST_TREE, LOST_EXES, LOST_FORKS, LOST_EXITS = range(5)
+LOST_NAMES = ("calls", "threads followed", "executable names", "process links", "exit statuses")
+
+_CALL_KEY = struct.Struct("<IIQq")  # tgid, compat, self_exec_id, syscall number
+_EXE_KEY = struct.Struct("<IIQ")  # tgid, 0, self_exec_id
+_U32, _S32, _U64 = struct.Struct("<I"), struct.Struct("<i"), struct.Struct("<Q")
+
+#: The struct members the programs read: (struct, member path).
+FIELDS = {
+    "pid": ("task_struct", "pid"),
+    "exec_id": ("task_struct", "self_exec_id"),
+    "exit_code": ("task_struct", "exit_code"),
+    "status": ("task_struct", "thread_info.status"),
+    "filename": ("linux_binprm", "filename"),
+}
+
+
+@dataclass
+class Counts:
+    """What the maps held at the end of a run."""
+
+    calls: dict[tuple[int, int, int, int], int] = field(default_factory=dict)
+    exes: dict[tuple[int, int], str] = field(default_factory=dict)
+    forks: dict[int, tuple[int, bool]] = field(default_factory=dict)
+    exits: dict[int, int] = field(default_factory=dict)
+    lost: dict[str, int] = field(default_factory=dict)
+
+
+def kernel_fields(cache: Path | None = None) -> dict[str, Field]:
+    """The offsets of :data:`FIELDS` in the running kernel.
+
+    Walking the kernel's BTF takes ~0.3 s here, so the answer is cached under ``cache`` keyed by
+    a hash of the BTF blob itself (a new kernel, even with the same release string, is a new key).
+    """
+    data = Path("/sys/kernel/btf/vmlinux").read_bytes()
+    key = hashlib.blake2b(data, digest_size=16).hexdigest()
+    path = cache / f"btf-fields-{key}.json" if cache is not None else None
+    if path is not None:
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            saved = json.loads(path.read_text())
+            return {name: Field(int(saved[name][0]), int(saved[name][1])) for name in FIELDS}
+    btf = BTF(data)
+    fields = {name: btf.member(struct_name, member)
+              for name, (struct_name, member) in FIELDS.items()}
+    for name in ("pid", "exit_code", "status"):
+        if fields[name].size != 4:
+            raise BTFError(f"task_struct member for {name} is {fields[name].size} bytes, not 4")
+    if fields["filename"].size != 8 or fields["exec_id"].size not in (4, 8):
+        raise BTFError("unexpected sizes of linux_binprm.filename or task_struct.self_exec_id")
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({n: [f.offset, f.size] for n, f in fields.items()}))
+            os.replace(tmp, path)
+    return fields
+
+
+class SyscallCounter:
+    """The maps and attached programs of one recording. Use as a context manager: leaving it
+    detaches the programs and frees the maps."""
+
+    def __init__(self, fields: dict[str, Field], calls_max: int = CALLS_MAX) -> None:
+        self.fields = fields
+        self._maps: list[k.Map] = []
+        self._fds: list[int] = []
+        try:
+            self.tree = self._map("sg_tree", k.MAP_TYPE_HASH, 4, 4, TREE_MAX)
+            self.calls = self._map("sg_calls", k.MAP_TYPE_HASH, _CALL_KEY.size, 8, calls_max)
+            self.exes = self._map("sg_exes", k.MAP_TYPE_HASH, _EXE_KEY.size, STRLEN, PROCS_MAX)
+            self.forks = self._map("sg_forks", k.MAP_TYPE_HASH, 4, 8, PROCS_MAX)
+            self.exits = self._map("sg_exits", k.MAP_TYPE_HASH, 4, 4, PROCS_MAX)
+            self.lost = self._map("sg_lost", k.MAP_TYPE_ARRAY, 4, 8, len(LOST_NAMES))
+        except BaseException:
+            self.close()
+            raise
+
+    def _map(self, name: str, map_type: int, key: int, value: int, entries: int) -> k.Map:
+        flags = k.F_NO_PREALLOC if map_type == k.MAP_TYPE_HASH else 0
+        created = k.Map(name, map_type, key, value, entries, flags)
+        self._maps.append(created)
+        return created
+
+    def __enter__(self) -> SyscallCounter:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def attach(self) -> None:
+        """Load and attach the programs. When this returns, every probe is live."""
+        # Exit and exec first, sys_enter last: nothing is counted for a thread we cannot follow.
+        for tracepoint, program in (("sched_process_exit", self._on_exit()),
+                                    ("sched_process_exec", self._on_exec()),
+                                    ("task_newtask", self._on_newtask()),
+                                    ("sys_enter", self._on_sys_enter())):
+            prog = k.load_program(f"sg_{tracepoint}"[:15], program.code())
+            self._fds.append(prog)
+            self._fds.append(k.attach_raw_tracepoint(tracepoint, prog))
+
+    def follow(self, pid: int) -> None:
+        """Count ``pid`` (the workload's first process, not yet exec'd) and all it creates."""
+        self.tree.update(_U32.pack(pid), _U32.pack(1))
+
+    def detach(self) -> None:
+        """Stop counting; the maps stay readable."""
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds = []
+
+    def read(self) -> Counts:
+        """Everything the maps hold."""
+        counts = Counts()
+        for key, value in self.calls.items():
+            tgid, compat, gen, nr = _CALL_KEY.unpack(key)
+            counts.calls[(tgid, gen, nr, compat)] = _U64.unpack(value)[0]
+        for key, value in self.exes.items():
+            tgid, _, gen = _EXE_KEY.unpack(key)
+            counts.exes[(tgid, gen)] = value.split(b"\0", 1)[0].decode(errors="surrogateescape")
+        for key, value in self.forks.items():
+            parent, thread = struct.unpack("<II", value)
+            counts.forks[_U32.unpack(key)[0]] = (parent, thread != 0)
+        for key, value in self.exits.items():
+            counts.exits[_U32.unpack(key)[0]] = _S32.unpack(value)[0]
+        for index, name in enumerate(LOST_NAMES):
+            lost = self.lost.lookup(_U32.pack(index))
+            if lost is not None and _U64.unpack(lost)[0]:
+                counts.lost[name] = _U64.unpack(lost)[0]
+        return counts
+
+    def close(self) -> None:
+        """Detach and free everything."""
+        self.detach()
+        for created in self._maps:
+            created.close()
+        self._maps = []
+
+    # -- the programs -----------------------------------------------------------------------------
+    # Stack layout is per program; every byte handed to a helper as a key or value is written
+    # first, as the verifier demands.
+
+    @staticmethod
+    def _lookup(p: Program, map_: k.Map, key_slot: int, helper: int = k.MAP_LOOKUP) -> None:
+        """r0 = map[FP+key_slot] (a pointer to the value, or 0), or another one-key helper."""
+        p.ld_map(R1, map_.fd)
+        p.stack_addr(R2, key_slot)
+        p.call(helper)
+
+    def _in_tree(self, p: Program, tid_reg: int, slot: int) -> None:
+        """Store the low half of ``tid_reg`` at ``FP+slot`` and exit unless it is in the tree."""
+        p.store(FP, slot, tid_reg, 4)
+        self._lookup(p, self.tree, slot)
+        p.jeq_imm(R0, 0, "out")
+
+    def _current_in_tree(self, p: Program) -> None:
+        """r6 = ctx, r7 = tgid << 32 | tid of the caller; exit unless the caller is in the tree."""
+        p.mov(R6, R1)
+        p.call(k.GET_CURRENT_PID_TGID)
+        p.mov(R7, R0)
+        self._in_tree(p, R7, -4)
+
+    def _read_kernel(self, p: Program, slot: int, size: int, base: int, offset: int) -> None:
+        """FP+slot = the ``size`` bytes at kernel address ``base + offset`` (zeros on a fault)."""
+        p.stack_addr(R1, slot)
+        p.mov_imm(R2, size)
+        p.mov(R3, base)
+        p.add_imm(R3, offset)
+        p.call(k.PROBE_READ_KERNEL)
+
+    def _exec_id(self, p: Program, slot: int, task: int) -> None:
+        """FP+slot (8 bytes) = ``task->self_exec_id``, zero-extended when it is a u32."""
+        size = self.fields["exec_id"].size
+        if size == 4:
+            p.store_imm(FP, slot + 4, 0, 4)
+        self._read_kernel(p, slot, size, task, self.fields["exec_id"].offset)
+
+    def _update(self, p: Program, map_: k.Map, key_slot: int, value_slot: int, lost: int,
+                flags: int = k.ANY) -> None:
+        """map[FP+key_slot] = FP+value_slot; a failure adds one to ``lost[lost]``."""
+        p.ld_map(R1, map_.fd)
+        p.stack_addr(R2, key_slot)
+        p.stack_addr(R3, value_slot)
+        p.mov_imm(R4, flags)
+        p.call(k.MAP_UPDATE)
+        skip = f"ok{len(p.insns)}"
+        p.jeq_imm(R0, 0, skip)
+        self._count_lost(p, lost)
+        p.label(skip)
+
+    def _count_lost(self, p: Program, index: int) -> None:
+        p.store_imm(FP, -4, index, 4)  # slot -4 is free again once membership was checked
+        self._lookup(p, self.lost, -4)
+        skip = f"nolost{len(p.insns)}"
+        p.jeq_imm(R0, 0, skip)
+        p.mov_imm(R1, 1)
+        p.atomic_add64(R0, 0, R1)
+        p.label(skip)
+
+    @staticmethod
+    def _finish(p: Program) -> Program:
+        p.label("out")
+        p.mov_imm(R0, 0)
+        p.exit()
+        return p
+
+    def _on_sys_enter(self) -> Program:
+        # ctx: u64[2] = {struct pt_regs *regs, long id}. Key at FP-32: tgid, compat, gen, id.
+        p = Program()
+        self._current_in_tree(p)
+        p.rsh_imm(R7, 32)
+        p.store(FP, -32, R7, 4)
+        p.call(k.GET_CURRENT_TASK)
+        p.mov(R8, R0)
+        self._read_kernel(p, -40, 4, R8, self.fields["status"].offset)
+        p.load(R1, FP, -40, 4)
+        p.and_imm(R1, TS_COMPAT)
+        p.store(FP, -28, R1, 4)
+        self._exec_id(p, -24, R8)
+        p.load(R1, R6, 8, 8)
+        p.store(FP, -16, R1, 8)
+        # The common case: the key exists, add one.
+        self._lookup(p, self.calls, -32)
+        p.jeq_imm(R0, 0, "insert")
+        p.label("add")
+        p.mov_imm(R1, 1)
+        p.atomic_add64(R0, 0, R1)
+        p.ja("out")
+        # First call with this key: insert 1. If another CPU inserted it meanwhile, add to that.
+        p.label("insert")
+        p.store_imm(FP, -48, 1, 8)
+        p.ld_map(R1, self.calls.fd)
+        p.stack_addr(R2, -32)
+        p.stack_addr(R3, -48)
+        p.mov_imm(R4, k.NOEXIST)
+        p.call(k.MAP_UPDATE)
+        p.jeq_imm(R0, 0, "out")
+        self._lookup(p, self.calls, -32)
+        p.jne_imm(R0, 0, "add")
+        self._count_lost(p, LOST_CALLS)
+        return self._finish(p)
+
+    def _on_newtask(self) -> Program:
+        # ctx: {struct task_struct *task, u64 clone_flags}; runs in the parent.
+        p = Program()
+        self._current_in_tree(p)
+        p.load(R8, R6, 0, 8)
+        self._read_kernel(p, -8, 4, R8, self.fields["pid"].offset)  # the child's tid
+        p.jne_imm(R0, 0, "out")
+        p.store_imm(FP, -12, 1, 4)
+        self._update(p, self.tree, -8, -12, LOST_TREE)
+        p.rsh_imm(R7, 32)
+        p.store(FP, -24, R7, 4)  # forks value: parent tgid, is_thread
+        p.load(R1, R6, 8, 8)
+        p.and_imm(R1, CLONE_THREAD)
+        p.store(FP, -20, R1, 4)
+        self._update(p, self.forks, -8, -24, LOST_FORKS)
+        return self._finish(p)
+
+    def _on_exec(self) -> Program:
+        # ctx: {struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm}; p is current.
+        p = Program()
+        p.mov(R6, R1)
+        p.load(R7, R6, 8, 8)
+        self._in_tree(p, R7, -4)
+        p.call(k.GET_CURRENT_PID_TGID)
+        p.mov(R7, R0)
+        p.store(FP, -8, R7, 4)
+        p.store_imm(FP, -12, 1, 4)
+        self._update(p, self.tree, -8, -12, LOST_TREE)
+        p.rsh_imm(R7, 32)
+        p.store(FP, -24, R7, 4)  # exes key: tgid, 0, gen
+        p.store_imm(FP, -20, 0, 4)
+        p.call(k.GET_CURRENT_TASK)
+        p.mov(R8, R0)
+        self._exec_id(p, -16, R8)
+        p.load(R8, R6, 16, 8)
+        self._read_kernel(p, -32, 8, R8, self.fields["filename"].offset)
+        p.jne_imm(R0, 0, "out")
+        p.stack_addr(R1, -32 - STRLEN)
+        p.mov_imm(R2, STRLEN)
+        p.load(R3, FP, -32, 8)
+        p.call(k.PROBE_READ_KERNEL_STR)
+        self._update(p, self.exes, -24, -32 - STRLEN, LOST_EXES)
+        return self._finish(p)
+
+    def _on_exit(self) -> Program:
+        # ctx: {struct task_struct *p, ...}; p is current.
+        p = Program()
+        self._current_in_tree(p)
+        self._lookup(p, self.tree, -4, k.MAP_DELETE)
+        p.mov(R1, R7)
+        p.rsh_imm(R1, 32)
+        p.mov32(R2, R7)
+        p.jne(R1, R2, "out")  # only a leader's exit code is the process's
+        p.store(FP, -8, R1, 4)
+        p.call(k.GET_CURRENT_TASK)
+        p.mov(R8, R0)
+        self._read_kernel(p, -12, 4, R8, self.fields["exit_code"].offset)
+        self._update(p, self.exits, -8, -12, LOST_EXITS)
+        return self._finish(p)
