@@ -1,6 +1,6 @@
 """The ebpf backend (our own BPF programs on raw tracepoints) against the ptrace backend.
 
-Real programs, real tracepoints: the same (arch, name) set and the same counts as ptrace for
+Real programs, real tracepoints: the same (arch, name) set, counts and argument values as ptrace for
 deterministic single-threaded workloads, forks and execs followed, 32-bit calls attributed to x86
 (a static i386 program, and ``int $0x80`` from a 64-bit one) and x32 calls to x32, and a map
 too small for the workload (a real full map, made small on purpose) reported in the header.
@@ -23,7 +23,7 @@ from test_record_live import PIN_CPU, assert_one_error_line, cli, counts_of, rec
 import seccomp_gen
 from seccomp_gen.bpf.btf import BTF, BTFError
 from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
-from seccomp_gen.recorders.ebpf_backend import KEYS_ENV, NOTE_NO_ARGS, call_arch
+from seccomp_gen.recorders.ebpf_backend import KEYS_ENV, NOTE_NO_RESULTS, call_arch
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 
@@ -127,14 +127,17 @@ def test_same_trace_as_ptrace(workload: str, cbuild, tmp_path: Path, ptrace_too:
     assert eb.header.backend == "ebpf"
     assert eb.header.exit == seccomp_gen.ExitStatus(code=0)
     assert eb.header.pinned_cpu == PIN_CPU
-    assert (eb.header.records_args, eb.header.records_results) == (False, False)
-    assert NOTE_NO_ARGS in eb.header.notes
+    assert (eb.header.records_args, eb.header.records_results) == (True, False)
+    assert NOTE_NO_RESULTS in eb.header.notes
     assert counts_of(eb) == counts_of(pt)
     assert [(p.exes, p.threads, p.syscalls, p.exit) for p in eb.processes] == [
         (p.exes, p.threads, p.syscalls, p.exit) for p in pt.processes
     ]
     assert {e.exe: dict(e.syscalls) for e in eb.exes} == {e.exe: dict(e.syscalls) for e in pt.exes}
-    assert all(r.results == {} and r.args is None for r in eb.syscalls)
+    assert all(r.results == {} for r in eb.syscalls)
+    # The same argument values as ptrace, read in the kernel from the call's own ABI registers.
+    assert {(r.arch, r.name): r.args for r in eb.syscalls} == {
+        (r.arch, r.name): r.args for r in pt.syscalls}
 
 
 @pytest.mark.live
@@ -219,3 +222,17 @@ def test_bad_keys_setting_is_one_line(tmp_path: Path, ebpf: None,
     res = cli("record", "-q", "--backend", "ebpf", "-o", str(out), "--", "true")
     assert KEYS_ENV in assert_one_error_line(res)
     assert not out.exists()
+
+
+@pytest.mark.live
+def test_threads_and_clone3_flags(cbuild, tmp_path: Path, ptrace_too: None) -> None:
+    """Threads are followed, and clone3's flags (in the caller's memory) match ptrace's."""
+    cmd = [cbuild["threads"]]
+    pt = record_api(cmd, tmp_path, backend="ptrace", name="ptrace")
+    eb = record_api(cmd, tmp_path, backend="ebpf", name="ebpf")
+    racy = {("x86_64", "futex")}  # whether a thread waits depends on timing
+    assert eb.syscall_set() - racy == pt.syscall_set() - racy
+    assert [p.threads for p in eb.processes] == [p.threads for p in pt.processes]
+    clone3_eb, clone3_pt = eb.find("clone3", "x86_64"), pt.find("clone3", "x86_64")
+    assert clone3_eb is not None and clone3_pt is not None
+    assert clone3_eb.args == clone3_pt.args and clone3_eb.count == clone3_pt.count

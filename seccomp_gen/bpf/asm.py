@@ -61,6 +61,10 @@ class Program:
         """dst = imm (sign-extended 32-bit)."""
         self._emit(_ALU64 | _MOV | _K, dst, imm=imm)
 
+    def add(self, dst: int, src: int) -> None:
+        """dst += src."""
+        self._emit(_ALU64 | _ADD | _X, dst, src)
+
     def add_imm(self, dst: int, imm: int) -> None:
         """dst += imm."""
         self._emit(_ALU64 | _ADD | _K, dst, imm=imm)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import kernel as k
-from .asm import FP, R0, R1, R2, R3, R4, R6, R7, R8, Program
+from .asm import FP, R0, R1, R2, R3, R4, R6, R7, R8, R9, Program
 from .btf import BTF, BTFError, Field
 
 TS_COMPAT = 0x0002  # arch/x86/include/asm/thread_info.h
@@ -43,11 +43,19 @@ CALLS_MAX = 1 << 18
 TREE_MAX = 1 << 16
 PROCS_MAX = 1 << 17
 #: Indices of the ``lost`` counters.
-LOST_CALLS, LOST_TREE, LOST_EXES, LOST_FORKS, LOST_EXITS = range(5)
-LOST_NAMES = ("calls", "threads followed", "executable names", "process links", "exit statuses")
+LOST_CALLS, LOST_TREE, LOST_EXES, LOST_FORKS, LOST_EXITS, LOST_ARGS = range(6)
+LOST_NAMES = ("calls", "threads followed", "executable names", "process links", "exit statuses",
+              "argument values")
+ARGS_MAX = 1 << 16
+#: Probe helper for user memory (clone3's flags live in the caller's struct clone_args).
+PROBE_READ_USER = 112
+EEXIST = 17
 
 _CALL_KEY = struct.Struct("<IIQq")  # tgid, compat, self_exec_id, syscall number
 _EXE_KEY = struct.Struct("<IIQ")  # tgid, 0, self_exec_id
+_SPEC_KEY = struct.Struct("<II")  # compat, syscall number (low 32 bits, x32 bit included)
+_SPEC = struct.Struct("<III")  # pt_regs offset of the first and second value, clone3 flag
+_ROW_KEY = struct.Struct("<IIQQ")  # compat, syscall number, first and second value
 _U32, _S32, _U64 = struct.Struct("<I"), struct.Struct("<i"), struct.Struct("<Q")
 
 #: The struct members the programs read: (struct, member path).
@@ -57,7 +65,11 @@ FIELDS = {
     "exit_code": ("task_struct", "exit_code"),
     "status": ("task_struct", "thread_info.status"),
     "filename": ("linux_binprm", "filename"),
+    **{f"reg_{r}": ("pt_regs", r) for r in ("di", "si", "dx", "r10", "r8", "r9", "bx", "cx", "bp")},
 }
+#: The registers that carry syscall arguments 0-5, for 64-bit (and x32) and for 32-bit calls.
+ARG_REGISTERS = {0: ("di", "si", "dx", "r10", "r8", "r9"), TS_COMPAT: ("bx", "cx", "dx", "si",
+                                                                      "di", "bp")}
 
 
 @dataclass
@@ -68,6 +80,8 @@ class Counts:
     exes: dict[tuple[int, int], str] = field(default_factory=dict)
     forks: dict[int, tuple[int, bool]] = field(default_factory=dict)
     exits: dict[int, int] = field(default_factory=dict)
+    #: (syscall number, compat) -> every distinct (first, second) argument value pair seen.
+    args: dict[tuple[int, int], set[tuple[int, int]]] = field(default_factory=dict)
     lost: dict[str, int] = field(default_factory=dict)
 
 
@@ -116,6 +130,9 @@ class SyscallCounter:
             self.forks = self._map("sg_forks", k.MAP_TYPE_HASH, 4, 8, PROCS_MAX)
             self.exits = self._map("sg_exits", k.MAP_TYPE_HASH, 4, 4, PROCS_MAX)
             self.lost = self._map("sg_lost", k.MAP_TYPE_ARRAY, 4, 8, len(LOST_NAMES))
+            self.argspec = self._map("sg_argspec", k.MAP_TYPE_HASH, _SPEC_KEY.size, _SPEC.size,
+                                     1024)
+            self.argrows = self._map("sg_args", k.MAP_TYPE_HASH, _ROW_KEY.size, 4, ARGS_MAX)
         except BaseException:
             self.close()
             raise
@@ -143,6 +160,19 @@ class SyscallCounter:
             self._fds.append(prog)
             self._fds.append(k.attach_raw_tracepoint(tracepoint, prog))
 
+    def watch_args(self, compat: int, nr: int, registers: tuple[int | None, ...]) -> None:
+        """Record the distinct values of up to two argument registers (indexes 0-5) of syscall
+        ``nr`` called with this ``compat`` bit; ``None`` (clone3) means the u64 that argument 0
+        points to. Call before :meth:`attach`... or after: the map is read at every call."""
+        if not 1 <= len(registers) <= 2:
+            raise ValueError(f"between one and two registers, not {len(registers)}")
+        names = ARG_REGISTERS[compat]
+        offsets = [self.fields[f"reg_{names[r if r is not None else 0]}"].offset
+                   for r in registers]
+        clone3 = registers[0] is None
+        self.argspec.update(_SPEC_KEY.pack(compat, nr & 0xFFFFFFFF),
+                            _SPEC.pack(offsets[0], offsets[-1], int(clone3)))
+
     def follow(self, pid: int) -> None:
         """Count ``pid`` (the workload's first process, not yet exec'd) and all it creates."""
         self.tree.update(_U32.pack(pid), _U32.pack(1))
@@ -168,6 +198,9 @@ class SyscallCounter:
             counts.forks[_U32.unpack(key)[0]] = (parent, thread != 0)
         for key, value in self.exits.items():
             counts.exits[_U32.unpack(key)[0]] = _S32.unpack(value)[0]
+        for key, _ in self.argrows.items():
+            compat, nr, first, second = _ROW_KEY.unpack(key)
+            counts.args.setdefault((nr, compat), set()).add((first, second))
         for index, name in enumerate(LOST_NAMES):
             lost = self.lost.lookup(_U32.pack(index))
             if lost is not None and _U64.unpack(lost)[0]:
@@ -230,6 +263,7 @@ class SyscallCounter:
         p.call(k.MAP_UPDATE)
         skip = f"ok{len(p.insns)}"
         p.jeq_imm(R0, 0, skip)
+        p.jeq_imm(R0, -EEXIST, skip)  # NOEXIST lost a race to another CPU: the key is there
         self._count_lost(p, lost)
         p.label(skip)
 
@@ -270,7 +304,7 @@ class SyscallCounter:
         p.label("add")
         p.mov_imm(R1, 1)
         p.atomic_add64(R0, 0, R1)
-        p.ja("out")
+        p.ja("args")
         # First call with this key: insert 1. If another CPU inserted it meanwhile, add to that.
         p.label("insert")
         p.store_imm(FP, -48, 1, 8)
@@ -279,11 +313,50 @@ class SyscallCounter:
         p.stack_addr(R3, -48)
         p.mov_imm(R4, k.NOEXIST)
         p.call(k.MAP_UPDATE)
-        p.jeq_imm(R0, 0, "out")
+        p.jeq_imm(R0, 0, "args")
         self._lookup(p, self.calls, -32)
         p.jne_imm(R0, 0, "add")
         self._count_lost(p, LOST_CALLS)
+        p.label("args")
+        self._record_args(p)
         return self._finish(p)
+
+    def _record_args(self, p: Program) -> None:
+        """If ``argspec`` names this call, add its argument values to ``argrows``.
+
+        Row key at FP-88: compat (from FP-28), nr (low half of FP-16), two u64 values, read from
+        the ``struct pt_regs`` the tracepoint hands us at the offsets the spec gives.
+        """
+        p.load(R1, FP, -28, 4)
+        p.store(FP, -88, R1, 4)
+        p.load(R1, FP, -16, 4)
+        p.store(FP, -84, R1, 4)
+        self._lookup(p, self.argspec, -88)
+        p.jeq_imm(R0, 0, "out")
+        p.mov(R9, R0)
+        for slot, spec_off in ((-80, 0), (-72, 4)):
+            p.load(R3, R9, spec_off, 4)
+            p.load(R1, R6, 0, 8)  # struct pt_regs *
+            p.add(R3, R1)
+            p.stack_addr(R1, slot)
+            p.mov_imm(R2, 8)
+            p.call(k.PROBE_READ_KERNEL)
+        p.load(R1, R9, 8, 4)
+        p.jeq_imm(R1, 0, "row")
+        p.stack_addr(R1, -80)  # clone3: the flags are the first u64 of struct clone_args
+        p.mov_imm(R2, 8)
+        p.load(R3, FP, -80, 8)
+        p.call(PROBE_READ_USER)
+        p.jeq_imm(R0, 0, "copied")
+        p.store_imm(FP, -80, -1, 8)  # unreadable: all bits set, as the other backends record
+        p.label("copied")
+        p.load(R1, FP, -80, 8)
+        p.store(FP, -72, R1, 8)  # one value: the second slot repeats it
+        p.label("row")
+        self._lookup(p, self.argrows, -88)
+        p.jne_imm(R0, 0, "out")  # a pair seen before: nothing to do
+        p.store_imm(FP, -92, 1, 4)
+        self._update(p, self.argrows, -88, -92, LOST_ARGS, k.NOEXIST)
 
     def _on_newtask(self) -> Program:
         # ctx: {struct task_struct *task, u64 clone_flags}; runs in the parent.

@@ -31,7 +31,13 @@ the programs are detached and the maps read. Closing our fds detaches everything
 that dies leaves nothing attached. A map that fills up drops what did not fit; the header says how
 much (raise the calls map's size, 262144 keys, with ``SECCOMP_GEN_EBPF_KEYS``).
 
-What it cannot see: arguments and return values (``records_args``/``records_results`` false);
+**Arguments.** The same argument values the seccomp and ptrace backends record
+(:mod:`seccomp_gen.argspec`: clone flags, socket family, ioctl request, ...) are read in the kernel
+from the ``struct pt_regs`` the tracepoint carries, from the registers of the call's own ABI
+(i386: ebx, ecx, ...), and kept as distinct value pairs in a map; clone3's flags are read from the
+caller's memory. Values of 32-bit calls are cut to 32 bits, as seccomp sees them.
+
+What it cannot see: return values (``records_results`` false; calls are counted at entry);
 executables are named by the path given to execve (resolved when absolute), so a ``#!`` script is
 named itself rather than its interpreter.
 """
@@ -45,7 +51,6 @@ import select
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from types import FrameType
 
@@ -53,7 +58,8 @@ import pyseccomp
 
 from .._native import cache_dir
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
-from ..arch import arch_name, host_arch, syscall_name
+from ..arch import arch_name, host_arch, syscall_name, syscall_number
+from ..argspec import ARG_FIELDS, ARG_VALUE_CAP, fields_for
 from ..bpf.btf import BTFError
 from ..bpf.kernel import BPFError
 from ..bpf.syscall_counter import (
@@ -75,10 +81,9 @@ AUDIT_ARCH_I386 = int(pyseccomp.Arch.X86)
 KEYS_ENV = "SECCOMP_GEN_EBPF_KEYS"
 PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
 
-NOTE_NO_ARGS = (
-    "arguments and return values are not recorded by the ebpf backend (calls are counted in the "
-    "kernel at syscall entry): args and results are empty; record with --backend seccomp or "
-    "ptrace to see them"
+NOTE_NO_RESULTS = (
+    "return values are not recorded by the ebpf backend (calls are counted in the kernel at "
+    "syscall entry): results are empty; record with --backend ptrace to see them"
 )
 NOTE_EXE = (
     "executables are named by the path given to execve (ebpf backend): a #! script is named "
@@ -142,7 +147,7 @@ class _EbpfSession:
         self.main_pid = 0
         self.main_status: ExitStatus | None = None
         self.pinned_cpu: int | None = None
-        self.notes = [NOTE_NO_ARGS, NOTE_EXE]
+        self.notes = [NOTE_NO_RESULTS, NOTE_EXE]
 
     def run(self) -> Trace:
         started_wall = datetime.now(UTC)
@@ -161,6 +166,8 @@ class _EbpfSession:
         except (BTFError, BPFError) as exc:
             raise RecordError(f"backend ebpf cannot start: {exc}") from None
         try:
+            for compat, nr, registers in _watched_args():
+                counter.watch_args(compat, nr, registers)
             counter.attach()
         except BPFError as exc:
             counter.close()
@@ -338,6 +345,7 @@ class _EbpfSession:
             key = (audit, nr, token, UNRETURNED)
             raw.calls[key] = raw.calls.get(key, 0) + n
             raw.first.setdefault((audit, nr), token)
+        self._add_args(raw, maps)
         if maps.lost:
             self.notes.append("BPF maps were full; not recorded: " + ", ".join(
                 f"{n} {what}" for what, n in sorted(maps.lost.items())))
@@ -347,11 +355,43 @@ class _EbpfSession:
             self.argv, "ebpf", pinned_cpu=self.pinned_cpu,
             started=started_wall.isoformat(timespec="seconds"), duration_s=duration,
             exit=self.main_status, notes=self.notes,
-            records_args=False,
+            records_args=True,
             records_results=False,
         )
-        trace = build_trace(raw, header, arch_name, syscall_name)
-        return replace(trace, syscalls=tuple(replace(r, args=None) for r in trace.syscalls))
+        return build_trace(raw, header, arch_name, syscall_name)
+
+    @staticmethod
+    def _add_args(raw: RawRecording, maps: Counts) -> None:
+        """The argument value pairs of the maps as the other backends keep them: per (arch, nr),
+        a set of rows of the spec's length, at most ARG_VALUE_CAP of them (the lowest, so that
+        the choice is stable), ``capped`` when there were more."""
+        for (nr, compat), pairs in maps.args.items():
+            audit = call_arch(nr, compat)
+            key = (audit, nr)
+            if not any(k[:2] == key for k in raw.calls):
+                continue  # only calls made before the workload's execve
+            arch = arch_name(audit, nr)
+            spec = fields_for(arch, syscall_name(arch, nr))
+            if spec is None:
+                continue
+            mask = 0xFFFFFFFF if audit == AUDIT_ARCH_I386 else 0xFFFFFFFFFFFFFFFF
+            rows = sorted({tuple(v & mask for v in pair[:len(spec)]) for pair in pairs})
+            if len(rows) > ARG_VALUE_CAP:
+                raw.capped.add(key)
+            raw.args[key] = set(rows[:ARG_VALUE_CAP])
+
+
+def _watched_args() -> list[tuple[int, int, tuple[int | None, ...]]]:
+    """(compat bit, syscall number, argument registers) of every call whose arguments the other
+    backends record (:data:`~seccomp_gen.argspec.ARG_FIELDS`), for x86_64, x32 and i386."""
+    watched = []
+    for arch, compat in (("x86_64", 0), ("x32", 0), ("x86", TS_COMPAT)):
+        for name in sorted(ARG_FIELDS):
+            spec = fields_for(arch, name)
+            nr = syscall_number(arch, name)
+            if spec is not None and nr >= 0:
+                watched.append((compat, nr, tuple(index for _, index in spec)))
+    return watched
 
 
 def _keys() -> int:
