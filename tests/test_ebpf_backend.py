@@ -1,9 +1,10 @@
 """The ebpf backend (our own BPF programs on raw tracepoints) against the ptrace backend.
 
-Real programs, real tracepoints: the same (arch, name) set, counts and argument values as ptrace for
-deterministic single-threaded workloads, forks and execs followed, 32-bit calls attributed to x86
-(a static i386 program, and ``int $0x80`` from a 64-bit one) and x32 calls to x32, and a map
-too small for the workload (a real full map, made small on purpose) reported in the header.
+Real programs, real tracepoints: the same (arch, name) set, counts, argument values and results as
+ptrace for deterministic single-threaded workloads, forks and execs followed, 32-bit calls
+attributed to x86 (a static i386 program, and ``int $0x80`` from a 64-bit one) and x32 calls to
+x32, and a map too small for the workload (a real full map, made small on purpose) reported in the
+header.
 Offline: the BTF reader on a hand-built blob.
 
 Skipped only where the kernel or the machine lacks what the backend needs (not root, no BTF,
@@ -23,7 +24,7 @@ from test_record_live import PIN_CPU, assert_one_error_line, cli, counts_of, rec
 import seccomp_gen
 from seccomp_gen.bpf.btf import BTF, BTFError
 from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
-from seccomp_gen.recorders.ebpf_backend import KEYS_ENV, NOTE_NO_RESULTS, call_arch
+from seccomp_gen.recorders.ebpf_backend import KEYS_ENV, call_arch
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 
@@ -127,14 +128,15 @@ def test_same_trace_as_ptrace(workload: str, cbuild, tmp_path: Path, ptrace_too:
     assert eb.header.backend == "ebpf"
     assert eb.header.exit == seccomp_gen.ExitStatus(code=0)
     assert eb.header.pinned_cpu == PIN_CPU
-    assert (eb.header.records_args, eb.header.records_results) == (True, False)
-    assert NOTE_NO_RESULTS in eb.header.notes
+    assert (eb.header.records_args, eb.header.records_results) == (True, True)
     assert counts_of(eb) == counts_of(pt)
     assert [(p.exes, p.threads, p.syscalls, p.exit) for p in eb.processes] == [
         (p.exes, p.threads, p.syscalls, p.exit) for p in pt.processes
     ]
     assert {e.exe: dict(e.syscalls) for e in eb.exes} == {e.exe: dict(e.syscalls) for e in pt.exes}
-    assert all(r.results == {} for r in eb.syscalls)
+    # The same results (ok / errno name / unreturned) as ptrace's syscall-exit stops.
+    assert {(r.arch, r.name): r.results for r in eb.syscalls} == {
+        (r.arch, r.name): r.results for r in pt.syscalls}
     # The same argument values as ptrace, read in the kernel from the call's own ABI registers.
     assert {(r.arch, r.name): r.args for r in eb.syscalls} == {
         (r.arch, r.name): r.args for r in pt.syscalls}

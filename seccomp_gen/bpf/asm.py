@@ -26,7 +26,8 @@ _W, _H, _B, _DW = 0x00, 0x08, 0x10, 0x18
 _IMM, _MEM, _ATOMIC = 0x00, 0x60, 0xC0
 _K, _X = 0x00, 0x08
 _ADD, _SUB, _AND, _RSH, _MOV = 0x00, 0x10, 0x50, 0x70, 0xB0
-_JA, _JEQ, _JNE, _CALL, _EXIT = 0x00, 0x10, 0x50, 0x80, 0x90
+_JA, _JEQ, _JGT, _JNE, _CALL, _EXIT = 0x00, 0x10, 0x20, 0x50, 0x80, 0x90
+_NEG = 0x80
 _SIZES = {1: _B, 2: _H, 4: _W, 8: _DW}
 PSEUDO_MAP_FD = 1
 
@@ -111,6 +112,14 @@ class Program:
     def jne_imm(self, dst: int, imm: int, target: str) -> None:
         """if dst != imm goto target."""
         self._emit(_JMP | _JNE | _K, dst, off=target, imm=imm)
+
+    def jgt_imm(self, dst: int, imm: int, target: str) -> None:
+        """if dst > imm (unsigned) goto target."""
+        self._emit(_JMP | _JGT | _K, dst, off=target, imm=imm)
+
+    def neg(self, dst: int) -> None:
+        """dst = -dst."""
+        self._emit(_ALU64 | _NEG, dst)
 
     def jne(self, dst: int, src: int, target: str) -> None:
         """if dst != src goto target."""

@@ -52,6 +52,9 @@ PROBE_READ_USER = 112
 EEXIST = 17
 
 _CALL_KEY = struct.Struct("<IIQq")  # tgid, compat, self_exec_id, syscall number
+_RESULT_KEY = struct.Struct("<IIQqq")  # a call key, then 0 or the errno it returned
+#: ``tree`` value: a flag and the key of the call the thread is in (so its exit can be matched).
+_THREAD = struct.Struct("<II24x")
 _EXE_KEY = struct.Struct("<IIQ")  # tgid, 0, self_exec_id
 _SPEC_KEY = struct.Struct("<II")  # compat, syscall number (low 32 bits, x32 bit included)
 _SPEC = struct.Struct("<III")  # pt_regs offset of the first and second value, clone3 flag
@@ -80,6 +83,10 @@ class Counts:
     exes: dict[tuple[int, int], str] = field(default_factory=dict)
     forks: dict[int, tuple[int, bool]] = field(default_factory=dict)
     exits: dict[int, int] = field(default_factory=dict)
+    #: (tgid, self_exec_id, nr, compat, result) -> how many of those calls returned that result
+    #: (0 or an errno); calls never seen returning (exit, a successful execve of a new thread
+    #: leader, a thread killed mid-call) are the difference from ``calls``.
+    results: dict[tuple[int, int, int, int, int], int] = field(default_factory=dict)
     #: (syscall number, compat) -> every distinct (first, second) argument value pair seen.
     args: dict[tuple[int, int], set[tuple[int, int]]] = field(default_factory=dict)
     lost: dict[str, int] = field(default_factory=dict)
@@ -89,10 +96,11 @@ def kernel_fields(cache: Path | None = None) -> dict[str, Field]:
     """The offsets of :data:`FIELDS` in the running kernel.
 
     Walking the kernel's BTF takes ~0.3 s here, so the answer is cached under ``cache`` keyed by
-    a hash of the BTF blob itself (a new kernel, even with the same release string, is a new key).
+    a hash of the BTF blob itself (a new kernel, even with the same release string, is a new key)
+    and of the fields asked for.
     """
     data = Path("/sys/kernel/btf/vmlinux").read_bytes()
-    key = hashlib.blake2b(data, digest_size=16).hexdigest()
+    key = hashlib.blake2b(data + repr(sorted(FIELDS.items())).encode(), digest_size=16).hexdigest()
     path = cache / f"btf-fields-{key}.json" if cache is not None else None
     if path is not None:
         with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
@@ -124,8 +132,10 @@ class SyscallCounter:
         self._maps: list[k.Map] = []
         self._fds: list[int] = []
         try:
-            self.tree = self._map("sg_tree", k.MAP_TYPE_HASH, 4, 4, TREE_MAX)
+            self.tree = self._map("sg_tree", k.MAP_TYPE_HASH, 4, _THREAD.size, TREE_MAX)
             self.calls = self._map("sg_calls", k.MAP_TYPE_HASH, _CALL_KEY.size, 8, calls_max)
+            self.results = self._map("sg_results", k.MAP_TYPE_HASH, _RESULT_KEY.size, 8,
+                                     calls_max)
             self.exes = self._map("sg_exes", k.MAP_TYPE_HASH, _EXE_KEY.size, STRLEN, PROCS_MAX)
             self.forks = self._map("sg_forks", k.MAP_TYPE_HASH, 4, 8, PROCS_MAX)
             self.exits = self._map("sg_exits", k.MAP_TYPE_HASH, 4, 4, PROCS_MAX)
@@ -155,6 +165,7 @@ class SyscallCounter:
         for tracepoint, program in (("sched_process_exit", self._on_exit()),
                                     ("sched_process_exec", self._on_exec()),
                                     ("task_newtask", self._on_newtask()),
+                                    ("sys_exit", self._on_sys_exit()),
                                     ("sys_enter", self._on_sys_enter())):
             prog = k.load_program(f"sg_{tracepoint}"[:15], program.code())
             self._fds.append(prog)
@@ -175,7 +186,7 @@ class SyscallCounter:
 
     def follow(self, pid: int) -> None:
         """Count ``pid`` (the workload's first process, not yet exec'd) and all it creates."""
-        self.tree.update(_U32.pack(pid), _U32.pack(1))
+        self.tree.update(_U32.pack(pid), _THREAD.pack(0, 0))
 
     def detach(self) -> None:
         """Stop counting; the maps stay readable."""
@@ -190,6 +201,9 @@ class SyscallCounter:
         for key, value in self.calls.items():
             tgid, compat, gen, nr = _CALL_KEY.unpack(key)
             counts.calls[(tgid, gen, nr, compat)] = _U64.unpack(value)[0]
+        for key, value in self.results.items():
+            tgid, compat, gen, nr, result = _RESULT_KEY.unpack(key)
+            counts.results[(tgid, gen, nr, compat, result)] = _U64.unpack(value)[0]
         for key, value in self.exes.items():
             tgid, _, gen = _EXE_KEY.unpack(key)
             counts.exes[(tgid, gen)] = value.split(b"\0", 1)[0].decode(errors="surrogateescape")
@@ -232,7 +246,8 @@ class SyscallCounter:
         p.jeq_imm(R0, 0, "out")
 
     def _current_in_tree(self, p: Program) -> None:
-        """r6 = ctx, r7 = tgid << 32 | tid of the caller; exit unless the caller is in the tree."""
+        """r6 = ctx, r7 = tgid << 32 | tid of the caller, r0 = its ``tree`` entry; exit unless the
+        caller is in the tree."""
         p.mov(R6, R1)
         p.call(k.GET_CURRENT_PID_TGID)
         p.mov(R7, R0)
@@ -287,6 +302,7 @@ class SyscallCounter:
         # ctx: u64[2] = {struct pt_regs *regs, long id}. Key at FP-32: tgid, compat, gen, id.
         p = Program()
         self._current_in_tree(p)
+        p.mov(R9, R0)
         p.rsh_imm(R7, 32)
         p.store(FP, -32, R7, 4)
         p.call(k.GET_CURRENT_TASK)
@@ -298,28 +314,67 @@ class SyscallCounter:
         self._exec_id(p, -24, R8)
         p.load(R1, R6, 8, 8)
         p.store(FP, -16, R1, 8)
+        for off in (0, 8, 16):  # the thread's entry: this call is in flight
+            p.load(R1, FP, -32 + off, 8)
+            p.store(R9, 8 + off, R1, 8)
+        p.store_imm(R9, 0, 1, 4)
+        self._increment(p, self.calls, -32, LOST_CALLS)
+        self._record_args(p)
+        return self._finish(p)
+
+    def _increment(self, p: Program, map_: k.Map, key_slot: int, lost: int) -> None:
+        """map[FP+key_slot] += 1, inserting 1 for a new key (FP-48 is used for the value)."""
+        done, add, insert = (f"{name}{len(p.insns)}" for name in ("done", "add", "insert"))
         # The common case: the key exists, add one.
-        self._lookup(p, self.calls, -32)
-        p.jeq_imm(R0, 0, "insert")
-        p.label("add")
+        self._lookup(p, map_, key_slot)
+        p.jeq_imm(R0, 0, insert)
+        p.label(add)
         p.mov_imm(R1, 1)
         p.atomic_add64(R0, 0, R1)
-        p.ja("args")
+        p.ja(done)
         # First call with this key: insert 1. If another CPU inserted it meanwhile, add to that.
-        p.label("insert")
+        p.label(insert)
         p.store_imm(FP, -48, 1, 8)
-        p.ld_map(R1, self.calls.fd)
-        p.stack_addr(R2, -32)
+        p.ld_map(R1, map_.fd)
+        p.stack_addr(R2, key_slot)
         p.stack_addr(R3, -48)
         p.mov_imm(R4, k.NOEXIST)
         p.call(k.MAP_UPDATE)
-        p.jeq_imm(R0, 0, "args")
-        self._lookup(p, self.calls, -32)
-        p.jne_imm(R0, 0, "add")
-        self._count_lost(p, LOST_CALLS)
-        p.label("args")
-        self._record_args(p)
+        p.jeq_imm(R0, 0, done)
+        self._lookup(p, map_, key_slot)
+        p.jne_imm(R0, 0, add)
+        self._count_lost(p, lost)
+        p.label(done)
+
+    def _on_sys_exit(self) -> Program:
+        # ctx: u64[2] = {struct pt_regs *regs, long ret}. The thread's entry holds the key of the
+        # call it entered; count (key, result) once, then clear the flag.
+        p = Program()
+        self._current_in_tree(p)
+        p.mov(R9, R0)
+        p.load(R1, R9, 0, 4)
+        p.jeq_imm(R1, 0, "out")
+        p.store_imm(R9, 0, 0, 4)
+        for off in (0, 8, 16):
+            p.load(R1, R9, 8 + off, 8)
+            p.store(FP, -40 + off, R1, 8)
+        p.load(R1, R6, 8, 8)
+        p.mov(R2, R1)
+        p.add_imm(R2, 4095)
+        p.mov_imm(R3, 0)
+        p.jgt_imm(R2, 4094, "ok")  # not in -4095..-1: success
+        p.mov(R3, R1)
+        p.neg(R3)
+        p.label("ok")
+        p.store(FP, -16, R3, 8)
+        self._increment(p, self.results, -40, LOST_CALLS)
         return self._finish(p)
+
+    @staticmethod
+    def _zero(p: Program, slot: int, size: int) -> None:
+        """FP+slot .. +size = 0 (size a multiple of 8)."""
+        for off in range(0, size, 8):
+            p.store_imm(FP, slot + off, 0, 8)
 
     def _record_args(self, p: Program) -> None:
         """If ``argspec`` names this call, add its argument values to ``argrows``.
@@ -365,8 +420,8 @@ class SyscallCounter:
         p.load(R8, R6, 0, 8)
         self._read_kernel(p, -8, 4, R8, self.fields["pid"].offset)  # the child's tid
         p.jne_imm(R0, 0, "out")
-        p.store_imm(FP, -12, 1, 4)
-        self._update(p, self.tree, -8, -12, LOST_TREE)
+        self._zero(p, -40, _THREAD.size)
+        self._update(p, self.tree, -8, -40, LOST_TREE)
         p.rsh_imm(R7, 32)
         p.store(FP, -24, R7, 4)  # forks value: parent tgid, is_thread
         p.load(R1, R6, 8, 8)
@@ -384,8 +439,9 @@ class SyscallCounter:
         p.call(k.GET_CURRENT_PID_TGID)
         p.mov(R7, R0)
         p.store(FP, -8, R7, 4)
-        p.store_imm(FP, -12, 1, 4)
-        self._update(p, self.tree, -8, -12, LOST_TREE)
+        # NOEXIST: the usual exec keeps its tid, and its entry holds the execve in flight.
+        self._zero(p, -320, _THREAD.size)
+        self._update(p, self.tree, -8, -320, LOST_TREE, k.NOEXIST)
         p.rsh_imm(R7, 32)
         p.store(FP, -24, R7, 4)  # exes key: tgid, 0, gen
         p.store_imm(FP, -20, 0, 4)

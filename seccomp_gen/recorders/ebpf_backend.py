@@ -37,9 +37,13 @@ from the ``struct pt_regs`` the tracepoint carries, from the registers of the ca
 (i386: ebx, ecx, ...), and kept as distinct value pairs in a map; clone3's flags are read from the
 caller's memory. Values of 32-bit calls are cut to 32 bits, as seccomp sees them.
 
-What it cannot see: return values (``records_results`` false; calls are counted at entry);
-executables are named by the path given to execve (resolved when absolute), so a ``#!`` script is
-named itself rather than its interpreter.
+**Results.** At ``sys_enter`` the thread's entry in the tree map keeps the key of the call it
+is in; ``sys_exit`` counts that key with its result (0, or the errno of a return value in
+-4095..-1), as the ptrace backend sees it at its syscall-exit stop. Calls never seen returning
+(``exit``, a thread killed mid-call) are counted as unreturned.
+
+What it sees differently: executables are named by the path given to execve (resolved when
+absolute), so a ``#!`` script is named itself rather than its interpreter.
 """
 
 from __future__ import annotations
@@ -81,10 +85,6 @@ AUDIT_ARCH_I386 = int(pyseccomp.Arch.X86)
 KEYS_ENV = "SECCOMP_GEN_EBPF_KEYS"
 PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
 
-NOTE_NO_RESULTS = (
-    "return values are not recorded by the ebpf backend (calls are counted in the kernel at "
-    "syscall entry): results are empty; record with --backend ptrace to see them"
-)
 NOTE_EXE = (
     "executables are named by the path given to execve (ebpf backend): a #! script is named "
     "itself, not its interpreter"
@@ -147,7 +147,7 @@ class _EbpfSession:
         self.main_pid = 0
         self.main_status: ExitStatus | None = None
         self.pinned_cpu: int | None = None
-        self.notes = [NOTE_NO_RESULTS, NOTE_EXE]
+        self.notes = [NOTE_EXE]
 
     def run(self) -> Trace:
         started_wall = datetime.now(UTC)
@@ -333,6 +333,9 @@ class _EbpfSession:
                 exit=None if status is None else ExitStatus.from_wait_status(status & 0xFFFF))
         raw.processes[main].exit = self.main_status
 
+        returned: dict[tuple[int, int, int, int], dict[int, int]] = {}
+        for (tgid, gen, nr, compat, result), n in maps.results.items():
+            returned.setdefault((tgid, gen, nr, compat), {})[result] = n
         tokens: dict[tuple[int, int], int] = {}
         # Sorted so that the first token of a syscall is the earliest program that made it.
         for (tgid, gen, nr, compat), n in sorted(maps.calls.items()):
@@ -342,8 +345,9 @@ class _EbpfSession:
             token = tokens.get((tgid, gen))
             if token is None:
                 token = tokens[(tgid, gen)] = raw.new_token(tgid, exe_of(tgid, gen))
-            key = (audit, nr, token, UNRETURNED)
-            raw.calls[key] = raw.calls.get(key, 0) + n
+            for result, count in _split_by_result(n, returned.get((tgid, gen, nr, compat), {})):
+                key = (audit, nr, token, result)
+                raw.calls[key] = raw.calls.get(key, 0) + count
             raw.first.setdefault((audit, nr), token)
         self._add_args(raw, maps)
         if maps.lost:
@@ -356,7 +360,7 @@ class _EbpfSession:
             started=started_wall.isoformat(timespec="seconds"), duration_s=duration,
             exit=self.main_status, notes=self.notes,
             records_args=True,
-            records_results=False,
+            records_results=True,
         )
         return build_trace(raw, header, arch_name, syscall_name)
 
@@ -392,6 +396,16 @@ def _watched_args() -> list[tuple[int, int, tuple[int | None, ...]]]:
             if spec is not None and nr >= 0:
                 watched.append((compat, nr, tuple(index for _, index in spec)))
     return watched
+
+
+def _split_by_result(calls: int, returned: dict[int, int]) -> list[tuple[int, int]]:
+    """(result, count) pairs for ``calls`` entries of which ``returned`` saw these results; the
+    rest never returned (:data:`UNRETURNED`)."""
+    pairs = sorted(returned.items())
+    rest = calls - sum(returned.values())
+    if rest > 0:
+        pairs.append((UNRETURNED, rest))
+    return pairs
 
 
 def _keys() -> int:
