@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_record_live import PYTHON, assert_one_error_line, cli, counts_of, record_api, run
+from test_record_live import CLI, PYTHON, assert_one_error_line, cli, counts_of, record_api, run
 
 import seccomp_gen
 from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
@@ -131,6 +131,50 @@ def test_log_refuses_when_another_daemon_owns_the_audit_log(tmp_path: Path) -> N
     finally:
         proc.communicate(b"", timeout=30)
     assert _audit_status()[0] == 0
+
+
+@needs_log
+@pytest.mark.live
+def test_log_restores_audit_settings_after_ctrl_c(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the recorder) ends the workload, and the audit settings the recorder
+    changed (daemon pid, rate limit, backlog limit) are back to what they were before."""
+    import signal
+    import subprocess
+    import time
+
+    from seccomp_gen.recorders.log_backend import STATUS_BACKLOG_LIMIT, STATUS_RATE_LIMIT
+
+    saved = _audit_status()
+    conn = AuditSocket()
+    try:
+        # Distinctive values the recorder must change (rate 0, backlog raised) and then restore.
+        conn.set(STATUS_RATE_LIMIT | STATUS_BACKLOG_LIMIT, rate_limit=7, backlog_limit=77)
+        before = _audit_status()
+        assert before[2:] == (7, 77)
+        out = tmp_path / "t.json"
+        proc = subprocess.Popen([*CLI, "record", "-q", "--backend", "log", "-o", str(out), "--",
+                                 "sleep", "30"], stdin=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 30
+            while _audit_status()[0] != proc.pid:
+                assert proc.poll() is None and time.monotonic() < deadline, "never registered"
+                time.sleep(0.05)
+            during = _audit_status()
+            assert during[2] == 0 and during[3] > 77  # the recorder's own settings
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        assert proc.returncode == 128 + signal.SIGINT, err
+        assert _audit_status() == (0, *before[1:])
+        assert seccomp_gen.load_trace(out).header.exit == seccomp_gen.ExitStatus(signal=2)
+    finally:
+        conn.set(STATUS_RATE_LIMIT | STATUS_BACKLOG_LIMIT, rate_limit=saved[2],
+                 backlog_limit=saved[3])
+        conn.close()
 
 
 # --- in-process recording ------------------------------------------------------------------------
