@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_record_live import PIN_CPU, assert_one_error_line, cli, counts_of, record_api
+from test_record_live import CLI, PIN_CPU, assert_one_error_line, cli, counts_of, record_api, run
 
 import seccomp_gen
 from seccomp_gen.bpf.btf import BTF, BTFError
@@ -238,3 +238,20 @@ def test_threads_and_clone3_flags(cbuild, tmp_path: Path, ptrace_too: None) -> N
     clone3_eb, clone3_pt = eb.find("clone3", "x86_64"), pt.find("clone3", "x86_64")
     assert clone3_eb is not None and clone3_pt is not None
     assert clone3_eb.args == clone3_pt.args and clone3_eb.count == clone3_pt.count
+
+
+@pytest.mark.live
+def test_recorder_in_a_pid_namespace(tmp_path: Path, ebpf: None) -> None:
+    """The programs see the initial namespace's pids; a recorder in a container sees others. The
+    seed call finds the workload anyway: same trace, exit status kept, and a note says so."""
+    cmd = ["sh", "-c", "ls / >/dev/null; exit 3"]
+    out = tmp_path / "ns.json"
+    res = run(["unshare", "--pid", "--fork", "--mount-proc", *CLI, "record", "-q", "--backend",
+               "ebpf", "-o", str(out), "--", *cmd], cwd=tmp_path)  # cwd as record_api's
+    assert res.returncode == 3, res.stderr.decode(errors="replace")
+    inside = seccomp_gen.load_trace(out)
+    outside = record_api(cmd, tmp_path, backend="ebpf")
+    assert counts_of(inside) == counts_of(outside)
+    assert [len(p.exes) for p in inside.processes] == [len(p.exes) for p in outside.processes]
+    assert any("initial pid namespace" in n for n in inside.header.notes)
+    assert not any("initial pid namespace" in n for n in outside.header.notes)

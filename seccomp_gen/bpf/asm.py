@@ -82,6 +82,13 @@ class Program:
         """dst = (u32)src: the low half, zero-extended."""
         self._emit(_ALU | _MOV | _X, dst, src)
 
+    def ld_imm64(self, dst: int, imm: int) -> None:
+        """dst = a full 64-bit constant (two instruction slots)."""
+        imm &= (1 << 64) - 1
+        low, high = imm & 0xFFFFFFFF, imm >> 32
+        self._emit(_LD | _DW | _IMM, dst, imm=low - (1 << 32) if low >= 1 << 31 else low)
+        self._emit(0, 0, 0, imm=high - (1 << 32) if high >= 1 << 31 else high)
+
     def ld_map(self, dst: int, map_fd: int) -> None:
         """dst = the map behind ``map_fd`` (a two-slot 64-bit load the kernel rewrites)."""
         self._emit(_LD | _DW | _IMM, dst, PSEUDO_MAP_FD, imm=map_fd)

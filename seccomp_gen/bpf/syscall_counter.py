@@ -50,6 +50,8 @@ ARGS_MAX = 1 << 16
 #: Probe helper for user memory (clone3's flags live in the caller's struct clone_args).
 PROBE_READ_USER = 112
 EEXIST = 17
+#: x86_64 getpgid: the seed call (harmless with any argument).
+SEED_SYSCALL = 121
 
 _CALL_KEY = struct.Struct("<IIQq")  # tgid, compat, self_exec_id, syscall number
 _RESULT_KEY = struct.Struct("<IIQqq")  # a call key, then 0 or the errno it returned
@@ -127,8 +129,10 @@ class SyscallCounter:
     """The maps and attached programs of one recording. Use as a context manager: leaving it
     detaches the programs and frees the maps."""
 
-    def __init__(self, fields: dict[str, Field], calls_max: int = CALLS_MAX) -> None:
+    def __init__(self, fields: dict[str, Field], seed_key: int,
+                 calls_max: int = CALLS_MAX) -> None:
         self.fields = fields
+        self.seed_key = seed_key
         self._maps: list[k.Map] = []
         self._fds: list[int] = []
         try:
@@ -140,6 +144,7 @@ class SyscallCounter:
             self.forks = self._map("sg_forks", k.MAP_TYPE_HASH, 4, 8, PROCS_MAX)
             self.exits = self._map("sg_exits", k.MAP_TYPE_HASH, 4, 4, PROCS_MAX)
             self.lost = self._map("sg_lost", k.MAP_TYPE_ARRAY, 4, 8, len(LOST_NAMES))
+            self.seed = self._map("sg_seed", k.MAP_TYPE_ARRAY, 4, 8, 1)
             self.argspec = self._map("sg_argspec", k.MAP_TYPE_HASH, _SPEC_KEY.size, _SPEC.size,
                                      1024)
             self.argrows = self._map("sg_args", k.MAP_TYPE_HASH, _ROW_KEY.size, 4, ARGS_MAX)
@@ -184,9 +189,14 @@ class SyscallCounter:
         self.argspec.update(_SPEC_KEY.pack(compat, nr & 0xFFFFFFFF),
                             _SPEC.pack(offsets[0], offsets[-1], int(clone3)))
 
-    def follow(self, pid: int) -> None:
-        """Count ``pid`` (the workload's first process, not yet exec'd) and all it creates."""
-        self.tree.update(_U32.pack(pid), _THREAD.pack(0, 0))
+    def seeded(self) -> tuple[int, int] | None:
+        """(tgid, tid) of the thread that made the seed call, as the kernel's initial pid namespace
+        numbers them, or None if none did."""
+        value = self.seed.lookup(_U32.pack(0))
+        if value is None or value == bytes(8):
+            return None
+        both = _U64.unpack(value)[0]
+        return both >> 32, both & 0xFFFFFFFF
 
     def detach(self) -> None:
         """Stop counting; the maps stay readable."""
@@ -239,19 +249,20 @@ class SyscallCounter:
         p.stack_addr(R2, key_slot)
         p.call(helper)
 
-    def _in_tree(self, p: Program, tid_reg: int, slot: int) -> None:
-        """Store the low half of ``tid_reg`` at ``FP+slot`` and exit unless it is in the tree."""
+    def _in_tree(self, p: Program, tid_reg: int, slot: int, miss: str = "out") -> None:
+        """Store the low half of ``tid_reg`` at ``FP+slot``; go to ``miss`` unless it is in the
+        tree."""
         p.store(FP, slot, tid_reg, 4)
         self._lookup(p, self.tree, slot)
-        p.jeq_imm(R0, 0, "out")
+        p.jeq_imm(R0, 0, miss)
 
-    def _current_in_tree(self, p: Program) -> None:
+    def _current_in_tree(self, p: Program, miss: str = "out") -> None:
         """r6 = ctx, r7 = tgid << 32 | tid of the caller, r0 = its ``tree`` entry; exit unless the
         caller is in the tree."""
         p.mov(R6, R1)
         p.call(k.GET_CURRENT_PID_TGID)
         p.mov(R7, R0)
-        self._in_tree(p, R7, -4)
+        self._in_tree(p, R7, -4, miss)
 
     def _read_kernel(self, p: Program, slot: int, size: int, base: int, offset: int) -> None:
         """FP+slot = the ``size`` bytes at kernel address ``base + offset`` (zeros on a fault)."""
@@ -301,7 +312,7 @@ class SyscallCounter:
     def _on_sys_enter(self) -> Program:
         # ctx: u64[2] = {struct pt_regs *regs, long id}. Key at FP-32: tgid, compat, gen, id.
         p = Program()
-        self._current_in_tree(p)
+        self._current_in_tree(p, miss="seed")
         p.mov(R9, R0)
         p.rsh_imm(R7, 32)
         p.store(FP, -32, R7, 4)
@@ -320,7 +331,27 @@ class SyscallCounter:
         p.store_imm(R9, 0, 1, 4)
         self._increment(p, self.calls, -32, LOST_CALLS)
         self._record_args(p)
+        p.ja("out")
+        self._seed(p)
         return self._finish(p)
+
+    def _seed(self, p: Program) -> None:
+        """A thread outside the tree that calls ``getpgid(seed_key)`` joins it, and its ids go to
+        ``seed``: that is how the workload's first process is found, whatever pid namespace we
+        run in (the programs see the initial namespace's numbers, we may not)."""
+        p.label("seed")
+        p.load(R1, R6, 8, 8)
+        p.jne_imm(R1, SEED_SYSCALL, "out")
+        p.load(R8, R6, 0, 8)
+        self._read_kernel(p, -16, 8, R8, self.fields["reg_di"].offset)
+        p.load(R1, FP, -16, 8)
+        p.ld_imm64(R2, self.seed_key)
+        p.jne(R1, R2, "out")
+        self._zero(p, -64, _THREAD.size)
+        self._update(p, self.tree, -4, -64, LOST_TREE)
+        p.store(FP, -72, R7, 8)
+        p.store_imm(FP, -76, 0, 4)
+        self._update(p, self.seed, -76, -72, LOST_TREE)
 
     def _increment(self, p: Program, map_: k.Map, key_slot: int, lost: int) -> None:
         """map[FP+key_slot] += 1, inserting 1 for a new key (FP-48 is used for the value)."""

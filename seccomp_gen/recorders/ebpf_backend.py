@@ -23,8 +23,11 @@ kernel's BTF; where there is no BTF, or the host is not x86_64, the backend is u
 than guessing.
 
 **Start and end.** The child is forked first and blocks reading a pipe; the programs are attached
-(attaching is synchronous: when it returns, every probe is live) and the child's pid is put in the
-tree map. Only then is the child released to exec the workload: nothing is missed. Calls of the
+(attaching is synchronous: when it returns, every probe is live). Only then is the child released:
+it makes a seed call (``getpgid`` with a random 64-bit key of this run), which the ``sys_enter``
+program answers by putting the calling thread in the tree, and execs the workload: nothing is
+missed. The seed call, rather than our pid for the child, because the programs see the pids of the
+kernel's initial pid namespace, and a recorder in a container sees others. Calls of the
 child before its execve are dropped, except the execve itself, as in the other backends. Orphans of
 the workload are re-parented to us (child subreaper) and waited for. When the whole tree has ended,
 the programs are detached and the maps read. Closing our fds detaches everything, so a recorder
@@ -51,6 +54,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import secrets
 import select
 import signal
 import time
@@ -68,6 +72,7 @@ from ..bpf.btf import BTFError
 from ..bpf.kernel import BPFError
 from ..bpf.syscall_counter import (
     CALLS_MAX,
+    SEED_SYSCALL,
     STRLEN,
     TS_COMPAT,
     Counts,
@@ -94,6 +99,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _prctl = _libc.prctl
 _prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
 _prctl.restype = ctypes.c_int
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
 
 
 def ebpf_unavailable() -> str | None:
@@ -145,6 +152,9 @@ class _EbpfSession:
         self.options = options
         self.live = live
         self.main_pid = 0
+        self.kernel_main = 0
+        #: The argument of the seed call that puts our child in the tree (see SyscallCounter).
+        self.seed_key = secrets.randbits(64)
         self.main_status: ExitStatus | None = None
         self.pinned_cpu: int | None = None
         self.notes = [NOTE_EXE]
@@ -162,7 +172,7 @@ class _EbpfSession:
     def _counter(self) -> SyscallCounter:
         """Maps created and programs attached, or a one-line error saying why not."""
         try:
-            counter = SyscallCounter(kernel_fields(cache_dir()), _keys())
+            counter = SyscallCounter(kernel_fields(cache_dir()), self.seed_key, _keys())
         except (BTFError, BPFError) as exc:
             raise RecordError(f"backend ebpf cannot start: {exc}") from None
         try:
@@ -191,7 +201,6 @@ class _EbpfSession:
             os.close(err_w)
             err_w = -1
             counter = self._counter()
-            counter.follow(self.main_pid)
             for sig in FORWARDED_SIGNALS:
                 old_handlers[sig] = signal.signal(sig, self._on_signal)
             self.live.processes_alive = 1
@@ -205,6 +214,11 @@ class _EbpfSession:
             duration = time.monotonic() - t0
             counter.detach()
             counts = counter.read()
+            seeded = counter.seeded()
+            if seeded is None:
+                raise RecordError("backend ebpf: the BPF programs never saw the workload start "
+                                  "(its seed call was not traced)")
+            self.kernel_main = seeded[0]
         finally:
             for signum, handler in old_handlers.items():
                 signal.signal(signum, handler)
@@ -243,6 +257,7 @@ class _EbpfSession:
                     os.sched_setaffinity(0, {self.pinned_cpu})
                 if os.read(gate_r, 1) != b"g":  # we gave up before attaching
                     os._exit(127)
+                _syscall(SEED_SYSCALL, ctypes.c_ulong(self.seed_key))  # join the tree
             except OSError as exc:
                 os.write(err_w, b"S%d" % (exc.errno or 0))
                 os._exit(127)
@@ -297,7 +312,10 @@ class _EbpfSession:
 
     def _build(self, maps: Counts, started_wall: datetime, duration: float) -> Trace:
         raw = RawRecording()
-        main = self.main_pid
+        main = self.kernel_main
+        if main != self.main_pid:
+            self.notes.append(f"process ids are those of the initial pid namespace (the recorder "
+                              f"runs in another one, where the workload was pid {self.main_pid})")
         parents = {tid: parent for tid, (parent, thread) in maps.forks.items() if not thread}
         threads: dict[int, int] = {}
         for parent, thread in maps.forks.values():
