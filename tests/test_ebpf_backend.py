@@ -255,3 +255,20 @@ def test_recorder_in_a_pid_namespace(tmp_path: Path, ebpf: None) -> None:
     assert [len(p.exes) for p in inside.processes] == [len(p.exes) for p in outside.processes]
     assert any("initial pid namespace" in n for n in inside.header.notes)
     assert not any("initial pid namespace" in n for n in outside.header.notes)
+
+
+@pytest.mark.live
+def test_live_status_line_counts(tmp_path: Path, ebpf: None) -> None:
+    """On a terminal the status line shows the calls counted so far in the kernel's map."""
+    import re
+    import shlex
+    import subprocess
+
+    cmd = shlex.join([*CLI, "record", "--backend", "ebpf", "-o", str(tmp_path / "t.json"), "--",
+                      "sh", "-c", "ls / >/dev/null; sleep 1.2"])
+    log = tmp_path / "typescript"
+    res = subprocess.run(["script", "-qec", cmd, str(log)], capture_output=True, timeout=60,
+                         check=False, stdin=subprocess.DEVNULL)
+    screen = log.read_text(errors="replace")
+    assert res.returncode == 0, screen
+    assert max(int(n) for n in re.findall(r"syscalls (\d+)", screen)) > 0, screen

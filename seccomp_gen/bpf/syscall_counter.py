@@ -189,6 +189,15 @@ class SyscallCounter:
         self.argspec.update(_SPEC_KEY.pack(compat, nr & 0xFFFFFFFF),
                             _SPEC.pack(offsets[0], offsets[-1], int(clone3)))
 
+    def totals(self) -> tuple[int, int]:
+        """(calls, distinct (nr, compat) pairs) counted so far: for a live status line."""
+        total, distinct = 0, set()
+        for key, value in self.calls.items():
+            _, compat, _, nr = _CALL_KEY.unpack(key)
+            total += _U64.unpack(value)[0]
+            distinct.add((nr, compat))
+        return total, len(distinct)
+
     def seeded(self) -> tuple[int, int] | None:
         """(tgid, tid) of the thread that made the seed call, as the kernel's initial pid namespace
         numbers them, or None if none did."""

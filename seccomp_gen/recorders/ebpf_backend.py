@@ -201,6 +201,7 @@ class _EbpfSession:
             os.close(err_w)
             err_w = -1
             counter = self._counter()
+            self._show_live(counter)
             for sig in FORWARDED_SIGNALS:
                 old_handlers[sig] = signal.signal(sig, self._on_signal)
             self.live.processes_alive = 1
@@ -272,6 +273,27 @@ class _EbpfSession:
                 os.write(err_w, b"E0")
             os._exit(127)
         return pid
+
+    def _show_live(self, counter: SyscallCounter) -> None:
+        """Let a status line read the counts, at most twice a second (a map walk), and never
+        after the run (the maps are gone then)."""
+        cache = {"at": 0.0, "total": 0, "distinct": 0}
+
+        def refresh() -> None:
+            now = time.monotonic()
+            if now - cache["at"] >= 0.5 and counter.calls.fd >= 0:
+                cache["at"] = now
+                cache["total"], cache["distinct"] = counter.totals()
+
+        def total() -> int:
+            refresh()
+            return int(cache["total"])
+
+        def distinct() -> int:
+            refresh()
+            return int(cache["distinct"])
+
+        self.live.total, self.live.distinct = total, distinct
 
     def _wait(self, pidfd: int, before: set[int]) -> None:
         """Until the workload has ended, and every orphan of it (re-parented to us)."""
