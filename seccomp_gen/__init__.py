@@ -10,8 +10,11 @@ Public API::
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from importlib import import_module
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -26,18 +29,65 @@ from .model import (
     Violation,
 )
 
-# Imported eagerly on purpose: the functions share their modules' names, and a lazy import would
-# leave ``seccomp_gen.sandbox`` bound to the module once anything imports the submodule.
-from .recording import recording
-from .sandbox import SyscallDenied, sandbox
-from .tracefile import dump as dump_trace
-from .tracefile import load as load_trace
-
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .enforce import RunResult
     from .profile import Profile
+    from .recording import recording
+    from .sandbox import SyscallDenied, sandbox
+    from .tracefile import dump as dump_trace
+    from .tracefile import load as load_trace
+
+#: Public names imported on first use, as (module, attribute). Every ``seccomp-gen`` command
+#: imports this package, and ``record`` needs neither the in-process recorder nor the sandbox
+#: (ctypes handlers, threading, fcntl, resource, the profile model): they are loaded when first
+#: touched, ``seccomp_gen.sandbox(...)`` and ``from seccomp_gen import recording`` alike.
+_LAZY: dict[str, tuple[str, str]] = {
+    "recording": ("recording", "recording"),
+    "sandbox": ("sandbox", "sandbox"),
+    "SyscallDenied": ("sandbox", "SyscallDenied"),
+    "dump_trace": ("tracefile", "dump"),
+    "load_trace": ("tracefile", "load"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a lazy public name (:data:`_LAZY`) on first use and keep it."""
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(import_module(f"{__name__}.{module}"), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+class _Package(ModuleType):
+    """This package's module type: it keeps ``recording`` and ``sandbox`` the functions.
+
+    The functions share their modules' names, and importing a submodule sets the package
+    attribute of that name to the submodule (``import seccomp_gen.sandbox``, or any
+    ``from seccomp_gen.sandbox import ...``, anywhere, at any time). That would leave
+    ``seccomp_gen.sandbox(...)`` calling a module; here such an assignment binds the function the
+    submodule is named after instead. Other attributes are set as usual.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if (
+            name in ("recording", "sandbox")
+            and isinstance(value, ModuleType)
+            and value.__name__ == f"{__name__}.{name}"
+        ):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def record(
@@ -56,18 +106,20 @@ def record(
     ``seccomp`` or ``ptrace``. ``known`` (a Profile, or a profile or trace file): syscalls it
     allows run untraced and are not recorded (seccomp backend only).
     """
-    from .profile import Profile as _Profile
     from .recorders import LiveStats, RecordOptions, get_backend
 
     source = ""
-    profile: _Profile | None = None
-    if isinstance(known, _Profile):
-        profile = known
-    elif known is not None:
-        from .profile_io import load_profile
+    profile: Profile | None = None
+    if known is not None:  # the profile model only when there is a profile
+        from .profile import Profile as _Profile
 
-        source = os.fspath(known)
-        profile, _ = load_profile(source)
+        if isinstance(known, _Profile):
+            profile = known
+        else:
+            from .profile_io import load_profile
+
+            source = os.fspath(known)
+            profile, _ = load_profile(source)
     options = RecordOptions(pin=pin, env=env, cwd=cwd, known=profile, known_source=source)
     return get_backend(backend, known=profile is not None).record(argv, options, LiveStats())
 

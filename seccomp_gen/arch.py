@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-import platform
 
 import pyseccomp
 
@@ -88,8 +87,11 @@ def syscall_number(arch: str, name: str) -> int:
 
 
 def host_arch() -> str:
-    """libseccomp's name for the arch this Python runs as."""
-    machine = platform.machine()
+    """libseccomp's name for the arch this Python runs as.
+
+    ``os.uname().machine`` is exactly what ``platform.machine()`` returns on Linux, without
+    importing :mod:`platform` (a few ms of every ``record``'s start-up)."""
+    machine = os.uname().machine
     return {"amd64": "x86_64", "i686": "x86", "i386": "x86", "arm64": "aarch64"}.get(
         machine, machine
     )

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
-import json
 import os
-import shlex
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any
 
-from . import __version__, diff_cli, generate_cli, tracefile
-from .atomicfile import check_writable
+from . import __version__
 from .errors import SeccompGenError
-from .recorders import BACKENDS, LiveStats, RecordOptions, get_backend, resolve_command
 
 #: Modules that each register one command with ``add_parser(subparsers)``; their command
 #: function is ``run(args, out, err) -> int``. Listed here so cli.py stays thin.
 COMMAND_MODULES: tuple[str, ...] = ("run_cli", "merge_cli", "import_cli", "check_cli")
+#: Every command module, in the order ``--help`` lists them after record and show. Module
+#: ``NAME_cli`` registers command ``NAME``.
+_ALL_COMMAND_MODULES: tuple[str, ...] = ("generate_cli", "diff_cli", *COMMAND_MODULES)
+#: The commands defined in this module.
+_OWN_COMMANDS: tuple[str, ...] = ("record", "show")
 
 
 class _LazyConsole:
@@ -71,10 +71,16 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
     if not command:
         raise SeccompGenError("record needs a command",
                               hint="usage: seccomp-gen record [-o FILE] -- COMMAND [ARGS...]")
+    from . import tracefile
+    from .atomicfile import check_writable
+    from .recorders import LiveStats, RecordOptions, get_backend, resolve_command
+
     output = args.output or _default_output(command)
     # Everything that can be checked is checked before the workload runs.
     check_writable(output, force=args.force)
     profiles = [_profile_target(spec) for spec in args.profile]
+    if profiles:
+        from . import generate_cli
     for fmt, path in profiles:
         generate_cli.check_format(fmt)
         check_writable(path, force=args.force)
@@ -88,6 +94,8 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
     stats = LiveStats()
     live: Any = nullcontext()
     if sys.stderr.isatty() and not args.quiet:
+        import shlex
+
         from rich.live import Live
 
         from . import console as ui
@@ -118,9 +126,13 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
 
 def cmd_show(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Render a trace file again, as tables or as JSON."""
+    import json
+    import shlex
+
     from rich.text import Text
 
     from . import console as ui
+    from . import tracefile
 
     trace = tracefile.load(args.trace)
     if args.json:
@@ -158,8 +170,26 @@ def cmd_show(args: argparse.Namespace, out: Any, err: Any) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; every command has help."""
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` asks for, if its first word names one; None otherwise (no command,
+    an option such as ``--help`` first, or a word that is no command)."""
+    if not argv or argv[0].startswith("-"):
+        return None
+    name = argv[0]
+    if name in _OWN_COMMANDS or f"{name}_cli" in _ALL_COMMAND_MODULES:
+        return name
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; every command has help.
+
+    ``only``: register just that command (see :func:`_command_of`). Each command module imports
+    what its command needs (libseccomp, emitters, the enforcement machinery...), so ``record``
+    should not import them all just to build parsers it will not use. Parsing a command line
+    that starts with the command gives the same result either way; without ``only`` every
+    command is registered (``--help``, errors that list the commands).
+    """
     parser = argparse.ArgumentParser(
         prog="seccomp-gen",
         description="Record what a program asks of the Linux kernel and turn it into a seccomp "
@@ -167,6 +197,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"seccomp-gen {__version__}")
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+    if only in (None, "record"):
+        _add_record(sub)
+    if only in (None, "show"):
+        _add_show(sub)
+    for name in _ALL_COMMAND_MODULES:
+        if only is not None and only != name.removesuffix("_cli"):
+            continue
+        try:
+            module = importlib.import_module(f"seccomp_gen.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"seccomp_gen.{name}":
+                raise
+            continue  # a command module that is not there (yet): no such command
+        module.add_parser(sub)
+    if only is not None and not sub.choices:
+        return build_parser()  # no such command after all: the full parser says which exist
+    return parser
+
+
+def _add_record(sub: Any) -> None:
+    """Register ``record``."""
+    from .recorders import BACKENDS  # the names only: no backend module is imported
 
     rec = sub.add_parser(
         "record",
@@ -189,8 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "log (a RET_LOG filter read from the audit log as audit daemon: no stops, "
                      "no arguments or return values; root; never chosen by auto), notify (a "
                      "USER_NOTIF supervisor: no ptrace at all, so it works under a debugger or "
-                     "where ptrace is forbidden; no return values), ebpf (bpftrace counting in "
-                     "the kernel: ~1 us per call but ~2 s to start; root; no arguments) or "
+                     "where ptrace is forbidden; no return values), ebpf (BPF programs counting "
+                     "in the kernel, with arguments and return values: under 1 us per call; "
+                     "root; never chosen by auto) or "
                      "auto (seccomp where available, else ptrace; the default)")
     rec.add_argument("--known", metavar="PROFILE",
                      help="do not record what this profile (OCI, LXC, Python table or trace "
@@ -205,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the command to run")
     rec.set_defaults(func=cmd_record)
 
+
+def _add_show(sub: Any) -> None:
+    """Register ``show``."""
     show = sub.add_parser("show", help="summarise a trace file",
                           description="Show a trace file as a table (per syscall, per process "
                           "or per executable) or as JSON.")
@@ -215,13 +271,6 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--top", type=int, metavar="N", help="show only the first N rows")
     show.set_defaults(func=cmd_show)
 
-    generate_cli.add_parser(sub)
-    diff_cli.add_parser(sub)
-    for name in COMMAND_MODULES:
-        if importlib.util.find_spec(f"seccomp_gen.{name}") is not None:
-            importlib.import_module(f"seccomp_gen.{name}").add_parser(sub)
-    return parser
-
 
 def _error_line(err: Any, message: str) -> None:
     from . import console as ui
@@ -231,7 +280,9 @@ def _error_line(err: Any, message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``seccomp-gen`` command; returns the exit status."""
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     out, err = _LazyConsole(stderr=False), _LazyConsole(stderr=True)
     if not getattr(args, "func", None):

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import tracefile
-from .emitters import parse, sniff
 from .errors import SeccompGenError
 from .model import TRACE_FORMAT
-from .profile import Profile
-from .synthesize import Policy, synthesize
+
+if TYPE_CHECKING:
+    from .profile import Profile
+    from .synthesize import Policy
 
 
 def read_text(path: str) -> str:
@@ -44,13 +45,21 @@ def load_profile(path: str, trace_policy: Policy | None = None) -> tuple[Profile
     text = read_text(path)
     if not text.strip():
         raise SeccompGenError("empty file, not a profile or trace", path=path)
-    fmt = sniff(text)
-    if fmt == "oci":
+    # Readers are imported by kind, since ``record --known`` pays for them at start-up: a trace
+    # needs no emitter, a profile no synthesizer. JSON (what sniff() calls "oci") may be a trace.
+    if text.lstrip().startswith("{"):
         try:
             doc = json.loads(text)
         except json.JSONDecodeError:
             doc = None
         if isinstance(doc, dict) and doc.get("format") == TRACE_FORMAT:
-            trace = tracefile.loads(text, path)
+            from . import tracefile
+            from .synthesize import Policy, synthesize
+
+            # Validated from the document already decoded, not parsed a second time.
+            trace = tracefile.from_json(doc, path)
             return synthesize(trace, trace_policy or Policy(args="none")), "trace"
+    from .emitters import parse, sniff
+
+    fmt = sniff(text)
     return parse(text, fmt, path), fmt

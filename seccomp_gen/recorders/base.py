@@ -9,11 +9,13 @@ import shutil
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import CommandNotExecutable, CommandNotFound, RecordError
 from ..model import ExitStatus, Trace, TraceHeader
-from ..profile import Profile
+
+if TYPE_CHECKING:  # only a type here: a plain ``record`` never needs the profile model
+    from ..profile import Profile
 
 
 @dataclass(frozen=True)

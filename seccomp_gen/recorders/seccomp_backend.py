@@ -37,6 +37,7 @@ import os
 import signal
 import tempfile
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pyseccomp
 from ptrace.binding import func as pt
@@ -45,7 +46,6 @@ from ..aggregate import UNRETURNED
 from ..arch import ARCH_FAMILY, arch_token, host_arch
 from ..errors import RecordError
 from ..model import Trace
-from ..profile import Profile, sort_arches
 from .base import LiveStats, RecordOptions, resolve_command
 from .ptrace_backend import ptrace_unavailable
 from .session import (
@@ -64,6 +64,9 @@ from .session import (
     ptrace_fast,
     raise_ptrace,
 )
+
+if TYPE_CHECKING:  # a plain record (no --known) never needs the profile model
+    from ..profile import Profile
 
 PTRACE_O_TRACESECCOMP = 0x80
 PTRACE_EVENT_SECCOMP = 7
@@ -211,6 +214,8 @@ def known_notes(options: RecordOptions, arches: Sequence[str], how: str) -> list
             f"the --known profile is for {', '.join(known.architectures) or 'no arch'}, "
             f"not for this machine ({', '.join(arches)})",
             path=options.known_source or None)
+    from ..profile import sort_arches
+
     allowed = sum(len(known.names(a)) for a in arches)
     source = options.known_source or "the known profile"
     return [f"known syscalls were not recorded: the {allowed} (arch, syscall) pairs that "
