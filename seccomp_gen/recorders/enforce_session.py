@@ -32,8 +32,7 @@ import signal
 import struct
 from collections.abc import Callable, Sequence
 
-from ptrace.binding import func as pt
-
+from . import ptrace_abi as pt
 from .base import LiveStats, RecordOptions
 from .seccomp_backend import _SECCOMP_STOP_STATUS, NO_RESULT, _SeccompSession
 from .session import (

@@ -23,10 +23,9 @@ import signal
 import struct
 from collections.abc import Sequence
 
-from ptrace.binding import func as pt
-
 from ..errors import RecordError
 from ..model import Trace
+from . import ptrace_abi as pt
 from .base import LiveStats, RecordOptions, resolve_command
 from .session import (
     ARCH,

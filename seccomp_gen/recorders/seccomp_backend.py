@@ -40,12 +40,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pyseccomp
-from ptrace.binding import func as pt
 
 from ..aggregate import UNRETURNED
 from ..arch import ARCH_FAMILY, arch_token, host_arch
 from ..errors import RecordError
 from ..model import Trace
+from . import ptrace_abi as pt
 from .base import LiveStats, RecordOptions, resolve_command
 from .ptrace_backend import ptrace_unavailable
 from .session import (
@@ -68,8 +68,8 @@ from .session import (
 if TYPE_CHECKING:  # a plain record (no --known) never needs the profile model
     from ..profile import Profile
 
-PTRACE_O_TRACESECCOMP = 0x80
-PTRACE_EVENT_SECCOMP = 7
+PTRACE_O_TRACESECCOMP = pt.PTRACE_O_TRACESECCOMP
+PTRACE_EVENT_SECCOMP = pt.PTRACE_EVENT_SECCOMP
 #: waitpid status of a PTRACE_EVENT_SECCOMP stop.
 _SECCOMP_STOP_STATUS = ((signal.SIGTRAP | (PTRACE_EVENT_SECCOMP << 8)) << 8) | 0x7F
 _EXEC_EVENT = pt.PTRACE_EVENT_EXEC

@@ -9,7 +9,8 @@ exit, PTRACE_CONT when a seccomp filter decides which calls stop).
 
 * One ``waitpid(-1, _WALL)`` loop for every traced thread and process. python-ptrace's
   ``PtraceDebugger`` polls with sleeps once several processes are traced, which made a gcc compile
-  30x slower here; we use python-ptrace for its constants and cold-path calls only.
+  30x slower here, and its import alone costs ~17 ms of start-up; we call libc's ``ptrace``
+  through ctypes, with the uapi numbers in :mod:`.ptrace_abi`.
 * PTRACE_O_EXITKILL: if the recorder dies, the kernel kills every tracee, so no workload is ever
   left stopped under a dead tracer.
 """
@@ -27,18 +28,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
-from ptrace.binding import func as pt
-
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from ..arch import arch_name, syscall_name
 from ..argspec import ARG_VALUE_CAP, fields_for
 from ..errors import CommandNotExecutable, RecordError
 from ..model import ExitStatus, Trace
+from . import ptrace_abi as pt
 from .base import LiveStats, RecordOptions, recording_header
 
-PTRACE_GET_SYSCALL_INFO = 0x420E
-PTRACE_O_EXITKILL = 0x100000
-PTRACE_EVENT_STOP = 128
+PTRACE_GET_SYSCALL_INFO = pt.PTRACE_GET_SYSCALL_INFO
+PTRACE_O_EXITKILL = pt.PTRACE_O_EXITKILL
+PTRACE_EVENT_STOP = pt.PTRACE_EVENT_STOP
 WALL = 0x40000000
 _STOPPING_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 #: Signals a user sends to stop a recording; they are passed on to the workload.
