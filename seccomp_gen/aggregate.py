@@ -76,6 +76,15 @@ class RawRecording:
         self.tokens.append((tgid, exe))
         return len(self.tokens) - 1
 
+    def count(self, audit: int, nr: int, token: int, result: int, n: int = 1) -> None:
+        """Add ``n`` calls of (arch, nr) by ``token`` with ``result``; the first token to make a
+        syscall is kept as its first caller."""
+        key = (audit, nr, token, result)
+        old = self.calls.get(key, 0)
+        self.calls[key] = old + n
+        if not old:
+            self.first.setdefault((audit, nr), token)
+
     @property
     def total(self) -> int:
         """Syscalls counted so far; safe to call from another thread (copies under the GIL)."""

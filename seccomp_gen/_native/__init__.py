@@ -5,6 +5,10 @@ source, the compiler and the flags, so an edited source or another compiler neve
 build. It is written under a temporary name and renamed into place, so concurrent first uses
 cannot load a half-written file. A missing compiler is a one-line :class:`SeccompGenError`.
 
+The other C helpers of the package are built the same way by name, ``build(name, what)``:
+``recording_handler.c`` for ``seccomp_gen.recording()`` and ``notify_supervisor.c`` for the notify
+recorder's supervisor loop (which falls back to Python when this fails).
+
 Cache directory: ``$SECCOMP_GEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/seccomp-gen``, else
 ``~/.cache/seccomp-gen``. Compiler: ``$CC``, else ``gcc``, else ``cc`` on ``PATH``.
 """

@@ -386,9 +386,7 @@ class _EbpfSession:
             if token is None:
                 token = tokens[(tgid, gen)] = raw.new_token(tgid, exe_of(tgid, gen))
             for result, count in _split_by_result(n, returned.get((tgid, gen, nr, compat), {})):
-                key = (audit, nr, token, result)
-                raw.calls[key] = raw.calls.get(key, 0) + count
-            raw.first.setdefault((audit, nr), token)
+                raw.count(audit, nr, token, result, count)
         self._add_args(raw, maps)
         if maps.lost:
             self.notes.append("BPF maps were full; not recorded: " + ", ".join(

@@ -371,12 +371,7 @@ class _LogSession:
                 proc.exes.append(exe)
             elif not proc.exes:  # the workload's first record after its execve
                 proc.exes.append(exe)
-        key = (audit, nr, token, NO_RESULT)
-        calls = self.raw.calls
-        n = calls.get(key, 0)
-        calls[key] = n + 1
-        if not n:
-            self.raw.first.setdefault((audit, nr), token)
+        self.raw.count(audit, nr, token, NO_RESULT)
 
     def _adopt(self, pid: int, exe: str) -> int | None:
         """The token of a pid seen for the first time, or None if it is not of our tree."""
