@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -27,10 +24,6 @@ import pytest
 from test_record_live import (
     CLI,
     PIN_CPU,
-    _kill_group,
-    _proc_children,
-    _session_members,
-    _wait_for_sleeping_child,
     assert_one_error_line,
     cli,
     counts_of,
@@ -268,87 +261,8 @@ def test_known_argument_conditions_are_honoured(tmp_path: Path) -> None:
 # --- exit status, signals -------------------------------------------------------------------------
 
 
-@needs_seccomp
-@pytest.mark.live
-@pytest.mark.parametrize("known", [False, True], ids=["all", "known"])
-@pytest.mark.parametrize(("script", "status"), [("exit 7", 7), ("kill -KILL $$", 137)])
-def test_seccomp_exit_status(script: str, status: int, known: bool, tmp_path: Path) -> None:
-    out = tmp_path / "t.json"
-    cmd = ["sh", "-c", script]
-    extra: list[str] = []
-    if known:
-        base = tmp_path / "base.json"
-        cli("record", "-q", "--backend", "seccomp", "-o", str(base), "--", *cmd)
-        extra = ["--known", str(base)]
-    res = cli("record", "-q", "--backend", "seccomp", *extra, "-o", str(out), "--", *cmd)
-    assert res.returncode == status, res.stderr
-    assert res.stderr == b""
-    trace = seccomp_gen.load_trace(out)
-    assert trace.header.exit is not None and trace.header.exit.shell_status == status
-    assert trace.header.backend == "seccomp"
-
-
-@needs_seccomp
-@pytest.mark.live
-@pytest.mark.parametrize("known", [False, True], ids=["all", "known"])
-def test_seccomp_forwards_sigterm_to_sleeping_workload(known: bool, tmp_path: Path) -> None:
-    out = tmp_path / "sleep.json"
-    extra: list[str] = []
-    if known:
-        prof = tmp_path / "true.json"
-        res = cli("record", "-q", "-o", str(prof), "--", "sleep", "0")
-        assert res.returncode == 0, res.stderr
-        extra = ["--known", str(prof)]
-    rec = subprocess.Popen([*CLI, "record", "-q", "--backend", "seccomp", *extra, "-o", str(out),
-                            "--", "sleep", "30"], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        sleeper = _wait_for_sleeping_child(rec, "sleep")
-        os.kill(rec.pid, signal.SIGTERM)
-        try:
-            _, err = rec.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            pytest.fail("recorder did not end within 10s of SIGTERM")
-        assert rec.returncode == 143, err
-        trace = seccomp_gen.load_trace(out)
-        assert trace.header.exit == seccomp_gen.ExitStatus(signal=signal.SIGTERM)
-        assert trace.processes[0].pid == sleeper
-        if not known:
-            assert trace.names("x86_64") & {"clock_nanosleep", "nanosleep"}
-        assert _session_members(rec.pid) == []
-    finally:
-        if rec.poll() is None:
-            _kill_group(rec)
-
-
-@needs_seccomp
-@pytest.mark.live
-def test_seccomp_signal_reaches_busy_workload(cbuild, tmp_path: Path) -> None:
-    """The workload stops at every getppid: SIGTERM must still reach it."""
-    out = tmp_path / "busy.json"
-    rec = subprocess.Popen([*CLI, "record", "-q", "--backend", "seccomp", "-o", str(out), "--",
-                            cbuild["getppid_loop"], "1000000000"],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while not any(c == "getppid_loop" for _, c, _ in _proc_children(rec.pid)):
-            assert time.monotonic() < deadline, "workload did not start"
-            time.sleep(0.02)
-        time.sleep(0.3)
-        os.kill(rec.pid, signal.SIGTERM)
-        try:
-            rec.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            pytest.fail("SIGTERM was not passed on to a workload busy making syscalls")
-        assert rec.returncode == 143
-        trace = seccomp_gen.load_trace(out)
-        assert trace.header.exit == seccomp_gen.ExitStatus(signal=15)
-        rec_ = trace.find("getppid", "x86_64")
-        assert rec_ is not None and rec_.count > 0
-    finally:
-        if rec.poll() is None:
-            _kill_group(rec)
+# Exit statuses and signal forwarding are tested for every backend, --known included, in
+# test_record_live.py (test_cli_exit_status, test_signal_*).
 
 
 @needs_seccomp

@@ -82,7 +82,7 @@ from ..bpf.syscall_counter import (
 from ..errors import CommandNotExecutable, RecordError
 from ..model import ExitStatus, Trace
 from .base import LiveStats, RecordOptions, recording_header, resolve_command
-from .session import FORWARDED_SIGNALS, is_exec, read_status_fields
+from .session import FORWARDED_SIGNALS, forward_signal, is_exec, read_status_fields
 
 AUDIT_ARCH_X86_64 = int(pyseccomp.Arch.X86_64)
 AUDIT_ARCH_I386 = int(pyseccomp.Arch.X86)
@@ -153,6 +153,8 @@ class _EbpfSession:
         self.live = live
         self.main_pid = 0
         self.kernel_main = 0
+        #: Our children from before the run (not the workload's).
+        self.before: set[int] = set()
         #: The argument of the seed call that puts our child in the tree (see SyscallCounter).
         self.seed_key = secrets.randbits(64)
         self.main_status: ExitStatus | None = None
@@ -190,7 +192,7 @@ class _EbpfSession:
         old_handlers: dict[int, signal._HANDLER] = {}
         was_subreaper = ctypes.c_int(0)
         _prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(was_subreaper), 0, 0, 0)
-        before = _children()
+        before = self.before = _children()
         _prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         pidfd = -1
         counter: SyscallCounter | None = None
@@ -321,14 +323,15 @@ class _EbpfSession:
     def _on_signal(self, sig: int, _frame: FrameType | None) -> None:
         """Pass a user's Ctrl-C / SIGTERM on to the workload, once (see TraceSession)."""
         pid = self.main_pid
-        if not pid or self.main_status is not None:
+        if not pid:
             return
-        fields = read_status_fields(pid)
-        pending = int(fields.get("SigPnd", "0"), 16) | int(fields.get("ShdPnd", "0"), 16)
-        if pending & (1 << (sig - 1)):
-            return  # a Ctrl-C on the terminal already reached it
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
+        if self.main_status is None:
+            forward_signal(pid, sig)
+            return
+        # The main process is gone and we wait for its orphans (re-parented to us): they get it.
+        for other in _children() - self.before - {pid}:
+            if read_status_fields(other).get("State", "Z")[:1] not in ("Z", "X"):
+                forward_signal(other, sig)
 
     # -- the trace --------------------------------------------------------------------------------
 
