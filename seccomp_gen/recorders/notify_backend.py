@@ -70,6 +70,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import gc
 import os
 import secrets
 import select
@@ -371,6 +372,8 @@ class _NotifySession:
         self.raw = RawRecording()
         self.main_pid = 0
         self.main_status: ExitStatus | None = None
+        #: Why the listener did not arrive, for the error message.
+        self.handover_problem = "an empty message"
         self.main_token = -1
         self.tid_token: dict[int, int] = {}
         #: Threads of a process that called execve, with their token until then.
@@ -448,7 +451,8 @@ class _NotifySession:
         if failure:
             raise child_failure(failure, self.path, "notify")
         if listener < 0:
-            raise RecordError("the workload did not hand over its seccomp listener",
+            raise RecordError("the workload did not hand over its seccomp listener: "
+                              f"{self.handover_problem}",
                               hint="the notify backend")
         return duration
 
@@ -456,6 +460,7 @@ class _NotifySession:
         env = self.options.env if self.options.env is not None else dict(os.environ)
         fprog = ctypes.addressof(self._fprog)
         k1, k2, k3 = (ctypes.c_ulong(k) for k in self.key)
+        failed = ctypes.create_string_buffer(b"S0:hand over the seccomp listener")
         nr_seccomp, nr_sendmsg = ctypes.c_long(_nr("seccomp")), ctypes.c_long(_nr("sendmsg"))
         nr_write, nr_exit = ctypes.c_long(_nr("write")), ctypes.c_long(_nr("exit_group"))
         byte = ctypes.create_string_buffer(b"L", 1)
@@ -464,7 +469,15 @@ class _NotifySession:
         msg = _Msghdr(None, 0, ctypes.addressof(iov), 1, ctypes.addressof(control),
                       len(control.raw), 0)
         nr_execve = ctypes.c_long(_nr("execve"))
-        failed = ctypes.create_string_buffer(b"S0:hand over the seccomp listener")
+        # Every argument of the calls made after the filter is loaded exists before it is: from
+        # then on any syscall of the child (an mmap for a new allocator arena, say) would wait for
+        # a supervisor that does not have the listener yet, and the handover would hang.
+        c_sock, c_zero, c_msg = ctypes.c_long(sock), ctypes.c_long(0), ctypes.byref(msg)
+        c_err_w, c_failed_len = ctypes.c_long(err_w), ctypes.c_long(len(failed.value))
+        c_status = ctypes.c_long(127)
+        c_filter_mode = ctypes.c_long(SECCOMP_SET_MODE_FILTER)
+        c_filter_flags = ctypes.c_long(SECCOMP_FILTER_FLAG_NEW_LISTENER)
+        c_fprog = ctypes.c_void_p(fprog)
         exec_failed = ctypes.create_string_buffer(8)
         # execve's arguments, ready before the filter is loaded: once it is, every call the
         # child makes other than the keyed ones waits for us.
@@ -486,21 +499,19 @@ class _NotifySession:
                 os.close(probe)
                 struct.pack_into("=QiiI", control, 0, socket.CMSG_LEN(4), socket.SOL_SOCKET,
                                  socket.SCM_RIGHTS, probe)
-                listener = _libc_syscall(nr_seccomp, ctypes.c_long(SECCOMP_SET_MODE_FILTER),
-                                         ctypes.c_long(SECCOMP_FILTER_FLAG_NEW_LISTENER),
-                                         ctypes.c_void_p(fprog))
+                gc.disable()  # no collection (freeing an arena is a munmap) in the window below
+                listener = _libc_syscall(nr_seccomp, c_filter_mode, c_filter_flags, c_fprog)
                 if listener < 0:
                     os.write(err_w, b"S%d:load the seccomp filter" % ctypes.get_errno())
                     os._exit(127)
-                # From here on every call waits for the supervisor, except the keyed ones.
-                if listener != probe:
+                # From here on every call waits for the supervisor, except the keyed ones, until
+                # the listener is handed over: no allocation, no new objects (fds are small ints,
+                # which Python caches) and nothing but prebuilt arguments.
+                if listener != probe:  # cannot happen in a one-thread child; kept for safety
                     struct.pack_into("=i", control, 16, listener)
-                if _libc_syscall(nr_sendmsg, ctypes.c_long(sock), ctypes.byref(msg),
-                                 ctypes.c_long(0), k1, k2, k3) != 1:
-                    _libc_syscall(nr_write, ctypes.c_long(err_w), failed,
-                                  ctypes.c_long(len(failed.value)), k1, k2, k3)
-                    _libc_syscall(nr_exit, ctypes.c_long(127), ctypes.c_long(0),
-                                  ctypes.c_long(0), k1, k2, k3)
+                if _libc_syscall(nr_sendmsg, c_sock, c_msg, c_zero, k1, k2, k3) != 1:
+                    _libc_syscall(nr_write, c_err_w, failed, c_failed_len, k1, k2, k3)
+                    _libc_syscall(nr_exit, c_status, c_zero, c_zero, k1, k2, k3)
                 # The filter never lets execve through by the key: it is notified (the first
                 # call we count) or, with ``known``, allowed as the profile says.
                 _libc_syscall(nr_execve, c_path, c_argv, c_envp)
@@ -529,6 +540,7 @@ class _NotifySession:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
+                self.handover_problem = f"no listener within {HANDOVER_TIMEOUT_S:.0f} s"
                 return -1
             ready = dict(poller.poll(left * 1000))
             if sock.fileno() in ready:
@@ -541,6 +553,8 @@ class _NotifySession:
             if pidfd in ready:
                 _, status = os.waitpid(self.main_pid, 0)
                 self.main_status = ExitStatus.from_wait_status(status)
+                self.handover_problem = (f"it ended first (exit status "
+                                         f"{self.main_status.shell_status})")
                 return -1
 
     def _tune(self, listener: int) -> None:
