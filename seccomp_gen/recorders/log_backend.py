@@ -74,9 +74,7 @@ from .seccomp_backend import (
     _has_cap_sys_admin,
     _prctl,
     _SockFprog,
-    build_filter,
-    host_arches,
-    known_notes,
+    recording_filter,
 )
 from .session import FORWARDED_SIGNALS, child_failure, forward_signal, read_status_fields
 
@@ -311,12 +309,8 @@ class LogRecorder:
     def record(self, argv: Sequence[str], options: RecordOptions, live: LiveStats) -> Trace:
         """Run ``argv`` under the filter as audit daemon until every process of it has ended."""
         path = resolve_command(argv, options.env)
-        arches = host_arches()
-        notes = [NOTE_NO_ARGS]
-        known = options.known
-        notes += known_notes(options, arches, "ran unlogged")
-        program, filter_notes = build_filter(known, arches, action=pyseccomp.LOG)
-        notes += filter_notes
+        program, filter_notes = recording_filter(options, "ran unlogged", action=pyseccomp.LOG)
+        notes = [NOTE_NO_ARGS, *filter_notes]
         return _LogSession(argv, path, options, live, program, notes).run()
 
 

@@ -104,13 +104,13 @@ from .seccomp_backend import (
     _has_cap_sys_admin,
     _prctl,
     _SockFprog,
-    build_filter,
     host_arches,
-    known_notes,
+    recording_filter,
 )
 from .session import (
     FORWARDED_SIGNALS,
     child_failure,
+    exe_of,
     forward_signal,
     is_exec,
     libc,
@@ -333,20 +333,16 @@ class NotifyRecorder:
     def record(self, argv: Sequence[str], options: RecordOptions, live: LiveStats) -> Trace:
         """Run ``argv`` under the filter until no process of it is left."""
         path = resolve_command(argv, options.env)
-        arches = host_arches()
-        notes = [NOTE_NO_RESULTS]
-        known = options.known
-        notes += known_notes(options, arches, "ran without a notification")
-        program, filter_notes = build_filter(known, arches,
-                                             action=pyseccomp.NOTIFY)
-        notes += filter_notes
+        program, filter_notes = recording_filter(options, "ran without a notification",
+                                                 action=pyseccomp.NOTIFY)
+        notes = [NOTE_NO_RESULTS, *filter_notes]
         # Built before the workload starts: a first compile takes a moment, and every call of
         # the workload would wait for it.
         supervisor, note = choose_supervisor()
         notes.append(note)
         key = (secrets.randbits(64), secrets.randbits(64), secrets.randbits(64))
         exclude = [_nr("execve"), _nr("execveat")]  # the workload's execve is seen as such
-        program = key_prefix(arch_token(arches[0]), key, exclude) + program
+        program = key_prefix(arch_token(host_arches()[0]), key, exclude) + program
         if len(program) // 8 > MAX_INSNS:
             raise RecordError(f"the recording filter has {len(program) // 8} BPF instructions, "
                               f"more than the kernel's limit of {MAX_INSNS}",
@@ -779,7 +775,7 @@ class _NotifySession:
         if pending is not None:  # an execve ran in this process: is it another executable now?
             token = pending
             tgid, exe = self.raw.tokens[token]
-            now = _exe_of(tid)
+            now = exe_of(tid)
             proc = self.raw.processes[tgid]
             if proc.exes and now == exe:  # the execve failed
                 self.tid_token[tid] = token
@@ -796,7 +792,7 @@ class _NotifySession:
             self.raw.processes[tgid].threads += 1
             token = leader
         else:
-            exe = _exe_of(tgid)
+            exe = exe_of(tgid)
             token = self.raw.new_token(tgid, exe)
             self.raw.processes[tgid] = ProcessState(pid=tgid, ppid=ppid, exes=[exe])
             self.tid_token[tgid] = token
@@ -856,13 +852,6 @@ class _NotifySession:
 def _string_array(items: list[bytes]) -> ctypes.Array[ctypes.c_char_p]:
     """A NULL-terminated ``char *[]`` (the strings are kept alive by the array's objects)."""
     return (ctypes.c_char_p * (len(items) + 1))(*items, None)
-
-
-def _exe_of(pid: int) -> str:
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return "?"
 
 
 def _clone3_flags(tid: int, addr: int) -> int:

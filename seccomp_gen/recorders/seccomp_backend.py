@@ -223,6 +223,17 @@ def known_notes(options: RecordOptions, arches: Sequence[str], how: str) -> list
             "(argument conditions honoured); this trace holds only the rest"]
 
 
+def recording_filter(options: RecordOptions, how: str,
+                     action: int | None = None) -> tuple[bytes, list[str]]:
+    """The filter a filter-based recorder loads (:func:`build_filter` for the host's arches,
+    with ``action`` for what it records) and the notes on what ran unrecorded (``how``, see
+    :func:`known_notes`) and on how ``--known`` was applied."""
+    arches = host_arches()
+    notes = known_notes(options, arches, how)
+    program, filter_notes = build_filter(options.known, arches, action=action)
+    return program, notes + filter_notes
+
+
 class SeccompRecorder:
     """Records a command and all its descendants with a RET_TRACE seccomp filter."""
 
@@ -236,14 +247,9 @@ class SeccompRecorder:
     def record(self, argv: Sequence[str], options: RecordOptions, live: LiveStats) -> Trace:
         """Run ``argv`` under the filter until every traced process has ended."""
         path = resolve_command(argv, options.env)
-        arches = host_arches()
-        notes = [NOTE_NO_RESULTS]
-        known = options.known
-        notes += known_notes(options, arches, "ran untraced")
-        program, filter_notes = build_filter(known, arches)
-        notes += filter_notes
+        program, notes = recording_filter(options, "ran untraced")
         session = _SeccompSession(argv, path, options, live, program)
-        session.notes += notes
+        session.notes += [NOTE_NO_RESULTS, *notes]
         if session.set_nnp:
             session.notes.append(NOTE_NNP)
         return session.run()

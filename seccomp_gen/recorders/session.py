@@ -92,7 +92,8 @@ def read_status_fields(tid: int) -> dict[str, str]:
         return {}
 
 
-def _exe_of(pid: int) -> str:
+def exe_of(pid: int) -> str:
+    """The executable of a live process (``/proc/PID/exe``), ``?`` when it cannot be read."""
     try:
         return os.readlink(f"/proc/{pid}/exe")
     except OSError:
@@ -374,9 +375,9 @@ class TraceSession:
             self.raw.processes[tgid].threads += 1
             token = self.tid_token.get(tgid)
             if token is None:
-                token = self.raw.new_token(tgid, _exe_of(tgid))
+                token = self.raw.new_token(tgid, exe_of(tgid))
         else:
-            exe = _exe_of(tgid)
+            exe = exe_of(tgid)
             token = self.raw.new_token(tgid, exe)
             self.raw.processes[tgid] = ProcessState(pid=tgid, ppid=ppid, exes=[exe])
             self.alive_tgids.add(tgid)
@@ -433,7 +434,7 @@ class TraceSession:
         self.tid_token.pop(old, None)
         self.tid_tgid.pop(old, None)
         tgid = self.tid_tgid.get(tid, tid)
-        exe = _exe_of(tid)
+        exe = exe_of(tid)
         proc = self.raw.processes.get(tgid)
         if proc is not None:
             proc.exes.append(exe)
