@@ -26,6 +26,7 @@ from test_record_live import (
     _kill_group,
     _proc_children,
     assert_one_error_line,
+    assert_sigterm_reaches_busy_workload,
     cli,
     counts_of,
     record_api,
@@ -228,34 +229,11 @@ def test_notify_exec_failure_is_one_line(tmp_path: Path) -> None:
 
 @needs_notify
 @pytest.mark.live
-@pytest.mark.parametrize("supervisor", ["python"])
-def test_notify_signal_reaches_busy_workload(supervisor: str, cbuild, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SUPERVISOR_ENV, supervisor)
-    out = tmp_path / "busy.json"
-    rec = subprocess.Popen([*CLI, "record", "-q", "--backend", "notify", "-o", str(out), "--",
-                            cbuild["getppid_loop"], "1000000000"],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while not any(c == "getppid_loop" for _, c, _ in _proc_children(rec.pid)):
-            assert time.monotonic() < deadline, "workload did not start"
-            time.sleep(0.02)
-        time.sleep(0.3)
-        os.kill(rec.pid, signal.SIGTERM)
-        try:
-            rec.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            pytest.fail("SIGTERM was not passed on to a workload busy making syscalls")
-        assert rec.returncode == 143
-        trace = seccomp_gen.load_trace(out)
-        assert trace.header.exit == seccomp_gen.ExitStatus(signal=15)
-        got = trace.find("getppid", "x86_64")
-        assert got is not None and got.count > 0
-    finally:
-        if rec.poll() is None:
-            _kill_group(rec)
+def test_notify_python_loop_passes_a_signal_to_a_busy_workload(
+        cbuild, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SUPERVISOR_ENV, "python")
+    assert_sigterm_reaches_busy_workload("notify", cbuild["getppid_loop"],
+                                         tmp_path / "busy.json", timeout=10)
 
 
 @needs_notify

@@ -469,8 +469,8 @@ def test_cli_exit_status(script: str, status: int, exit, backend: str, known: bo
     assert trace.header.backend == backend
 
 
-def _proc_children(ppid: int) -> list[tuple[int, str, str]]:
-    """(pid, comm, state) of the live children of ``ppid``."""
+def _proc_stats() -> list[tuple[int, str, list[str]]]:
+    """(pid, comm, the fields after comm) of every process in /proc/PID/stat."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -481,27 +481,18 @@ def _proc_children(ppid: int) -> list[tuple[int, str, str]]:
         except OSError:
             continue
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        state, parent = stat[stat.rindex(")") + 2 :].split()[:2]
-        if int(parent) == ppid:
-            found.append((int(entry), comm, state))
+        found.append((int(entry), comm, stat[stat.rindex(")") + 2 :].split()))
     return found
+
+
+def _proc_children(ppid: int) -> list[tuple[int, str, str]]:
+    """(pid, comm, state) of the live children of ``ppid``."""
+    return [(pid, comm, f[0]) for pid, comm, f in _proc_stats() if int(f[1]) == ppid]
 
 
 def _session_members(sid: int) -> list[tuple[int, str, str]]:
     """(pid, comm, state) of every process in session ``sid``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[3]) == sid:
-            found.append((int(entry), stat[stat.index("(") + 1 : stat.rindex(")")], fields[0]))
-    return found
+    return [(pid, comm, f[0]) for pid, comm, f in _proc_stats() if int(f[3]) == sid]
 
 
 def _wait_for_sleeping_child(rec: subprocess.Popen[bytes], name: str) -> int:
@@ -565,15 +556,12 @@ def test_signal_is_forwarded_to_workload(
             _kill_group(rec)
 
 
-@pytest.mark.live
-@pytest.mark.parametrize(("backend", "known"), _backend_params())
-def test_signal_reaches_busy_workload(backend: str, known: bool, cbuild, tmp_path: Path) -> None:
-    """A workload that makes syscalls back to back is in a stop (ptrace, or waiting for the
-    notify supervisor) whenever the recorder's signal handler runs. SIGTERM must still reach
-    it."""
-    out = tmp_path / "busy.json"
+def assert_sigterm_reaches_busy_workload(backend: str, loop_exe: str, out: Path,
+                                         timeout: float = 5) -> None:
+    """Record ``getppid_loop`` making calls back to back, SIGTERM the recorder, and check the
+    workload got it (within ``timeout``), and the calls made so far were recorded."""
     rec = subprocess.Popen([*CLI, "record", "-q", "--backend", backend, "-o", str(out), "--",
-                            cbuild["getppid_loop"], "1000000000"],
+                            loop_exe, "1000000000"],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -584,7 +572,7 @@ def test_signal_reaches_busy_workload(backend: str, known: bool, cbuild, tmp_pat
         time.sleep(0.3)
         os.kill(rec.pid, signal.SIGTERM)
         try:
-            rec.communicate(timeout=5)
+            rec.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             pytest.fail("SIGTERM was not passed on to a workload busy making syscalls")
         assert rec.returncode == 143
@@ -595,6 +583,15 @@ def test_signal_reaches_busy_workload(backend: str, known: bool, cbuild, tmp_pat
     finally:
         if rec.poll() is None:
             _kill_group(rec)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(("backend", "known"), _backend_params())
+def test_signal_reaches_busy_workload(backend: str, known: bool, cbuild, tmp_path: Path) -> None:
+    """A workload that makes syscalls back to back is in a stop (ptrace, or waiting for the
+    notify supervisor) whenever the recorder's signal handler runs. SIGTERM must still reach
+    it."""
+    assert_sigterm_reaches_busy_workload(backend, cbuild["getppid_loop"], tmp_path / "busy.json")
 
 
 @pytest.mark.live
