@@ -179,7 +179,7 @@ class SyscallCounter:
     def watch_args(self, compat: int, nr: int, registers: tuple[int | None, ...]) -> None:
         """Record the distinct values of up to two argument registers (indexes 0-5) of syscall
         ``nr`` called with this ``compat`` bit; ``None`` (clone3) means the u64 that argument 0
-        points to. Call before :meth:`attach`... or after: the map is read at every call."""
+        points to. Best before :meth:`attach`; the map is read at every call, so later works too."""
         if not 1 <= len(registers) <= 2:
             raise ValueError(f"between one and two registers, not {len(registers)}")
         names = ARG_REGISTERS[compat]

@@ -410,10 +410,11 @@ class _EbpfSession:
         """The argument value pairs of the maps as the other backends keep them: per (arch, nr),
         a set of rows of the spec's length, at most ARG_VALUE_CAP of them (the lowest, so that
         the choice is stable), ``capped`` when there were more."""
+        counted = {k[:2] for k in raw.calls}
         for (nr, compat), pairs in maps.args.items():
             audit = call_arch(nr, compat)
             key = (audit, nr)
-            if not any(k[:2] == key for k in raw.calls):
+            if key not in counted:
                 continue  # only calls made before the workload's execve
             arch = arch_name(audit, nr)
             spec = fields_for(arch, syscall_name(arch, nr))
