@@ -22,7 +22,7 @@ import socket
 import sys
 from typing import Any
 
-from .arch import syscall_number
+from .arch import arch_token, syscall_number
 from .argspec import fields_for
 from .errors import SeccompGenError
 from .profile import ArgCondition, Profile, Rule, sort_arches
@@ -236,6 +236,8 @@ def github_lines(doc: dict[str, Any], file: str | None = None) -> list[str]:
 def diff_document(path_a: str, path_b: str, arch: str | None = None,
                   trace_args: str = "safe", names_only: bool = False) -> dict[str, Any]:
     """Load both sides and compare them; the JSON document ``--format json`` prints."""
+    if arch:
+        arch_token(arch)  # an unknown arch is an error, not an empty comparison
     policy = Policy(args=trace_args)
     a, kind_a = load_profile(path_a, policy)
     b, kind_b = load_profile(path_b, policy)

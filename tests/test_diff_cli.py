@@ -66,7 +66,8 @@ def test_against_docker_default(ls_profiles: dict[str, Path]) -> None:
 def test_errors_exit_2_with_one_line(tmp_path: Path, ls_profiles: dict[str, Path]) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"defaultAction": ')
-    for args in ((tmp_path / "missing.json", ls_profiles["oci"]), (bad, ls_profiles["oci"])):
+    for args in ((tmp_path / "missing.json", ls_profiles["oci"]), (bad, ls_profiles["oci"]),
+                 (ls_profiles["oci"], ls_profiles["oci"], "--arch", "x86-64")):
         res = run("diff", *args)
         assert res.returncode == 2
         lines = res.stderr.strip().splitlines()
