@@ -50,8 +50,8 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 TIMEOUT = 60
 PYTHON = sys.executable
 HERE = Path(__file__).resolve().parent
-#: moby's default profile (profiles/seccomp/default.json), as in ../shared/reference.
-DOCKER_DEFAULT = HERE / "consumers" / "docker-default-seccomp.json"
+#: moby's default profile (profiles/seccomp/default.json); see tests/data/README.md.
+DOCKER_DEFAULT = HERE / "data" / "docker-default-seccomp.json"
 
 #: Where Debian's busybox-static puts the binary.
 BUSYBOX = "/usr/bin/busybox"

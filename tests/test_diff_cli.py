@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LS_TRACE = ROOT / "sample_traces" / "ls.trace.json"
-DOCKER = ROOT.parent / "shared" / "reference" / "docker-default-seccomp.json"
+DOCKER = ROOT / "tests" / "data" / "docker-default-seccomp.json"
 CLI = [sys.executable, "-m", "seccomp_gen"]
 
 

@@ -18,7 +18,7 @@ from seccomp_gen.errors import SeccompGenError
 from seccomp_gen.profile import Profile, widen
 from seccomp_gen.synthesize import Policy, synthesize
 
-REFERENCE = Path("/work/shared/reference/docker-default-seccomp.json")
+REFERENCE = Path(__file__).parent / "data" / "docker-default-seccomp.json"
 
 
 def _profiles() -> list[Profile]:

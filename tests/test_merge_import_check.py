@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_traces"
 LS_TRACE = SAMPLES / "ls.trace.json"
 HELLO32 = SAMPLES / "hello32.trace.json"
-DOCKER = ROOT / "tests" / "consumers" / "docker-default-seccomp.json"
+DOCKER = ROOT / "tests" / "data" / "docker-default-seccomp.json"
 CLI = [sys.executable, "-m", "seccomp_gen"]
 #: A deterministic command with two processes (a fork and an exec).
 WORKLOAD = ["sh", "-c", "cat /etc/hostname >/dev/null; echo done >/dev/null"]
