@@ -93,15 +93,16 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
     backend = get_backend(args.backend, known=known is not None)
     stats = LiveStats()
     live: Any = nullcontext()
-    if sys.stderr.isatty() and not args.quiet:
-        import shlex
+    if not args.quiet:
+        from . import statusline
 
-        from rich.live import Live
+        if statusline.wanted():
+            import shlex
 
-        from . import console as ui
+            from . import console as ui
 
-        live = Live(ui.LiveStatus(stats, shlex.join(command)[:60]), console=err.real(),
-                    refresh_per_second=4, transient=True)
+            shown = shlex.join(command)[:60]
+            live = statusline.StatusLine(lambda: ui.status_segments(stats, shown))
     with live:
         trace = backend.record(command, RecordOptions(pin=not args.no_pin, known=known,
                                                       known_source=args.known or ""), stats)
@@ -231,7 +232,8 @@ def _add_record(sub: Any) -> None:
                      help="trace file to write (default: NAME.trace.json in this directory)")
     rec.add_argument("-f", "--force", action="store_true", help="replace FILE if it exists")
     rec.add_argument("-q", "--quiet", action="store_true",
-                     help="no status line and no summary; only errors")
+                     help="no status line and no summary; only errors (the status line is "
+                     "only ever shown when COMMAND's stdout is not the terminal)")
     rec.add_argument("--no-pin", action="store_true",
                      help="do not pin the recorder and the command to one CPU (pinning makes "
                      "ptrace ~10x cheaper on VMs, but the command then sees one CPU)")

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -154,22 +154,13 @@ def print_totals(console: Console, trace: Trace) -> None:
         console.print(Text(f"note: {note}", style="dim"), soft_wrap=True)
 
 
-class LiveStatus:
-    """The one-line status shown while recording: elapsed, processes, syscalls, distinct."""
-
-    def __init__(self, stats: LiveStats, command: str) -> None:
-        self.stats = stats
-        self.command = command
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        s = self.stats
-        elapsed = time.monotonic() - s.started if s.started else 0.0
-        yield Text.assemble(
-            ("recording ", "bold cyan"),
-            (self.command, "bold"),
-            f"  {elapsed:6.1f}s  processes {s.processes_alive}  "
-            f"syscalls {s.total()}  distinct {s.distinct()}",
-        )
+def status_segments(stats: LiveStats, command: str) -> list[tuple[str, str]]:
+    """The one-line status shown while recording: elapsed, processes, syscalls, distinct, as
+    (text, SGR) pieces for :class:`seccomp_gen.statusline.StatusLine`."""
+    elapsed = time.monotonic() - stats.started if stats.started else 0.0
+    return [("recording ", "1;36"), (command, "1"),
+            (f"  {elapsed:6.1f}s  processes {stats.processes_alive}  "
+             f"syscalls {stats.total()}  distinct {stats.distinct()}", "")]
 
 
 def error_line(console: Console, message: str) -> None:
