@@ -67,7 +67,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="recording backend (must be able to skip known syscalls: seccomp)")
     p.add_argument("--no-pin", action="store_true",
                    help="do not pin the recorder and the command to one CPU")
-    p.add_argument("-q", "--quiet", action="store_true", help="only the result line and errors")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print one line, the result (covered; or the syscalls the profile "
+                   "lacks, by name; the command's failure; the update), and errors; nothing "
+                   "else")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
                    help="the command to run")
     p.set_defaults(func=run)
@@ -230,23 +233,30 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
                "handled": handled, "updated": bool(wrote), "exit": result}
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return result
+    plain = {"soft_wrap": True, "highlight": False, "markup": False}
+    failed = f"the command {ui.exit_sentence(trace.header.exit)}" if status else ""
     if rows:
-        err.print(f"{args.profile}: {len(rows)} syscall(s) the profile does not allow were "
-                  f"needed by: {shlex.join(command)}", soft_wrap=True, highlight=False,
-                  markup=False)
-        for text in ui.check_lines(rows):
-            err.print(text, soft_wrap=True, highlight=False)
-    elif not args.quiet:
-        err.print(f"{args.profile} covers every syscall of: {shlex.join(command)}",
-                  soft_wrap=True, highlight=False, markup=False)
-    if not args.quiet:
-        for line in handled:
-            err.print(f"note: {line}", soft_wrap=True, highlight=False, markup=False)
-    if status:
-        err.print(f"the command exited with status {status}", highlight=False, markup=False)
+        head = (f"{args.profile}: {len(rows)} syscall(s) the profile does not allow were "
+                f"needed by: {shlex.join(command)}")
+    else:
+        head = f"{args.profile} covers every syscall of: {shlex.join(command)}"
+    if args.quiet:
+        # One line: the result, whatever it is.
+        line = head
+        if rows:
+            line += " (" + ", ".join(f"{r['arch']} {r['syscall']}" for r in rows) + ")"
+        line += "".join(f"; {part}" for part in (failed, wrote) if part)
+        err.print(line, **plain)
+        return result
+    err.print(head, **plain)
+    for text in ui.check_lines(rows):
+        err.print(text, soft_wrap=True, highlight=False)
+    for line in handled:
+        err.print(f"note: {line}", **plain)
+    if failed:
+        err.print(failed, **plain)
     if wrote:
-        err.print(wrote, soft_wrap=True, highlight=False, markup=False)
-    if args.trace_out and not args.quiet:
-        err.print(f"trace of the new syscalls written to {args.trace_out}", soft_wrap=True,
-                  highlight=False, markup=False)
+        err.print(wrote, **plain)
+    if args.trace_out:
+        err.print(f"trace of the new syscalls written to {args.trace_out}", **plain)
     return result

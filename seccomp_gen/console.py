@@ -32,6 +32,15 @@ def describe_exit(status: ExitStatus | None) -> str:
     return f"exit {status.code}"
 
 
+def exit_sentence(status: ExitStatus | None) -> str:
+    """``exited with status 3`` / ``was killed by SIGSEGV (core dumped)``, after "the command"."""
+    if status is None:
+        return "ended in an unknown way"
+    if status.signal is not None:
+        return f"was {describe_exit(status)}"
+    return f"exited with status {status.code}"
+
+
 def syscall_rows(trace: Trace) -> list[dict[str, Any]]:
     """Summary rows like ``strace -c``: most frequent first, ties by arch and name.
 

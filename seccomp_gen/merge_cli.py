@@ -8,12 +8,13 @@ The output is written atomically and an existing file is kept unless ``--force``
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from . import tracefile
 from .atomicfile import check_writable
 from .errors import SeccompGenError
-from .synthesize import merge_traces
+from .synthesize import merge_traces, repeated_run
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -23,23 +24,65 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="merge trace files into one (the union of the runs)",
         description="Merge trace files of runs of one program on one kind of host into one "
         "trace: counts are added, argument values and executables united, each run's command "
-        "kept in the header. Refuses traces from different host arches.",
+        "kept in the header. Refuses traces from different host arches, and the same "
+        "recording given twice (its counts would be doubled) unless --allow-duplicates.",
+        formatter_class=_Formatter,
     )
-    p.add_argument("traces", nargs="+", metavar="TRACE", help="trace files written by record")
+    # nargs="*", not "+": fewer than two traces is the command's own one-line error.
+    p.add_argument("traces", nargs="*", help="trace files written by record (at least two)")
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="trace file to write")
     p.add_argument("-f", "--force", action="store_true", help="replace FILE if it exists")
+    p.add_argument("--allow-duplicates", action="store_true",
+                   help="merge a recording that is given twice (the same file, a copy, or a "
+                   "trace already merged into another one given) and count its calls twice")
     p.add_argument("-q", "--quiet", action="store_true", help="only errors")
     p.set_defaults(func=run)
     return p
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Shows the traces as ``TRACE TRACE...``: argparse has no nargs for "two or more"."""
+
+    def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
+        if action.dest == "traces":
+            return "TRACE TRACE..."
+        return super()._format_args(action, default_metavar)
+
+
+def _same_file(paths: list[str]) -> tuple[str, str] | None:
+    seen: dict[tuple[int, int], str] = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # loading it says what is wrong
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            return seen[key], path
+        seen[key] = path
+    return None
 
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``merge``: check the output, load every trace, merge, write atomically."""
     if len(args.traces) < 2:
         raise SeccompGenError("merge needs at least two trace files",
-                              hint="usage: seccomp-gen merge A.trace.json B.trace.json -o OUT")
+                              hint="usage: seccomp-gen merge TRACE TRACE... -o OUT")
+    again = "merging would count its calls twice; give each run once, or --allow-duplicates"
+    same = None if args.allow_duplicates else _same_file(args.traces)
+    if same is not None:
+        a, b = same
+        raise SeccompGenError(f"{a} is given twice" if a == b else f"{b} is the same file as {a}",
+                              hint=again)
     check_writable(args.output, force=args.force)
-    merged = merge_traces([tracefile.load(t) for t in args.traces])
+    traces = [tracefile.load(t) for t in args.traces]
+    repeat = None if args.allow_duplicates else repeated_run(traces)
+    if repeat is not None:
+        i, j, part = repeat
+        a, b = args.traces[i], args.traces[j]
+        raise SeccompGenError(f"{a} is already merged into {b}" if part
+                              else f"{b} holds the same recording as {a}", hint=again)
+    merged = merge_traces(traces)
     tracefile.dump(merged, args.output)
     if not args.quiet:
         err.print(f"merged {len(args.traces)} traces into {args.output}: {merged.total_calls} "

@@ -319,6 +319,35 @@ def _one(values: Iterable[str], mixed: str = "mixed") -> str:
     return distinct[0] if len(distinct) == 1 else f"{mixed} ({', '.join(distinct)})"
 
 
+def _run_of(t: Trace) -> tuple[object, ...]:
+    """What identifies one recording: when it ran, what, and which processes it saw."""
+    h = t.header
+    return (h.started, h.ended, h.command, tuple(p.pid for p in t.processes))
+
+
+def _processes_of(t: Trace) -> frozenset[tuple[int, int | None, tuple[str, ...], int]]:
+    return frozenset((p.pid, p.ppid, p.exes, p.syscalls) for p in t.processes)
+
+
+def repeated_run(traces: Sequence[Trace]) -> tuple[int, int, bool] | None:
+    """(i, j, part) if traces i and j hold one same recording, else None: merging them would
+    count its calls twice. Either both are that recording (the same header and processes; then
+    ``part`` is False), or trace i is merged into trace j, or j into i (``part``: i is the
+    smaller). Two different runs do not have equal process records (pid, parent, programs and
+    call count of every process): their pids would all have to come back in the same order."""
+    for j in range(len(traces)):
+        pj = _processes_of(traces[j])
+        for i in range(j):
+            if _run_of(traces[i]) == _run_of(traces[j]):
+                return i, j, False
+            pi = _processes_of(traces[i])
+            if pi and pj and pi <= pj:
+                return i, j, True
+            if pi and pj and pj <= pi:
+                return j, i, True
+    return None
+
+
 def merge_traces(traces: Sequence[Trace]) -> Trace:
     """The union of several runs of one program on one kind of host.
 
@@ -382,6 +411,7 @@ def merge_traces(traces: Sequence[Trace]) -> Trace:
         duration_s=sum(h.duration_s for h in hs),
         exit=hs[0].exit if len({h.exit for h in hs}) == 1 else None,
         records_args=all(h.records_args for h in hs),
+        records_results=all(h.records_results for h in hs),
         notes=tuple(dict.fromkeys(
             runs + [n for h in hs for n in h.notes if not n.startswith(_RUN_PREFIX)])),
     )

@@ -64,8 +64,65 @@ def test_merge_unites_runs_and_refuses_to_overwrite(tmp_path: Path) -> None:
     again = run("merge", LS_TRACE, HELLO32, "-o", out)
     assert again.returncode != 0 and "already exists" in one_error_line(again)
     assert out.read_text() == before
-    assert run("merge", LS_TRACE, LS_TRACE, "-o", out, "--force").returncode == 0
+    # The same recording twice is refused (its counts would double) unless asked for.
+    assert run("merge", LS_TRACE, LS_TRACE, "-o", out, "--force",
+               "--allow-duplicates").returncode == 0
     assert names(out) == names(LS_TRACE)
+
+
+def test_merge_refuses_one_recording_given_twice(tmp_path: Path) -> None:
+    """The same file, a copy of it, or a trace already merged into another one given: one
+    line, exit 125, nothing written; --allow-duplicates merges anyway (and counts twice)."""
+    copy = tmp_path / "copy.trace.json"
+    copy.write_text(LS_TRACE.read_text())
+    both = tmp_path / "both.trace.json"
+    assert run("merge", LS_TRACE, HELLO32, "-o", both).returncode == 0
+    out = tmp_path / "out.json"
+    again = "(merging would count its calls twice; give each run once, or --allow-duplicates)"
+    for traces, what in (
+        ((LS_TRACE, LS_TRACE), f"{LS_TRACE} is given twice"),
+        ((LS_TRACE, HELLO32, copy), f"{copy} holds the same recording as {LS_TRACE}"),
+        ((both, HELLO32), f"{HELLO32} is already merged into {both}"),
+        ((LS_TRACE, both), f"{LS_TRACE} is already merged into {both}"),
+    ):
+        res = run("merge", *traces, "-o", out)
+        assert res.returncode == 125
+        assert one_error_line(res) == f"seccomp-gen: error: {what} {again}"
+        assert not out.exists()
+    ok = run("merge", LS_TRACE, copy, "-o", out, "--allow-duplicates")
+    assert ok.returncode == 0, ok.stderr
+    doubled = {(s["arch"], s["name"]): s["count"] for s in json.loads(out.read_text())["syscalls"]}
+    single = {(s["arch"], s["name"]): s["count"]
+              for s in json.loads(LS_TRACE.read_text())["syscalls"]}
+    assert doubled == {k: 2 * v for k, v in single.items()}
+
+
+def test_merge_usage_asks_for_two_traces(tmp_path: Path) -> None:
+    helped = run("merge", "--help")
+    assert helped.returncode == 0
+    usage = " ".join(helped.stdout.split("options:")[0].split())
+    assert "TRACE TRACE..." in usage and "[TRACE" not in usage
+    for traces in ((), (LS_TRACE,)):
+        res = run("merge", *traces, "-o", tmp_path / "out.json")
+        assert res.returncode == 125
+        assert one_error_line(res) == ("seccomp-gen: error: merge needs at least two trace "
+                                       "files (usage: seccomp-gen merge TRACE TRACE... -o OUT)")
+
+
+@pytest.mark.live
+def test_merge_keeps_that_results_were_not_recorded(tmp_path: Path) -> None:
+    """Two seccomp-backend traces (no return values): the merged header still says so, and
+    ``show`` prints n/a in the errors column, not 0."""
+    a, b, out = (tmp_path / f"{n}.trace.json" for n in ("a", "b", "out"))
+    for path, cmd in ((a, ["true"]), (b, ["sh", "-c", "exit 0"])):
+        res = run("record", "-q", "--backend", "seccomp", "-o", path, "--", *cmd)
+        assert res.returncode == 0, res.stderr
+        assert json.loads(path.read_text())["header"]["records_results"] is False
+    assert run("merge", a, b, "-o", out).returncode == 0
+    assert json.loads(out.read_text())["header"]["records_results"] is False
+    shown = run("show", out, "--json")
+    rows = json.loads(shown.stdout)["rows"]
+    assert rows and all(r["errors"] is None for r in rows)
 
 
 def test_merge_bad_input_writes_nothing(tmp_path: Path) -> None:
@@ -402,3 +459,36 @@ def test_check_command_failure_without_drift(profile: Path) -> None:
               "exit 5")
     assert res.returncode == 3, res.stderr
     assert "exited with status 5" in res.stderr
+
+
+@pytest.mark.live
+def test_check_names_the_signal_that_killed_the_command(profile: Path) -> None:
+    res = run("check", "--profile", profile, "--", "sh", "-c", "kill -SEGV $$")
+    assert res.returncode == 1, res.stderr  # kill(2) is new to the profile
+    assert "the command was killed by SIGSEGV" in res.stderr
+    assert "139" not in res.stderr
+
+
+@pytest.mark.live
+def test_check_quiet_prints_only_the_result_line(profile: Path, tmp_path: Path) -> None:
+    covered = run("check", "-q", "--profile", profile, "--", *CHECKED)
+    assert covered.returncode == 0
+    assert covered.stderr.splitlines() == [f"{profile} covers every syscall of: "
+                                           "sh -c 'cat /etc/hostname >/dev/null; exit 0'"]
+    failed = run("check", "-q", "--profile", profile, "--", "sh", "-c",
+                 "cat /etc/hostname >/dev/null; exit 5")
+    assert failed.returncode == 3
+    assert len(failed.stderr.splitlines()) == 1
+    assert failed.stderr.rstrip().endswith("; the command exited with status 5")
+    _drop(profile, "openat")
+    _drop(profile, "read")
+    drift = run("check", "-q", "--profile", profile, "--trace-out", tmp_path / "new.json", "--",
+                *CHECKED)
+    assert drift.returncode == 1
+    assert drift.stderr.splitlines() == [
+        f"{profile}: 2 syscall(s) the profile does not allow were needed by: sh -c 'cat "
+        "/etc/hostname >/dev/null; exit 0' (x86_64 openat, x86_64 read)"]
+    assert (tmp_path / "new.json").exists()
+    loud = run("check", "--profile", profile, "--", *CHECKED).stderr.splitlines()
+    assert loud[0].startswith(f"{profile}: 2 syscall(s)")  # then one line per syscall
+    assert loud[1].startswith("  x86_64 openat (") and loud[2].startswith("  x86_64 read (")
