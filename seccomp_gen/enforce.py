@@ -335,7 +335,8 @@ def run(
     ``on_violation`` is called with each denied call as it happens (in the tracer, while the
     calling thread is stopped: keep it short). Raises a one-line :class:`SeccompGenError` before
     anything runs for an unknown mode, a missing or unreadable profile, a profile libseccomp
-    rejects, a profile for another arch, or a command that cannot be found.
+    rejects, a profile for another arch, a command that cannot be found, or (enforce and kill
+    modes) a profile that denies the execve that would start the command (exit status 126).
     """
     from .recorders.base import LiveStats, RecordOptions, resolve_command
     from .recorders.seccomp_backend import build_filter, host_arches, seccomp_unavailable
@@ -353,6 +354,8 @@ def run(
             exc.path = name
         raise
     path = resolve_command(argv, env)
+    if mode != "complain":
+        _refuse_denied_execve(prof, original, name)
     if mode == "kill":
         kmsg = _kmsg_open()
         status, pid = _run_killmode(argv, path, original, env, cwd)
@@ -408,6 +411,30 @@ def run(
     trace = session.run()
     return RunResult(exit=trace.header.exit, violations=tuple(collector.seen), trace=trace,
                      mode=mode)
+
+
+def _refuse_denied_execve(profile: Profile, program: bytes, source: str) -> None:
+    """Refuse a profile that denies the execve starting the command (the filter is loaded
+    right before it). Otherwise the command never starts, and what the failed start does next is
+    reported instead. Under an errno verdict the child cannot even exit: glibc's ``_exit`` ends
+    in an instruction that dies of SIGSEGV, which looked like the command's own crash."""
+    from .arch import host_arch
+    from .errors import CommandNotExecutable
+    from .validate import Simulator
+
+    arch = host_arch()
+    if any(r.name == "execve" and r.conditions and arch in r.arches for r in profile.rules):
+        return  # the verdict depends on the arguments: let the kernel decide
+    verdict = Simulator(program).check(arch, "execve")
+    if verdict.action == "allow":
+        return
+    what = verdict.action
+    if verdict.errno is not None:
+        what = f"errno {errno_mod.errorcode.get(verdict.errno, verdict.errno)}"
+    raise CommandNotExecutable(
+        f"{source}: the profile denies execve on {arch} ({what}): the command never started",
+        hint="a profile must allow execve, the call that starts the command; --mode complain "
+        "lists everything it lacks")
 
 
 def _conditional_numbers(profile: Profile, host: Sequence[str]) -> frozenset[tuple[int, int]]:

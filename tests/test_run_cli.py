@@ -311,6 +311,32 @@ def _rejected_profile(tmp_path: Path) -> Path:
     return p
 
 
+@needs_seccomp
+@pytest.mark.live
+@pytest.mark.parametrize("default", ["SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"])
+def test_profile_that_denies_execve_never_starts_the_command(default: str,
+                                                             tmp_path: Path) -> None:
+    """The filter is loaded right before the execve that starts the command: a profile that
+    denies it is said so in one line, exit 126, in enforce and kill modes (under an errno default
+    the child could not even exit and died of SIGSEGV in glibc's _exit, reported as the
+    command's crash). complain mode lets it through and lists what the profile lacks."""
+    prof = tmp_path / "noexec.json"
+    prof.write_text(json.dumps({"defaultAction": default, "architectures": ["SCMP_ARCH_X86_64"],
+                                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}))
+    marker = tmp_path / "ran"
+    what = {"SCMP_ACT_ERRNO": "errno EPERM", "SCMP_ACT_KILL_PROCESS": "kill-process",
+            "SCMP_ACT_TRAP": "trap"}[default]
+    for mode in ("enforce", "kill"):
+        line = assert_one_error_line(
+            cli("run", "--profile", str(prof), "--mode", mode, "--", "touch", str(marker)), 126)
+        assert line.startswith(f"seccomp-gen: error: {prof}: the profile denies execve on x86_64 "
+                               f"({what}): the command never started"), line
+        assert not marker.exists()
+    res = cli("run", "-q", "--profile", str(prof), "--mode", "complain", "--", "touch",
+              str(marker))
+    assert res.returncode == 0 and marker.exists()
+
+
 @pytest.mark.parametrize(("case", "expect"), [
     ("missing", "no such file"),
     ("arm", "the profile is for aarch64, not for this machine"),
