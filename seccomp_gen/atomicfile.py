@@ -9,20 +9,25 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import SeccompGenError
 
 
 def check_writable(path: str | os.PathLike[str], *, force: bool = False) -> Path:
-    """Fail early if ``path`` cannot be created, or already exists and ``force`` is not given."""
+    """Fail early if ``path`` cannot be created, or already exists and ``force`` is not given.
+
+    "Exists" is any directory entry, a symlink too, even one pointing nowhere: replacing it
+    loses what the user had there. :func:`write_atomic` replaces a symlink itself, never
+    the file it points to.
+    """
     target = Path(path)
     if target.is_dir():
         raise SeccompGenError("is a directory", path=str(target), hint="give a file name")
-    if target.exists() and not force:
-        raise SeccompGenError(
-            "already exists", path=str(target), hint="use --force to replace it"
-        )
+    if os.path.lexists(target) and not force:
+        what = "already exists as a symbolic link" if target.is_symlink() else "already exists"
+        raise SeccompGenError(what, path=str(target), hint="use --force to replace it")
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise SeccompGenError("directory does not exist", path=str(parent))
@@ -38,7 +43,11 @@ def check_writable(path: str | os.PathLike[str], *, force: bool = False) -> Path
 
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync it, then rename it over ``path``."""
+    """Write ``data`` to a temp file beside ``path``, fsync it, then rename it over ``path``.
+
+    rename(2) replaces the directory entry: a symlink at ``path`` is replaced by the new file,
+    and whatever it pointed to is left as it was.
+    """
     target = Path(path)
     payload = data.encode() if isinstance(data, str) else data
     parent = target.parent if str(target.parent) else Path(".")
@@ -61,3 +70,74 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
         raise SeccompGenError(
             f"cannot write: {exc.strerror or exc}", path=str(target)
         ) from None
+
+
+def fallback_dirs(path: str | os.PathLike[str]) -> list[str]:
+    """Where else to save a result that cannot be written to ``path``: $TMPDIR (else /tmp and
+    /var/tmp, which is often on another filesystem), then the current directory; each once, and
+    not ``path``'s own directory."""
+    tmpdir = os.environ.get("TMPDIR")
+    candidates = [tmpdir] if tmpdir else ["/tmp", "/var/tmp"]
+    with contextlib.suppress(OSError):
+        candidates.append(os.getcwd())
+    own = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    out: list[str] = []
+    for d in candidates:
+        real = os.path.realpath(d)
+        if real != own and real not in out:
+            out.append(real)
+    return out
+
+
+def save_elsewhere(path: str | os.PathLike[str], data: str | bytes,
+                   dirs: Sequence[str]) -> tuple[str | None, list[str]]:
+    """Save ``data``, which could not be written to ``path``, under a new name in the first of
+    ``dirs`` that takes it. Returns (the file written or None, why each directory failed).
+
+    The file is created exclusively (nothing is replaced) and only the user can read it (it
+    may be in a shared /tmp).
+    """
+    payload = data.encode() if isinstance(data, str) else data
+    name = Path(path).name or "output"
+    stem, dot, ext = name.rpartition(".")
+    prefix, suffix = (f"seccomp-gen-{stem}-", f".{ext}") if dot and stem else (
+        f"seccomp-gen-{name}-", "")
+    failures: list[str] = []
+    for d in dirs:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=d)
+        except OSError as exc:
+            failures.append(f"{d}: {exc.strerror or exc}")
+            continue
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            failures.append(f"{d}: {exc.strerror or exc}")
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            continue
+        return tmp, failures
+    return None, failures
+
+
+def write_or_rescue(path: str | os.PathLike[str], data: str | bytes,
+                    what: str) -> tuple[str | None, str | None]:
+    """Write ``data`` atomically to ``path``, or, when that fails (disk full, I/O error,
+    read-only filesystem...), save it elsewhere (:func:`fallback_dirs`): for results that
+    cannot be made again, such as the trace of a run that has ended.
+
+    Returns (the file that holds ``data`` or None, and None or one line that says what failed
+    and where ``what`` went, or that it is lost and why).
+    """
+    try:
+        write_atomic(path, data)
+    except SeccompGenError as exc:
+        saved, failures = save_elsewhere(path, data, fallback_dirs(path))
+        if saved is not None:
+            return saved, f"{exc.one_line()}; {what} was saved to {saved} instead"
+        why = "; ".join(failures) or "no other directory to try"
+        return None, f"{exc.one_line()}; {what} is lost ({why})"
+    return str(path), None

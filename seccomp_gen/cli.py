@@ -3,7 +3,8 @@
 This is the one place where errors become exit statuses: a :class:`SeccompGenError` becomes a
 single ``seccomp-gen: error: ...`` line and its ``exit_status`` (125 for the tool's own failures,
 126/127 for a command that cannot be run or found, as ``env`` and ``timeout`` do); ``record``
-otherwise exits with the workload's own status.
+otherwise exits with the workload's own status, also when its trace cannot be written once the
+workload has run (then it is saved elsewhere, or reported lost, in one line).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
         raise SeccompGenError("record needs a command",
                               hint="usage: seccomp-gen record [-o FILE] -- COMMAND [ARGS...]")
     from . import tracefile
-    from .atomicfile import check_writable
+    from .atomicfile import check_writable, write_or_rescue
     from .recorders import LiveStats, RecordOptions, get_backend, resolve_command
 
     output = args.output or _default_output(command)
@@ -106,23 +107,40 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
     with live:
         trace = backend.record(command, RecordOptions(pin=not args.no_pin, known=known,
                                                       known_source=args.known or ""), stats)
-    tracefile.dump(trace, output)
+    # The command has run: from here on, whatever cannot be written is said in one line, and
+    # seccomp-gen still exits with the command's own status (README, "Recording").
+    status = trace.header.exit.shell_status if trace.header.exit else 0
+    try:
+        saved, problem = write_or_rescue(output, tracefile.dumps(trace), "the trace")
+    except SeccompGenError as exc:
+        saved, problem = None, f"{exc.one_line()}; the trace is lost"
     if not args.quiet:
         from . import console as ui
 
         err.print(ui.summary_table(trace, top=args.top))
         ui.print_totals(err.real(), trace)
-        err.print(f"trace written to {output}", soft_wrap=True, highlight=False, markup=False)
+        if problem is None:
+            err.print(f"trace written to {saved}", soft_wrap=True, highlight=False,
+                      markup=False)
+    if problem is not None:
+        _error_line(err, problem)
     if profiles:
         from .synthesize import synthesize
 
         profile = synthesize(trace, generate_cli.policy_of(args))
         for fmt, path in profiles:
-            generate_cli.write_profile(profile, fmt, path)
-            if not args.quiet:
+            try:
+                text = generate_cli.profile_text(profile, fmt, path)
+            except SeccompGenError as exc:
+                _error_line(err, exc.one_line())
+                continue
+            saved, problem = write_or_rescue(path, text, f"the {fmt} profile")
+            if problem is not None:
+                _error_line(err, problem)
+            elif not args.quiet:
                 err.print(generate_cli.summary_line(profile, fmt, path), soft_wrap=True,
                           highlight=False, markup=False)
-    return trace.header.exit.shell_status if trace.header.exit else 0
+    return status
 
 
 def cmd_show(args: argparse.Namespace, out: Any, err: Any) -> int:

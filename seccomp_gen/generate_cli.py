@@ -15,7 +15,7 @@ from .atomicfile import check_writable, write_atomic
 from .baselines import NAMES as BASELINE_NAMES
 from .emitters import FORMATS, emit, parse
 from .errors import SeccompGenError
-from .profile import ACTIONS, ERRNO_EPERM, Profile
+from .profile import ACTIONS, ERRNO_EPERM, Profile, widen
 from .synthesize import ARG_POLICIES, Policy, merge_traces, synthesize
 
 DEFAULT_ACTIONS = tuple(a for a in ACTIONS if a != "allow")
@@ -78,20 +78,46 @@ def check_format(fmt: str, docker: bool = False) -> None:
         raise SeccompGenError("--docker only applies to --format oci")
 
 
-def write_profile(profile: Profile, fmt: str, output: str, *, docker: bool = False) -> None:
-    """Emit, prove with libseccomp, and write atomically; nothing is written if any step fails."""
+def profile_text(profile: Profile, fmt: str, output: str, *, docker: bool = False) -> str:
+    """Emit, and prove with libseccomp: the text of a profile file that may be written."""
     from .validate import validate  # libseccomp only where it is needed
 
     text = emit(profile, fmt, docker=docker)
     # Check what the file says, read back, not the model: that also proves the emitter.
     validate(parse(text, fmt, output))
-    write_atomic(output, text)
+    return text
+
+
+def write_profile(profile: Profile, fmt: str, output: str, *, docker: bool = False) -> None:
+    """Emit, prove with libseccomp, and write atomically; nothing is written if any step fails."""
+    write_atomic(output, profile_text(profile, fmt, output, docker=docker))
+
+
+def _syscalls(n: int) -> str:
+    return f"{n} syscall" if n == 1 else f"{n} syscalls"
 
 
 def summary_line(profile: Profile, fmt: str, output: str) -> str:
-    """What was written, in one line."""
-    msg = (f"{fmt} profile written to {output}: {len(profile.names())} syscalls allowed on "
-           f"{', '.join(profile.architectures)}")
+    """What was written, in one line: how many syscalls are allowed on which arch, and which
+    listed arches allow none (OCI applies every name to every listed arch: it has none)."""
+    shown = widen(profile) if fmt == "oci" else profile
+    counts = {a: len(shown.names(a)) for a in shown.architectures}
+    allowed = [a for a in shown.architectures if counts[a]]
+    empty = [a for a in shown.architectures if not counts[a]]
+    one = len(empty) == 1
+    if len({counts[a] for a in allowed}) > 1:
+        where = f"{_syscalls(counts[allowed[0]])} allowed on {allowed[0]}, " + ", ".join(
+            f"{counts[a]} on {a}" for a in allowed[1:])
+    else:
+        where = f"{_syscalls(len(profile.names()))} allowed on {', '.join(allowed) or 'no arch'}"
+    msg = f"{fmt} profile written to {output}: {where}"
+    if empty and fmt == "lxc":
+        msg += (f"; {', '.join(f'[{a}]' for a in empty)} "
+                f"{'is an empty section' if one else 'are empty sections'} (LXC adds the other "
+                f"sections' rules to {'that ABI' if one else 'those ABIs'}, where the names exist)")
+    elif empty:
+        msg += (f"; {', '.join(empty)} {'is' if one else 'are'} listed with no allowed syscalls "
+                f"(deny-all for {'that ABI' if one else 'those ABIs'})")
     if profile.skipped:
         msg += f"; {len(profile.skipped)} observed syscall(s) skipped (see the file's comment)"
     return msg

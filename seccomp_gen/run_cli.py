@@ -6,7 +6,9 @@ arch, output path, command) is refused in one line, exit 125 (126/127 for a comm
 be run or found), before the workload starts.
 
 Exit status: the workload's own (128+N if signal N killed it); with ``--fail-on-violation``,
-:data:`~seccomp_gen.enforce.VIOLATION_EXIT` (3) when the profile missed a syscall.
+:data:`~seccomp_gen.enforce.VIOLATION_EXIT` (3) when the profile missed a syscall; 126 when the
+profile denies the execve that starts the workload. Once the workload has run, an output that
+cannot be written is saved elsewhere or reported lost, and the status stays the workload's.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import sys
 from typing import Any
 
-from .atomicfile import check_writable, write_atomic
+from .atomicfile import check_writable, write_or_rescue
 from .enforce import VIOLATION_EXIT, RunResult, check_mode
 from .errors import SeccompGenError
 
@@ -33,7 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "speed. Exit status: COMMAND's own (128+N if signal N killed it); with "
         f"--fail-on-violation, {VIOLATION_EXIT} if the profile missed a syscall; 125 if "
         "seccomp-gen itself failed before running COMMAND, 126/127 if COMMAND cannot be run or "
-        "found.",
+        "found (126 also if PROFILE denies the execve that starts it).",
     )
     p.add_argument("--profile", required=True, metavar="PROFILE",
                    help="the profile to enforce: OCI/Docker JSON, LXC v2 policy, generated "
@@ -108,19 +110,29 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
             err.print(ui.violation_line(v, mode), soft_wrap=True, highlight=False)
 
     result = enforce_run(command, args.profile, mode=mode, on_violation=report)
+    # The command has run: what cannot be written is said in one line, and the exit status
+    # stays the command's (README, "Finding what a profile denies").
+    problems: list[str] = []
+    written = None
     if args.output and result.trace is not None:
         from . import tracefile
 
-        tracefile.dump(result.trace, args.output)
+        written, problem = write_or_rescue(args.output, tracefile.dumps(result.trace),
+                                           "the violations trace")
+        problems += [problem] if problem else []
     if live:
-        _print_summary(err, result, args.profile, args.output)
+        _print_summary(err, result, args.profile,
+                       written if written == args.output else None)
     if args.json:
-        text = json.dumps(summary_doc(result, args.profile, args.output), indent=1) + "\n"
+        text = json.dumps(summary_doc(result, args.profile, written), indent=1) + "\n"
         if args.json == "-":
             sys.stdout.write(text)
             sys.stdout.flush()
         else:
-            write_atomic(args.json, text)
+            _, problem = write_or_rescue(args.json, text, "the JSON summary")
+            problems += [problem] if problem else []
+    for problem in problems:
+        ui.error_line(err, problem)
     if args.fail_on_violation and result.violated:
         return VIOLATION_EXIT
     return result.status
