@@ -264,11 +264,15 @@ def test_live_status_line_counts(tmp_path: Path, ebpf: None) -> None:
     import shlex
     import subprocess
 
-    cmd = shlex.join([*CLI, "record", "--backend", "ebpf", "-o", str(tmp_path / "t.json"), "--",
-                      "sh", "-c", "ls / >/dev/null; sleep 1.2"])
+    # The status line is drawn only when the workload's stdout is not the terminal, and needs
+    # the terminal's size (a pty script(1) makes without a terminal of its own has none).
+    cmd = "stty rows 40 cols 120; " + shlex.join(
+        [*CLI, "record", "--backend", "ebpf", "-o", str(tmp_path / "t.json"), "--",
+         "sh", "-c", "ls / >/dev/null; sleep 1.2"]) + " >/dev/null"
     log = tmp_path / "typescript"
     res = subprocess.run(["script", "-qec", cmd, str(log)], capture_output=True, timeout=60,
-                         check=False, stdin=subprocess.DEVNULL)
+                         check=False, stdin=subprocess.DEVNULL,
+                         env={**os.environ, "TERM": os.environ.get("TERM") or "xterm"})
     screen = log.read_text(errors="replace")
     assert res.returncode == 0, screen
     assert max(int(n) for n in re.findall(r"syscalls (\d+)", screen)) > 0, screen
