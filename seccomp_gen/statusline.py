@@ -15,7 +15,11 @@ output, and every redraw stays in the scrollback. So:
 - Each redraw is one write(2) (save the cursor, draw the bottom row, restore the cursor). The
   tty layer does not interleave one write with another process's write.
 - While the terminal is out of canonical mode (a program reads keys one at a time, or draws full
-  screen on /dev/tty) nothing is drawn. When the terminal is resized the row is reserved again.
+  screen on /dev/tty) nothing is drawn. When the terminal is resized (SIGWINCH) the row is
+  reserved again at once: the resize has reset the scroll region, and until then a line the
+  workload writes could push the status row into the scrollback.
+- There is none on a terminal without a known size (a pty nobody sized) or with TERM unset or
+  ``dumb``.
 - At the end the row is erased and the scroll region reset, so nothing of it stays on the screen
   or in the scrollback.
 
@@ -48,18 +52,29 @@ _SAVE, _RESTORE = b"\x1b7", b"\x1b8"  # DECSC / DECRC: cursor, attributes
 _WRAP_OFF, _WRAP_ON = b"\x1b[?7l", b"\x1b[?7h"
 
 
+def _drawable(fd: int) -> tuple[int, int] | None:
+    """(rows, cols) of terminal ``fd`` if we may draw on it now: we are in its foreground process
+    group, it is in canonical mode (no program reads it key by key or draws full screen on it),
+    and its size is known and leaves rows for the workload."""
+    try:
+        if os.tcgetpgrp(fd) != os.getpgrp():
+            return None
+        if not termios.tcgetattr(fd)[3] & termios.ICANON:
+            return None
+        cols, rows = os.get_terminal_size(fd)
+    except OSError:
+        return None
+    return (rows, cols) if rows >= MIN_ROWS and cols >= MIN_COLS else None
+
+
 def wanted(fd: int = 2, stdout_fd: int = 1, env: dict[str, str] | None = None) -> bool:
-    """Whether a status line may be drawn on ``fd`` while a workload with our stdout runs."""
+    """Whether a status line may be drawn on ``fd`` while a workload with our stdout runs: the
+    workload's stdout is not a terminal, ``fd`` is one that understands VT100 controls (TERM
+    set, not dumb) and we may draw on it now."""
     term = (os.environ if env is None else env).get("TERM", "")
     if term in ("", "dumb", "unknown") or not os.isatty(fd) or os.isatty(stdout_fd):
         return False
-    try:
-        cols, rows = os.get_terminal_size(fd)
-        canonical = bool(termios.tcgetattr(fd)[3] & termios.ICANON)
-        foreground = os.tcgetpgrp(fd) == os.getpgrp()
-    except OSError:
-        return False
-    return canonical and foreground and rows >= MIN_ROWS and cols >= MIN_COLS
+    return _drawable(fd) is not None
 
 
 def _cells(ch: str) -> tuple[str, int]:
@@ -156,20 +171,8 @@ class StatusLine:
             if not self._stop:
                 self._tick()
 
-    def _size_if_drawable(self) -> tuple[int, int] | None:
-        """(rows, cols) if we may draw now: foreground, canonical mode, big enough."""
-        try:
-            if os.tcgetpgrp(self._fd) != os.getpgrp():
-                return None
-            if not termios.tcgetattr(self._fd)[3] & termios.ICANON:
-                return None
-            cols, rows = os.get_terminal_size(self._fd)
-        except OSError:
-            return None
-        return (rows, cols) if rows >= MIN_ROWS and cols >= MIN_COLS else None
-
     def _tick(self) -> None:
-        size = self._size_if_drawable()
+        size = _drawable(self._fd)
         if size is None:
             # Someone else owns the terminal for now (a full-screen or key-reading program
             # may also have moved the scroll region): reserve the row again when we resume.
