@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import SeccompGenError
@@ -37,8 +38,10 @@ def check_writable(path: str | os.PathLike[str], *, force: bool = False) -> Path
     return target
 
 
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync it, then rename it over ``path``."""
+def write_atomic(path: str | os.PathLike[str], data: str | bytes | Iterable[str]) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync it, then rename it over ``path``.
+
+    ``data`` may be an iterable of text pieces (a big trace), written as they come."""
     target = Path(path)
     payload = data.encode() if isinstance(data, str) else data
     parent = target.parent if str(target.parent) else Path(".")
@@ -50,7 +53,11 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
         ) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+            if isinstance(payload, bytes):
+                fh.write(payload)
+            else:
+                for piece in payload:
+                    fh.write(piece.encode())
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
@@ -61,3 +68,7 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
         raise SeccompGenError(
             f"cannot write: {exc.strerror or exc}", path=str(target)
         ) from None
+    except BaseException:  # e.g. a piece that cannot be written: no temp file is left behind
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

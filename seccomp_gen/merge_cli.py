@@ -13,6 +13,7 @@ from typing import Any
 from . import tracefile
 from .atomicfile import check_writable
 from .errors import SeccompGenError
+from .inputs import check_stdin_once
 from .synthesize import merge_traces
 
 
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     if len(args.traces) < 2:
         raise SeccompGenError("merge needs at least two trace files",
                               hint="usage: seccomp-gen merge A.trace.json B.trace.json -o OUT")
+    check_stdin_once(args.traces)
     check_writable(args.output, force=args.force)
     merged = merge_traces([tracefile.load(t) for t in args.traces])
     tracefile.dump(merged, args.output)

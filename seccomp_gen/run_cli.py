@@ -19,6 +19,7 @@ from typing import Any
 from .atomicfile import check_writable, write_atomic
 from .enforce import VIOLATION_EXIT, RunResult, check_mode
 from .errors import SeccompGenError
+from .inputs import source_name
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -37,7 +38,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--profile", required=True, metavar="PROFILE",
                    help="the profile to enforce: OCI/Docker JSON, LXC v2 policy, generated "
-                   "Python table, or a trace file (allows exactly what it recorded)")
+                   "Python table, or a trace file (allows exactly what it recorded); '-': "
+                   "standard input")
     p.add_argument("--mode", default="enforce", metavar="MODE",
                    help="enforce (deny as the profile says and report; the default), complain "
                    "(report calls the profile does not allow and let them through, so one run "
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
 
         tracefile.dump(result.trace, args.output)
     if live:
-        _print_summary(err, result, args.profile, args.output)
+        _print_summary(err, result, source_name(args.profile), args.output)
     if args.json:
         text = json.dumps(summary_doc(result, args.profile, args.output), indent=1) + "\n"
         if args.json == "-":
