@@ -448,9 +448,17 @@ def from_json(data: Any, source: str = "<trace>") -> Trace:
                  enumerate(c.get(data, "processes", list, "", optional=True, default=[]))]
     exes = [_exe(c, item, i)
             for i, item in enumerate(c.get(data, "exes", list, "", optional=True, default=[]))]
+    return _trace(c, header, syscalls, processes, exes)
+
+
+def _trace(c: _Checker, header: TraceHeader, syscalls: list[SyscallRecord],
+           processes: list[ProcessRecord], exes: list[ExeRecord]) -> Trace:
+    """The Trace, in the model's order (syscalls by arch and name, executables by path, as the
+    writer sorts them), so that a file read and written again reads back equal."""
     _no_duplicates(c, syscalls)
-    return Trace(header=header, syscalls=tuple(syscalls), processes=tuple(processes),
-                 exes=tuple(exes))
+    return Trace(header=header,
+                 syscalls=tuple(sorted(syscalls, key=lambda r: (r.arch, r.name, r.nr))),
+                 processes=tuple(processes), exes=tuple(sorted(exes, key=lambda e: e.exe)))
 
 
 def _load_args(c: _Checker, value: Any, where: str) -> ArgValues | None:
@@ -589,9 +597,7 @@ class _StreamReader:
             raise _Layout
         if "syscalls" not in keys:
             c.fail("syscalls", "missing")
-        _no_duplicates(c, syscalls)
-        return Trace(header=header, syscalls=tuple(syscalls), processes=tuple(processes),
-                     exes=tuple(exes))
+        return _trace(c, header, syscalls, processes, exes)
 
 
 def loads(text: str, source: str = "<trace>") -> Trace:

@@ -1,8 +1,8 @@
 """Make a big, valid trace file (many processes) for the resource-limit tests and measurements.
 
 ``python tests/big_trace.py OUT [--processes N]`` writes a trace shaped like a long build: the
-syscalls and executables of ``sample_traces/ls.trace.json`` and N processes (pids, parent pids,
-one or two executables, an exit status each). It is written line by line in the trace file's
+syscalls of ``sample_traces/ls.trace.json``, seven executables and N processes (pids, parent
+pids, one or two executables, an exit status each). It is written line by line in the trace file's
 own layout, so making a 200 MB file takes little memory; a 1,000,000-process trace is ~170 MB.
 """
 
@@ -33,7 +33,15 @@ def _process(i: int) -> str:
 def write_big_trace(path: Path, processes: int) -> Path:
     """Write a trace with ``processes`` processes to ``path``; returns ``path``."""
     doc = json.loads(SAMPLE.read_text())
+    # The header as this version writes it (the sample predates records_results).
+    doc["header"] = {k: v for k, v in doc["header"].items() if k != "notes"} | {
+        "records_results": doc["header"].get("records_results", True),
+        "notes": doc["header"].get("notes", [])}
     doc["processes"] = []
+    calls = doc["exes"][0]["syscalls"]
+    doc["exes"] += [{"exe": exe, "processes": processes // len(EXES),
+                     "syscalls": calls[: 5 + i]} for i, exe in enumerate(EXES)]
+    doc["exes"].sort(key=lambda e: e["exe"])
     head = json.dumps(doc, indent=1, ensure_ascii=False)
     # Split the sample's text where its (now empty) process list is, and stream ours in.
     before, after = head.split('"processes": []', 1)
