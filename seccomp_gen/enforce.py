@@ -346,13 +346,13 @@ def run(
     name = source or name
     from .profile_io import one_family, skipped_summary
 
-    skip = skipped_summary(prof)
-    load_notes = [f"{name}: {skip}"] if skip else []
     host = host_arches()
     check_arches(prof, host, name)
     # A profile for several kernels (Docker's) is loaded as Docker loads it on this host: one
     # filter cannot hold the arches of another kernel.
     prof = one_family(prof, host[0])
+    skip = skipped_summary(prof)
+    load_notes = [f"{name}: {skip}"] if skip else []
     try:
         original = export_bpf(prof)  # raises if libseccomp rejects it
     except SeccompGenError as exc:

@@ -62,6 +62,14 @@ def sort_arches(arches: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(arches), key=arch_sort_key))
 
 
+def _check_errno(value: object, what: str) -> None:
+    """An errno is an integer a filter can return (16 bits): a string here would only fail
+    later, inside libseccomp."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                              or not 0 <= value <= 0xFFFF):
+        raise ValueError(f"{what} must be an integer 0-65535, not {value!r:.40}")
+
+
 @dataclass(frozen=True, order=True)
 class ArgCondition:
     """One comparison of a syscall argument register, as libseccomp's ``SCMP_CMP``.
@@ -120,6 +128,7 @@ class Rule:
             raise ValueError(f"unknown action {self.action!r}")
         if (self.action == "errno") != (self.errno is not None):
             raise ValueError("errno is required for, and only for, the errno action")
+        _check_errno(self.errno, "errno")
         indexes = [c.index for c in self.conditions]
         if len(indexes) != len(set(indexes)):
             raise ValueError(f"{self.name}: two conditions on the same argument")
@@ -169,6 +178,7 @@ class Profile:
             raise ValueError(f"default action must deny, not {self.default_action!r}")
         if (self.default_action == "errno") != (self.default_errno is not None):
             raise ValueError("default_errno is required for, and only for, the errno action")
+        _check_errno(self.default_errno, "default_errno")
 
     @property
     def default_verdict(self) -> tuple[str, int | None]:

@@ -18,6 +18,7 @@ from seccomp_gen import tracefile
 from seccomp_gen.emitters import oci, python_table
 from seccomp_gen.errors import SeccompGenError, TraceFileError
 from seccomp_gen.inputs import MAX_INPUT_ENV, format_size, parse_size, read_text
+from seccomp_gen.profile import Profile
 from seccomp_gen.profile_io import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +171,8 @@ def test_python_table_with_wrong_types_is_refused_by_every_command(tmp_path: Pat
                          (["record", "--known", p, "-o", tmp_path / "t.json", "--", "true"], 125)):
         line = one_error_line(cli(*argv), status)
         assert "DEFAULT_ERRNO: expected an integer 0-65535, found 'one'" in line
+    with pytest.raises(ValueError, match="default_errno must be an integer"):
+        Profile("errno", "one", ("x86_64",), ())  # type: ignore[arg-type]  # the model, too
     for bad, match in ((good.replace("'x86_64', 'x86', 'x32')", "'x86_64', 3, 'x32')", 1),
                         r"ARCHITECTURES\[1\]: expected a string"),
                        (good.replace("('x86_64',), 'access'", "('x86_64',), 'acc\\x00ess'"),
