@@ -248,6 +248,8 @@ class LoadProgress:
         self.tasks: dict[str, Any] = {}
 
     def __call__(self, what: str, done: int, total: int | None) -> None:
+        if what not in self.tasks and done == total:
+            return  # finished before a bar was needed
         if self.progress is None:
             from rich.progress import (
                 BarColumn,
@@ -263,8 +265,6 @@ class LoadProgress:
             self.progress.start()
         task = self.tasks.get(what)
         if task is None:
-            if done == total:
-                return
             task = self.tasks[what] = self.progress.add_task(printable(what), total=total)
         self.progress.update(task, completed=done, total=total)
         if done == total:

@@ -530,7 +530,8 @@ class _StreamReader:
         if self.text[self.pos:self.pos + 1] != "[":
             # null or a wrong type: the checker names it as from_json would.
             value = self._value(key)
-            yield from self.c.get({key: value}, key, list, "", optional=True, default=[])
+            yield from self.c.get({key: value}, key, list, "", optional=key != "syscalls",
+                                  default=[])
             return
         self.pos += 1
         self._skip()
