@@ -122,8 +122,8 @@ _PROCESS_COLUMNS = ("processes", (("pid", "right"), ("ppid", "right"), ("executa
 _EXE_COLUMNS = ("executables", (("executable", "left"), ("processes", "right"),
                                 ("distinct", "right"), ("calls", "right"),
                                 ("most called", "left")))
-#: Above this many rows a view is printed as consecutive tables of this many rows with the same
-#: column widths (they read as one), so that a million processes never sit in one rich Table.
+#: Above this many rows a view is printed as plain lines, this many at a time, in the layout of
+#: the table (see :func:`print_view`), so that a million processes never sit in one rich Table.
 CHUNK_ROWS = 2000
 
 
@@ -139,17 +139,12 @@ def _exe_cells(trace: Trace) -> Iterator[tuple[str, ...]]:
                str(row["calls"]), printable(", ".join(row["top"])))
 
 
-def _table(spec: tuple[str, tuple[tuple[str, str], ...]], rows: Iterable[tuple[str, ...]],
-           widths: Sequence[int] | None = None, *, head: bool = True) -> Table:
+def _table(spec: tuple[str, tuple[tuple[str, str], ...]],
+           rows: Iterable[tuple[str, ...]]) -> Table:
     title, columns = spec
-    table = Table(title=title if head else None, title_justify="left", box=None, pad_edge=False,
-                  show_header=head)
-    for i, (col, just) in enumerate(columns):
-        if widths is None:
-            table.add_column(col, justify=just)  # type: ignore[arg-type]
-        else:
-            table.add_column(col, justify=just, width=widths[i],  # type: ignore[arg-type]
-                             no_wrap=True)
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    for col, just in columns:
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
     for cells in rows:
         table.add_row(*(Text(c) for c in cells))
     return table
@@ -168,9 +163,11 @@ def exe_table(trace: Trace, top: int | None = None) -> Table:
 def print_view(console: Console, trace: Trace, by: str, top: int | None = None) -> None:
     """Print one view of a trace (``syscall``, ``process`` or ``exe``), its first ``top`` rows.
 
-    A view of more than :data:`CHUNK_ROWS` rows is printed in chunks of that many rows with the
-    widths of the whole view (at its natural width, not wrapped to the terminal's), so memory
-    stays the same for a thousand processes or millions."""
+    A view of more than :data:`CHUNK_ROWS` rows is printed at its natural width (not wrapped to
+    the terminal's): rich draws the title and the header with the widths of the whole view, and
+    the rows are written as plain lines in the same layout, :data:`CHUNK_ROWS` at a time, so
+    memory stays the same for a thousand processes or millions (and a million rows take
+    seconds, not the half hour rich's table layout takes)."""
     if by == "syscall":
         console.print(summary_table(trace, top=top))
         return
@@ -186,15 +183,26 @@ def print_view(console: Console, trace: Trace, by: str, top: int | None = None) 
     widths = [cell_len(name) for name, _ in spec[1]]
     for row in islice(cells(trace), top):
         widths = [max(w, cell_len(c)) for w, c in zip(widths, row, strict=True)]
-    rows = islice(cells(trace), top)
-    first = True
     total = sum(widths) + 2 * (len(widths) - 1)
+    # Laid out as rich lays out the table when it has room: two spaces between columns, the
+    # title padded to the table's width, the header in the table's header style.
+    right = [just == "right" for _, just in spec[1]]
+    title, columns = spec
+    console.print(Text(title + " " * (total - len(title)), style="table.title"), soft_wrap=True)
+    console.print(Text(_line([name for name, _ in columns], widths, right)[:-1],
+                       style="table.header"), soft_wrap=True)
+    rows = islice(cells(trace), top)
     while True:
         chunk = list(islice(rows, CHUNK_ROWS))
         if not chunk:
             break
-        console.print(_table(spec, chunk, widths, head=first), width=total, crop=False)
-        first = False
+        console.file.write("".join(_line(row, widths, right) for row in chunk))
+
+
+def _line(cells: Sequence[str], widths: Sequence[int], right: Sequence[bool]) -> str:
+    padded = [" " * (w - cell_len(c)) + c if r else c + " " * (w - cell_len(c))
+              for c, w, r in zip(cells, widths, right, strict=True)]
+    return "  ".join(padded) + "\n"
 
 
 def totals_line(trace: Trace) -> str:

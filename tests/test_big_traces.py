@@ -87,12 +87,15 @@ def test_show_json_streams_the_same_document(many: Path) -> None:
         assert res.stdout == json.dumps(expected, indent=1) + "\n"
 
 
-def test_a_long_view_is_printed_in_chunks_that_read_as_one_table(many: Path) -> None:
+@pytest.mark.parametrize("width", [300, 80])
+def test_a_long_view_is_printed_in_chunks_that_read_as_one_table(many: Path, width: int) -> None:
+    """Printed in chunks, a long view is the table rich prints when it has room (on a narrow
+    terminal too: a long view is not wrapped)."""
     trace = tracefile.load(many)
     assert len(trace.processes) > ui.CHUNK_ROWS
     whole = Console(file=io.StringIO(), width=300)
     whole.print(ui.process_table(trace))
-    chunked = Console(file=io.StringIO(), width=300)
+    chunked = Console(file=io.StringIO(), width=width)
     ui.print_view(chunked, trace, "process")
     assert chunked.file.getvalue() == whole.file.getvalue()  # type: ignore[attr-defined]
     assert len(chunked.file.getvalue().splitlines()) == 2 + 5_000  # type: ignore[attr-defined]
