@@ -41,6 +41,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 
 ERRNO_EPERM = 1
 ERRNO_ENOSYS = 38
+#: The largest errno a filter can return: libseccomp 2.5 refuses SCMP_ACT_ERRNO(4095) and above.
+MAX_ERRNO = 4094
 
 
 def family_of(arch: str) -> tuple[str, ...]:
@@ -63,11 +65,11 @@ def sort_arches(arches: Iterable[str]) -> tuple[str, ...]:
 
 
 def _check_errno(value: object, what: str) -> None:
-    """An errno is an integer a filter can return (16 bits): a string here would only fail
-    later, inside libseccomp."""
+    """An errno is an integer a filter can return (0 to :data:`MAX_ERRNO`): anything else
+    would only fail later, inside libseccomp."""
     if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                              or not 0 <= value <= 0xFFFF):
-        raise ValueError(f"{what} must be an integer 0-65535, not {value!r:.40}")
+                              or not 0 <= value <= MAX_ERRNO):
+        raise ValueError(f"{what} must be an integer 0-{MAX_ERRNO}, not {value!r:.40}")
 
 
 @dataclass(frozen=True, order=True)

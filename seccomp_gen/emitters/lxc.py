@@ -32,6 +32,7 @@ import re
 
 from ..errors import SeccompGenError
 from ..profile import (
+    MAX_ERRNO,
     ArgCondition,
     Profile,
     Rule,
@@ -125,8 +126,9 @@ def _parse_verdict(words: list[str], where: str, source: str) -> tuple[str, int 
         return ("", None, 0)
     w = words[0]
     if w == "errno":
-        if len(words) < 2 or not _ERRNO.fullmatch(words[1]) or int(words[1]) > 0xFFFF:
-            raise SeccompGenError(f"{where}: errno without a number (0-65535)", path=source)
+        if len(words) < 2 or not _ERRNO.fullmatch(words[1]) or int(words[1]) > MAX_ERRNO:
+            raise SeccompGenError(f"{where}: errno without a number (0-{MAX_ERRNO})",
+                                  path=source)
         return ("errno", int(words[1]), 2)
     if w in ("allow", "kill", "trap"):
         return (w, None, 1)

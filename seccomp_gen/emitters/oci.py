@@ -17,6 +17,7 @@ from ..errors import SeccompGenError
 from ..inputs import loads_json
 from ..profile import (
     FAMILIES,
+    MAX_ERRNO,
     ArgCondition,
     Profile,
     Rule,
@@ -139,6 +140,12 @@ def _fail(source: str, where: str, what: str) -> NoReturn:
 def _int(source: str, v: Any, where: str, *, bits: int = 64) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**bits:
         _fail(source, where, f"expected an unsigned {bits}-bit integer")
+    return v
+
+
+def _errno(source: str, v: Any, where: str) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_ERRNO:
+        _fail(source, where, f"expected an errno, 0-{MAX_ERRNO}")
     return v
 
 
@@ -278,7 +285,7 @@ def from_json(doc: Any, source: str = "<oci profile>", *, docker_arch: str = "am
         _fail(source, "defaultAction", "a denylist (default allow) is not supported")
     default_errno = None
     if default == "errno":
-        default_errno = _int(source, doc.get("defaultErrnoRet", 1), "defaultErrnoRet", bits=16)
+        default_errno = _errno(source, doc.get("defaultErrnoRet", 1), "defaultErrnoRet")
     comment = doc.get("comment", [])
     if isinstance(comment, str):
         comment = [comment]
@@ -295,7 +302,7 @@ def from_json(doc: Any, source: str = "<oci profile>", *, docker_arch: str = "am
             continue
         names = _names(source, e, w)
         action = _action(source, e.get("action"), f"{w}.action")
-        errno = (_int(source, e.get("errnoRet", default_errno or 1), f"{w}.errnoRet", bits=16)
+        errno = (_errno(source, e.get("errnoRet", default_errno or 1), f"{w}.errnoRet")
                  if action == "errno" else None)
         conds: list[ArgCondition] = []
         for j, a in enumerate(_list(source, e.get("args"), f"{w}.args")):

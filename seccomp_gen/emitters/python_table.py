@@ -13,7 +13,16 @@ import ast
 from typing import Any, NoReturn
 
 from ..errors import SeccompGenError
-from ..profile import ACTIONS, OPS, ArgCondition, Profile, Rule, Skipped, normalize
+from ..profile import (
+    ACTIONS,
+    MAX_ERRNO,
+    OPS,
+    ArgCondition,
+    Profile,
+    Rule,
+    Skipped,
+    normalize,
+)
 from ..safetext import is_arch_name, is_syscall_name, is_utf8, printable
 
 _TEMPLATE_CODE = '''
@@ -149,7 +158,7 @@ class _Table:
         return v
 
     def errno(self, v: Any, where: str) -> int | None:
-        return None if v is None else self.integer(v, where, 0xFFFF)
+        return None if v is None else self.integer(v, where, MAX_ERRNO)
 
     def action(self, v: Any, where: str) -> str:
         if v not in ACTIONS:
