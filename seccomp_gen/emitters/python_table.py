@@ -10,6 +10,7 @@ the table. :func:`parse` reads the table back with ``ast.literal_eval``, never e
 from __future__ import annotations
 
 import ast
+import warnings
 from typing import Any, NoReturn
 
 from ..errors import SeccompGenError
@@ -199,7 +200,10 @@ class _Table:
 def _literals(text: str, source: str) -> dict[str, Any]:
     """The upper-case names a module assigns literals to; the rest of it is ignored."""
     try:
-        tree = ast.parse(text)
+        with warnings.catch_warnings():  # "\d" in a string: the file's problem, not a warning
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text)
     except SyntaxError as exc:
         raise SeccompGenError(f"line {exc.lineno}: not Python ({exc.msg}), nor JSON or an LXC "
                               "policy", path=source) from None
