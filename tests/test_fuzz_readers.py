@@ -16,9 +16,11 @@ random, and ``SECCOMP_GEN_FUZZ_EXAMPLES`` raises their number.
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
+import shutil
 import signal
 import tempfile
 from collections.abc import Callable, Iterator
@@ -156,6 +158,7 @@ def hard_limit(seconds: int) -> Iterator[None]:
 
 
 _DIR = Path(tempfile.mkdtemp(prefix="seccomp-gen-fuzz-"))
+atexit.register(shutil.rmtree, _DIR, True)
 
 
 def read_as_file(data: bytes, reader: Callable[[Path], Any]) -> Any:
