@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .errors import SeccompGenError
@@ -42,11 +42,12 @@ def check_writable(path: str | os.PathLike[str], *, force: bool = False) -> Path
     return target
 
 
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
+def write_atomic(path: str | os.PathLike[str], data: str | bytes | Iterable[str]) -> None:
     """Write ``data`` to a temp file beside ``path``, fsync it, then rename it over ``path``.
 
-    rename(2) replaces the directory entry: a symlink at ``path`` is replaced by the new file,
-    and whatever it pointed to is left as it was.
+    ``data`` may be an iterable of text pieces (a big trace), written as they come. rename(2)
+    replaces the directory entry: a symlink at ``path`` is replaced by the new file, and
+    whatever it pointed to is left as it was.
     """
     target = Path(path)
     payload = data.encode() if isinstance(data, str) else data
@@ -59,7 +60,11 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
         ) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+            if isinstance(payload, bytes):
+                fh.write(payload)
+            else:
+                for piece in payload:
+                    fh.write(piece.encode())
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
@@ -70,6 +75,10 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
         raise SeccompGenError(
             f"cannot write: {exc.strerror or exc}", path=str(target)
         ) from None
+    except BaseException:  # e.g. a piece that cannot be written: no temp file is left behind
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def fallback_dirs(path: str | os.PathLike[str]) -> list[str]:

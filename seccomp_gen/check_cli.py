@@ -193,6 +193,8 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
                               hint="usage: seccomp-gen check --profile FILE -- COMMAND [ARGS...]")
     if args.format and not args.update:
         raise SeccompGenError("--format only applies with --update")
+    if args.update and args.profile == "-":
+        raise SeccompGenError("--update cannot rewrite standard input", hint="give a file")
     # Everything that can fail cheaply fails before the command runs.
     profile, kind = load_profile(args.profile)
     fmt = args.format or kind
@@ -219,7 +221,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
             tracefile.dump(merge_traces([tracefile.load(args.profile), trace]), args.profile)
         else:
             from .generate_cli import write_profile
-            from .import_cli import drop_unknown
+            from .profile_io import drop_unknown
 
             write_profile(drop_unknown(updated_profile(profile, trace, args.args, command)), fmt,
                           args.profile, docker=docker)

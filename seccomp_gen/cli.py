@@ -13,12 +13,15 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
+from itertools import islice
 from typing import Any
 
 from . import __version__
 from .errors import SeccompGenError
+from .inputs import PROGRESS_MIN_SIZE, set_progress
+from .safetext import printable
 
 #: Modules that each register one command with ``add_parser(subparsers)``; their command
 #: function is ``run(args, out, err) -> int``. Listed here so cli.py stays thin.
@@ -130,7 +133,7 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
         profile = synthesize(trace, generate_cli.policy_of(args))
         for fmt, path in profiles:
             try:
-                text = generate_cli.profile_text(profile, fmt, path)
+                written, text = generate_cli.profile_text(profile, fmt, path)
             except SeccompGenError as exc:
                 _error_line(err, exc.one_line())
                 continue
@@ -138,14 +141,13 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
             if problem is not None:
                 _error_line(err, problem)
             elif not args.quiet:
-                err.print(generate_cli.summary_line(profile, fmt, path), soft_wrap=True,
+                err.print(generate_cli.summary_line(written, fmt, path), soft_wrap=True,
                           highlight=False, markup=False)
     return status
 
 
 def cmd_show(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Render a trace file again, as tables or as JSON."""
-    import json
     import shlex
 
     from rich.text import Text
@@ -154,39 +156,63 @@ def cmd_show(args: argparse.Namespace, out: Any, err: Any) -> int:
     from . import tracefile
 
     trace = tracefile.load(args.trace)
+    top = args.top or None
     if args.json:
-        rows: list[dict[str, Any]]
+        rows: Iterable[dict[str, Any]]
         if args.by == "process":
-            rows = ui.process_rows(trace)
+            rows = ui.iter_process_rows(trace)
         elif args.by == "exe":
             rows = ui.exe_rows(trace)
         else:
             rows = ui.syscall_rows(trace)
         doc = {
             "trace": args.trace,
-            "header": tracefile.to_json(trace)["header"],
+            "header": tracefile.header_to_json(trace.header),
             "totals": {
                 "calls": trace.total_calls,
                 "distinct": len(trace.syscalls),
                 "processes": len(trace.processes),
             },
             "view": args.by,
-            "rows": rows[: args.top] if args.top else rows,
         }
-        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        _write_json_with_rows(sys.stdout, doc, islice(rows, top))
         return 0
     h = trace.header
-    out.print(Text.assemble((args.trace, "bold"), f": {shlex.join(h.command)}"), soft_wrap=True)
-    out.print(f"recorded {h.started} by seccomp-gen {h.tool_version}, libseccomp {h.libseccomp}",
-              soft_wrap=True, highlight=False, markup=False)
-    if args.by == "process":
-        out.print(ui.process_table(trace))
-    elif args.by == "exe":
-        out.print(ui.exe_table(trace))
-    else:
-        out.print(ui.summary_table(trace, top=args.top))
+    out.print(Text.assemble((printable(args.trace), "bold"),
+                            printable(f": {shlex.join(h.command)}")), soft_wrap=True)
+    out.print(printable(f"recorded {h.started} by seccomp-gen {h.tool_version}, libseccomp "
+                        f"{h.libseccomp}"), soft_wrap=True, highlight=False, markup=False)
+    ui.print_view(out.real(), trace, args.by, top)
     ui.print_totals(out.real(), trace)
     return 0
+
+
+def _write_json_with_rows(stream: Any, doc: dict[str, Any],
+                          rows: Iterable[dict[str, Any]]) -> None:
+    """``json.dumps({**doc, "rows": list(rows)}, indent=1)``, byte for byte, written one row
+    at a time: the rows of a million processes are never all in memory, nor their text."""
+    import json
+
+    head = json.dumps({**doc, "rows": []}, indent=1)
+    prefix = head[: head.rindex('"rows": []')]
+    stream.write(prefix + '"rows": [')
+    first = True
+    for row in rows:
+        text = json.dumps(row, indent=1).replace("\n", "\n  ")
+        stream.write(("\n  " if first else ",\n  ") + text)
+        first = False
+    stream.write(("]" if first else "\n ]") + "\n}\n")
+
+
+def _top_count(text: str) -> int:
+    """``--top N``: a positive number of rows."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {n}")
+    return n
 
 
 def _command_of(argv: Sequence[str]) -> str | None:
@@ -273,7 +299,8 @@ def _add_record(sub: Any) -> None:
     rec.add_argument("--profile", action="append", default=[], metavar="FORMAT:FILE",
                      help="also write a profile from this recording (oci, lxc or python; with "
                      "generate's defaults); may be given more than once")
-    rec.add_argument("--top", type=int, metavar="N", help="show only the N most frequent syscalls")
+    rec.add_argument("--top", type=_top_count, metavar="N",
+                     help="show only the N most frequent syscalls")
     rec.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
                      help="the command to run")
     rec.set_defaults(func=cmd_record)
@@ -284,11 +311,13 @@ def _add_show(sub: Any) -> None:
     show = sub.add_parser("show", help="summarise a trace file",
                           description="Show a trace file as a table (per syscall, per process "
                           "or per executable) or as JSON.")
-    show.add_argument("trace", metavar="TRACE", help="a trace file written by record")
+    show.add_argument("trace", metavar="TRACE",
+                      help="a trace file written by record ('-': standard input)")
     show.add_argument("--by", choices=("syscall", "process", "exe"), default="syscall",
                       help="the view (default: syscall)")
     show.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
-    show.add_argument("--top", type=int, metavar="N", help="show only the first N rows")
+    show.add_argument("--top", type=_top_count, metavar="N",
+                      help="show only the first N rows (in every view)")
     show.set_defaults(func=cmd_show)
 
 
@@ -308,9 +337,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    progress = _LoadProgress(err) if sys.stderr is not None and sys.stderr.isatty() else None
+    previous = set_progress(progress)
     try:
         return int(args.func(args, out, err))
     except SeccompGenError as exc:
+        if progress is not None:
+            progress.close()
         _error_line(err, exc.one_line())
         return 2 if args.cmd == "diff" else exc.exit_status
     except KeyboardInterrupt:
@@ -321,3 +354,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    finally:
+        if progress is not None:
+            progress.close()
+        set_progress(previous)
+
+
+class _LoadProgress:
+    """The progress hook on a terminal: rich (and the bar) only for an input of at least
+    ``PROGRESS_MIN_SIZE`` (smaller ones load too fast to need one)."""
+
+    def __init__(self, err: _LazyConsole) -> None:
+        self._err = err
+        self._bar: Any = None
+
+    def __call__(self, what: str, done: int, total: int | None) -> None:
+        if self._bar is None:
+            if max(done, total or 0) < PROGRESS_MIN_SIZE or done == total:
+                return
+            from .console import LoadProgress
+
+            self._bar = LoadProgress(self._err.real())
+        self._bar(what, done, total)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from .model import ExitStatus, Trace, Violation
 from .recorders import LiveStats
+from .safetext import printable
 
 
 def describe_exit(status: ExitStatus | None) -> str:
@@ -62,10 +65,11 @@ def syscall_rows(trace: Trace) -> list[dict[str, Any]]:
     return rows
 
 
-def process_rows(trace: Trace) -> list[dict[str, Any]]:
-    """One row per traced process, in the order they appeared."""
-    return [
-        {
+def iter_process_rows(trace: Trace) -> Iterator[dict[str, Any]]:
+    """One row per traced process, in the order they appeared, made as they are used (a trace
+    can hold millions)."""
+    for p in trace.processes:
+        yield {
             "pid": p.pid,
             "ppid": p.ppid,
             "exes": list(p.exes),
@@ -73,8 +77,11 @@ def process_rows(trace: Trace) -> list[dict[str, Any]]:
             "syscalls": p.syscalls,
             "exit": describe_exit(p.exit),
         }
-        for p in trace.processes
-    ]
+
+
+def process_rows(trace: Trace) -> list[dict[str, Any]]:
+    """One row per traced process, in the order they appeared."""
+    return list(iter_process_rows(trace))
 
 
 def exe_rows(trace: Trace) -> list[dict[str, Any]]:
@@ -110,34 +117,101 @@ def summary_table(trace: Trace, top: int | None = None) -> Table:
         if errors is None:
             cell = Text("n/a", style="dim")
         else:
-            cell = Text(f"{errors} ({detail})" if errors else "0", style="yellow" if errors else "")
-        table.add_row(Text(row["syscall"]), row["arch"], str(row["count"]),
-                      str(row["processes"]), cell)
+            cell = Text(printable(f"{errors} ({detail})") if errors else "0",
+                        style="yellow" if errors else "")
+        table.add_row(Text(printable(row["syscall"])), printable(row["arch"]),
+                      str(row["count"]), str(row["processes"]), cell)
     return table
 
 
-def process_table(trace: Trace) -> Table:
-    """The per-process view."""
-    table = Table(title="processes", title_justify="left", box=None, pad_edge=False)
-    for col, just in (("pid", "right"), ("ppid", "right"), ("executables", "left"),
-                      ("threads", "right"), ("syscalls", "right"), ("ended", "left")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
-    for row in process_rows(trace):
-        table.add_row(str(row["pid"]), str(row["ppid"] or ""), Text(" -> ".join(row["exes"])),
-                      str(row["threads"]), str(row["syscalls"]), row["exit"])
-    return table
+#: (title, (column, justify)...) of the process and executable views.
+_PROCESS_COLUMNS = ("processes", (("pid", "right"), ("ppid", "right"), ("executables", "left"),
+                                  ("threads", "right"), ("syscalls", "right"),
+                                  ("ended", "left")))
+_EXE_COLUMNS = ("executables", (("executable", "left"), ("processes", "right"),
+                                ("distinct", "right"), ("calls", "right"),
+                                ("most called", "left")))
+#: Above this many rows a view is printed as plain lines, this many at a time, in the layout of
+#: the table (see :func:`print_view`), so that a million processes never sit in one rich Table.
+CHUNK_ROWS = 2000
 
 
-def exe_table(trace: Trace) -> Table:
-    """The per-executable view."""
-    table = Table(title="executables", title_justify="left", box=None, pad_edge=False)
-    for col, just in (("executable", "left"), ("processes", "right"), ("distinct", "right"),
-                      ("calls", "right"), ("most called", "left")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+def _process_cells(trace: Trace) -> Iterator[tuple[str, ...]]:
+    for p in trace.processes:
+        yield (str(p.pid), str(p.ppid or ""), printable(" -> ".join(p.exes)), str(p.threads),
+               str(p.syscalls), describe_exit(p.exit))
+
+
+def _exe_cells(trace: Trace) -> Iterator[tuple[str, ...]]:
     for row in exe_rows(trace):
-        table.add_row(Text(row["exe"]), str(row["processes"]), str(row["distinct"]),
-                      str(row["calls"]), Text(", ".join(row["top"])))
+        yield (printable(row["exe"]), str(row["processes"]), str(row["distinct"]),
+               str(row["calls"]), printable(", ".join(row["top"])))
+
+
+def _table(spec: tuple[str, tuple[tuple[str, str], ...]],
+           rows: Iterable[tuple[str, ...]]) -> Table:
+    title, columns = spec
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    for col, just in columns:
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for cells in rows:
+        table.add_row(*(Text(c) for c in cells))
     return table
+
+
+def process_table(trace: Trace, top: int | None = None) -> Table:
+    """The per-process view (the first ``top`` processes)."""
+    return _table(_PROCESS_COLUMNS, islice(_process_cells(trace), top or None))
+
+
+def exe_table(trace: Trace, top: int | None = None) -> Table:
+    """The per-executable view (the ``top`` first)."""
+    return _table(_EXE_COLUMNS, islice(_exe_cells(trace), top or None))
+
+
+def print_view(console: Console, trace: Trace, by: str, top: int | None = None) -> None:
+    """Print one view of a trace (``syscall``, ``process`` or ``exe``), its first ``top`` rows.
+
+    A view of more than :data:`CHUNK_ROWS` rows is printed at its natural width (not wrapped to
+    the terminal's): rich draws the title and the header with the widths of the whole view, and
+    the rows are written as plain lines in the same layout, :data:`CHUNK_ROWS` at a time, so
+    memory stays the same for a thousand processes or millions (and a million rows take
+    seconds, not the half hour rich's table layout takes)."""
+    if by == "syscall":
+        console.print(summary_table(trace, top=top))
+        return
+    spec, cells = ((_PROCESS_COLUMNS, _process_cells) if by == "process"
+                   else (_EXE_COLUMNS, _exe_cells))
+    top = top or None
+    count = len(trace.processes) if by == "process" else len(trace.exes)
+    if top:
+        count = min(count, top)
+    if count <= CHUNK_ROWS:
+        console.print(_table(spec, islice(cells(trace), top)))
+        return
+    widths = [cell_len(name) for name, _ in spec[1]]
+    for row in islice(cells(trace), top):
+        widths = [max(w, cell_len(c)) for w, c in zip(widths, row, strict=True)]
+    total = sum(widths) + 2 * (len(widths) - 1)
+    # Laid out as rich lays out the table when it has room: two spaces between columns, the
+    # title padded to the table's width, the header in the table's header style.
+    right = [just == "right" for _, just in spec[1]]
+    title, columns = spec
+    console.print(Text(title + " " * (total - len(title)), style="table.title"), soft_wrap=True)
+    console.print(Text(_line([name for name, _ in columns], widths, right)[:-1],
+                       style="table.header"), soft_wrap=True)
+    rows = islice(cells(trace), top)
+    while True:
+        chunk = list(islice(rows, CHUNK_ROWS))
+        if not chunk:
+            break
+        console.file.write("".join(_line(row, widths, right) for row in chunk))
+
+
+def _line(cells: Sequence[str], widths: Sequence[int], right: Sequence[bool]) -> str:
+    padded = [" " * (w - cell_len(c)) + c if r else c + " " * (w - cell_len(c))
+              for c, w, r in zip(cells, widths, right, strict=True)]
+    return "  ".join(padded) + "\n"
 
 
 def totals_line(trace: Trace) -> str:
@@ -145,7 +219,7 @@ def totals_line(trace: Trace) -> str:
     h = trace.header
     arches = sorted({r.arch for r in trace.syscalls})
     pinned = f", pinned to CPU {h.pinned_cpu}" if h.pinned_cpu is not None else ", not pinned"
-    return (
+    return printable(
         f"{trace.total_calls} calls, {len(trace.syscalls)} distinct syscalls "
         f"({', '.join(arches) or 'none'}), {_plural(len(trace.processes), 'process', 'es')}, "
         f"{h.duration_s:.2f}s, {describe_exit(h.exit)}; {h.backend} on {h.kernel}{pinned}"
@@ -160,7 +234,7 @@ def print_totals(console: Console, trace: Trace) -> None:
     """The totals line, then the header's notes (what the backend could not see, and why)."""
     console.print(totals_line(trace), soft_wrap=True, highlight=False, markup=False)
     for note in trace.header.notes:
-        console.print(Text(f"note: {note}", style="dim"), soft_wrap=True)
+        console.print(Text(printable(f"note: {note}"), style="dim"), soft_wrap=True)
 
 
 def status_segments(stats: LiveStats, command: str) -> list[tuple[str, str]]:
@@ -170,6 +244,48 @@ def status_segments(stats: LiveStats, command: str) -> list[tuple[str, str]]:
     return [("recording ", "1;36"), (command, "1"),
             (f"  {elapsed:6.1f}s  processes {stats.processes_alive}  "
              f"syscalls {stats.total()}  distinct {stats.distinct()}", "")]
+
+
+class LoadProgress:
+    """A transient progress bar for reading and parsing a big input, on a terminal, gone when
+    the load is done (the CLI's :func:`seccomp_gen.inputs.set_progress` hook draws it)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, what: str, done: int, total: int | None) -> None:
+        if what not in self.tasks and done == total:
+            return  # finished before a bar was needed
+        if self.progress is None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     DownloadColumn(), TimeElapsedColumn(),
+                                     console=self.console, transient=True)
+            self.progress.start()
+        task = self.tasks.get(what)
+        if task is None:
+            task = self.tasks[what] = self.progress.add_task(printable(what), total=total)
+        self.progress.update(task, completed=done, total=total)
+        if done == total:
+            self.progress.remove_task(self.tasks.pop(what))
+            if not self.tasks:
+                self.close()
+
+    def close(self) -> None:
+        """Take the bar off the terminal (also after an error)."""
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+            self.tasks.clear()
 
 
 def error_line(console: Console, message: str) -> None:
@@ -197,7 +313,7 @@ def unparsed_lines(console: Any, unparsed: list[tuple[str, int, str]], show: int
     console.print(Text(f"warning: {len(unparsed)} line(s) not understood and not counted:",
                        style="yellow"), soft_wrap=True)
     for source, lineno, text in unparsed[:show]:
-        console.print(Text(f"  {source}:{lineno}: {text[:120]}"), soft_wrap=True)
+        console.print(Text(printable(f"  {source}:{lineno}: {text[:120]}")), soft_wrap=True)
     if len(unparsed) > show:
         console.print(Text(f"  ... and {len(unparsed) - show} more", style="dim"))
 
@@ -212,7 +328,7 @@ def check_lines(rows: list[dict[str, Any]]) -> list[Text]:
         line = Text.assemble(f"  {r['arch']} ", (r["syscall"], "bold red"), f" ({calls})")
         if r["args"]:
             line.append(f" with {'; '.join(r['args'])}")
-        line.append(f", made by {', '.join(r['exes'])} (first pid {r['first_pid']})")
+        line.append(printable(f", made by {', '.join(r['exes'])} (first pid {r['first_pid']})"))
         lines.append(line)
     return lines
 
@@ -244,7 +360,7 @@ def violation_line(v: Violation, mode: str) -> Text:
     rule = " (by rule)" if v.by_rule else ""
     style = "dim" if v.by_rule else "yellow" if mode == "complain" else "red"
     head = "missing " if mode == "complain" and not v.by_rule else "denied "
-    return Text.assemble((head, style), f"pid {v.pid}{tid} {v.exe} {v.arch} ",
+    return Text.assemble((head, style), printable(f"pid {v.pid}{tid} {v.exe} {v.arch} "),
                          (call, "bold"), f" -> {outcome(v, mode)}{rule}")
 
 

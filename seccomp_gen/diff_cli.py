@@ -25,8 +25,9 @@ from typing import Any
 from .arch import arch_token, syscall_number
 from .argspec import fields_for
 from .errors import SeccompGenError
+from .inputs import check_stdin_once
 from .profile import ArgCondition, Profile, Rule, sort_arches
-from .profile_io import load_profile
+from .profile_io import load_profile, skipped_summary
 from .synthesize import ARG_POLICIES, Policy
 
 #: Names listed per side and arch in the table view; --json always has them all.
@@ -44,8 +45,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "argument conditions, other verdicts or default action differ. Exit 0 if equal, 1 if "
         "not, 2 on error.",
     )
-    p.add_argument("a", metavar="A", help="a trace or profile file (e.g. the committed one)")
-    p.add_argument("b", metavar="B", help="a trace or profile file (e.g. the new one)")
+    p.add_argument("a", metavar="A", help="a trace or profile file (e.g. the committed one; "
+                   "'-': standard input)")
+    p.add_argument("b", metavar="B", help="a trace or profile file (e.g. the new one; '-': "
+                   "standard input, if A is not)")
     p.add_argument("--arch", help="compare only this arch (default: the arches both list, or "
                    "every arch either lists when they share none)")
     p.add_argument("--format", choices=DIFF_FORMATS, default="text",
@@ -238,6 +241,7 @@ def diff_document(path_a: str, path_b: str, arch: str | None = None,
     """Load both sides and compare them; the JSON document ``--format json`` prints."""
     if arch:
         arch_token(arch)  # an unknown arch is an error, not an empty comparison
+    check_stdin_once((path_a, path_b))
     policy = Policy(args=trace_args)
     a, kind_a = load_profile(path_a, policy)
     b, kind_b = load_profile(path_b, policy)
@@ -248,7 +252,9 @@ def diff_document(path_a: str, path_b: str, arch: str | None = None,
     vb = _verdict(b.default_action, b.default_errno)
     same_default = names_only or va == vb
     differ = any(row_differs(r) for r in rows) or not same_default
-    return {"a": {"path": path_a, "kind": kind_a}, "b": {"path": path_b, "kind": kind_b},
+    side_a = {"path": path_a, "kind": kind_a, "left_out": skipped_summary(a)}
+    side_b = {"path": path_b, "kind": kind_b, "left_out": skipped_summary(b)}
+    return {"a": side_a, "b": side_b,
             "same": not differ, "default": {"a": va, "b": vb, "same": same_default},
             "arches": rows}
 
@@ -268,6 +274,9 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     for side, key in (("A", "a"), ("B", "b")):
         out.print(f"{side}: {doc[key]['path']} ({doc[key]['kind']})", soft_wrap=True,
                   highlight=False, markup=False)
+        if doc[key]["left_out"]:
+            out.print(f"note: {side}: {doc[key]['left_out']}", soft_wrap=True, highlight=False,
+                      markup=False)
     rows = doc["arches"]
     out.print(ui.diff_table(rows))
     for r in rows:

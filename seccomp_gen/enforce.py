@@ -161,11 +161,11 @@ def load(profile: Profile | str | os.PathLike[str]) -> tuple[Profile, str]:
     """A Profile and the name to show for it (its path, or ``<profile>``)."""
     if isinstance(profile, Profile):
         return profile, "<profile>"
+    from .inputs import source_name
     from .profile_io import load_profile
 
-    source = os.fspath(profile)
-    prof, _ = load_profile(source)
-    return prof, source
+    prof, _ = load_profile(profile)
+    return prof, source_name(profile)
 
 
 # --- kill mode: the real filter, no tracing -------------------------------------------------------
@@ -345,8 +345,15 @@ def run(
     check_mode(mode)
     prof, name = load(profile)
     name = source or name
+    from .profile_io import one_family, skipped_summary
+
     host = host_arches()
     check_arches(prof, host, name)
+    # A profile for several kernels (Docker's) is loaded as Docker loads it on this host: one
+    # filter cannot hold the arches of another kernel.
+    prof = one_family(prof, host[0])
+    skip = skipped_summary(prof)
+    load_notes = [f"{name}: {skip}"] if skip else []
     try:
         original = export_bpf(prof)  # raises if libseccomp rejects it
     except SeccompGenError as exc:
@@ -378,7 +385,7 @@ def run(
         elif kmsg >= 0:
             os.close(kmsg)
         return RunResult(exit=status, violations=tuple(violations), trace=None, mode=mode,
-                         notes=tuple(notes))
+                         notes=tuple(load_notes + notes))
 
     why = seccomp_unavailable()
     if why is not None:
@@ -410,7 +417,7 @@ def run(
     session.notes += filter_notes
     trace = session.run()
     return RunResult(exit=trace.header.exit, violations=tuple(collector.seen), trace=trace,
-                     mode=mode)
+                     mode=mode, notes=tuple(load_notes))
 
 
 def _refuse_denied_execve(profile: Profile, program: bytes, source: str) -> None:

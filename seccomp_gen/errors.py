@@ -6,6 +6,8 @@ the same fields as attributes. Anything else escaping the library is a bug, not 
 
 from __future__ import annotations
 
+from .safetext import printable
+
 
 class SeccompGenError(Exception):
     """A failure with a human message, an optional hint, and the context we know about.
@@ -32,11 +34,13 @@ class SeccompGenError(Exception):
         self.exit_status = exit_status
 
     def one_line(self) -> str:
-        """The message and hint as the single line the CLI prints."""
+        """The message and hint as the single line the CLI prints: whitespace runs (newlines
+        too) become one space, and other non-printable characters visible escapes, since paths
+        and names in a message may come from the file being read."""
         text = f"{self.path}: {self.message}" if self.path else self.message
         if self.hint:
             text += f" ({self.hint})"
-        return " ".join(text.split())
+        return printable(" ".join(text.split()))
 
 
 class TraceFileError(SeccompGenError):

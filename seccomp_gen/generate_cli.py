@@ -15,7 +15,8 @@ from .atomicfile import check_writable, write_atomic
 from .baselines import NAMES as BASELINE_NAMES
 from .emitters import FORMATS, emit, parse
 from .errors import SeccompGenError
-from .profile import ACTIONS, ERRNO_EPERM, Profile, widen
+from .inputs import check_stdin_once
+from .profile import ACTIONS, ERRNO_EPERM, Profile, normalize, widen
 from .synthesize import ARG_POLICIES, Policy, merge_traces, synthesize
 
 DEFAULT_ACTIONS = tuple(a for a in ACTIONS if a != "allow")
@@ -59,6 +60,7 @@ def build_profile(args: argparse.Namespace) -> Profile:
     if not args.traces:
         raise SeccompGenError("generate needs at least one trace file",
                               hint="usage: seccomp-gen generate TRACE... -o FILE")
+    check_stdin_once(args.traces)
     return synthesize(merge_traces([tracefile.load(t) for t in args.traces]), policy_of(args))
 
 
@@ -78,19 +80,42 @@ def check_format(fmt: str, docker: bool = False) -> None:
         raise SeccompGenError("--docker only applies to --format oci")
 
 
-def profile_text(profile: Profile, fmt: str, output: str, *, docker: bool = False) -> str:
-    """Emit, and prove with libseccomp: the text of a profile file that may be written."""
+def _verdicts(p: Profile) -> tuple[object, ...]:
+    """What a filter made from ``p`` does (comments and provenance aside)."""
+    return (p.default_verdict, p.architectures,
+            sorted((r.name, r.arches, r.action, -1 if r.errno is None else r.errno, r.conditions)
+                   for r in p.rules))
+
+
+def profile_text(profile: Profile, fmt: str, output: str, *,
+                 docker: bool = False) -> tuple[Profile, str]:
+    """Emit and prove: the profile that will be written and the text of its file.
+
+    Names libseccomp does not know are left out and listed as skipped (the one rule of
+    :func:`~seccomp_gen.profile_io.drop_unknown`), never written raw; the text must read back
+    as exactly the rules of the profile (a defence against anything that could add a rule
+    through a name or a comment), and libseccomp must accept what it says."""
+    from .profile_io import drop_unknown
     from .validate import validate  # libseccomp only where it is needed
 
+    profile = drop_unknown(profile)
     text = emit(profile, fmt, docker=docker)
     # Check what the file says, read back, not the model: that also proves the emitter.
-    validate(parse(text, fmt, output))
-    return text
+    back = parse(text, fmt, output)
+    if _verdicts(back) != _verdicts(widen(profile) if fmt == "oci" else normalize(profile)):
+        raise SeccompGenError(f"the {fmt} text does not read back as the profile it was made "
+                              "from; nothing was written", path=output,
+                              hint="this is a bug in seccomp-gen: please report it")
+    validate(back)
+    return profile, text
 
 
-def write_profile(profile: Profile, fmt: str, output: str, *, docker: bool = False) -> None:
-    """Emit, prove with libseccomp, and write atomically; nothing is written if any step fails."""
-    write_atomic(output, profile_text(profile, fmt, output, docker=docker))
+def write_profile(profile: Profile, fmt: str, output: str, *, docker: bool = False) -> Profile:
+    """Emit, prove (:func:`profile_text`) and write atomically; nothing is written if any
+    step fails. Returns the profile written."""
+    written, text = profile_text(profile, fmt, output, docker=docker)
+    write_atomic(output, text)
+    return written
 
 
 def _syscalls(n: int) -> str:
@@ -127,8 +152,7 @@ def run(args: argparse.Namespace, out: Any = None, err: Any = None) -> int:
     """Do ``generate``; raises SeccompGenError (one line) on any user-fixable problem."""
     check_format(args.format, args.docker)
     check_writable(args.output, force=args.force)
-    profile = build_profile(args)
-    write_profile(profile, args.format, args.output, docker=args.docker)
+    profile = write_profile(build_profile(args), args.format, args.output, docker=args.docker)
     if err is not None:
         err.print(summary_line(profile, args.format, args.output), soft_wrap=True,
                   highlight=False, markup=False)

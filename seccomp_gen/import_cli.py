@@ -25,12 +25,14 @@ from . import __version__, tracefile
 from .atomicfile import check_writable
 from .errors import SeccompGenError
 from .generate_cli import check_format, summary_line, write_profile
-from .profile import Profile, Rule, Skipped, family_of, normalize
-from .profile_io import read_text
+from .inputs import STDIN, check_stdin_once, read_text, source_name
+from .profile import family_of
 from .synthesize import ARG_POLICIES, Policy, synthesize
 
 #: Unparsed lines shown on the terminal (all are counted).
 SHOW_UNPARSED = 5
+#: What an input should be, for the messages about one that is not.
+WHAT = "an strace log or a profile"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -72,7 +74,11 @@ def expand_inputs(inputs: list[str]) -> list[tuple[str, int]]:
     """(path, pid) per strace file: a prefix of ``-ff`` files expands to them; a ``FILE.PID``
     among several files is that process's own file (pid from the name), others have pid 0."""
     out: list[tuple[str, int]] = []
+    check_stdin_once(inputs)
     for spec in inputs:
+        if spec == STDIN:
+            out.append((spec, 0))
+            continue
         p = Path(spec)
         if not p.exists():
             parent = p.parent if str(p.parent) else Path(".")
@@ -111,17 +117,22 @@ def _resolver() -> Any:
     return resolve
 
 
-def import_strace(paths: list[tuple[str, int]], arch: str) -> tuple[Any, Any]:
-    """(ImportResult, StraceLog) for the given files; raises on unusable input."""
+def import_strace(paths: list[tuple[str, int]], arch: str,
+                  first_text: str | None = None) -> tuple[Any, Any]:
+    """(ImportResult, StraceLog) for the given files (``first_text``: the first one's text,
+    already read); raises on unusable input."""
     from . import strace_import
     from .arch import libseccomp_version
     from .model import TraceHeader
 
     sources = []
-    for path, pid in paths:
-        sources.append((path, read_text(path).splitlines(), pid))
+    for i, (path, pid) in enumerate(paths):
+        text = first_text if i == 0 and first_text is not None else read_text(path, WHAT)
+        sources.append((source_name(path), text.splitlines(), pid))
+    del first_text
     log = strace_import.parse(sources)
-    where = paths[0][0] if len(paths) == 1 else f"{paths[0][0]} (+{len(paths) - 1} files)"
+    first = source_name(paths[0][0])
+    where = first if len(paths) == 1 else f"{first} (+{len(paths) - 1} files)"
     if not log.calls:
         first = (f"; first line not understood: {log.unparsed[0][1]}: "
                  f"{log.unparsed[0][2][:60]!r}" if log.unparsed else "")
@@ -133,7 +144,9 @@ def import_strace(paths: list[tuple[str, int]], arch: str) -> tuple[Any, Any]:
         started = stamp.isoformat(timespec="seconds")
     except OSError:
         started = ""
-    notes = [f"imported from strace output: {', '.join(p for p, _ in paths[:8])}"
+    if paths[0][0] == STDIN:
+        started = ""
+    notes = [f"imported from strace output: {', '.join(source_name(p) for p, _ in paths[:8])}"
              + (f" and {len(paths) - 8} more" if len(paths) > 8 else ""),
              strace_import.NOTE_ARGS]
     if log.unparsed:
@@ -169,66 +182,6 @@ def import_strace(paths: list[tuple[str, int]], arch: str) -> tuple[Any, Any]:
     return trace, log
 
 
-def one_family(profile: Profile, arch: str) -> Profile:
-    """A profile for several kernels (Docker's lists every arch it knows, with an archMap that
-    picks the host's) restricted to the family of ``arch``, as Docker does on that host: one
-    libseccomp filter cannot hold arches of different kernels."""
-    family = family_of(arch)
-    if all(a in family for a in profile.architectures):
-        return profile
-    left = [a for a in profile.architectures if a not in family]
-    keep = tuple(a for a in profile.architectures if a in family)
-    if not keep:
-        raise SeccompGenError(f"the profile has no rules for {arch}",
-                              hint=f"it lists {', '.join(profile.architectures)}; give --arch")
-    rules = tuple(replace(r, arches=tuple(a for a in r.arches if a in family))
-                  for r in profile.rules if any(a in family for a in r.arches))
-    note = (f"imported for {', '.join(keep)} (the {family[0]} kernel); left out: "
-            f"{', '.join(left)}")
-    return normalize(replace(profile, architectures=keep, rules=rules,
-                             notes=(*profile.notes, note)))
-
-
-def drop_unknown(profile: Profile) -> Profile:
-    """Take out rules for names this libseccomp does not know on an arch (a profile written
-    for a newer library, such as Docker's ``getxattrat``), each listed as skipped with the
-    reason: libseccomp would refuse the whole profile otherwise."""
-    from .arch import arch_token, libseccomp_version, syscall_number
-
-    rules: list[Rule] = []
-    skipped: list[Skipped] = []
-    notes: list[str] = []
-    version = libseccomp_version()
-    arches = []
-    for arch in profile.architectures:
-        try:
-            arch_token(arch)
-            arches.append(arch)
-        except SeccompGenError:
-            notes.append(f"architecture {arch} is unknown to libseccomp {version}; left out")
-    for r in profile.rules:
-        keep = []
-        for arch in r.arches:
-            if arch not in arches:
-                continue
-            try:
-                known = syscall_number(arch, r.name) != -1
-            except (SeccompGenError, ValueError, OSError):
-                known = False
-            if known:
-                keep.append(arch)
-            else:
-                skipped.append(Skipped(arch, r.name, f"libseccomp {version} does not know this "
-                                       "syscall; the rule was left out"))
-        if keep:
-            rules.append(replace(r, arches=tuple(keep)))
-    if not skipped and not notes:
-        return profile
-    return normalize(replace(profile, architectures=tuple(arches), rules=tuple(rules),
-                             notes=profile.notes + tuple(notes),
-                             skipped=profile.skipped + tuple(skipped)))
-
-
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``import``."""
     from .arch import host_arch
@@ -239,28 +192,30 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         raise SeccompGenError("--docker needs --format oci")
     check_writable(args.output, force=args.force)
     paths = expand_inputs(list(args.inputs))
-    first_text = read_text(paths[0][0])
+    first = source_name(paths[0][0])
+    first_text = read_text(paths[0][0], WHAT)
     if not first_text.strip():
-        raise SeccompGenError("empty file, nothing to import", path=paths[0][0])
+        raise SeccompGenError("empty file, nothing to import", path=first)
     if looks_like_profile(first_text):
         if len(paths) > 1:
             raise SeccompGenError("import converts one profile at a time",
                                   hint="to combine traces use merge")
-        from .profile_io import load_profile
+        from .profile_io import one_family, profile_from_text
 
-        profile, kind = load_profile(paths[0][0])
-        profile = drop_unknown(one_family(profile, args.arch or host_arch()))
+        profile, kind = profile_from_text(first_text, first)
+        profile = one_family(profile, args.arch or host_arch())
         fmt = args.format or "oci"
         write_profile(profile, fmt, args.output, docker=args.docker)
         if not args.quiet:
-            err.print(f"read {paths[0][0]} ({kind}); " + summary_line(profile, fmt, args.output),
+            err.print(f"read {first} ({kind}); " + summary_line(profile, fmt, args.output),
                       soft_wrap=True, highlight=False, markup=False)
         return 0
     arch = args.arch or host_arch()
     from .arch import arch_token
 
     arch_token(arch)  # an unknown arch name is a one-line error
-    trace, log = import_strace(paths, arch)
+    trace, log = import_strace(paths, arch, first_text)
+    del first_text
     if args.strict and log.unparsed:
         s, n, text = log.unparsed[0]
         raise SeccompGenError(f"{len(log.unparsed)} line(s) not understood (--strict); first "

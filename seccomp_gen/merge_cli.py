@@ -14,6 +14,7 @@ from typing import Any
 from . import tracefile
 from .atomicfile import check_writable
 from .errors import SeccompGenError
+from .inputs import check_stdin_once
 from .synthesize import merge_traces, repeated_run
 
 
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         a, b = same
         raise SeccompGenError(f"{a} is given twice" if a == b else f"{b} is the same file as {a}",
                               hint=again)
+    check_stdin_once(args.traces)
     check_writable(args.output, force=args.force)
     traces = [tracefile.load(t) for t in args.traces]
     repeat = None if args.allow_duplicates else repeated_run(traces)

@@ -14,7 +14,7 @@ TRACE_FORMAT = "seccomp-gen-trace"
 TRACE_VERSION = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExitStatus:
     """How a process ended: ``code`` for a normal exit, ``signal`` when a signal killed it."""
 
@@ -80,9 +80,11 @@ class SyscallRecord:
         return sum(n for k, n in self.results.items() if k != "ok")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProcessRecord:
-    """One traced process (thread group): where it came from and what it ran."""
+    """One traced process (thread group): where it came from and what it ran.
+
+    Slotted: a trace can hold millions of them."""
 
     pid: int
     ppid: int | None

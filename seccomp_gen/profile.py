@@ -41,6 +41,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 
 ERRNO_EPERM = 1
 ERRNO_ENOSYS = 38
+#: The largest errno a filter can return: libseccomp 2.5 refuses SCMP_ACT_ERRNO(4095) and above.
+MAX_ERRNO = 4094
 
 
 def family_of(arch: str) -> tuple[str, ...]:
@@ -60,6 +62,14 @@ def arch_sort_key(arch: str) -> tuple[str, int, str]:
 def sort_arches(arches: Iterable[str]) -> tuple[str, ...]:
     """Distinct arches in the canonical order (``x86_64, x86, x32``)."""
     return tuple(sorted(set(arches), key=arch_sort_key))
+
+
+def _check_errno(value: object, what: str) -> None:
+    """An errno is an integer a filter can return (0 to :data:`MAX_ERRNO`): anything else
+    would only fail later, inside libseccomp."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                              or not 0 <= value <= MAX_ERRNO):
+        raise ValueError(f"{what} must be an integer 0-{MAX_ERRNO}, not {value!r:.40}")
 
 
 @dataclass(frozen=True, order=True)
@@ -120,6 +130,7 @@ class Rule:
             raise ValueError(f"unknown action {self.action!r}")
         if (self.action == "errno") != (self.errno is not None):
             raise ValueError("errno is required for, and only for, the errno action")
+        _check_errno(self.errno, "errno")
         indexes = [c.index for c in self.conditions]
         if len(indexes) != len(set(indexes)):
             raise ValueError(f"{self.name}: two conditions on the same argument")
@@ -169,6 +180,7 @@ class Profile:
             raise ValueError(f"default action must deny, not {self.default_action!r}")
         if (self.default_action == "errno") != (self.default_errno is not None):
             raise ValueError("default_errno is required for, and only for, the errno action")
+        _check_errno(self.default_errno, "default_errno")
 
     @property
     def default_verdict(self) -> tuple[str, int | None]:

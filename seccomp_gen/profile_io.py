@@ -1,65 +1,189 @@
-"""Read any profile-like file as a :class:`~seccomp_gen.profile.Profile`.
+"""Read any profile-like file as a :class:`~seccomp_gen.profile.Profile`: the one profile reader.
 
-``diff`` and friends accept a trace, an OCI/Docker JSON profile, an LXC v2 policy or a generated
-Python table, and compare them in one model. A trace becomes the profile that allows exactly what
-it recorded (no argument rules), so "what did this run need that the profile lacks" is a plain
-set difference.
+``diff``, ``run``, ``check``, ``record --known``, ``import`` and :func:`seccomp_gen.sandbox` accept
+a trace, an OCI/Docker JSON profile, an LXC v2 policy or a generated Python table, and all of them
+read it here, so a file gets one verdict whichever command reads it:
+
+* the file is read within the input size cap (``-`` is standard input), and what it is, is said
+  plainly when it is none of these (``LXC policy version 3 is not supported``, ``a JSON array,
+  not a profile``);
+* the format's reader checks the shape of every field (syscall and arch names must look like
+  names: a NUL or a newline in one is an error naming where it is);
+* names libseccomp does not know, on an arch (a profile written for a newer kernel, such as
+  Docker's ``getxattrat``), and arches it does not know, are taken out by :func:`drop_unknown`
+  and listed in the profile's ``skipped`` entries and notes: runc ignores such names too, and a
+  filter cannot hold them. Every command reads the same profile, and says what was skipped.
+
+A trace becomes the profile that allows exactly what it recorded (no argument rules by default),
+so "what did this run need that the profile lacks" is a plain set difference.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import os
+import re
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .errors import SeccompGenError
+from .inputs import loads_json, read_text, source_name
 from .model import TRACE_FORMAT
+from .safetext import is_syscall_name
 
 if TYPE_CHECKING:
     from .profile import Profile
     from .synthesize import Policy
 
+#: How every trace seccomp-gen writes begins: such a file is read as a trace without first
+#: decoding all of it as plain JSON (a big trace's JSON tree is several times its size).
+_TRACE_HEAD = re.compile(r'\s*\{\s*"format"\s*:\s*"' + TRACE_FORMAT + '"')
 
-def read_text(path: str) -> str:
-    """The file's text, or a one-line error naming it."""
-    p = Path(path)
+
+def kind_of(text: str) -> str:
+    """``trace``, ``oci``, ``lxc`` or ``python`` from the first bytes; raises a one-line error
+    for what is plainly none of them (a JSON array, an LXC policy of another version)."""
+    head = text.lstrip()
+    if _TRACE_HEAD.match(text):
+        return "trace"
+    if head.startswith("{"):
+        return "oci"
+    if head.startswith("["):
+        raise SeccompGenError("a JSON array, not a profile or trace (a profile is a JSON object)")
+    first = head.split("\n", 1)[0].strip()
+    if first == "2":
+        return "lxc"
+    if first.isdigit():
+        raise SeccompGenError(f"line 1: LXC policy version {first[:20]} is not supported "
+                              "(seccomp-gen reads LXC's version 2)")
+    return "python"
+
+
+def profile_from_text(text: str, source: str,
+                      trace_policy: Policy | None = None) -> tuple[Profile, str]:
+    """The profile in ``text`` (read from ``source``) and its kind; see :func:`load_profile`."""
+    if not text.strip():
+        raise SeccompGenError("empty file, not a profile or trace", path=source)
     try:
-        return p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SeccompGenError("no such file", path=path) from None
-    except IsADirectoryError:
-        raise SeccompGenError("is a directory", path=path) from None
-    except UnicodeDecodeError:
-        raise SeccompGenError("not UTF-8 text, not a profile or trace", path=path) from None
-    except OSError as exc:
-        raise SeccompGenError(f"cannot read: {exc.strerror or exc}", path=path) from None
+        kind = kind_of(text)
+    except SeccompGenError as exc:
+        exc.path = source
+        raise
+    # Readers are imported by kind, since ``record --known`` pays for them at start-up: a trace
+    # needs no emitter, a profile no synthesizer.
+    if kind == "oci":
+        doc = loads_json(text, source)
+        if not isinstance(doc, dict):
+            raise SeccompGenError(f"a JSON {type(doc).__name__}, not a profile or trace",
+                                  path=source)
+        if doc.get("format") != TRACE_FORMAT:
+            from .emitters import oci
+
+            return drop_unknown(oci.from_json(doc, source)), "oci"
+        from . import tracefile
+
+        trace = tracefile.from_json(doc, source)  # a trace with its keys in another order
+    elif kind == "trace":
+        from . import tracefile
+
+        trace = tracefile.loads(text, source)
+    else:
+        from .emitters import parse
+
+        return drop_unknown(parse(text, kind, source)), kind
+    from .synthesize import Policy, synthesize
+
+    return drop_unknown(synthesize(trace, trace_policy or Policy(args="none"))), "trace"
 
 
-def load_profile(path: str, trace_policy: Policy | None = None) -> tuple[Profile, str]:
-    """Load a trace or profile file; returns the profile and what kind of file it was.
+def load_profile(path: str | os.PathLike[str],
+                 trace_policy: Policy | None = None) -> tuple[Profile, str]:
+    """Load a trace or profile file (``-``: standard input); returns the profile and what kind
+    of file it was (``trace``, ``oci``, ``lxc``, ``python``).
 
     A trace becomes the profile ``trace_policy`` synthesizes (default: names only, no argument
     conditions); ``diff`` passes generate's policy so that a trace and the profile generated
     from it compare equal on the arches the trace recorded. (An OCI file allows every name on
     every listed arch, so against OCI they differ on the other arches: use ``diff --arch``.)"""
-    text = read_text(path)
-    if not text.strip():
-        raise SeccompGenError("empty file, not a profile or trace", path=path)
-    # Readers are imported by kind, since ``record --known`` pays for them at start-up: a trace
-    # needs no emitter, a profile no synthesizer. JSON (what sniff() calls "oci") may be a trace.
-    if text.lstrip().startswith("{"):
+    text = read_text(path, "a profile or trace")
+    return profile_from_text(text, source_name(path), trace_policy)
+
+
+#: How :func:`drop_unknown` says why it left a rule out.
+UNKNOWN_NAME = "does not know this syscall; the rule was left out"
+
+
+def one_family(profile: Profile, arch: str) -> Profile:
+    """A profile for several kernels (Docker's lists every arch it knows, with an archMap that
+    picks the host's) restricted to the family of ``arch``, as Docker does on that host: one
+    libseccomp filter cannot hold arches of different kernels."""
+    from .profile import family_of, normalize
+
+    family = family_of(arch)
+    if all(a in family for a in profile.architectures):
+        return profile
+    left = [a for a in profile.architectures if a not in family]
+    keep = tuple(a for a in profile.architectures if a in family)
+    if not keep:
+        raise SeccompGenError(f"the profile has no rules for {arch}",
+                              hint=f"it lists {', '.join(profile.architectures)}; give --arch")
+    rules = tuple(replace(r, arches=tuple(a for a in r.arches if a in family))
+                  for r in profile.rules if any(a in family for a in r.arches))
+    note = (f"imported for {', '.join(keep)} (the {family[0]} kernel); left out: "
+            f"{', '.join(left)}")
+    return normalize(replace(profile, architectures=keep, rules=rules,
+                             notes=(*profile.notes, note),
+                             skipped=tuple(s for s in profile.skipped if s.arch in family)))
+
+
+def skipped_summary(profile: Profile) -> str | None:
+    """One line naming the rules :func:`drop_unknown` left out, or None."""
+    names = sorted({s.name for s in profile.skipped if s.reason.endswith(UNKNOWN_NAME)})
+    if not names:
+        return None
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    return (f"rules for {len(names)} syscall name(s) libseccomp does not know were left out "
+            f"({shown}), as runc ignores them")
+
+
+def drop_unknown(profile: Profile) -> Profile:
+    """Take out rules for names this libseccomp does not know on an arch (a profile written
+    for a newer library, such as Docker's ``getxattrat``), each listed as skipped with the
+    reason, and arches it does not know, with a note: libseccomp would refuse the whole
+    profile otherwise. This is the one rule for unknown names, for every command."""
+    from .arch import arch_token, libseccomp_version, syscall_number
+    from .profile import Rule, Skipped, normalize
+
+    rules: list[Rule] = []
+    skipped: list[Skipped] = []
+    notes: list[str] = []
+    version = libseccomp_version()
+    arches = []
+    for arch in profile.architectures:
         try:
-            doc = json.loads(text)
-        except json.JSONDecodeError:
-            doc = None
-        if isinstance(doc, dict) and doc.get("format") == TRACE_FORMAT:
-            from . import tracefile
-            from .synthesize import Policy, synthesize
-
-            # Validated from the document already decoded, not parsed a second time.
-            trace = tracefile.from_json(doc, path)
-            return synthesize(trace, trace_policy or Policy(args="none")), "trace"
-    from .emitters import parse, sniff
-
-    fmt = sniff(text)
-    return parse(text, fmt, path), fmt
+            arch_token(arch)
+            arches.append(arch)
+        except SeccompGenError:
+            notes.append(f"architecture {arch} is unknown to libseccomp {version}; left out")
+    for r in profile.rules:
+        if not is_syscall_name(r.name):
+            # Readers refuse these; one that a program built is refused here, not skipped.
+            raise SeccompGenError(f"not a syscall name: {r.name[:80]!r}")
+        keep = []
+        for arch in r.arches:
+            if arch not in arches:
+                continue
+            try:
+                known = syscall_number(arch, r.name) != -1
+            except (SeccompGenError, ValueError, OSError):
+                known = False
+            if known:
+                keep.append(arch)
+            else:
+                skipped.append(Skipped(arch, r.name, f"libseccomp {version} {UNKNOWN_NAME}"))
+        if keep:
+            rules.append(replace(r, arches=tuple(keep)))
+    if not skipped and not notes:
+        return profile
+    return normalize(replace(profile, architectures=tuple(arches), rules=tuple(rules),
+                             notes=profile.notes + tuple(notes),
+                             skipped=profile.skipped + tuple(skipped)))

@@ -21,6 +21,7 @@ from typing import Any
 from .atomicfile import check_writable, write_or_rescue
 from .enforce import VIOLATION_EXIT, RunResult, check_mode
 from .errors import SeccompGenError
+from .inputs import source_name
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -39,7 +40,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--profile", required=True, metavar="PROFILE",
                    help="the profile to enforce: OCI/Docker JSON, LXC v2 policy, generated "
-                   "Python table, or a trace file (allows exactly what it recorded)")
+                   "Python table, or a trace file (allows exactly what it recorded); '-': "
+                   "standard input")
     p.add_argument("--mode", default="enforce", metavar="MODE",
                    help="enforce (deny as the profile says and report; the default), complain "
                    "(report calls the profile does not allow and let them through, so one run "
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
                                            "the violations trace")
         problems += [problem] if problem else []
     if live:
-        _print_summary(err, result, args.profile,
+        _print_summary(err, result, source_name(args.profile),
                        written if written == args.output else None)
     if args.json:
         text = json.dumps(summary_doc(result, args.profile, written), indent=1) + "\n"

@@ -33,12 +33,16 @@ import errno as errno_mod
 import re
 import signal
 import socket
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from .aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from .argspec import ARG_VALUE_CAP, fields_for
 from .model import ArgValues, ExitStatus, Trace, TraceHeader
+
+# Numbers that become ints are at most 10 digits: a pid, an exit status, an errno. (Python
+# refuses to convert more than 4300 digits, and no such number is a pid.)
 
 #: linux/sched.h; kernel ABI constants, so that clone flags printed by name become numbers.
 CLONE_FLAGS: dict[str, int] = {
@@ -79,7 +83,7 @@ NOTE_ARGS = ("imported from strace text: arguments read only for socket/socketpa
              "recording keeps (prctl option, ioctl request, mmap prot, ...) are not recorded")
 
 _PREFIX = re.compile(
-    r"^\s*(?:\[pid\s+(?P<bpid>\d+)\]\s+|(?P<pid>\d+)\s+(?=\S))?"
+    r"^\s*(?:\[pid\s+(?P<bpid>[0-9]{1,10})\]\s+|(?P<pid>[0-9]{1,10})\s+(?=\S))?"
     r"(?:(?:\d{1,2}:\d{2}:\d{2}(?:\.\d+)?|\d+\.\d+)\s+)?"
     r"(?:\[\s*[0-9a-f]{4,16}\]\s+)?"
     r"(?P<body>.*?)\s*$"
@@ -90,14 +94,14 @@ _UNFINISHED = re.compile(r"\s*<unfinished \.\.\.>\)?$")
 _RESULT = re.compile(r"\)\s+=\s+")
 _RETVAL = re.compile(r"^(?P<val>\?|-?\d+|0x[0-9a-fA-F]+)(?P<rest>(?:\s|<|\().*)?$")
 _DURATION = re.compile(r"\s+<\d+\.\d+>$")
-_MODE = re.compile(r"^\[\s*Process PID[= ](?P<pid>\d+) runs in (?P<mode>64 bit|32 bit|x32) "
+_MODE = re.compile(r"^\[\s*Process PID[= ](?P<pid>[0-9]{1,10}) runs in (?P<mode>64 bit|32 bit|x32) "
                    r"mode\.\s*\]$")
-_EXIT = re.compile(r"^\+\+\+ (?:exited with (?P<code>\d+)|killed by (?P<sig>SIG[A-Z0-9_+]+)"
+_EXIT = re.compile(r"^\+\+\+ (?:exited with (?P<code>[0-9]{1,10})|killed by (?P<sig>SIG[A-Z0-9_+]+)"
                    r"(?P<core> \(core dumped\))?|superseded by execve in pid \d+) \+\+\+$")
 _SIGNAL = re.compile(r"^--- .* ---$")
 _STRACE_MSG = re.compile(r"^strace: ")
 _STACK = re.compile(r"^> ")
-_ATTACHED = re.compile(r"^strace: Process (?P<pid>\d+) attached")
+_ATTACHED = re.compile(r"^strace: Process (?P<pid>[0-9]{1,10}) attached")
 
 
 @dataclass(frozen=True)
@@ -265,7 +269,9 @@ def _c_string(token: str) -> str | None:
         return None
     body = token[1:-1]
     try:
-        raw = body.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        with warnings.catch_warnings():  # "\h" and friends: kept as written, without a warning
+            warnings.simplefilter("ignore", DeprecationWarning)
+            raw = body.encode("latin-1", "backslashreplace").decode("unicode_escape")
         return raw.encode("latin-1").decode("utf-8", "replace") + suffix
     except (UnicodeDecodeError, UnicodeEncodeError):
         return body + suffix
@@ -298,7 +304,7 @@ def _result(text: str) -> int | None:
     if val == "-1" and ename:
         code = getattr(errno_mod, ename, None) or KERNEL_ERRNOS.get(ename)
         if code is None:
-            unknown = re.search(r"Unknown error (\d+)", rest)
+            unknown = re.search(r"Unknown error ([0-9]{1,10})", rest)
             code = int(unknown.group(1)) if unknown else None
         return code
     return 0

@@ -20,6 +20,7 @@ from .profile import (
     ACTIONS,
     ERRNO_ENOSYS,
     ERRNO_EPERM,
+    MAX_ERRNO,
     ArgCondition,
     Profile,
     Rule,
@@ -55,8 +56,8 @@ class Policy:
         if self.default_action not in ACTIONS or self.default_action == "allow":
             raise SeccompGenError(f"unknown default action {self.default_action!r}",
                                   hint="use errno, kill, kill-process, trap or log")
-        if not 0 <= self.errno <= 4095:
-            raise SeccompGenError(f"errno {self.errno} out of range", hint="use 0-4095")
+        if not 0 <= self.errno <= MAX_ERRNO:
+            raise SeccompGenError(f"errno {self.errno} out of range", hint=f"use 0-{MAX_ERRNO}")
         if self.baseline not in BASELINES:
             raise SeccompGenError(f"unknown baseline {self.baseline!r}",
                                   hint=f"use one of {', '.join(sorted(BASELINES))}")

@@ -8,13 +8,25 @@ is (``line:col`` for broken JSON, a JSON path such as ``syscalls[3].count`` for 
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Mapping
-from pathlib import Path
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from json.decoder import scanstring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any, NoReturn
 
 from .atomicfile import write_atomic
-from .errors import TraceFileError
+from .errors import SeccompGenError, TraceFileError
+from .inputs import (
+    DECODER,
+    check_strings,
+    json_error,
+    may_hold_surrogates,
+    read_text,
+    report_progress,
+    source_name,
+)
 from .model import (
     TRACE_FORMAT,
     TRACE_VERSION,
@@ -26,6 +38,7 @@ from .model import (
     Trace,
     TraceHeader,
 )
+from .safetext import is_arch_name, is_syscall_name, is_utf8, utf8_safe
 
 # --- writing -------------------------------------------------------------------------------------
 
@@ -38,96 +51,184 @@ def _exit_to_json(status: ExitStatus | None) -> dict[str, Any] | None:
     return {"code": status.code}
 
 
-def to_json(trace: Trace) -> dict[str, Any]:
-    """The trace as plain JSON data, in the documented layout."""
-    h = trace.header
+def _duration(h: TraceHeader) -> float:
+    if not math.isfinite(h.duration_s):
+        raise TraceFileError(f"header.duration_s: {h.duration_s} is not a finite number; a "
+                             "trace file holds only finite numbers")
+    return round(h.duration_s, 6)
+
+
+def header_to_json(h: TraceHeader) -> dict[str, Any]:
+    """The header as plain JSON data, in the documented layout."""
     return {
-        "format": TRACE_FORMAT,
-        "version": TRACE_VERSION,
-        "header": {
-            "tool_version": h.tool_version,
-            "command": list(h.command),
-            "kernel": h.kernel,
-            "host_arch": h.host_arch,
-            "libseccomp": h.libseccomp,
-            "backend": h.backend,
-            "pinned_cpu": h.pinned_cpu,
-            "started": h.started,
-            "ended": h.ended,
-            "duration_s": round(h.duration_s, 6),
-            "exit": _exit_to_json(h.exit),
-            "records_args": h.records_args,
-            "records_results": h.records_results,
-            "notes": list(h.notes),
+        "tool_version": h.tool_version,
+        "command": list(h.command),
+        "kernel": h.kernel,
+        "host_arch": h.host_arch,
+        "libseccomp": h.libseccomp,
+        "backend": h.backend,
+        "pinned_cpu": h.pinned_cpu,
+        "started": h.started,
+        "ended": h.ended,
+        "duration_s": _duration(h),
+        "exit": _exit_to_json(h.exit),
+        "records_args": h.records_args,
+        "records_results": h.records_results,
+        "notes": list(h.notes),
+    }
+
+
+def _syscall_json(r: SyscallRecord) -> dict[str, Any]:
+    return {
+        "arch": r.arch,
+        "name": r.name,
+        "nr": r.nr,
+        "count": r.count,
+        "processes": r.processes,
+        "first_pid": r.first_pid,
+        "first_exe": r.first_exe,
+        "exes": list(r.exes),
+        "results": dict(sorted(r.results.items())),
+        "args": None
+        if r.args is None
+        else {
+            "fields": list(r.args.fields),
+            "indexes": list(r.args.indexes),
+            "values": [list(v) for v in sorted(r.args.values)],
+            "capped": r.args.capped,
         },
+    }
+
+
+def _process_json(p: ProcessRecord) -> dict[str, Any]:
+    return {
+        "pid": p.pid,
+        "ppid": p.ppid,
+        "exes": list(p.exes),
+        "threads": p.threads,
+        "syscalls": p.syscalls,
+        "exit": _exit_to_json(p.exit),
+    }
+
+
+def _exe_json(e: ExeRecord) -> dict[str, Any]:
+    return {
+        "exe": e.exe,
+        "processes": e.processes,
         "syscalls": [
-            {
-                "arch": r.arch,
-                "name": r.name,
-                "nr": r.nr,
-                "count": r.count,
-                "processes": r.processes,
-                "first_pid": r.first_pid,
-                "first_exe": r.first_exe,
-                "exes": list(r.exes),
-                "results": dict(sorted(r.results.items())),
-                "args": None
-                if r.args is None
-                else {
-                    "fields": list(r.args.fields),
-                    "indexes": list(r.args.indexes),
-                    "values": [list(v) for v in sorted(r.args.values)],
-                    "capped": r.args.capped,
-                },
-            }
-            for r in sorted(trace.syscalls, key=lambda r: (r.arch, r.name, r.nr))
-        ],
-        "processes": [
-            {
-                "pid": p.pid,
-                "ppid": p.ppid,
-                "exes": list(p.exes),
-                "threads": p.threads,
-                "syscalls": p.syscalls,
-                "exit": _exit_to_json(p.exit),
-            }
-            for p in trace.processes
-        ],
-        "exes": [
-            {
-                "exe": e.exe,
-                "processes": e.processes,
-                "syscalls": [
-                    {"arch": arch, "name": name, "count": n}
-                    for (arch, name), n in sorted(e.syscalls.items())
-                ],
-            }
-            for e in sorted(trace.exes, key=lambda e: e.exe)
+            {"arch": arch, "name": name, "count": n}
+            for (arch, name), n in sorted(e.syscalls.items())
         ],
     }
 
 
+def _sections(trace: Trace) -> list[tuple[str, Iterable[dict[str, Any]]]]:
+    """The record lists of the file, in order, each produced lazily."""
+    return [
+        ("syscalls", (_syscall_json(r)
+                      for r in sorted(trace.syscalls, key=lambda r: (r.arch, r.name, r.nr)))),
+        ("processes", (_process_json(p) for p in trace.processes)),
+        ("exes", (_exe_json(e) for e in sorted(trace.exes, key=lambda e: e.exe))),
+    ]
+
+
+def to_json(trace: Trace) -> dict[str, Any]:
+    """The trace as plain JSON data, in the documented layout (all in memory: for small traces
+    and tests; :func:`iter_dumps` writes big ones piece by piece)."""
+    doc: dict[str, Any] = {"format": TRACE_FORMAT, "version": TRACE_VERSION,
+                           "header": header_to_json(trace.header)}
+    for key, items in _sections(trace):
+        doc[key] = list(items)
+    return doc
+
+
+def _json_str(text: str) -> str:
+    """A JSON string literal; text that cannot be UTF-8 (an exe path the kernel gave as bytes
+    that are not UTF-8, read with surrogateescape) is written with visible ``\\xNN`` escapes."""
+    if not text.isascii() and not is_utf8(text):
+        text = utf8_safe(text)
+    return encode_basestring(text)
+
+
+def _dump_value(value: Any, level: int) -> str:
+    """``json.dumps(value, indent=1, ensure_ascii=False)`` at nesting ``level``, byte for byte,
+    but refusing NaN and Infinity and never writing a lone surrogate."""
+    if isinstance(value, str):
+        return _json_str(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TraceFileError(f"{value} is not a finite number; a trace file holds only "
+                                 "finite numbers")
+        return float.__repr__(value)
+    inner = "\n" + " " * (level + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        body = ("," + inner).join(f"{_json_str(k)}: {_dump_value(v, level + 1)}"
+                                  for k, v in value.items())
+    else:
+        if not value:
+            return "[]"
+        body = ("," + inner).join(_dump_value(v, level + 1) for v in value)
+    close = "\n" + " " * level + ("}" if isinstance(value, dict) else "]")
+    return ("{" if isinstance(value, dict) else "[") + inner + body + close
+
+
+def iter_dumps(trace: Trace) -> Iterator[str]:
+    """The trace file's text in pieces (one per record), so that writing a trace of a million
+    processes never holds its whole text, or a JSON tree of it, in memory."""
+    head = {"format": TRACE_FORMAT, "version": TRACE_VERSION,
+            "header": header_to_json(trace.header)}
+    yield "{\n " + ",\n ".join(f"{_json_str(k)}: {_dump_value(v, 1)}" for k, v in head.items())
+    for key, items in _sections(trace):
+        yield f",\n {_json_str(key)}: ["
+        first = True
+        for item in items:
+            yield ("\n  " if first else ",\n  ") + _dump_value(item, 2)
+            first = False
+        yield "]" if first else "\n ]"
+    yield "\n}\n"
+
+
 def dumps(trace: Trace) -> str:
     """Serialise a trace; equal traces give equal bytes."""
-    return json.dumps(to_json(trace), indent=1, ensure_ascii=False) + "\n"
+    return "".join(iter_dumps(trace))
 
 
 def dump(trace: Trace, path: str | os.PathLike[str]) -> None:
-    """Write a trace file atomically (temp file + rename)."""
-    write_atomic(path, dumps(trace))
+    """Write a trace file atomically (temp file + rename), piece by piece."""
+    write_atomic(path, iter_dumps(trace))
 
 
 # --- reading -------------------------------------------------------------------------------------
 
 
 class _Checker:
-    """Reads fields out of decoded JSON, raising a TraceFileError that names file and JSON path."""
+    """Reads fields out of decoded JSON, raising a TraceFileError that names file and JSON path.
+
+    It also shares equal values between records (executable lists, exit statuses, counts): a
+    trace of a million processes names a handful of programs, and each copy JSON decodes is
+    otherwise kept."""
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self.shared: dict[Any, Any] = {}
+        self.exits: dict[tuple[Any, ...], ExitStatus] = {}
 
     def fail(self, where: str, what: str) -> NoReturn:
         raise TraceFileError(f"{where}: {what}", path=self.source)
+
+    def share(self, value: Any) -> Any:
+        """One object for equal hashable values."""
+        return self.shared.setdefault(value, value)
 
     def obj(self, value: Any, where: str) -> Mapping[str, Any]:
         if not isinstance(value, dict):
@@ -151,6 +252,25 @@ class _Checker:
             self.fail(path, f"expected {_kind_name(kind)}, found {type(value).__name__}")
         return value
 
+    def count(self, parent: Mapping[str, Any], key: str, where: str) -> int:
+        value: int = self.get(parent, key, int, where)
+        if value < 0:
+            self.fail(f"{where}.{key}", "expected a non-negative integer")
+        return value
+
+    def name(self, parent: Mapping[str, Any], key: str, where: str) -> str:
+        """A syscall name: it reaches policy grammars, so it must have a name's shape."""
+        value: str = self.get(parent, key, str, where)
+        if not is_syscall_name(value):
+            self.fail(f"{where}.{key}", f"not a syscall name: {value[:80]!r}")
+        return value
+
+    def arch(self, parent: Mapping[str, Any], key: str, where: str) -> str:
+        value: str = self.get(parent, key, str, where)
+        if not is_arch_name(value):
+            self.fail(f"{where}.{key}", f"not an architecture name: {value[:80]!r}")
+        return value
+
     def int_list(self, value: Any, where: str) -> list[int]:
         if not isinstance(value, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in value
@@ -168,11 +288,14 @@ class _Checker:
             return None
         o = self.obj(value, where)
         if "signal" in o:
-            return ExitStatus(
+            status = ExitStatus(
                 signal=self.get(o, "signal", int, where),
                 core_dumped=self.get(o, "core_dumped", bool, where, optional=True, default=False),
             )
-        return ExitStatus(code=self.get(o, "code", int, where))
+        else:
+            status = ExitStatus(code=self.get(o, "code", int, where))
+        shared: ExitStatus = self.share(status)
+        return shared
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
@@ -182,27 +305,34 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
-def from_json(data: Any, source: str = "<trace>") -> Trace:
-    """Validate decoded JSON and build a Trace, or raise TraceFileError naming the problem."""
-    c = _Checker(source)
+def _check_format(c: _Checker, data: Any) -> None:
     if not isinstance(data, dict) or data.get("format") != TRACE_FORMAT:
         c.fail("format", f"not a seccomp-gen trace (no \"format\": \"{TRACE_FORMAT}\")")
+
+
+def _check_version(c: _Checker, data: Mapping[str, Any]) -> None:
     version = c.get(data, "version", int, "")
     if version != TRACE_VERSION:
         c.fail("version", f"trace format version {version} is not supported "
                f"(this seccomp-gen reads version {TRACE_VERSION})")
-    h = c.obj(c.get(data, "header", dict, ""), "header")
-    header = TraceHeader(
+
+
+def _header(c: _Checker, value: Any) -> TraceHeader:
+    h = c.obj(value, "header")
+    duration = c.get(h, "duration_s", (int, float), "header")
+    if not math.isfinite(duration):
+        c.fail("header.duration_s", "not a finite number")
+    return TraceHeader(
         tool_version=c.get(h, "tool_version", str, "header"),
         command=tuple(c.str_list(c.get(h, "command", list, "header"), "header.command")),
         kernel=c.get(h, "kernel", str, "header"),
-        host_arch=c.get(h, "host_arch", str, "header"),
+        host_arch=c.arch(h, "host_arch", "header"),
         libseccomp=c.get(h, "libseccomp", str, "header"),
         backend=c.get(h, "backend", str, "header"),
         pinned_cpu=c.get(h, "pinned_cpu", int, "header", optional=True),
         started=c.get(h, "started", str, "header"),
         ended=c.get(h, "ended", str, "header"),
-        duration_s=float(c.get(h, "duration_s", (int, float), "header")),
+        duration_s=float(duration),
         exit=c.exit_status(h.get("exit"), "header.exit"),
         records_args=c.get(h, "records_args", bool, "header", optional=True, default=True),
         records_results=c.get(h, "records_results", bool, "header", optional=True,
@@ -210,67 +340,125 @@ def from_json(data: Any, source: str = "<trace>") -> Trace:
         notes=tuple(c.str_list(c.get(h, "notes", list, "header", optional=True, default=[]),
                                "header.notes")),
     )
-    syscalls = []
-    for i, item in enumerate(c.get(data, "syscalls", list, "")):
-        w = f"syscalls[{i}]"
-        r = c.obj(item, w)
-        results = c.obj(c.get(r, "results", dict, w, optional=True, default={}), f"{w}.results")
-        for k, v in results.items():
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                c.fail(f"{w}.results.{k}", "expected a non-negative integer")
-        count = c.get(r, "count", int, w)
-        if count < 0:
-            c.fail(f"{w}.count", "expected a non-negative integer")
-        syscalls.append(
-            SyscallRecord(
-                arch=c.get(r, "arch", str, w),
-                name=c.get(r, "name", str, w),
-                nr=c.get(r, "nr", int, w),
-                count=count,
-                processes=c.get(r, "processes", int, w),
-                first_pid=c.get(r, "first_pid", int, w),
-                first_exe=c.get(r, "first_exe", str, w),
-                exes=tuple(c.str_list(c.get(r, "exes", list, w), f"{w}.exes")),
-                results=dict(results),
-                args=_load_args(c, r.get("args"), f"{w}.args"),
-            )
-        )
-    processes = []
-    for i, item in enumerate(c.get(data, "processes", list, "", optional=True, default=[])):
-        w = f"processes[{i}]"
-        p = c.obj(item, w)
-        processes.append(
-            ProcessRecord(
-                pid=c.get(p, "pid", int, w),
-                ppid=c.get(p, "ppid", int, w, optional=True),
-                exes=tuple(c.str_list(c.get(p, "exes", list, w), f"{w}.exes")),
-                threads=c.get(p, "threads", int, w),
-                syscalls=c.get(p, "syscalls", int, w),
-                exit=c.exit_status(p.get("exit"), f"{w}.exit"),
-            )
-        )
-    exes = []
-    for i, item in enumerate(c.get(data, "exes", list, "", optional=True, default=[])):
-        w = f"exes[{i}]"
-        e = c.obj(item, w)
-        calls: dict[tuple[str, str], int] = {}
-        for j, s in enumerate(c.get(e, "syscalls", list, w)):
-            sw = f"{w}.syscalls[{j}]"
-            so = c.obj(s, sw)
-            calls[(c.get(so, "arch", str, sw), c.get(so, "name", str, sw))] = c.get(
-                so, "count", int, sw
-            )
-        exes.append(
-            ExeRecord(exe=c.get(e, "exe", str, w), processes=c.get(e, "processes", int, w),
-                      syscalls=calls)
-        )
+
+
+def _syscall(c: _Checker, item: Any, i: int) -> SyscallRecord:
+    w = f"syscalls[{i}]"
+    r = c.obj(item, w)
+    results = c.obj(c.get(r, "results", dict, w, optional=True, default={}), f"{w}.results")
+    for k, v in results.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            c.fail(f"{w}.results.{k}", "expected a non-negative integer")
+        if not is_syscall_name(k):
+            c.fail(f"{w}.results", f"not \"ok\" or an errno name: {k[:80]!r}")
+    return SyscallRecord(
+        arch=c.arch(r, "arch", w),
+        name=c.name(r, "name", w),
+        nr=c.get(r, "nr", int, w),
+        count=c.count(r, "count", w),
+        processes=c.get(r, "processes", int, w),
+        first_pid=c.get(r, "first_pid", int, w),
+        first_exe=c.get(r, "first_exe", str, w),
+        exes=tuple(c.str_list(c.get(r, "exes", list, w), f"{w}.exes")),
+        results=dict(results),
+        args=_load_args(c, r.get("args"), f"{w}.args"),
+    )
+
+
+def _process(c: _Checker, item: Any, i: int) -> ProcessRecord:
+    fast = _process_fast(c, item)
+    if fast is not None:
+        return fast
+    w = f"processes[{i}]"
+    p = c.obj(item, w)
+    return ProcessRecord(
+        pid=c.get(p, "pid", int, w),
+        ppid=c.share(c.get(p, "ppid", int, w, optional=True)),
+        exes=c.share(tuple(c.str_list(c.get(p, "exes", list, w), f"{w}.exes"))),
+        threads=c.share(c.get(p, "threads", int, w)),
+        syscalls=c.share(c.get(p, "syscalls", int, w)),
+        exit=c.exit_status(p.get("exit"), f"{w}.exit"),
+    )
+
+
+def _process_fast(c: _Checker, p: Any) -> ProcessRecord | None:
+    """The common, well-formed process record without the per-field checks (a trace may have
+    millions); None for anything else, which the checked path then reads or names."""
+    if type(p) is not dict:
+        return None
+    pid, ppid, exes = p.get("pid"), p.get("ppid"), p.get("exes")
+    threads, syscalls, ex = p.get("threads"), p.get("syscalls"), p.get("exit")
+    if not (type(pid) is int and (ppid is None or type(ppid) is int) and type(exes) is list
+            and type(threads) is int and type(syscalls) is int
+            and all(type(e) is str for e in exes)):
+        return None
+    status: ExitStatus | None = None
+    if ex is not None:
+        if type(ex) is not dict:
+            return None
+        if "signal" in ex:
+            sig, core = ex["signal"], ex.get("core_dumped")
+            if type(sig) is not int or not (core is None or type(core) is bool):
+                return None
+            key: tuple[Any, ...] = ("signal", sig, bool(core))
+        else:
+            code = ex.get("code")
+            if type(code) is not int:
+                return None
+            key = ("code", code)
+        status = c.exits.get(key)
+        if status is None:
+            status = c.exits[key] = c.share(
+                ExitStatus(code=key[1]) if key[0] == "code"
+                else ExitStatus(signal=key[1], core_dumped=key[2]))
+    share = c.shared.setdefault
+    names = tuple(exes)
+    return ProcessRecord(pid, share(ppid, ppid), share(names, names), share(threads, threads),
+                         share(syscalls, syscalls), status)
+
+
+def _exe(c: _Checker, item: Any, i: int) -> ExeRecord:
+    w = f"exes[{i}]"
+    e = c.obj(item, w)
+    calls: dict[tuple[str, str], int] = {}
+    for j, s in enumerate(c.get(e, "syscalls", list, w)):
+        sw = f"{w}.syscalls[{j}]"
+        so = c.obj(s, sw)
+        calls[(c.arch(so, "arch", sw), c.name(so, "name", sw))] = c.get(so, "count", int, sw)
+    return ExeRecord(exe=c.get(e, "exe", str, w), processes=c.get(e, "processes", int, w),
+                     syscalls=calls)
+
+
+def _no_duplicates(c: _Checker, syscalls: Sequence[SyscallRecord]) -> None:
     seen: set[tuple[str, str]] = set()
     for i, rec in enumerate(syscalls):
         if (rec.arch, rec.name) in seen:
             c.fail(f"syscalls[{i}]", f"duplicate record for {rec.arch}/{rec.name}")
         seen.add((rec.arch, rec.name))
-    return Trace(header=header, syscalls=tuple(syscalls), processes=tuple(processes),
-                 exes=tuple(exes))
+
+
+def from_json(data: Any, source: str = "<trace>") -> Trace:
+    """Validate decoded JSON and build a Trace, or raise TraceFileError naming the problem."""
+    c = _Checker(source)
+    _check_format(c, data)
+    _check_version(c, data)
+    header = _header(c, c.get(data, "header", dict, ""))
+    syscalls = [_syscall(c, item, i) for i, item in enumerate(c.get(data, "syscalls", list, ""))]
+    processes = [_process(c, item, i) for i, item in
+                 enumerate(c.get(data, "processes", list, "", optional=True, default=[]))]
+    exes = [_exe(c, item, i)
+            for i, item in enumerate(c.get(data, "exes", list, "", optional=True, default=[]))]
+    return _trace(c, header, syscalls, processes, exes)
+
+
+def _trace(c: _Checker, header: TraceHeader, syscalls: list[SyscallRecord],
+           processes: list[ProcessRecord], exes: list[ExeRecord]) -> Trace:
+    """The Trace, in the model's order (syscalls by arch and name, executables by path, as the
+    writer sorts them), so that a file read and written again reads back equal."""
+    _no_duplicates(c, syscalls)
+    return Trace(header=header,
+                 syscalls=tuple(sorted(syscalls, key=lambda r: (r.arch, r.name, r.nr))),
+                 processes=tuple(processes), exes=tuple(sorted(exes, key=lambda e: e.exe)))
 
 
 def _load_args(c: _Checker, value: Any, where: str) -> ArgValues | None:
@@ -294,33 +482,148 @@ def _load_args(c: _Checker, value: Any, where: str) -> ArgValues | None:
                      capped=c.get(a, "capped", bool, where, optional=True, default=False))
 
 
+class _Layout(Exception):
+    """The document is not laid out as seccomp-gen writes traces: read it the slow way."""
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+#: Records parsed between two progress reports.
+_PROGRESS_EVERY = 1 << 16
+
+
+class _StreamReader:
+    """Reads a trace as seccomp-gen writes it (format, version, header, then the record lists)
+    one record at a time: each record is validated and turned into its dataclass as soon as it
+    is decoded, so the JSON tree of a million processes never exists at once (it takes several
+    times the file's size). Anything laid out otherwise raises :class:`_Layout`."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.text = text
+        self.source = source
+        self.c = _Checker(source)
+        self.pos = 0
+        self.surrogates = may_hold_surrogates(text)
+        self.parsed = 0
+
+    def _skip(self) -> None:
+        m = _WS.match(self.text, self.pos)
+        assert m is not None
+        self.pos = m.end()
+
+    def _expect(self, chars: str, what: str) -> str:
+        self._skip()
+        ch = self.text[self.pos:self.pos + 1]
+        if not ch or ch not in chars:
+            raise json.JSONDecodeError(f"Expecting {what}", self.text, self.pos)
+        self.pos += 1
+        return ch
+
+    def _value(self, where: str) -> Any:
+        self._skip()
+        value, self.pos = DECODER.raw_decode(self.text, self.pos)
+        if self.surrogates:
+            check_strings(value, self.source, where, TraceFileError)
+        return value
+
+    def _items(self, key: str) -> Iterator[Any]:
+        self._skip()
+        if self.text[self.pos:self.pos + 1] != "[":
+            # null or a wrong type: the checker names it as from_json would.
+            value = self._value(key)
+            yield from self.c.get({key: value}, key, list, "", optional=key != "syscalls",
+                                  default=[])
+            return
+        self.pos += 1
+        self._skip()
+        if self.text[self.pos:self.pos + 1] == "]":
+            self.pos += 1
+            return
+        i = 0
+        while True:
+            yield self._value(f"{key}[{i}]")
+            i += 1
+            self.parsed += 1
+            if self.parsed % _PROGRESS_EVERY == 0:
+                report_progress(f"parsing {self.source}", self.pos, len(self.text))
+            if self._expect(",]", "',' delimiter") == "]":
+                return
+
+    def read(self) -> Trace:
+        c = self.c
+        self._skip()
+        if self.text[self.pos:self.pos + 1] != "{":
+            raise _Layout
+        self.pos += 1
+        keys: list[str] = []
+        found: dict[str, Any] = {}
+        syscalls: list[SyscallRecord] = []
+        processes: list[ProcessRecord] = []
+        exes: list[ExeRecord] = []
+        header: TraceHeader | None = None
+        while True:
+            self._skip()
+            if self.text[self.pos:self.pos + 1] == "}" and not keys:
+                raise _Layout
+            self._expect('"', "property name enclosed in double quotes")
+            key, self.pos = scanstring(self.text, self.pos)
+            self._expect(":", "':' delimiter")
+            if key in keys:
+                raise _Layout  # duplicate keys: json.loads keeps the last one; do the same
+            keys.append(key)
+            # The order seccomp-gen writes: format, version, header first.
+            if len(keys) <= 3 and key != ("format", "version", "header")[len(keys) - 1]:
+                raise _Layout
+            if key == "syscalls":
+                syscalls = [_syscall(c, v, i) for i, v in enumerate(self._items(key))]
+            elif key == "processes":
+                processes = [_process(c, v, i) for i, v in enumerate(self._items(key))]
+            elif key == "exes":
+                exes = [_exe(c, v, i) for i, v in enumerate(self._items(key))]
+            else:
+                found[key] = self._value(key)
+                if key == "format":
+                    _check_format(c, found)
+                elif key == "version":
+                    _check_version(c, found)
+                elif key == "header":
+                    header = _header(c, c.get(found, "header", dict, ""))
+            if self._expect(",}", "',' delimiter") == "}":
+                break
+        self._skip()
+        if self.pos != len(self.text):
+            raise json.JSONDecodeError("Extra data", self.text, self.pos)
+        if self.parsed >= _PROGRESS_EVERY:
+            report_progress(f"parsing {self.source}", self.pos, self.pos)  # done
+        if header is None:
+            raise _Layout
+        if "syscalls" not in keys:
+            c.fail("syscalls", "missing")
+        return _trace(c, header, syscalls, processes, exes)
+
+
 def loads(text: str, source: str = "<trace>") -> Trace:
     """Parse trace text; broken JSON is reported with line and column."""
     if not text.strip():
         raise TraceFileError("empty file, not a trace", path=source)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        problem = "truncated" if exc.pos >= len(text.rstrip()) else "corrupt JSON"
-        raise TraceFileError(f"{exc.lineno}:{exc.colno}: {problem} ({exc.msg})",
-                             path=source) from None
+        try:
+            return _StreamReader(text, source).read()
+        except _Layout:
+            pass
+        data = DECODER.decode(text)
+    except (ValueError, RecursionError) as exc:
+        raise TraceFileError(json_error(exc, text), path=source) from None
+    if may_hold_surrogates(text):
+        check_strings(data, source, "", TraceFileError)
     return from_json(data, source)
 
 
 def load(path: str | os.PathLike[str]) -> Trace:
-    """Read and validate a trace file."""
-    p = Path(path)
+    """Read and validate a trace file (``-``: standard input), within the input size cap."""
     try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise TraceFileError("no such file", path=str(p)) from None
-    except IsADirectoryError:
-        raise TraceFileError("is a directory, not a trace file", path=str(p)) from None
-    except OSError as exc:
-        raise TraceFileError(f"cannot read: {exc.strerror or exc}", path=str(p)) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TraceFileError(f"byte {exc.start}: not UTF-8 text, not a trace",
-                             path=str(p)) from None
-    return loads(text, str(p))
+        text = read_text(path, "a trace")
+    except SeccompGenError as exc:
+        if isinstance(exc, TraceFileError):
+            raise
+        raise TraceFileError(exc.message, hint=exc.hint, path=exc.path) from None
+    return loads(text, source_name(path))

@@ -56,7 +56,11 @@ def compile_profile(profile: Profile) -> pyseccomp.SyscallFilter:
             token = arch_token(arch)
         except SeccompGenError as exc:
             raise SeccompGenError(f"libseccomp rejects the profile: {exc.message}") from None
-        sub = pyseccomp.SyscallFilter(default)
+        try:
+            sub = pyseccomp.SyscallFilter(default)
+        except OSError as exc:
+            raise SeccompGenError(f"libseccomp rejects the default action "
+                                  f"{profile.default_action}: {exc.strerror or exc}") from None
         try:
             if token != native:
                 sub.add_arch(token)

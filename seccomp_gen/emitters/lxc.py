@@ -32,6 +32,7 @@ import re
 
 from ..errors import SeccompGenError
 from ..profile import (
+    MAX_ERRNO,
     ArgCondition,
     Profile,
     Rule,
@@ -39,6 +40,7 @@ from ..profile import (
     normalize,
     parse_header_lines,
 )
+from ..safetext import is_syscall_name, printable
 
 #: libseccomp arch name -> LXC section name.
 SECTIONS: dict[str, str] = {
@@ -72,6 +74,10 @@ def _cond_text(c: ArgCondition) -> str:
 
 
 def _rule_line(r: Rule) -> str:
+    if not is_syscall_name(r.name):
+        # A name is a word of LXC's grammar: anything else could add lines or rules.
+        raise SeccompGenError(f"refusing to write {r.name[:80]!r} into an LXC policy: not a "
+                              "syscall name")
     if r.action == "allow" and not r.conditions:
         return r.name
     parts = [r.name, _verdict_text(r.action, r.errno, default=False)]
@@ -80,8 +86,9 @@ def _rule_line(r: Rule) -> str:
 
 
 def _comment(text: str) -> str:
-    if "\n" in text or "\r" in text:
-        raise SeccompGenError("a profile comment spans several lines; LXC comments cannot")
+    """One comment line: LXC ends a line at a newline, so every non-printable character
+    (newlines, escapes) is written as a visible ``\\xNN`` escape, never raw."""
+    text = printable(text)
     return f"# {text}" if text else "#"
 
 
@@ -107,6 +114,7 @@ def emit(profile: Profile) -> str:
 
 # --- parsing ------------------------------------------------------------------------------------
 
+_ERRNO = re.compile(r"[0-9]{1,5}")
 _ARG_RE = re.compile(
     r"\[\s*(\d+)\s*,\s*([^,\]\s]+)\s*,\s*([A-Z_=!<>&]+)\s*(?:,\s*([^,\]\s]+)\s*)?\]"
 )
@@ -118,8 +126,9 @@ def _parse_verdict(words: list[str], where: str, source: str) -> tuple[str, int 
         return ("", None, 0)
     w = words[0]
     if w == "errno":
-        if len(words) < 2 or not words[1].lstrip("-").isdigit():
-            raise SeccompGenError(f"{where}: errno without a number", path=source)
+        if len(words) < 2 or not _ERRNO.fullmatch(words[1]) or int(words[1]) > MAX_ERRNO:
+            raise SeccompGenError(f"{where}: errno without a number (0-{MAX_ERRNO})",
+                                  path=source)
         return ("errno", int(words[1]), 2)
     if w in ("allow", "kill", "trap"):
         return (w, None, 1)
@@ -130,8 +139,16 @@ def _parse_verdict(words: list[str], where: str, source: str) -> tuple[str, int 
 
 def parse(text: str, source: str = "<lxc policy>") -> Profile:
     """Read an LXC v2 allowlist policy back into a Profile."""
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != "2":
+    # Lines end at "\n" only, as LXC reads them (str.splitlines would also split at \f,
+    # \x1c, \u2028...: a rule LXC reads as part of a comment must not become one here).
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    first = lines[0].strip() if lines else ""
+    if first.isdecimal() and first != "2":
+        raise SeccompGenError(f"line 1: LXC policy version {first[:20]} is not supported "
+                              "(seccomp-gen reads LXC's version 2)", path=source)
+    if first != "2":
         raise SeccompGenError("line 1: not an LXC version 2 policy (expected '2')", path=source)
     if len(lines) < 2:
         raise SeccompGenError("line 2: missing 'allowlist'", path=source)
@@ -177,6 +194,8 @@ def parse(text: str, source: str = "<lxc policy>") -> Profile:
         if arch is None:
             raise SeccompGenError(f"{where}: rule before any [arch] section", path=source)
         name, _, rest = line.strip().partition(" ")
+        if not is_syscall_name(name):
+            raise SeccompGenError(f"{where}: not a syscall name: {name[:80]!r}", path=source)
         rest_words = rest.split("[", 1)[0].split()
         action, errno, used = _parse_verdict(rest_words, where, source)
         if len(rest_words) != used:
@@ -192,6 +211,8 @@ def parse(text: str, source: str = "<lxc policy>") -> Profile:
             for idx, value, op, mask in tuples:
                 opname = _OPS_SYMBOLIC.get(op, op.removeprefix("SCMP_CMP_"))
                 try:
+                    if max(len(idx), len(value), len(mask)) > 24:
+                        raise ValueError("argument values must be unsigned 64-bit integers")
                     v = int(value, 0)
                     if opname == "MASKED_EQ":
                         conds.append(ArgCondition(int(idx), opname, int(mask or "0", 0), v))
@@ -210,5 +231,8 @@ def parse(text: str, source: str = "<lxc policy>") -> Profile:
         except ValueError as exc:
             raise SeccompGenError(f"{where}: {exc}", path=source) from None
     provenance, notes, skipped = parse_header_lines(header)
-    return normalize(Profile(default, default_errno, tuple(arches), tuple(rules), provenance,
-                             notes, skipped))
+    try:
+        return normalize(Profile(default, default_errno, tuple(arches), tuple(rules),
+                                 provenance, notes, skipped))
+    except ValueError as exc:
+        raise SeccompGenError(f"line 2: {exc}", path=source) from None

@@ -14,8 +14,10 @@ import json
 from typing import Any, NoReturn
 
 from ..errors import SeccompGenError
+from ..inputs import loads_json
 from ..profile import (
     FAMILIES,
+    MAX_ERRNO,
     ArgCondition,
     Profile,
     Rule,
@@ -25,6 +27,7 @@ from ..profile import (
     sort_arches,
     widen,
 )
+from ..safetext import is_arch_name, is_syscall_name
 
 ACTION_NAMES: dict[str, str] = {
     "allow": "SCMP_ACT_ALLOW",
@@ -140,48 +143,117 @@ def _int(source: str, v: Any, where: str, *, bits: int = 64) -> int:
     return v
 
 
+def _errno(source: str, v: Any, where: str) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_ERRNO:
+        _fail(source, where, f"expected an errno, 0-{MAX_ERRNO}")
+    return v
+
+
 def _action(source: str, v: Any, where: str) -> str:
-    if v not in _ACTIONS_BACK:
-        _fail(source, where, f"unsupported action {v!r}")
+    if not isinstance(v, str) or v not in _ACTIONS_BACK:
+        _fail(source, where, f"unsupported action {_show(v)}")
     return _ACTIONS_BACK[v]
 
 
+def _show(v: Any) -> str:
+    """A value from the file, short and quoted (repr escapes what a terminal must not see)."""
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _list(source: str, v: Any, where: str) -> list[Any]:
+    """A list, or nothing for a key that is absent or null."""
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        _fail(source, where, f"expected a list, found {_json_kind(v)}")
+    return v
+
+
+def _json_kind(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number"}.get(type(v), type(v).__name__)
+
+
+def _strings(source: str, v: Any, where: str) -> list[str]:
+    items = _list(source, v, where)
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            _fail(source, f"{where}[{i}]", f"expected a string, found {_json_kind(item)}")
+    return items
+
+
 def _arches(source: str, doc: dict[str, Any]) -> tuple[str, ...]:
-    tokens: list[Any] = []
-    if isinstance(doc.get("architectures"), list):
-        tokens += doc["architectures"]
-    for i, m in enumerate(doc.get("archMap") or []):
+    tokens: list[tuple[Any, str]] = [
+        (t, f"architectures[{i}]")
+        for i, t in enumerate(_list(source, doc.get("architectures"), "architectures"))]
+    for i, m in enumerate(_list(source, doc.get("archMap"), "archMap")):
         if not isinstance(m, dict):
             _fail(source, f"archMap[{i}]", "expected an object")
-        tokens += [m.get("architecture"), *(m.get("subArchitectures") or [])]
+        tokens.append((m.get("architecture"), f"archMap[{i}].architecture"))
+        subs = _list(source, m.get("subArchitectures"), f"archMap[{i}].subArchitectures")
+        tokens += [(t, f"archMap[{i}].subArchitectures[{j}]") for j, t in enumerate(subs)]
     out = []
-    for t in tokens:
+    for t, where in tokens:
         try:
-            out.append(arch_from_token(t))
+            arch = arch_from_token(t)
         except (ValueError, TypeError, AttributeError):
-            _fail(source, "architectures", f"not an SCMP_ARCH_* name: {t!r}")
+            _fail(source, where, f"not an SCMP_ARCH_* name: {_show(t)}")
+        if not is_arch_name(arch):
+            _fail(source, where, f"not an SCMP_ARCH_* name: {_show(t)}")
+        out.append(arch)
     return sort_arches(out)
 
 
 def _kernel_at_least(version: str, kernel: tuple[int, int]) -> bool:
-    parts = [int(p) for p in version.split(".")[:2] if p.isdigit()] + [0, 0]
+    # A part too long to be a version number is larger than any kernel's.
+    parts = [int(p) if len(p) < 10 else 10**9
+             for p in version.split(".")[:2] if p.isdecimal()] + [0, 0]
     return kernel >= (parts[0], parts[1])
 
 
-def _docker_applies(e: dict[str, Any], docker_arch: str, caps: frozenset[str],
-                    kernel: tuple[int, int]) -> bool:
+def _selector(source: str, e: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    """Docker's ``includes``/``excludes``: an object of string lists and a ``minKernel``."""
+    sel = e.get(key)
+    if sel is None:
+        return {}
+    if not isinstance(sel, dict):
+        _fail(source, f"{where}.{key}", f"expected an object, found {_json_kind(sel)}")
+    for k in ("arches", "caps"):
+        _strings(source, sel.get(k), f"{where}.{key}.{k}")
+    if sel.get("minKernel") is not None and not isinstance(sel["minKernel"], str):
+        _fail(source, f"{where}.{key}.minKernel", "expected a string such as \"5.8\"")
+    return sel
+
+
+def _docker_applies(source: str, e: dict[str, Any], where: str, docker_arch: str,
+                    caps: frozenset[str], kernel: tuple[int, int]) -> bool:
     """Whether a Docker entry's includes/excludes select it, as moby reads them."""
-    inc = e.get("includes") or {}
-    exc = e.get("excludes") or {}
+    inc = _selector(source, e, "includes", where)
+    exc = _selector(source, e, "excludes", where)
     if inc.get("arches") and docker_arch not in inc["arches"]:
         return False
     if inc.get("caps") and not set(inc["caps"]) <= caps:
         return False
-    if inc.get("minKernel") and not _kernel_at_least(str(inc["minKernel"]), kernel):
+    if inc.get("minKernel") and not _kernel_at_least(inc["minKernel"], kernel):
         return False
     if exc.get("arches") and docker_arch in exc["arches"]:
         return False
     return not (exc.get("caps") and set(exc["caps"]) & caps)
+
+
+def _names(source: str, e: dict[str, Any], where: str) -> list[str]:
+    raw = e.get("names")
+    if raw is None and isinstance(e.get("name"), str):
+        raw, where = [e["name"]], f"{where}.name"
+    else:
+        where = f"{where}.names"
+    if not isinstance(raw, list) or not raw:
+        _fail(source, where, "expected a list of syscall names")
+    for i, n in enumerate(raw):
+        if not is_syscall_name(n):
+            _fail(source, f"{where}[{i}]", f"not a syscall name: {_show(n)}")
+    return raw
 
 
 def parse(text: str, source: str = "<oci profile>", *, docker_arch: str = "amd64",
@@ -193,20 +265,27 @@ def parse(text: str, source: str = "<oci profile>", *, docker_arch: str = "amd64
     them). Docker's ``includes``/``excludes`` are resolved as moby would for a container on a
     ``docker_arch`` host (Go's arch names) with capabilities ``caps`` and kernel ``kernel``.
     """
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        _fail(source, f"{exc.lineno}:{exc.colno}", f"not JSON ({exc.msg})")
+    return from_json(loads_json(text, source), source, docker_arch=docker_arch, caps=caps,
+                     kernel=kernel)
+
+
+def from_json(doc: Any, source: str = "<oci profile>", *, docker_arch: str = "amd64",
+              caps: frozenset[str] = DOCKER_DEFAULT_CAPS,
+              kernel: tuple[int, int] = (6, 18)) -> Profile:
+    """:func:`parse` for JSON already decoded; every field is checked, each problem one line
+    naming its JSON path."""
     if not isinstance(doc, dict):
-        _fail(source, "", "expected a JSON object")
+        _fail(source, "", f"expected a JSON object, found {_json_kind(doc)}")
     if isinstance(doc.get("linux"), dict) and "seccomp" in doc["linux"]:
         doc = doc["linux"]["seccomp"]  # a whole config.json
+        if not isinstance(doc, dict):
+            _fail(source, "linux.seccomp", f"expected an object, found {_json_kind(doc)}")
     default = _action(source, doc.get("defaultAction"), "defaultAction")
     if default == "allow":
         _fail(source, "defaultAction", "a denylist (default allow) is not supported")
     default_errno = None
     if default == "errno":
-        default_errno = _int(source, doc.get("defaultErrnoRet", 1), "defaultErrnoRet", bits=16)
+        default_errno = _errno(source, doc.get("defaultErrnoRet", 1), "defaultErrnoRet")
     comment = doc.get("comment", [])
     if isinstance(comment, str):
         comment = [comment]
@@ -215,26 +294,24 @@ def parse(text: str, source: str = "<oci profile>", *, docker_arch: str = "amd64
     provenance, notes, skipped = parse_header_lines(comment)
     arches = _arches(source, doc)
     rules: list[Rule] = []
-    for i, e in enumerate(doc.get("syscalls") or []):
+    for i, e in enumerate(_list(source, doc.get("syscalls"), "syscalls")):
         w = f"syscalls[{i}]"
         if not isinstance(e, dict):
             _fail(source, w, "expected an object")
-        if not _docker_applies(e, docker_arch, caps, kernel):
+        if not _docker_applies(source, e, w, docker_arch, caps, kernel):
             continue
-        names = e.get("names") or ([e["name"]] if isinstance(e.get("name"), str) else None)
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            _fail(source, f"{w}.names", "expected a list of syscall names")
+        names = _names(source, e, w)
         action = _action(source, e.get("action"), f"{w}.action")
-        errno = (_int(source, e.get("errnoRet", default_errno or 1), f"{w}.errnoRet", bits=16)
+        errno = (_errno(source, e.get("errnoRet", default_errno or 1), f"{w}.errnoRet")
                  if action == "errno" else None)
         conds: list[ArgCondition] = []
-        for j, a in enumerate(e.get("args") or []):
+        for j, a in enumerate(_list(source, e.get("args"), f"{w}.args")):
             aw = f"{w}.args[{j}]"
             if not isinstance(a, dict):
                 _fail(source, aw, "expected an object")
             op = a.get("op", "")
             if not isinstance(op, str) or not op.startswith("SCMP_CMP_"):
-                _fail(source, f"{aw}.op", f"unknown operator {op!r}")
+                _fail(source, f"{aw}.op", f"unknown operator {_show(op)}")
             try:
                 conds.append(ArgCondition(_int(source, a.get("index"), f"{aw}.index", bits=3),
                                           op[len("SCMP_CMP_"):],
@@ -254,6 +331,8 @@ def parse(text: str, source: str = "<oci profile>", *, docker_arch: str = "amd64
         for name in names:
             for g in groups:
                 rules.append(Rule(name, arches, action, errno, g, text_comment, baseline))
-    return normalize(Profile(default, default_errno, arches, tuple(rules), provenance, notes,
-                             skipped))
-
+    try:
+        return normalize(Profile(default, default_errno, arches, tuple(rules), provenance,
+                                 notes, skipped))
+    except ValueError as exc:
+        _fail(source, "", str(exc))

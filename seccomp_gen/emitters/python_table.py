@@ -10,10 +10,21 @@ the table. :func:`parse` reads the table back with ``ast.literal_eval``, never e
 from __future__ import annotations
 
 import ast
-from typing import Any
+import warnings
+from typing import Any, NoReturn
 
 from ..errors import SeccompGenError
-from ..profile import ArgCondition, Profile, Rule, Skipped, normalize
+from ..profile import (
+    ACTIONS,
+    MAX_ERRNO,
+    OPS,
+    ArgCondition,
+    Profile,
+    Rule,
+    Skipped,
+    normalize,
+)
+from ..safetext import is_arch_name, is_syscall_name, is_utf8, printable
 
 _TEMPLATE_CODE = '''
 
@@ -109,37 +120,133 @@ def emit(profile: Profile) -> str:
 
 
 def _escape_doc(text: str) -> str:
+    """Text for the module's docstring: non-printable characters (a NUL is not even allowed in
+    Python source) as visible escapes, and nothing that could end the string early."""
+    text = "\n".join(printable(line) for line in text.split("\n"))
     return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
 
 
-def parse(text: str, source: str = "<python profile>") -> Profile:
-    """Read the table of a generated module back, without executing it."""
+class _Table:
+    """Checks the literals of a generated module, each problem one line naming where it is
+    (``RULES[3][1]``): a table is read, never run, and nothing in it is taken on trust."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, what: str) -> NoReturn:
+        raise SeccompGenError(f"{where}: {what}", path=self.source)
+
+    def seq(self, v: Any, where: str, length: int | None = None) -> tuple[Any, ...]:
+        if not isinstance(v, tuple | list):
+            self.fail(where, f"expected a tuple, found {type(v).__name__}")
+        if length is not None and len(v) != length:
+            self.fail(where, f"expected {length} items, found {len(v)}")
+        return tuple(v)
+
+    def text(self, v: Any, where: str) -> str:
+        if not isinstance(v, str):
+            self.fail(where, f"expected a string, found {type(v).__name__}")
+        if not is_utf8(v):
+            self.fail(where, "invalid Unicode (a lone surrogate)")
+        return v
+
+    def texts(self, v: Any, where: str) -> tuple[str, ...]:
+        return tuple(self.text(x, f"{where}[{i}]") for i, x in enumerate(self.seq(v, where)))
+
+    def integer(self, v: Any, where: str, top: int) -> int:
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= top:
+            self.fail(where, f"expected an integer 0-{top}, found {v!r:.40}")
+        return v
+
+    def errno(self, v: Any, where: str) -> int | None:
+        return None if v is None else self.integer(v, where, MAX_ERRNO)
+
+    def action(self, v: Any, where: str) -> str:
+        if v not in ACTIONS:
+            self.fail(where, f"unknown action {v!r:.40} (expected one of {', '.join(ACTIONS)})")
+        return str(v)
+
+    def arches(self, v: Any, where: str) -> tuple[str, ...]:
+        out = self.texts(v, where)
+        for i, a in enumerate(out):
+            if not is_arch_name(a):
+                self.fail(f"{where}[{i}]", f"not an architecture name: {a!r:.80}")
+        return out
+
+    def condition(self, v: Any, where: str) -> ArgCondition:
+        index, op, a, b = self.seq(v, where, 4)
+        if op not in OPS:
+            self.fail(f"{where}[1]", f"unknown comparison {op!r:.40}")
+        return ArgCondition(self.integer(index, f"{where}[0]", 5), op,
+                            self.integer(a, f"{where}[2]", 2**64 - 1),
+                            self.integer(b, f"{where}[3]", 2**64 - 1))
+
+    def rule(self, v: Any, where: str) -> Rule:
+        arches, name, action, errno, conds, comment, baseline = self.seq(v, where, 7)
+        if not is_syscall_name(name):
+            self.fail(f"{where}[1]", f"not a syscall name: {name!r:.80}")
+        if not isinstance(baseline, bool):
+            self.fail(f"{where}[6]", "expected True or False")
+        try:
+            return Rule(name, self.arches(arches, f"{where}[0]"),
+                        self.action(action, f"{where}[2]"), self.errno(errno, f"{where}[3]"),
+                        tuple(self.condition(c, f"{where}[4][{j}]")
+                              for j, c in enumerate(self.seq(conds, f"{where}[4]"))),
+                        self.text(comment, f"{where}[5]"), baseline)
+        except ValueError as exc:
+            self.fail(where, str(exc))
+
+
+def _literals(text: str, source: str) -> dict[str, Any]:
+    """The upper-case names a module assigns literals to; the rest of it is ignored."""
     try:
-        tree = ast.parse(text)
+        with warnings.catch_warnings():  # "\d" in a string: the file's problem, not a warning
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text)
     except SyntaxError as exc:
-        raise SeccompGenError(f"line {exc.lineno}: not Python ({exc.msg})", path=source) from None
+        raise SeccompGenError(f"line {exc.lineno}: not Python ({exc.msg}), nor JSON or an LXC "
+                              "policy", path=source) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        what = "nested too deeply" if isinstance(exc, RecursionError | MemoryError) else str(exc)
+        raise SeccompGenError(f"not a Python table ({what})", path=source) from None
     values: dict[str, Any] = {}
     for node in tree.body:
         if (isinstance(node, ast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], ast.Name) and node.targets[0].id.isupper()):
             try:
                 values[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                continue
+            except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+                continue  # not a literal: not part of the table
+    return values
+
+
+def parse(text: str, source: str = "<python profile>") -> Profile:
+    """Read the table of a generated module back, without executing it."""
+    values = _literals(text, source)
+    missing = [k for k in ("DEFAULT_ACTION", "DEFAULT_ERRNO", "ARCHITECTURES", "RULES")
+               if k not in values]
+    if missing:
+        raise SeccompGenError(f"not a seccomp-gen profile module (no {', '.join(missing)} "
+                              "table)", path=source)
+    t = _Table(source)
+    default = t.action(values["DEFAULT_ACTION"], "DEFAULT_ACTION")
+    default_errno = t.errno(values["DEFAULT_ERRNO"], "DEFAULT_ERRNO")
+    rules = tuple(t.rule(r, f"RULES[{i}]") for i, r in enumerate(t.seq(values["RULES"], "RULES")))
+    skipped = []
+    for i, s in enumerate(t.seq(values.get("SKIPPED", ()), "SKIPPED")):
+        arch, name, reason = t.seq(s, f"SKIPPED[{i}]", 3)
+        skipped.append(Skipped(t.text(arch, f"SKIPPED[{i}][0]"), t.text(name, f"SKIPPED[{i}][1]"),
+                               t.text(reason, f"SKIPPED[{i}][2]")))
     try:
-        rules = tuple(
-            Rule(name, tuple(arches), action, errno,
-                 tuple(ArgCondition(*c) for c in conds), comment, baseline)
-            for arches, name, action, errno, conds, comment, baseline in values["RULES"]
-        )
         return normalize(Profile(
-            default_action=values["DEFAULT_ACTION"],
-            default_errno=values["DEFAULT_ERRNO"],
-            architectures=tuple(values["ARCHITECTURES"]),
+            default_action=default,
+            default_errno=default_errno,
+            architectures=t.arches(values["ARCHITECTURES"], "ARCHITECTURES"),
             rules=rules,
-            provenance=tuple(values.get("PROVENANCE", ())),
-            notes=tuple(values.get("NOTES", ())),
-            skipped=tuple(Skipped(*s) for s in values.get("SKIPPED", ())),
+            provenance=t.texts(values.get("PROVENANCE", ()), "PROVENANCE"),
+            notes=t.texts(values.get("NOTES", ()), "NOTES"),
+            skipped=tuple(skipped),
         ))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SeccompGenError(f"not a seccomp-gen profile module ({exc})", path=source) from None
+    except ValueError as exc:
+        raise SeccompGenError(f"DEFAULT_ACTION: {exc}", path=source) from None
