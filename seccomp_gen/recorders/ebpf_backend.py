@@ -81,6 +81,8 @@ from ..bpf.syscall_counter import (
 )
 from ..errors import CommandNotExecutable, RecordError
 from ..model import ExitStatus, Trace
+from . import known_refusal
+from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, recording_header, resolve_command
 from .session import FORWARDED_SIGNALS, forward_signal, is_exec, read_status_fields
 
@@ -119,7 +121,7 @@ class EbpfRecorder:
     """Records a command and its descendants with BPF programs counting in the kernel."""
 
     name = "ebpf"
-    supports_known = False
+    supports_known = _supports_known("ebpf")
 
     def unavailable(self) -> str | None:
         """Why this backend cannot run here, or None."""
@@ -131,8 +133,7 @@ class EbpfRecorder:
         if why is not None:
             raise RecordError(f"backend ebpf is unavailable: {why}")
         if options.known is not None:
-            raise RecordError("backend ebpf cannot skip known syscalls",
-                              hint="--known needs the seccomp or log backend")
+            raise known_refusal(self.name)
         path = resolve_command(argv, options.env)
         return _EbpfSession(argv, path, options, live).run()
 

@@ -64,6 +64,7 @@ from ..aggregate import ProcessState, RawRecording, build_trace
 from ..arch import arch_name, syscall_name
 from ..errors import RecordError
 from ..model import ExitStatus, Trace
+from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, recording_header, resolve_command
 from .seccomp_backend import (
     NO_RESULT,
@@ -300,7 +301,7 @@ class LogRecorder:
     """Records a command and all its descendants from the audit records of a RET_LOG filter."""
 
     name = "log"
-    supports_known = True
+    supports_known = _supports_known("log")
 
     def unavailable(self) -> str | None:
         """Why this backend cannot run here, or None."""

@@ -95,6 +95,7 @@ from ..arch import (
 from ..argspec import ARG_VALUE_CAP, fields_for
 from ..errors import RecordError, SeccompGenError
 from ..model import ExitStatus, Trace
+from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, recording_header, resolve_command
 from .seccomp_backend import (
     MAX_INSNS,
@@ -324,7 +325,7 @@ class NotifyRecorder:
     """Records a command and all its descendants by answering its seccomp notifications."""
 
     name = "notify"
-    supports_known = True
+    supports_known = _supports_known("notify")
 
     def unavailable(self) -> str | None:
         """Why this backend cannot run here, or None."""

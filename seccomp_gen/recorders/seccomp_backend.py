@@ -46,6 +46,7 @@ from ..arch import ARCH_FAMILY, arch_token, host_arch
 from ..errors import RecordError
 from ..model import Trace
 from . import ptrace_abi as pt
+from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, resolve_command
 from .ptrace_backend import ptrace_unavailable
 from .session import (
@@ -238,7 +239,7 @@ class SeccompRecorder:
     """Records a command and all its descendants with a RET_TRACE seccomp filter."""
 
     name = "seccomp"
-    supports_known = True
+    supports_known = _supports_known("seccomp")
 
     def unavailable(self) -> str | None:
         """Why this backend cannot run here, or None."""
