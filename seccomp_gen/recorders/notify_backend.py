@@ -829,6 +829,8 @@ class _NotifySession:
         if self.reaper.main_alive():
             self.reaper.forward(sig)
             return
+        if self.reaper.ended:
+            return  # nothing of the tree is left (and its pids may be others' by now)
         others = set(self.raw.processes) | self.reaper.children()
         for tgid in sorted(others - {self.main_pid}):
             with contextlib.suppress(ProcessLookupError):
