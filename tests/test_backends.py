@@ -20,13 +20,13 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 from test_record_live import (
     CLI,
     PIN_CPU,
     assert_one_error_line,
+    backend_variants,
     cli,
     counts_of,
     record_api,
@@ -354,26 +354,7 @@ def test_backend_choices_in_help() -> None:
 # --- every backend that can skip known syscalls says red on a profile that lacks calls ----------
 
 
-def _known_params() -> list[Any]:
-    """(backend, notify supervisor) for every backend that honours ``--known`` (and so is
-    accepted by ``check``); notify once per supervisor loop. Skipped with the backend's own reason
-    where it cannot run here."""
-    params = []
-    for name in BACKENDS:
-        if not get_backend_supports_known(name):
-            continue
-        skip = pytest.mark.skipif(_REASONS[name] is not None, reason=f"{name}: {_REASONS[name]}")
-        for supervisor in (("c", "python") if name == "notify" else ("",)):
-            params.append(pytest.param(name, supervisor, marks=skip,
-                                       id=f"{name}-{supervisor}" if supervisor else name))
-    return params
-
-
-def get_backend_supports_known(name: str) -> bool:
-    return get_backend(name).supports_known if _REASONS[name] is None else False
-
-
-#: (workload, the syscall the profile lacks, its count, who makes it). forker's wait4 is made
+#: case -> (workload, the syscall the profile lacks, its count). forker's wait4 is made
 #: only by the top-level process, its getpid only by two of its forked children.
 _LACKING = {
     "top-level": ("forker", "wait4", 4),
@@ -384,7 +365,7 @@ _LACKING = {
 @pytest.mark.live
 @pytest.mark.parametrize("mode", ["record-known", "check"])
 @pytest.mark.parametrize("case", sorted(_LACKING))
-@pytest.mark.parametrize(("backend", "supervisor"), _known_params())
+@pytest.mark.parametrize(("backend", "supervisor"), backend_variants(known_only=True))
 def test_profile_lacking_calls_is_red_on_every_known_backend(
     backend: str, supervisor: str, case: str, mode: str, cbuild, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -421,7 +402,7 @@ def test_profile_lacking_calls_is_red_on_every_known_backend(
 
 @pytest.mark.live
 @pytest.mark.parametrize("mode", ["record-known", "check"])
-@pytest.mark.parametrize(("backend", "supervisor"), _known_params())
+@pytest.mark.parametrize(("backend", "supervisor"), backend_variants(known_only=True))
 def test_profile_of_true_does_not_cover_ls(
     backend: str, supervisor: str, mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -410,7 +410,9 @@ def test_log_recovers_from_a_sigkilled_recorder(
                 assert time.monotonic() < deadline
                 time.sleep(0.01)
         stale = _audit_status()
-        assert stale[0] == rec.pid and stale[2:] == (0, 1 << 20)  # what it left
+        # What it left: its limits, and its registration -- unless another program's audit
+        # record came since, for which the kernel found the daemon's socket gone and dropped it.
+        assert stale[0] in (rec.pid, 0) and stale[2:] == (0, 1 << 20)
         assert _state_file().exists()
         res = run([PYTHON, "-c", "from seccomp_gen.recorders import unavailable_reasons; "
                    "print(unavailable_reasons()['log'])"])

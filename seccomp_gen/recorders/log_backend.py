@@ -32,8 +32,10 @@ this process *is* the audit daemon:
   makes a one-line error (and the workload never starts); after, it is passed on to the workload.
   If the recorder is SIGKILLed, the next log recording restores the settings from the state
   file, and the workload dies with the recorder (:mod:`.reaper`).
-* ``status.lost`` (a system-wide counter) is compared before and after: any increase is reported
-  in the trace header, since records may then be missing.
+* ``status.lost`` (a system-wide counter) is compared from the moment we are registered, with the
+  lossless settings, to the end: any increase is reported in the trace header, since records may
+  then be missing. (Before we are registered, another program's records are lost whenever the
+  default backlog of 64 overflows: none of them are ours.)
 
 Attribution: the filter exists only in our child and its descendants (fork, clone and exec
 inherit it), and records carry the thread group id (``pid=``). A record counts when its pid is
@@ -108,7 +110,7 @@ from .seccomp_backend import (
     key_prefix,
     recording_filter,
 )
-from .session import FORWARDED_SIGNALS, child_failure, libc, read_status_fields
+from .session import FORWARDED_SIGNALS, child_failure, libc, read_status_fields, string_array
 
 NETLINK_AUDIT = 9
 AUDIT_GET, AUDIT_SET = 1000, 1001
@@ -407,6 +409,8 @@ class _LogSession:
         #: What :meth:`_register` changed, as it changes it, for :meth:`_unregister`.
         self.registered = False
         self.changed = 0
+        #: ``status.lost`` once registered with the lossless settings (before the workload).
+        self.lost_at_start: int | None = None
         self._prepare_exec(program)
 
     def _prepare_exec(self, program: bytes) -> None:
@@ -417,8 +421,8 @@ class _LogSession:
         self.nr_execve = int(pyseccomp.resolve_syscall(arch_token(native), "execve"))
         env = self.options.env if self.options.env is not None else dict(os.environ)
         self._path = ctypes.c_char_p(os.fsencode(self.path))
-        self._argv = _string_array([os.fsencode(a) for a in self.argv])
-        self._envp = _string_array([os.fsencode(k) + b"=" + os.fsencode(v)
+        self._argv = string_array([os.fsencode(a) for a in self.argv])
+        self._envp = string_array([os.fsencode(k) + b"=" + os.fsencode(v)
                                     for k, v in env.items()])
         args = (ctypes.cast(self._path, ctypes.c_void_p).value or 0,
                 ctypes.addressof(self._argv), ctypes.addressof(self._envp), *self.key)
@@ -509,7 +513,8 @@ class _LogSession:
         finally:
             for signum, handler in old_handlers.items():
                 signal.signal(signum, handler)
-        lost = (after.lost - before.lost) & 0xFFFFFFFF if after is not None else 0
+        start = self.lost_at_start if self.lost_at_start is not None else before.lost
+        lost = (after.lost - start) & 0xFFFFFFFF if after is not None else 0
         if lost:
             self.notes.append(
                 f"the kernel's audit subsystem lost {lost} record(s) during the run (status.lost, "
@@ -569,6 +574,7 @@ class _LogSession:
         after: AuditStatus | None = None
         try:
             self._register(conn, before)
+            self.lost_at_start = conn.status().lost
             self._pause("registered")
             self._stop_if_interrupted()
             if self.options.pin:
@@ -891,11 +897,6 @@ def _what_we_set(before: AuditStatus) -> dict[str, int]:
     if before.backlog_limit < BACKLOG_LIMIT:
         ours["backlog_limit"] = BACKLOG_LIMIT
     return ours
-
-
-def _string_array(items: list[bytes]) -> ctypes.Array[ctypes.c_char_p]:
-    """A NULL-terminated ``char *[]`` (the strings are kept alive by the array's objects)."""
-    return (ctypes.c_char_p * (len(items) + 1))(*items, None)
 
 
 def _parent(pid: int) -> int | None:

@@ -119,6 +119,7 @@ from .session import (
     is_exec,
     libc,
     read_status_fields,
+    string_array,
 )
 
 SECCOMP_SET_MODE_FILTER = 1
@@ -461,8 +462,8 @@ class _NotifySession:
         # execve's arguments, ready before the filter is loaded: once it is, every call the
         # child makes other than the keyed ones waits for us.
         c_path = ctypes.c_char_p(os.fsencode(self.path))
-        c_argv = _string_array([os.fsencode(a) for a in self.argv])
-        c_envp = _string_array([os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()])
+        c_argv = string_array([os.fsencode(a) for a in self.argv])
+        c_envp = string_array([os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()])
         reaper = spawn()
         if reaper is None:  # the workload: nothing here may return or raise into the caller's code
             try:
@@ -835,11 +836,6 @@ class _NotifySession:
         for tgid in sorted(others - {self.main_pid}):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(tgid, sig)
-
-
-def _string_array(items: list[bytes]) -> ctypes.Array[ctypes.c_char_p]:
-    """A NULL-terminated ``char *[]`` (the strings are kept alive by the array's objects)."""
-    return (ctypes.c_char_p * (len(items) + 1))(*items, None)
 
 
 def _clone3_flags(tid: int, addr: int) -> int:

@@ -133,6 +133,12 @@ def forward_signal(pid: int, sig: int, pidfd: int = -1) -> bool:
     return True
 
 
+def string_array(items: list[bytes]) -> ctypes.Array[ctypes.c_char_p]:
+    """A NULL-terminated ``char *[]`` for an execve built before a fork (the strings are kept
+    alive by the array's objects)."""
+    return (ctypes.c_char_p * (len(items) + 1))(*items, None)
+
+
 class ChildSetupError(Exception):
     """Raised by a backend's pre-exec hook in the child: ``what`` failed with ``errno``."""
 
