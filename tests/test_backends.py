@@ -355,10 +355,12 @@ def test_backend_choices_in_help() -> None:
 
 
 #: case -> (workload, the syscall the profile lacks, its count). forker's wait4 is made
-#: only by the top-level process, its getpid only by two of its forked children.
+#: only by the top-level process, its getpid only by two of its forked children; execve by both
+#: (the one that starts the workload, and a child's exec of /bin/true).
 _LACKING = {
     "top-level": ("forker", "wait4", 4),
     "child": ("forker", "getpid", 2),
+    "execve": ("forker", "execve", 2),
 }
 
 

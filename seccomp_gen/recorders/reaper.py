@@ -8,15 +8,16 @@ ever). They start the workload through :func:`spawn` instead, which puts a reape
     recorder ── R (child subreaper) ── workload ── its children ...
                                     └─ orphans of the tree (re-parented to R)
 
-* R is forked with the forwarded signals and the terminal's stop signals blocked: a Ctrl-C to the
-  process group is the recorder's to pass on, and R is never stopped. It becomes a child
-  subreaper, opens a pidfd on the recorder and then checks ``getppid()`` (had the recorder died
-  before the pidfd was open, its pid could since belong to another process; the check after the
-  open closes that race), forks the workload, hands the recorder the workload's pid and a pidfd
-  of it (SCM_RIGHTS on a socket pair: signals sent through it can never reach a reused pid), and
-  closes every other fd it holds (the audit socket, the listener's socket pair, the gate...: none
-  of them may outlive the recorder in R). The workload gets the recorder's fds, its signal mask
-  and default dispositions, exactly as when the recorder forked it itself.
+* R is forked with every signal blocked (but SIGKILL): a Ctrl-C to the process group is the
+  recorder's to pass on, R is never stopped by the terminal, and none of the recorder's Python
+  signal handlers can run in it. It becomes a child subreaper, opens a pidfd on the recorder and
+  then checks ``getppid()`` (had the recorder died before the pidfd was open, its pid could since
+  belong to another process; the check after the open closes that race), forks the workload,
+  hands the recorder the workload's pid and a pidfd of it (SCM_RIGHTS on a socket pair: signals
+  sent through it can never reach a reused pid), and closes every other fd it holds (the audit
+  socket, the listener's socket pair, the gate...: none of them may outlive the recorder in R).
+  The workload gets the recorder's fds, its signal mask and default dispositions, exactly as
+  when the recorder forked it itself.
 * While the recorder lives, R reaps: the workload's wait status goes to the recorder (``S``),
   orphans that end are collected, and when R has no child left it says so (``E``) and exits.
   That is exact: every live process of the tree has a live parent in the tree or was re-parented
@@ -63,8 +64,8 @@ WALL = 0x40000000
 #: R's messages: a tag and a number (the wait status for ``S``, an errno for ``F``).
 _MSG = struct.Struct("=ci")
 _PID, _STATUS, _END, _FAILED = b"P", b"S", b"E", b"F"
-#: Never acted on in R (blocked there); the workload gets the recorder's mask back.
-_BLOCKED = (*FORWARDED_SIGNALS, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+#: Never acted on in R (blocked there: all that can be); the workload gets the recorder's mask.
+_BLOCKED = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}
 #: Set back to their defaults in the workload before it execs (Python ignores SIGPIPE and
 #: SIGXFSZ; the recorder's handlers of the forwarded signals are not the workload's).
 _DEFAULTED = (signal.SIGPIPE, signal.SIGXFSZ, *FORWARDED_SIGNALS)
