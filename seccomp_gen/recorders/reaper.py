@@ -142,8 +142,8 @@ class Reaper:
             forward_signal(self.main_pid, sig, pidfd=self.main_pidfd)
 
     def children(self) -> set[int]:
-        """R's live children: the main process (until reaped) and the tree's orphans. None once
-        R said the tree has ended (or was reaped: its pid may be another process's by then)."""
+        """R's live children: the main process (until reaped) and the tree's orphans; none once
+        R said the tree has ended or was reaped (its pid may be another process's by then)."""
         if self.ended or self._closed:
             return set()
         return children_of(self.pid)
