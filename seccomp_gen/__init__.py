@@ -104,7 +104,8 @@ def record(
     The workload inherits this process's stdin, stdout and stderr. Its exit status is in
     ``trace.header.exit``. ``backend`` is ``auto`` (seccomp where available, else ptrace),
     ``seccomp`` or ``ptrace``. ``known`` (a Profile, or a profile or trace file): syscalls it
-    allows run untraced and are not recorded (seccomp backend only).
+    allows run untraced and are not recorded (the backends in
+    ``seccomp_gen.recorders.KNOWN_BACKENDS``: seccomp, log and notify).
     """
     from .recorders import LiveStats, RecordOptions, get_backend
 

@@ -40,7 +40,7 @@ EXIT_COMMAND_FAILED = 3
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``check``."""
-    from .recorders import BACKENDS
+    from .recorders import BACKENDS, known_backends_text  # no backend module is imported
 
     p: argparse.ArgumentParser = subparsers.add_parser(
         "check",
@@ -64,7 +64,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("-f", "--force", action="store_true", help="replace --trace-out FILE")
     p.add_argument("--json", action="store_true", help="the result as JSON on stdout")
     p.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
-                   help="recording backend (must be able to skip known syscalls: seccomp)")
+                   help="recording backend; it must be able to skip known syscalls: "
+                   f"{known_backends_text()} (auto: seccomp)")
     p.add_argument("--no-pin", action="store_true",
                    help="do not pin the recorder and the command to one CPU")
     p.add_argument("-q", "--quiet", action="store_true",

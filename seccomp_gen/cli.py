@@ -263,7 +263,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _add_record(sub: Any) -> None:
     """Register ``record``."""
-    from .recorders import BACKENDS  # the names only: no backend module is imported
+    from .recorders import BACKENDS, known_backends_text  # no backend module is imported
 
     rec = sub.add_parser(
         "record",
@@ -294,8 +294,8 @@ def _add_record(sub: Any) -> None:
     rec.add_argument("--known", metavar="PROFILE",
                      help="do not record what this profile (OCI, LXC, Python table or trace "
                      "file) already allows: those syscalls run untraced at native speed and only "
-                     "new ones are recorded (seccomp and log backends; argument conditions are "
-                     "honoured)")
+                     f"new ones are recorded ({known_backends_text()} backend; argument "
+                     "conditions are honoured)")
     rec.add_argument("--profile", action="append", default=[], metavar="FORMAT:FILE",
                      help="also write a profile from this recording (oci, lxc or python; with "
                      "generate's defaults); may be given more than once")

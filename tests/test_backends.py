@@ -14,6 +14,7 @@ overrun); the recorder runs in a helper process there too.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -25,6 +26,7 @@ from test_record_live import (
     CLI,
     PIN_CPU,
     assert_one_error_line,
+    backend_variants,
     cli,
     counts_of,
     record_api,
@@ -347,3 +349,118 @@ def test_backend_choices_in_help() -> None:
     assert res.returncode == 0
     text = res.stdout.decode()
     assert "seccomp" in text and "ptrace" in text and "--known" in text
+
+
+# --- every backend that can skip known syscalls says red on a profile that lacks calls ----------
+
+
+#: case -> (workload, the syscall the profile lacks, its count). forker's wait4 is made
+#: only by the top-level process, its getpid only by two of its forked children; execve by both
+#: (the one that starts the workload, and a child's exec of /bin/true).
+_LACKING = {
+    "top-level": ("forker", "wait4", 4),
+    "child": ("forker", "getpid", 2),
+    "execve": ("forker", "execve", 2),
+}
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("mode", ["record-known", "check"])
+@pytest.mark.parametrize("case", sorted(_LACKING))
+@pytest.mark.parametrize(("backend", "supervisor"), backend_variants(known_only=True))
+def test_profile_lacking_calls_is_red_on_every_known_backend(
+    backend: str, supervisor: str, case: str, mode: str, cbuild, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A profile that lacks one syscall, made by the top-level process only or by a child only:
+    ``record --known`` records exactly that call (with its count) and ``check`` exits 1 naming
+    it, on every backend that takes a known profile. A green here would be a CI gate that passes
+    a profile which then breaks the program (issue 11, item 1)."""
+    if supervisor:
+        monkeypatch.setenv("SECCOMP_GEN_NOTIFY_SUPERVISOR", supervisor)
+    workload, name, count = _LACKING[case]
+    cmd = [cbuild[workload]]
+    full = tmp_path / "full.trace.json"
+    res = cli("record", "-q", "--backend", backend, "-o", str(full), "--", *cmd)
+    assert res.returncode == 0, res.stderr
+    lacking = _drop(full, tmp_path / "lacking.trace.json", "x86_64", name)
+    if mode == "record-known":
+        again = tmp_path / "again.trace.json"
+        res = cli("record", "-q", "--backend", backend, "--known", str(lacking), "-o",
+                  str(again), "--", *cmd)
+        assert res.returncode == 0, res.stderr
+        trace = seccomp_gen.load_trace(again)
+        assert trace.header.backend == backend
+        assert counts_of(trace) == Counter({("x86_64", name): count})
+    else:
+        res = cli("check", "--json", "--profile", str(lacking), "--backend", backend, "--",
+                  *cmd)
+        assert res.returncode == 1, res.stderr
+        doc = json.loads(res.stdout)
+        assert [(r["arch"], r["syscall"], r["count"]) for r in doc["new"]] == [
+            ("x86_64", name, count)]
+        assert doc["covered"] is False and doc["exit"] == 1
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("mode", ["record-known", "check"])
+@pytest.mark.parametrize(("backend", "supervisor"), backend_variants(known_only=True))
+def test_profile_of_true_does_not_cover_ls(
+    backend: str, supervisor: str, mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The issue's own case: a profile generated from ``true`` against ``ls /``, whose
+    getdents64 and write (and more) it lacks."""
+    if supervisor:
+        monkeypatch.setenv("SECCOMP_GEN_NOTIFY_SUPERVISOR", supervisor)
+    base = tmp_path / "true.trace.json"
+    profile = tmp_path / "true.json"
+    res = cli("record", "-q", "--backend", backend, "-o", str(base), "--profile",
+              f"oci:{profile}", "--", "true")
+    assert res.returncode == 0, res.stderr
+    lacked = {"getdents64", "write"}
+    assert not lacked & seccomp_gen.load_trace(base).names("x86_64")
+    if mode == "record-known":
+        out = tmp_path / "ls.trace.json"
+        res = cli("record", "-q", "--backend", backend, "--known", str(profile), "-o",
+                  str(out), "--", "ls", "/")
+        assert res.returncode == 0, res.stderr
+        assert lacked <= seccomp_gen.load_trace(out).names("x86_64")
+    else:
+        res = cli("check", "--profile", str(profile), "--backend", backend, "--", "ls", "/")
+        err = res.stderr.decode()
+        assert res.returncode == 1, err
+        assert "covers every syscall" not in err
+        for name in lacked:
+            assert f"x86_64 {name} " in err, err
+
+
+def test_known_backends_are_named_alike_everywhere(marker, tmp_path: Path) -> None:
+    """README, ``record --help``, ``check --help`` and the refusal all name the backends the
+    registry says take a known profile, and each recorder's own attribute agrees with it."""
+    from seccomp_gen.recorders import KNOWN_BACKENDS, known_backends_text, supports_known
+
+    assert KNOWN_BACKENDS == ("seccomp", "log", "notify")
+    text = known_backends_text()
+    assert text == "seccomp, log or notify"
+    for name in BACKENDS:
+        module = importlib.import_module(f"seccomp_gen.recorders.{name}_backend")
+        recorders = [c for c in vars(module).values()
+                     if isinstance(c, type) and getattr(c, "name", None) == name]
+        assert [r.supports_known for r in recorders] == [supports_known(name)], name
+    for command in ("record", "check"):
+        res = cli(command, "--help")
+        assert res.returncode == 0
+        assert text in " ".join(res.stdout.decode().split()), command
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    assert f"`record --known PROFILE` ({text} backend;" in readme
+    cmd, ran = marker
+    prof = tmp_path / "p.lxc"
+    prof.write_text("2\nallowlist\n[x86_64]\nread\n")
+    for backend in sorted(set(BACKENDS) - set(KNOWN_BACKENDS)):
+        for args in (["record", "-q", "--backend", backend, "--known", str(prof), "-o",
+                      str(tmp_path / "t.json")], ["check", "--profile", str(prof), "--backend",
+                                                   backend]):
+            line = assert_one_error_line(cli(*args, "--", *cmd), 125)
+            assert f"backend {backend} cannot skip known syscalls" in line
+            assert f"need the {text} backend" in line, line
+    assert not ran.exists()

@@ -7,14 +7,34 @@ overrun. No filter is ever loaded into the pytest process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
-from test_record_live import CLI, PYTHON, assert_one_error_line, cli, counts_of, record_api, run
+from test_record_live import (
+    CLI,
+    MARKER_ENV,
+    PYTHON,
+    _audit_settings,
+    _restore_audit_settings,
+    _wait_for_sleeping_child,
+    assert_one_error_line,
+    cli,
+    counts_of,
+    kill_marked,
+    marked_processes,
+    record_api,
+    run,
+)
 
 import seccomp_gen
 from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
@@ -115,8 +135,6 @@ def test_log_refuses_when_another_daemon_owns_the_audit_log(tmp_path: Path) -> N
         sys.stdin.read()
         c.set(STATUS_PID, pid=0)
     """)
-    import subprocess
-
     proc = subprocess.Popen([PYTHON, "-c", holder], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, start_new_session=True)
     try:
@@ -138,10 +156,6 @@ def test_log_refuses_when_another_daemon_owns_the_audit_log(tmp_path: Path) -> N
 def test_log_restores_audit_settings_after_ctrl_c(tmp_path: Path) -> None:
     """Ctrl-C (SIGINT to the recorder) ends the workload, and the audit settings the recorder
     changed (daemon pid, rate limit, backlog limit) are back to what they were before."""
-    import signal
-    import subprocess
-    import time
-
     from seccomp_gen.recorders.log_backend import STATUS_BACKLOG_LIMIT, STATUS_RATE_LIMIT
 
     saved = _audit_status()
@@ -156,11 +170,11 @@ def test_log_restores_audit_settings_after_ctrl_c(tmp_path: Path) -> None:
                                  "sleep", "30"], stdin=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True)
         try:
-            deadline = time.monotonic() + 30
-            while _audit_status()[0] != proc.pid:
-                assert proc.poll() is None and time.monotonic() < deadline, "never registered"
-                time.sleep(0.05)
+            # The workload runs once the recorder is registered with its limits set (reading the
+            # status as soon as the pid is registered raced with setting the limits).
+            _wait_for_sleeping_child(proc, "sleep")
             during = _audit_status()
+            assert during[0] == proc.pid
             assert during[2] == 0 and during[3] > 77  # the recorder's own settings
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=30)
@@ -175,6 +189,277 @@ def test_log_restores_audit_settings_after_ctrl_c(tmp_path: Path) -> None:
         conn.set(STATUS_RATE_LIMIT | STATUS_BACKLOG_LIMIT, rate_limit=saved[2],
                  backlog_limit=saved[3])
         conn.close()
+
+
+# --- the log backend against signals, other audit traffic and SIGKILL (issue 11, item 2) --------
+
+
+@pytest.fixture
+def distinct_audit_settings() -> Iterator[tuple[int, int, int, int]]:
+    """rate_limit 7 and backlog_limit 77, values a log recording must change and then set back;
+    yields the audit status with them (pid, enabled, rate_limit, backlog_limit) and puts the
+    machine's own settings back afterwards."""
+    from seccomp_gen.recorders.log_backend import STATUS_BACKLOG_LIMIT, STATUS_RATE_LIMIT
+
+    saved = _audit_settings()
+    conn = AuditSocket()
+    try:
+        conn.set(STATUS_RATE_LIMIT | STATUS_BACKLOG_LIMIT, rate_limit=7, backlog_limit=77)
+    finally:
+        conn.close()
+    try:
+        status = _audit_status()
+        assert status[2:] == (7, 77)
+        yield status
+    finally:
+        _restore_audit_settings(saved)
+
+
+def _state_file() -> Path:
+    from seccomp_gen.recorders.audit_state import STATE_DIR, STATE_NAME
+
+    return STATE_DIR / STATE_NAME
+
+
+def _read_until(stream: IO[bytes], needle: bytes, timeout: float) -> bytes:
+    """Read ``stream`` (a pipe) until ``needle`` has come; fail after ``timeout``."""
+    import select
+
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{needle!r} never came; got {seen!r}"
+        ready, _, _ = select.select([stream], [], [], left)
+        if ready:
+            chunk = os.read(stream.fileno(), 4096)
+            assert chunk, f"the recorder ended before {needle!r}; got {seen!r}"
+            seen += chunk
+    return seen
+
+
+def _interrupted_recording(tmp_path: Path, cmd: list[str], *, pause: str | None = None,
+                           delay: float = 0.0) -> tuple[int, list[str], Path]:
+    """A log recording of ``cmd`` that gets a Ctrl-C (SIGINT) at the test pause ``pause``, or
+    ``delay`` seconds after it took the log backend's lock (its first step); returns its exit
+    status, its stderr lines (the pause's own line left out) and the trace path. Fails if any
+    process of the workload is left running."""
+    from seccomp_gen.recorders.audit_state import lock_held
+    from seccomp_gen.recorders.log_backend import PAUSE_ENV
+
+    marker = f"{os.getpid()}-{time.monotonic_ns()}"
+    env = {**os.environ, MARKER_ENV: marker}
+    if pause is not None:
+        env[PAUSE_ENV] = pause
+    out = tmp_path / f"int-{pause or delay}.trace.json"
+    rec = subprocess.Popen([*CLI, "record", "-q", "--backend", "log", "-o", str(out), "--",
+                            *cmd], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, start_new_session=True, env=env)
+    try:
+        assert rec.stderr is not None
+        seen = b""
+        if pause is not None:
+            seen = _read_until(rec.stderr, f"test pause at {pause}\n".encode(), 30)
+        else:
+            deadline = time.monotonic() + 30
+            while not lock_held():
+                assert rec.poll() is None and time.monotonic() < deadline, "never started"
+                time.sleep(0.002)
+            time.sleep(delay)
+        rec.send_signal(signal.SIGINT)
+        try:
+            _, rest = rec.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the recorder did not end after a Ctrl-C ({pause or delay})")
+        lines = [line for line in (seen + rest).decode(errors="replace").splitlines()
+                 if "test pause at" not in line]
+        deadline = time.monotonic() + 5
+        while marked_processes(marker) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marked_processes(marker) == [], f"workload left running ({pause or delay})"
+        return rec.returncode, lines, out
+    finally:
+        if rec.poll() is None:
+            os.killpg(rec.pid, signal.SIGKILL)
+            rec.wait()
+        kill_marked(marker)
+
+
+def _assert_trace_or_one_line(status: int, lines: list[str], out: Path, workload_exit: Any,
+                              when: str) -> str:
+    """What a Ctrl-C may leave: the trace (and the workload's status), or one error line and no
+    trace. Returns which."""
+    assert not any("Traceback" in line for line in lines), (when, lines)
+    if out.exists():
+        assert lines == [], (when, lines)
+        trace = seccomp_gen.load_trace(out)
+        assert trace.header.exit == workload_exit, when
+        assert status == trace.header.exit.shell_status, when
+        return "trace"
+    assert len(lines) == 1 and lines[0].startswith("seccomp-gen: error: interrupted by SIGINT"), (
+        when, lines)
+    assert status == 128 + signal.SIGINT, when
+    return "error"
+
+
+@needs_log
+@pytest.mark.live
+def test_log_ctrl_c_at_every_moment_restores_everything(
+    distinct_audit_settings: tuple[int, int, int, int], tmp_path: Path
+) -> None:
+    """A Ctrl-C at each step of a log recording (held there by the test-only pause), and at
+    moments from right after its start: every time the trace is written (the workload got the
+    signal) or there is one line and the workload never ran; the audit status -- daemon pid,
+    enabled, rate_limit, backlog_limit -- is what it was; no state file and nothing of the
+    workload is left."""
+    from seccomp_gen.recorders.log_backend import PAUSE_POINTS
+
+    before = distinct_audit_settings
+    killed = seccomp_gen.ExitStatus(signal=signal.SIGINT)
+    outcomes: dict[str, str] = {}
+    for point in PAUSE_POINTS:
+        ends_by_itself = point in ("ended", "restoring")  # the workload ends before these
+        cmd = ["true"] if ends_by_itself else ["sleep", "30"]
+        status, lines, out = _interrupted_recording(tmp_path, cmd, pause=point)
+        expected = seccomp_gen.ExitStatus(code=0) if ends_by_itself else killed
+        outcomes[point] = _assert_trace_or_one_line(status, lines, out, expected, point)
+        assert _audit_status() == before, point
+        assert not _state_file().exists(), point
+    # Before the workload exists: no workload; once it does, it gets the signal.
+    assert outcomes == {"start": "error", "locked": "error", "saved": "error",
+                        "registering": "error", "registered": "error", "spawned": "trace",
+                        "ended": "trace", "restoring": "trace"}
+    for delay in (0.0, 0.005, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.25, 0.4):
+        status, lines, out = _interrupted_recording(tmp_path, ["sleep", "30"], delay=delay)
+        _assert_trace_or_one_line(status, lines, out, killed, f"after {delay} s")
+        assert _audit_status() == before, delay
+        assert not _state_file().exists(), delay
+
+
+_NOISE = textwrap.dedent("""
+    import os, time, pyseccomp
+    f = pyseccomp.SyscallFilter(pyseccomp.LOG)  # every call of this process is logged
+    f.load()
+    print("noisy", flush=True)
+    while True:
+        os.getppid()
+        time.sleep(0.0005)
+""")
+
+
+@contextlib.contextmanager
+def audit_noise() -> Iterator[subprocess.Popen[bytes]]:
+    """Another program making seccomp audit records all the time (its own RET_LOG filter, a
+    few thousand records a second), SIGKILLed at the end."""
+    proc = subprocess.Popen([PYTHON, "-c", _NOISE], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"noisy\n"
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@needs_log
+@pytest.mark.live
+def test_log_ends_and_is_right_while_another_program_logs(tmp_path: Path) -> None:
+    """Records of another program arriving all the time neither keep the recorder waiting for
+    a quiet moment (it used to run as long as they came) nor get into the trace. The fail
+    condition is the subprocess timeout, not a speed measurement."""
+    quiet = record_api(["true"], tmp_path, backend="log", name="quiet")
+    with audit_noise() as noise:
+        out = tmp_path / "noisy.trace.json"
+        res = run([*CLI, "record", "-q", "--backend", "log", "-o", str(out), "--", "true"],
+                  timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert noise.poll() is None  # it was logging all along
+    noisy = seccomp_gen.load_trace(out)
+    assert counts_of(noisy) == counts_of(quiet)
+    assert [p.exes for p in noisy.processes] == [p.exes for p in quiet.processes]
+    assert ("x86_64", "getppid") not in counts_of(noisy)  # the noise's own call
+    assert not any("stopped reading" in n for n in noisy.header.notes), noisy.header.notes
+
+
+@needs_log
+@pytest.mark.live
+@pytest.mark.parametrize("reaped", [True, False], ids=["reaped", "zombie"])
+def test_log_recovers_from_a_sigkilled_recorder(
+    reaped: bool, distinct_audit_settings: tuple[int, int, int, int], tmp_path: Path
+) -> None:
+    """SIGKILL leaves the audit settings changed and the dead recorder registered; the next log
+    recording puts back the settings the killed one had saved, and says so. A zombie (its
+    parent has not reaped it) is as dead as a reaped process: no 'stop auditd' refusal."""
+    before = distinct_audit_settings
+    marker = f"{os.getpid()}-{time.monotonic_ns()}"
+    rec = subprocess.Popen([*CLI, "record", "-q", "--backend", "log", "-o",
+                            str(tmp_path / "killed.json"), "--", "sleep", "30"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True,
+                           env={**os.environ, MARKER_ENV: marker})
+    try:
+        _wait_for_sleeping_child(rec, "sleep")
+        os.kill(rec.pid, signal.SIGKILL)
+        if reaped:
+            rec.wait(timeout=30)
+        else:
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{rec.pid}/stat").read_text().split(") ")[1][0] != "Z":
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        stale = _audit_status()
+        # What it left: its limits, and its registration -- unless another program's audit
+        # record came since, for which the kernel found the daemon's socket gone and dropped it.
+        assert stale[0] in (rec.pid, 0) and stale[2:] == (0, 1 << 20)
+        assert _state_file().exists()
+        res = run([PYTHON, "-c", "from seccomp_gen.recorders import unavailable_reasons; "
+                   "print(unavailable_reasons()['log'])"])
+        assert res.stdout.decode().strip() == "None", res.stdout
+        out = tmp_path / "next.trace.json"
+        res = cli("record", "-q", "--backend", "log", "-o", str(out), "--", "true")
+        assert res.returncode == 0, res.stderr
+        notes = seccomp_gen.load_trace(out).header.notes
+        assert any(f"(pid {rec.pid}) had been killed" in n and "rate_limit 0 -> 7" in n
+                   and "backlog_limit 1048576 -> 77" in n for n in notes), notes
+        assert _audit_status() == before
+        assert not _state_file().exists()
+        assert marked_processes(marker) == []  # and its workload died with it (item 4)
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+        rec.wait()
+        kill_marked(marker)
+
+
+@needs_log
+@pytest.mark.live
+def test_log_refuses_while_another_log_recording_runs(tmp_path: Path) -> None:
+    """Two log recordings at once: the second says in one line that the first (by pid) uses
+    the audit log, and runs nothing; the first is not disturbed."""
+    first = subprocess.Popen([*CLI, "record", "-q", "--backend", "log", "-o",
+                              str(tmp_path / "first.json"), "--", "sleep", "30"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _wait_for_sleeping_child(first, "sleep")
+        marker = tmp_path / "ran"
+        res = cli("record", "-q", "--backend", "log", "-o", str(tmp_path / "second.json"), "--",
+                  "touch", str(marker))
+        line = assert_one_error_line(res, 125)
+        assert f"another seccomp-gen recording (pid {first.pid}) is using the audit log" in line
+        assert not marker.exists()
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=30)
+        assert first.returncode == 128 + signal.SIGTERM, err
+        assert seccomp_gen.load_trace(tmp_path / "first.json").header.exit == \
+            seccomp_gen.ExitStatus(signal=signal.SIGTERM)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+    assert _audit_status()[0] == 0
 
 
 # --- in-process recording ------------------------------------------------------------------------
@@ -263,7 +548,6 @@ def test_inprocess_without_compiler_is_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "CC"}
     env["SECCOMP_GEN_CACHE_DIR"] = str(tmp_path / "cache")
     env["PATH"] = str(tmp_path)  # no gcc, no cc
-    import subprocess
 
     res = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, timeout=60,
                          check=False)

@@ -24,7 +24,7 @@ from test_record_live import (
     PIN_CPU,
     PYTHON,
     _kill_group,
-    _proc_children,
+    _proc_descendants,
     assert_one_error_line,
     assert_sigterm_reaches_busy_workload,
     cli,
@@ -465,7 +465,7 @@ def test_c_supervisor_passes_a_signal_to_an_idle_workload(cbuild, tmp_path: Path
                            stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 20
-        while not any(c == "sleep" for _, c, _ in _proc_children(rec.pid)):
+        while not any(c == "sleep" for _, c, _ in _proc_descendants(rec.pid)):
             assert time.monotonic() < deadline, "workload did not start"
             time.sleep(0.02)
         time.sleep(0.3)

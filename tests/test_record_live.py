@@ -485,9 +485,19 @@ def _proc_stats() -> list[tuple[int, str, list[str]]]:
     return found
 
 
-def _proc_children(ppid: int) -> list[tuple[int, str, str]]:
-    """(pid, comm, state) of the live children of ``ppid``."""
-    return [(pid, comm, f[0]) for pid, comm, f in _proc_stats() if int(f[1]) == ppid]
+def _proc_descendants(ppid: int) -> list[tuple[int, str, str]]:
+    """(pid, comm, state) of the live descendants of ``ppid``: the workload is the recorder's
+    child under ptrace, its grandchild under the backends that start it through a reaper."""
+    stats = _proc_stats()
+    parent = {pid: int(f[1]) for pid, _, f in stats}
+    found = []
+    for pid, comm, f in stats:
+        cur, seen = parent.get(pid), 0
+        while cur and cur != ppid and seen < 64:
+            cur, seen = parent.get(cur), seen + 1
+        if cur == ppid:
+            found.append((pid, comm, f[0]))
+    return found
 
 
 def _session_members(sid: int) -> list[tuple[int, str, str]]:
@@ -496,11 +506,12 @@ def _session_members(sid: int) -> list[tuple[int, str, str]]:
 
 
 def _wait_for_sleeping_child(rec: subprocess.Popen[bytes], name: str) -> int:
-    """Wait until ``rec`` has a child ``name`` blocked in (clock_)nanosleep; return its pid."""
+    """Wait until ``rec`` has a descendant ``name`` blocked in (clock_)nanosleep; return its
+    pid."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         assert rec.poll() is None, f"recorder ended early: {rec.communicate()}"
-        for pid, comm, state in _proc_children(rec.pid):
+        for pid, comm, state in _proc_descendants(rec.pid):
             if comm != name or state != "S":
                 continue
             with contextlib.suppress(OSError):
@@ -566,7 +577,7 @@ def assert_sigterm_reaches_busy_workload(backend: str, loop_exe: str, out: Path,
                            stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 20
-        while not any(c == "getppid_loop" for _, c, _ in _proc_children(rec.pid)):
+        while not any(c == "getppid_loop" for _, c, _ in _proc_descendants(rec.pid)):
             assert time.monotonic() < deadline, "workload did not start"
             time.sleep(0.02)
         time.sleep(0.3)
@@ -626,6 +637,141 @@ def test_signal_after_main_process_exited(backend: str, known: bool, tmp_path: P
     finally:
         if rec.poll() is None:
             _kill_group(rec)
+
+
+def backend_variants(known_only: bool = False) -> list[Any]:
+    """(backend, notify supervisor) for every recording backend (``known_only``: every one that
+    honours a known profile, so also ``check``), notify once per supervisor loop (``c``,
+    ``python``; "" for the others), skipped with the backend's own reason where it cannot run."""
+    from seccomp_gen.recorders import BACKENDS, supports_known, unavailable_reasons
+
+    reasons = unavailable_reasons()
+    params = []
+    for name in BACKENDS:
+        if known_only and not supports_known(name):
+            continue
+        skip = pytest.mark.skipif(reasons[name] is not None, reason=f"{name}: {reasons[name]}")
+        for supervisor in (("c", "python") if name == "notify" else ("",)):
+            params.append(pytest.param(name, supervisor, marks=skip,
+                                       id=f"{name}-{supervisor}" if supervisor else name))
+    return params
+
+
+#: The environment variable that marks every process of a test's workload tree (inherited
+#: across fork and exec), so that leftovers can be found, and killed, by it.
+MARKER_ENV = "SECCOMP_GEN_TEST_TREE"
+
+
+def marked_processes(marker: str) -> list[tuple[int, str]]:
+    """(pid, comm) of every live (not zombie) process whose environment holds ``marker``."""
+    found = []
+    needle = f"{MARKER_ENV}={marker}".encode()
+    for pid, comm, fields in _proc_stats():
+        if fields[0] in ("Z", "X"):
+            continue
+        with contextlib.suppress(OSError):
+            if needle in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                found.append((pid, comm))
+    return found
+
+
+def kill_marked(marker: str) -> None:
+    """SIGKILL every process marked with ``marker`` (a test's cleanup, whatever happened)."""
+    for _ in range(50):
+        left = marked_processes(marker)
+        if not left:
+            return
+        for pid, _ in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(("backend", "supervisor"), backend_variants())
+def test_workload_tree_dies_with_a_killed_recorder(backend: str, supervisor: str, cbuild,
+                                                   tmp_path: Path) -> None:
+    """SIGKILL of the recorder takes the whole workload with it, as PTRACE_O_EXITKILL does for
+    the ptrace backends: the main process (a shell sleeping in a loop), its child and a
+    double-forked grandchild in its own session (both making syscalls back to back). Under a dead
+    notify listener every call fails with ENOSYS, so a leftover would spin for ever (issue 11,
+    item 4)."""
+    marker = f"{os.getpid()}-{time.monotonic_ns()}"
+    env = {**os.environ, MARKER_ENV: marker}
+    if supervisor:
+        env["SECCOMP_GEN_NOTIFY_SUPERVISOR"] = supervisor
+    loop = cbuild["getppid_loop"]
+    script = '"$0" 1000000000 & ("$0" 1000000000 & setsid "$0" 1000000000 &); ' \
+             "while :; do sleep 0.2; done"
+    audit = _audit_settings() if backend == "log" else None
+    # Not pipes: a leftover workload would hold them open, and reading them would hang.
+    errors = tmp_path / "stderr"
+    with errors.open("wb") as err:
+        rec = subprocess.Popen([*CLI, "record", "-q", "--backend", backend, "-o",
+                                str(tmp_path / "t.json"), "--", "sh", "-c", script, loop],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                               start_new_session=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while sum(comm == "getppid_loop" for _, comm in marked_processes(marker)) < 3:
+            assert rec.poll() is None, errors.read_text()
+            assert time.monotonic() < deadline, f"the workload did not start: " \
+                                                f"{marked_processes(marker)}"
+            time.sleep(0.05)
+        os.kill(rec.pid, signal.SIGKILL)
+        rec.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while marked_processes(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marked_processes(marker) == [], "left running after the recorder was killed"
+        if audit is not None:
+            # A killed log recorder leaves the audit settings changed; the next log recording
+            # restores them (and removes the state file saying what to restore).
+            res = cli("record", "-q", "--backend", "log", "-o", str(tmp_path / "next.json"),
+                      "--", "true")
+            assert res.returncode == 0, res.stderr
+            assert _audit_settings() == audit
+    finally:
+        if rec.poll() is None:
+            _kill_group(rec)
+        kill_marked(marker)
+        if audit is not None:
+            _restore_audit_settings(audit)  # in case the recording above did not
+
+
+def _audit_settings() -> tuple[int, int, int]:
+    """(enabled, rate_limit, backlog_limit) of the audit subsystem."""
+    from seccomp_gen.recorders.log_backend import AuditSocket
+
+    conn = AuditSocket()
+    try:
+        s = conn.status()
+    finally:
+        conn.close()
+    return s.enabled, s.rate_limit, s.backlog_limit
+
+
+def _restore_audit_settings(saved: tuple[int, int, int]) -> None:
+    """Put back what a killed log recorder left changed, and drop its dead registration (by
+    registering this process over it, then unregistering)."""
+    from seccomp_gen.recorders.log_backend import (
+        STATUS_BACKLOG_LIMIT,
+        STATUS_ENABLED,
+        STATUS_PID,
+        STATUS_RATE_LIMIT,
+        AuditSocket,
+    )
+
+    conn = AuditSocket()
+    try:
+        status = conn.status()
+        if status.pid and not os.path.exists(f"/proc/{status.pid}"):
+            conn.set(STATUS_PID, pid=os.getpid())
+            conn.set(STATUS_PID, pid=0)
+        conn.set(STATUS_ENABLED | STATUS_RATE_LIMIT | STATUS_BACKLOG_LIMIT, enabled=saved[0],
+                 rate_limit=saved[1], backlog_limit=saved[2])
+    finally:
+        conn.close()
 
 
 @pytest.mark.live

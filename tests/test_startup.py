@@ -25,9 +25,10 @@ TIMEOUT = 60
 HEAVY = ("rich", "pyseccomp", "ptrace", "seccomp_gen.enforce", "seccomp_gen.validate",
          "seccomp_gen.strace_import", "seccomp_gen.emitters", "seccomp_gen.synthesize")
 #: Backends other than the default one (the seccomp backend shares the ptrace backend's check
-#: and session, so that one may be imported).
-OTHER_BACKENDS = tuple(f"seccomp_gen.recorders.{module}" for name, (module, _) in
-                       _IMPLEMENTATIONS.items() if name not in ("seccomp", "ptrace"))
+#: and session, so that one may be imported), and the modules only they use.
+OTHER_BACKENDS = (*(f"seccomp_gen.recorders.{impl.module}" for name, impl in
+                    _IMPLEMENTATIONS.items() if name not in ("seccomp", "ptrace")),
+                  "seccomp_gen.recorders.reaper", "seccomp_gen.recorders.audit_state")
 
 _SEEN = """
 import json, sys

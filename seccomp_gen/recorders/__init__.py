@@ -17,11 +17,24 @@ Each backend lives in its own module and says in one line why it is unavailable 
 from __future__ import annotations
 
 import importlib
+from typing import NamedTuple
 
+from ..errors import RecordError
 from .base import LiveStats, Recorder, RecordOptions, resolve_command
 
-__all__ = ["AUTO_ORDER", "BACKENDS", "LiveStats", "RecordOptions", "Recorder", "get_backend",
-           "resolve_command"]
+__all__ = [
+    "AUTO_ORDER",
+    "BACKENDS",
+    "KNOWN_BACKENDS",
+    "LiveStats",
+    "RecordOptions",
+    "Recorder",
+    "get_backend",
+    "known_backends_text",
+    "known_refusal",
+    "resolve_command",
+    "supports_known",
+]
 
 #: Every backend's name (``record --backend`` choices).
 BACKENDS: tuple[str, ...] = ("seccomp", "ptrace", "log", "notify", "ebpf")
@@ -29,22 +42,54 @@ BACKENDS: tuple[str, ...] = ("seccomp", "ptrace", "log", "notify", "ebpf")
 #: for the run, which must be asked for.
 AUTO_ORDER: tuple[str, ...] = ("seccomp", "ptrace")
 
-#: Where each backend lives: (module in this package, recorder class). A backend's module is
-#: imported only when that backend is asked for: ``record`` with the default seccomp backend
-#: should not pay for importing the log, notify and ebpf backends and what they import
+
+
+class _Implementation(NamedTuple):
+    module: str
+    cls: str
+    #: Whether it honours ``RecordOptions.known`` (``record --known``, ``check``): the calls a
+    #: profile allows run unrecorded. The one place this is said: the recorders' attribute, the
+    #: help texts and the error messages are derived from it.
+    supports_known: bool
+
+
+#: Where each backend lives: (module in this package, recorder class, --known). A backend's
+#: module is imported only when that backend is asked for: ``record`` with the default seccomp
+#: backend should not pay for importing the log, notify and ebpf backends and what they import
 #: (hashlib, socket, subprocess...), some 15 ms of its start-up on the 2-vCPU test VM.
-_IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
-    "seccomp": ("seccomp_backend", "SeccompRecorder"),
-    "ptrace": ("ptrace_backend", "PtraceRecorder"),
-    "log": ("log_backend", "LogRecorder"),
-    "notify": ("notify_backend", "NotifyRecorder"),
-    "ebpf": ("ebpf_backend", "EbpfRecorder"),
+_IMPLEMENTATIONS: dict[str, _Implementation] = {
+    "seccomp": _Implementation("seccomp_backend", "SeccompRecorder", True),
+    "ptrace": _Implementation("ptrace_backend", "PtraceRecorder", False),
+    "log": _Implementation("log_backend", "LogRecorder", True),
+    "notify": _Implementation("notify_backend", "NotifyRecorder", True),
+    "ebpf": _Implementation("ebpf_backend", "EbpfRecorder", False),
 }
+
+#: The backends that can skip the syscalls a known profile allows, in :data:`BACKENDS` order.
+KNOWN_BACKENDS: tuple[str, ...] = tuple(n for n in BACKENDS if _IMPLEMENTATIONS[n].supports_known)
+
+
+def supports_known(name: str) -> bool:
+    """Whether backend ``name`` honours a known profile (``record --known``, ``check``)."""
+    impl = _IMPLEMENTATIONS.get(name)
+    return impl is not None and impl.supports_known
+
+
+def known_backends_text() -> str:
+    """``seccomp, log or notify``: the backends that take a known profile, for help and errors."""
+    *rest, last = KNOWN_BACKENDS
+    return f"{', '.join(rest)} or {last}" if rest else last
+
+
+def known_refusal(name: str) -> RecordError:
+    """The error for a known profile given to backend ``name``, which cannot skip calls."""
+    return RecordError(f"backend {name} cannot skip known syscalls",
+                       hint=f"record --known and check need the {known_backends_text()} backend")
 
 
 def _backend(name: str) -> Recorder:
     """A new recorder for backend ``name`` (one of :data:`BACKENDS`), importing only its module."""
-    module, cls = _IMPLEMENTATIONS[name]
+    module, cls, _ = _IMPLEMENTATIONS[name]
     recorder: Recorder = getattr(importlib.import_module(f"{__name__}.{module}"), cls)()
     return recorder
 
@@ -62,14 +107,12 @@ def unavailable_reasons() -> dict[str, str | None]:
 def get_backend(name: str, *, known: bool = False) -> Recorder:
     """The recorder called ``name`` (``auto``: the first one available here). ``known``: it must
     be able to skip the syscalls a known profile allows (``record --known``)."""
-    from ..errors import RecordError
-
     if name == "auto":
         reasons = []
         for candidate in AUTO_ORDER:
             backend = _backend(candidate)
             why = backend.unavailable()
-            if why is None and known and not backend.supports_known:
+            if why is None and known and not supports_known(candidate):
                 why = "cannot skip known syscalls"
             if why is None:
                 return backend
@@ -84,7 +127,6 @@ def get_backend(name: str, *, known: bool = False) -> Recorder:
     why = backend.unavailable()
     if why is not None:
         raise RecordError(f"backend {name} is unavailable: {why}")
-    if known and not backend.supports_known:
-        raise RecordError(f"backend {name} cannot skip known syscalls",
-                          hint="--known needs the seccomp, log or notify backend")
+    if known and not supports_known(name):
+        raise known_refusal(name)
     return backend

@@ -28,11 +28,13 @@ it makes a seed call (``getpgid`` with a random 64-bit key of this run), which t
 program answers by putting the calling thread in the tree, and execs the workload: nothing is
 missed. The seed call, rather than our pid for the child, because the programs see the pids of the
 kernel's initial pid namespace, and a recorder in a container sees others. Calls of the
-child before its execve are dropped, except the execve itself, as in the other backends. Orphans of
-the workload are re-parented to us (child subreaper) and waited for. When the whole tree has ended,
-the programs are detached and the maps read. Closing our fds detaches everything, so a recorder
-that dies leaves nothing attached. A map that fills up drops what did not fit; the header says how
-much (raise the calls map's size, 262144 keys, with ``SECCOMP_GEN_EBPF_KEYS``).
+child before its execve are dropped, except the execve itself, as in the other backends. The child
+is forked by a reaper process (:mod:`.reaper`; not in the tree: it makes no seed call), to which
+the workload's orphans are re-parented and which kills the whole tree if the recorder dies. When
+it says that the whole tree has ended, the programs are detached and the maps read. Closing our
+fds detaches everything, so a recorder that dies leaves nothing attached. A map that fills up
+drops what did not fit; the header says how much (raise the calls map's size, 262144 keys, with
+``SECCOMP_GEN_EBPF_KEYS``).
 
 **Arguments.** The same argument values the seccomp and ptrace backends record
 (:mod:`seccomp_gen.argspec`: clone flags, socket family, ioctl request, ...) are read in the kernel
@@ -51,11 +53,9 @@ absolute), so a ``#!`` script is named itself rather than its interpreter.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import secrets
-import select
 import signal
 import time
 from collections.abc import Sequence
@@ -81,14 +81,16 @@ from ..bpf.syscall_counter import (
 )
 from ..errors import CommandNotExecutable, RecordError
 from ..model import ExitStatus, Trace
+from . import known_refusal
+from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, recording_header, resolve_command
+from .reaper import Reaper, spawn
 from .session import FORWARDED_SIGNALS, forward_signal, is_exec, read_status_fields
 
 AUDIT_ARCH_X86_64 = int(pyseccomp.Arch.X86_64)
 AUDIT_ARCH_I386 = int(pyseccomp.Arch.X86)
 #: Environment variable: how many (process, program, syscall, arch) keys the calls map holds.
 KEYS_ENV = "SECCOMP_GEN_EBPF_KEYS"
-PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
 
 NOTE_EXE = (
     "executables are named by the path given to execve (ebpf backend): a #! script is named "
@@ -96,9 +98,6 @@ NOTE_EXE = (
 )
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_prctl = _libc.prctl
-_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
-_prctl.restype = ctypes.c_int
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
 
@@ -119,7 +118,7 @@ class EbpfRecorder:
     """Records a command and its descendants with BPF programs counting in the kernel."""
 
     name = "ebpf"
-    supports_known = False
+    supports_known = _supports_known("ebpf")
 
     def unavailable(self) -> str | None:
         """Why this backend cannot run here, or None."""
@@ -131,8 +130,7 @@ class EbpfRecorder:
         if why is not None:
             raise RecordError(f"backend ebpf is unavailable: {why}")
         if options.known is not None:
-            raise RecordError("backend ebpf cannot skip known syscalls",
-                              hint="--known needs the seccomp or log backend")
+            raise known_refusal(self.name)
         path = resolve_command(argv, options.env)
         return _EbpfSession(argv, path, options, live).run()
 
@@ -153,8 +151,9 @@ class _EbpfSession:
         self.live = live
         self.main_pid = 0
         self.kernel_main = 0
-        #: Our children from before the run (not the workload's).
-        self.before: set[int] = set()
+        self.reaper: Reaper | None = None
+        #: Signals that arrived before the workload existed, passed on once it does.
+        self.pending: list[int] = []
         #: The argument of the seed call that puts our child in the tree (see SyscallCounter).
         self.seed_key = secrets.randbits(64)
         self.main_status: ExitStatus | None = None
@@ -190,13 +189,10 @@ class _EbpfSession:
         gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         old_handlers: dict[int, signal._HANDLER] = {}
-        was_subreaper = ctypes.c_int(0)
-        _prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(was_subreaper), 0, 0, 0)
-        before = self.before = _children()
-        _prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        pidfd = -1
         counter: SyscallCounter | None = None
         try:
+            for sig in FORWARDED_SIGNALS:
+                old_handlers[sig] = signal.signal(sig, self._on_signal)
             self.main_pid = self._spawn(gate_r, gate_w, err_w)
             os.close(gate_r)
             gate_r = -1
@@ -204,16 +200,15 @@ class _EbpfSession:
             err_w = -1
             counter = self._counter()
             self._show_live(counter)
-            for sig in FORWARDED_SIGNALS:
-                old_handlers[sig] = signal.signal(sig, self._on_signal)
             self.live.processes_alive = 1
             self.live.started = time.monotonic()
             t0 = time.monotonic()
             os.write(gate_w, b"g")  # release the workload
             os.close(gate_w)
             gate_w = -1
-            pidfd = os.pidfd_open(self.main_pid)
-            self._wait(pidfd, before)
+            for early in self.pending:
+                self._on_signal(early, None)
+            self._wait()
             duration = time.monotonic() - t0
             counter.detach()
             counts = counter.read()
@@ -223,19 +218,15 @@ class _EbpfSession:
                                   "(its seed call was not traced)")
             self.kernel_main = seeded[0]
         finally:
-            for signum, handler in old_handlers.items():
-                signal.signal(signum, handler)
-            for fd in (gate_r, gate_w, err_w, pidfd):
+            for fd in (gate_r, gate_w, err_w):
                 if fd >= 0:
                     os.close(fd)
-            if self.main_pid and self.main_status is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.main_pid, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(self.main_pid, 0)
+            if self.reaper is not None:
+                self.reaper.close()  # before the end of the tree: kills it
             if counter is not None:
                 counter.close()
-            _prctl(PR_SET_CHILD_SUBREAPER, was_subreaper.value, 0, 0, 0)
+            for signum, handler in old_handlers.items():
+                signal.signal(signum, handler)
         failure = os.read(err_r, 256)
         os.close(err_r)
         if failure:
@@ -248,12 +239,10 @@ class _EbpfSession:
 
     def _spawn(self, gate_r: int, gate_w: int, err_w: int) -> int:
         env = self.options.env if self.options.env is not None else dict(os.environ)
-        pid = os.fork()
-        if pid == 0:  # child: nothing here may return or raise into the caller's code
+        reaper = spawn()
+        if reaper is None:  # the workload: nothing here may return or raise into the caller's code
             try:
                 os.close(gate_w)
-                for sig in (signal.SIGPIPE, signal.SIGXFSZ, *FORWARDED_SIGNALS):
-                    signal.signal(sig, signal.SIG_DFL)
                 if self.options.cwd:
                     os.chdir(self.options.cwd)
                 if self.pinned_cpu is not None:
@@ -274,7 +263,8 @@ class _EbpfSession:
             except BaseException:
                 os.write(err_w, b"E0")
             os._exit(127)
-        return pid
+        self.reaper = reaper
+        return reaper.main_pid
 
     def _show_live(self, counter: SyscallCounter) -> None:
         """Let a status line read the counts, at most twice a second (a map walk), and never
@@ -297,39 +287,25 @@ class _EbpfSession:
 
         self.live.total, self.live.distinct = total, distinct
 
-    def _wait(self, pidfd: int, before: set[int]) -> None:
-        """Until the workload has ended, and every orphan of it (re-parented to us)."""
-        ignore = before
-        while self.main_status is None:
-            with contextlib.suppress(InterruptedError):
-                select.select([pidfd], [], [], 1.0)
-            got, status = os.waitpid(self.main_pid, os.WNOHANG)
-            if got:
-                self.main_status = ExitStatus.from_wait_status(status)
-        while True:
-            left = _children() - ignore - {self.main_pid}
-            for pid in left:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-            alive = [p for p in left if read_status_fields(p).get("State", "Z")[:1] not in "ZX"]
-            self.live.processes_alive = len(alive)
-            if not alive:
-                for pid in left:  # zombies that ended in between
-                    with contextlib.suppress(ChildProcessError):
-                        os.waitpid(pid, os.WNOHANG)
-                return
-            time.sleep(0.02)
+    def _wait(self) -> None:
+        """Until the workload has ended, and every orphan of it (re-parented to the reaper)."""
+        assert self.reaper is not None
+        self.main_status = ExitStatus.from_wait_status(self.reaper.wait_main())
+        self.live.processes_alive = len(self.reaper.children())
+        self.reaper.wait_end()
+        self.live.processes_alive = 0
 
     def _on_signal(self, sig: int, _frame: FrameType | None) -> None:
         """Pass a user's Ctrl-C / SIGTERM on to the workload, once (see TraceSession)."""
-        pid = self.main_pid
-        if not pid:
+        reaper = self.reaper
+        if reaper is None:
+            self.pending.append(sig)  # the workload does not exist yet: it gets it at its start
             return
-        if self.main_status is None:
-            forward_signal(pid, sig)
+        if reaper.main_alive():
+            reaper.forward(sig)
             return
-        # The main process is gone and we wait for its orphans (re-parented to us): they get it.
-        for other in _children() - self.before - {pid}:
+        # The main process is gone and we wait for its orphans (re-parented to R): they get it.
+        for other in reaper.children() - {reaper.main_pid}:
             if read_status_fields(other).get("State", "Z")[:1] not in ("Z", "X"):
                 forward_signal(other, sig)
 
@@ -363,9 +339,10 @@ class _EbpfSession:
 
         order = sorted({main, *parents, *(k[0] for k in maps.calls)},
                        key=lambda p: (p != main, p))
+        parent_of_main = self.reaper.pid if self.reaper is not None else os.getpid()
         for tgid in order:
             gens = sorted(exec_gens.get(tgid, []))
-            ppid = os.getpid() if tgid == main else parents.get(tgid)
+            ppid = parent_of_main if tgid == main else parents.get(tgid)
             exes = [_exe_path(maps.exes[(tgid, g)]) for g in gens]
             inherited = [k[1] for k in maps.calls if k[0] == tgid and k[1] not in gens]
             if tgid != main and inherited:  # what it ran from fork to its first execve
@@ -462,13 +439,3 @@ def _keys() -> int:
 
 def _exe_path(name: str) -> str:
     return os.path.realpath(name) if name.startswith("/") else name
-
-
-def _children() -> set[int]:
-    """The pids of this process's live or zombie children (every thread's)."""
-    pids: set[int] = set()
-    with contextlib.suppress(OSError):
-        for tid in os.listdir("/proc/self/task"):
-            with contextlib.suppress(OSError), open(f"/proc/self/task/{tid}/children") as fh:
-                pids.update(int(p) for p in fh.read().split())
-    return pids

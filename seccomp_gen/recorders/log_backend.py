@@ -14,32 +14,59 @@ kernel queues them (up to ``backlog_limit``; beyond it, a logging task waits up 
 ``backlog_wait_time``) and hands every one to the daemon's socket. So for the duration of a run
 this process *is* the audit daemon:
 
-* AUDIT_GET first: if another live process is registered (``status.pid``), we refuse with one
-  line rather than take its records away. A registration left by a dead process is replaced (the
-  kernel itself drops it when it finds the socket gone).
-* AUDIT_SET ``pid`` = our pid, ``rate_limit`` = 0, ``backlog_limit`` raised to
-  :data:`BACKLOG_LIMIT` (only if lower), ``enabled`` = 1 (only if it was 0); the socket's
-  receive buffer is raised with SO_RCVBUFFORCE.
-* Afterwards -- also on Ctrl-C, SIGTERM or an exception (try/finally, with the forwarded signals
-  blocked while it runs) -- exactly the fields we changed are set back to what AUDIT_GET said
-  before, and we unregister (pid 0). If the recorder is SIGKILLed, the kernel unregisters the dead
-  daemon by itself, but ``enabled``/``rate_limit``/``backlog_limit`` keep our values.
-* ``status.lost`` (a system-wide counter) is compared before and after: any increase is reported
-  in the trace header, since records may then be missing.
+* First the lock of :mod:`.audit_state` (another seccomp-gen log recording holds it: one line,
+  refused). A state file left by a recording that was killed is acted on: the settings it had
+  changed are set back (those still at its values).
+* AUDIT_GET: if another live process is registered (``status.pid``), we refuse with one line
+  rather than take its records away. A registration left by a dead process (or by a killed
+  recorder whose pid is now another process's, which the state file tells) is replaced.
+* The settings as they are, and what we will set, are saved to the state file, atomically and
+  before anything is changed. Then AUDIT_SET ``pid`` = our pid, ``rate_limit`` = 0,
+  ``backlog_limit`` raised to :data:`BACKLOG_LIMIT` (only if lower), ``enabled`` = 1 (only if it
+  was 0 and records do not arrive without it); the socket's receive buffer is raised with
+  SO_RCVBUFFORCE.
+* Afterwards -- also on Ctrl-C, SIGTERM or an exception -- exactly the fields we changed are set
+  back to what AUDIT_GET said before, we unregister (pid 0) and remove the state file. The signal
+  handlers are installed before any of this and removed after it; they never raise, so nothing
+  can come between a change and the ``try`` that undoes it. A signal before the workload exists
+  makes a one-line error (and the workload never starts); after, it is passed on to the workload.
+  If the recorder is SIGKILLed, the next log recording restores the settings from the state
+  file, and the workload dies with the recorder (:mod:`.reaper`).
+* ``status.lost`` (a system-wide counter) is compared from the moment we are registered, with the
+  lossless settings, to the end: any increase is reported in the trace header, since records may
+  then be missing. (Before we are registered, another program's records are lost whenever the
+  default backlog of 64 overflows: none of them are ours.)
 
 Attribution: the filter exists only in our child and its descendants (fork, clone and exec
 inherit it), and records carry the thread group id (``pid=``). A record counts when its pid is
 the workload's or a descendant's: known pids at once, a new pid by walking its ``PPid`` chain in
-``/proc`` up to a pid of ours. A process that is already gone when its record is read (a short
-``sh -c`` child, say) cannot be walked; it is counted when its pid is newer than the workload's
-(pids are allocated upwards), since nothing outside our tree has our filter. Records of other
-processes (another program's RET_LOG or KILL filter) are ignored. Like the other backends we
-count from the workload's execve: records of our own child before it are dropped.
+``/proc`` up to a pid of ours (or the reaper's: orphans of the tree are re-parented to it). A
+process that is already gone when its record is read (a short ``sh -c`` child, say) cannot be
+walked; it is counted when its pid is newer than the workload's (pids are allocated upwards).
+Records of other processes (another program's RET_LOG or KILL filter) are ignored.
+
+Where counting starts: like the other backends, at the workload's execve; our own child's calls
+before it are dropped. The child makes that execve as a raw syscall whose unused argument
+registers 3-5 hold a random 192-bit key of the run, and the filter starts with a rule that LOGs
+exactly that call (:func:`~.seccomp_backend.key_prefix`): its record is there even when the known
+profile allows execve, so it marks the start exactly. It is counted itself only if the filter
+without that rule would have logged it (evaluated on the call's own arguments, with the BPF
+interpreter of :mod:`seccomp_gen.validate`), so a profile that allows execve is not told it lacks
+it. (Before, counting started at a logged execve only: with a known profile that allowed execve
+every call of the top-level process was dropped, and ``check`` passed profiles that lacked them.)
+
+Where it ends: the reaper says when the whole tree has ended. All records of it were emitted by
+then; they are in our socket or in the kernel's queue. The ``status.backlog`` AUDIT_GET reports
+then bounds how many records (ours or anyone's) can still come before ours are all read: that
+many, plus the one the kernel's sender may be holding. Once that many have been read, or nothing
+at all arrives for :data:`QUIET_S` and the queue is empty, the run ends; other programs' records
+cannot keep it going, and :data:`DRAIN_MAX_S` after the end it stops whatever comes (the header
+says so).
 
 What it cannot see: arguments and return values (not in the record; ``records_args`` and
 ``records_results`` are false), and threads (a record names the thread group only). A descendant
-that outlives the main process is waited for (records keep being read while a pid of the tree is
-alive), but its exit status is not known (it is not our child).
+that outlives the main process is waited for, but its exit status is not known (it is not our
+child).
 """
 
 from __future__ import annotations
@@ -48,6 +75,7 @@ import contextlib
 import ctypes
 import os
 import re
+import secrets
 import select
 import signal
 import socket
@@ -61,44 +89,62 @@ from types import FrameType
 import pyseccomp
 
 from ..aggregate import ProcessState, RawRecording, build_trace
-from ..arch import arch_name, syscall_name
+from ..arch import arch_name, arch_token, syscall_name
 from ..errors import RecordError
 from ..model import ExitStatus, Trace
+from . import supports_known as _supports_known
+from .audit_state import AuditClaim, SavedSettings, lock_held, read_saved
 from .base import LiveStats, RecordOptions, recording_header, resolve_command
+from .reaper import Reaper, spawn
 from .seccomp_backend import (
     NO_RESULT,
     NOTE_NNP,
     PR_SET_NO_NEW_PRIVS,
     PR_SET_SECCOMP,
     SECCOMP_MODE_FILTER,
+    SECCOMP_RET_LOG,
     _has_cap_sys_admin,
     _prctl,
     _SockFprog,
+    host_arches,
+    key_prefix,
     recording_filter,
 )
-from .session import FORWARDED_SIGNALS, child_failure, forward_signal, read_status_fields
+from .session import FORWARDED_SIGNALS, child_failure, libc, read_status_fields, string_array
 
 NETLINK_AUDIT = 9
 AUDIT_GET, AUDIT_SET = 1000, 1001
 AUDIT_SECCOMP = 1326
+#: Message types from 1100 up are audit records (from the kernel's queue); below, replies.
+AUDIT_FIRST_RECORD = 1100
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
 SO_RCVBUFFORCE = 33
 STATUS_ENABLED, STATUS_PID, STATUS_RATE_LIMIT, STATUS_BACKLOG_LIMIT = 0x1, 0x4, 0x8, 0x10
 AUDIT_LOCKED = 2
 #: SECCOMP_RET_LOG as it appears in ``code=``.
-LOG_CODE = 0x7FFC0000
+LOG_CODE = SECCOMP_RET_LOG
 
 #: What the audit queue may hold while we read (records wait there, they are not dropped).
 BACKLOG_LIMIT = 1 << 20
 #: The receive buffer asked for with SO_RCVBUFFORCE.
 RCVBUF = 64 << 20
-#: After the workload has ended: records may lag a little; stop after this long without one...
+#: After the workload has ended: records may lag a little; when none at all arrives for this
+#: long and the kernel's queue is empty, they are all read...
 QUIET_S = 0.25
-#: ...and the kernel's queue is empty, or this long in all.
-DRAIN_MAX_S = 15.0
+#: ...and whatever arrives (another program's records, say), the run ends this long after the
+#: workload's end.
+DRAIN_MAX_S = 5.0
 _CAP_AUDIT_CONTROL = 30
-PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
+
+#: Test-only hook: ``SECCOMP_GEN_TEST_PAUSE=POINT`` stops a log recording at POINT (one of
+#: :data:`PAUSE_POINTS`), says so on stderr and waits until a signal arrives (30 s at most). The
+#: windows between these points -- between registering as audit daemon and changing the limits,
+#: say -- are microseconds wide: a test cannot deliver its Ctrl-C into them from outside
+#: otherwise. Unset, it costs one dict lookup per point.
+PAUSE_ENV = "SECCOMP_GEN_TEST_PAUSE"
+PAUSE_POINTS = ("start", "locked", "saved", "registering", "registered", "spawned", "ended",
+                "restoring")
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _STATUS_FIELDS = ("mask", "enabled", "failure", "pid", "rate_limit", "backlog_limit", "lost",
@@ -115,6 +161,9 @@ _RECORD = re.compile(
     rb".*? code=0x([0-9a-f]+)"
 )
 
+_libc_syscall = libc.syscall
+_libc_syscall.restype = ctypes.c_long
+
 
 @dataclass(frozen=True)
 class AuditStatus:
@@ -130,13 +179,15 @@ class AuditStatus:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process: not gone, and not a zombie (a SIGKILLed recorder
+    whose parent has not reaped it yet is dead, though kill(pid, 0) still succeeds)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return read_status_fields(pid).get("State", "X")[:1] not in ("Z", "X")
 
 
 def _has_cap(bit: int) -> bool:
@@ -166,6 +217,8 @@ class AuditSocket:
                               hint="the kernel needs CONFIG_AUDIT") from None
         self.sock.bind((0, 0))
         self.on_record = on_record
+        #: Audit records received (of any type, anyone's): they came from the kernel's queue.
+        self.records = 0
         self._seq = 0
 
     def close(self) -> None:
@@ -194,8 +247,10 @@ class AuditSocket:
         """
         _, msg_type, _, seq, _ = _NLMSGHDR.unpack_from(data)
         payload = data[_NLMSGHDR.size:]
-        if msg_type == AUDIT_SECCOMP and self.on_record is not None:
-            self.on_record(payload)
+        if msg_type >= AUDIT_FIRST_RECORD:
+            self.records += 1
+            if msg_type == AUDIT_SECCOMP and self.on_record is not None:
+                self.on_record(payload)
         return msg_type, seq, payload
 
     def _wait(self, want: Callable[[int, int, bytes], bool], timeout: float = 5.0) -> bytes:
@@ -252,13 +307,25 @@ def _os_error(err: int, what: str) -> OSError:
     return OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def _owner_line(status: AuditStatus) -> str | None:
-    """One line when a live process other than us is the audit daemon."""
-    if status.pid and status.pid != os.getpid() and _pid_alive(status.pid):
-        comm = read_status_fields(status.pid).get("Name", "?")
-        return (f"another audit daemon owns the audit log (pid {status.pid}, {comm}); stop it "
-                "first (e.g. systemctl stop auditd)")
-    return None
+def _owner_line(status: AuditStatus, saved: SavedSettings | None = None) -> str | None:
+    """One line when a live process other than us is the audit daemon. A registration of a
+    seccomp-gen recording that was killed (``saved``, from its state file: its pid may since
+    name another process) is not an owner: it is replaced."""
+    pid = status.pid
+    if not pid or pid == os.getpid() or not _pid_alive(pid):
+        return None
+    if saved is not None and saved.owner == pid:
+        return None
+    comm = read_status_fields(pid).get("Name", "?")
+    hint = " (e.g. systemctl stop auditd)" if comm == "auditd" else ""
+    return f"another audit daemon owns the audit log (pid {pid}, {comm}); stop it first{hint}"
+
+
+def _busy_line(saved: SavedSettings | None) -> str:
+    """The line for a log recording refused because another one is running."""
+    who = f" (pid {saved.owner})" if saved is not None else ""
+    return (f"another seccomp-gen recording{who} is using the audit log (log backend); wait "
+            "for it to end")
 
 
 def log_unavailable() -> str | None:
@@ -290,7 +357,10 @@ def log_unavailable() -> str | None:
         return f"cannot query the audit subsystem: {exc}"
     finally:
         conn.close()
-    return _owner_line(status)
+    saved = read_saved()
+    if lock_held():
+        return _busy_line(saved)
+    return _owner_line(status, saved)
 
 
 # -- the recording ---------------------------------------------------------------------------------
@@ -300,7 +370,7 @@ class LogRecorder:
     """Records a command and all its descendants from the audit records of a RET_LOG filter."""
 
     name = "log"
-    supports_known = True
+    supports_known = _supports_known("log")
 
     def unavailable(self) -> str | None:
         """Why this backend cannot run here, or None."""
@@ -324,17 +394,48 @@ class _LogSession:
         self.options = options
         self.live = live
         self.notes = notes
-        self._program = ctypes.create_string_buffer(program, len(program))
-        self._fprog = _SockFprog(len(program) // 8, ctypes.addressof(self._program))
         self.set_nnp = not _has_cap_sys_admin()
         self.raw = RawRecording()
         self.main_pid = 0
         self.main_status: ExitStatus | None = None
+        self.reaper: Reaper | None = None
         self.pid_token: dict[int, int] = {}
         self.foreign: set[int] = set()
         self.started_exec = False
         self.pinned_cpu: int | None = None
-        self.recorder_pid = os.getpid()
+        #: Signals that arrived before the workload existed, and how many arrived in all.
+        self.pending: list[int] = []
+        self.signals_seen = 0
+        #: What :meth:`_register` changed, as it changes it, for :meth:`_unregister`.
+        self.registered = False
+        self.changed = 0
+        #: ``status.lost`` once registered with the lossless settings (before the workload).
+        self.lost_at_start: int | None = None
+        self._prepare_exec(program)
+
+    def _prepare_exec(self, program: bytes) -> None:
+        """The filter with the start marker in front, and the child's keyed execve, built here:
+        after the fork the child only passes pointers to the kernel."""
+        self.key = (secrets.randbits(64), secrets.randbits(64), secrets.randbits(64))
+        native = host_arches()[0]
+        self.nr_execve = int(pyseccomp.resolve_syscall(arch_token(native), "execve"))
+        env = self.options.env if self.options.env is not None else dict(os.environ)
+        self._path = ctypes.c_char_p(os.fsencode(self.path))
+        self._argv = string_array([os.fsencode(a) for a in self.argv])
+        self._envp = string_array([os.fsencode(k) + b"=" + os.fsencode(v)
+                                    for k, v in env.items()])
+        args = (ctypes.cast(self._path, ctypes.c_void_p).value or 0,
+                ctypes.addressof(self._argv), ctypes.addressof(self._envp), *self.key)
+        from ..validate import decode, run_bpf, seccomp_data
+
+        audit = int(arch_token(native))
+        verdict = run_bpf(decode(program), seccomp_data(audit, self.nr_execve, args))
+        #: Whether the workload's own execve is counted: the filter without the marker logs it.
+        self.count_start_exec = verdict & 0xFFFF0000 == SECCOMP_RET_LOG
+        marked = key_prefix(audit, self.key, only=self.nr_execve, action=SECCOMP_RET_LOG)
+        program = marked + program
+        self._program = ctypes.create_string_buffer(program, len(program))
+        self._fprog = _SockFprog(len(program) // 8, ctypes.addressof(self._program))
 
     # -- records ----------------------------------------------------------------------------------
 
@@ -352,10 +453,13 @@ class _LogSession:
                 return
         audit, nr = int(m.group(3), 16), int(m.group(4))
         if pid == self.main_pid and not self.started_exec:
-            # Our own child's calls between loading the filter and execve are not the workload's.
+            # Our own child's calls before its (marked) execve are not the workload's; the
+            # execve itself only if the filter without the marker logged it.
             if syscall_name(arch_name(audit, nr), nr) not in ("execve", "execveat"):
                 return
             self.started_exec = True
+            if not self.count_start_exec:
+                return
         else:
             exe = _exe_field(m.group(2))
             tgid, known_exe = self.raw.tokens[token]
@@ -378,9 +482,10 @@ class _LogSession:
             ours = False
             seen = 0
             cur: int | None = ppid
+            reaper = self.reaper.pid if self.reaper is not None else 0
             while cur and seen < 64:
-                if cur in self.pid_token or cur == self.recorder_pid:
-                    # An orphan of our tree is re-parented to us (we are a child subreaper).
+                if cur in self.pid_token or cur == reaper:
+                    # An orphan of our tree is re-parented to the reaper (a child subreaper).
                     ours = True
                     break
                 if cur in self.foreign or cur == 1:
@@ -398,31 +503,18 @@ class _LogSession:
 
     def run(self) -> Trace:
         started_wall = datetime.now(UTC)
-        conn = AuditSocket(self.on_record)
+        # First of all: from here on a signal is ours to handle (passed on, or an error before
+        # the workload exists), never an exception between a change and the code undoing it.
+        old_handlers: dict[int, signal._HANDLER] = {}
         try:
-            before = conn.status()
-            owner = _owner_line(before)
-            if owner is not None:
-                raise RecordError(owner)
-            rcvbuf = conn.grow_buffer()
-            restore = self._register(conn, before)
-            old_affinity = os.sched_getaffinity(0)
-            try:
-                if self.options.pin:
-                    self.pinned_cpu = max(old_affinity)
-                    os.sched_setaffinity(0, {self.pinned_cpu})
-                duration = self._run_workload(conn)
-            finally:
-                blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
-                try:
-                    if self.options.pin:
-                        os.sched_setaffinity(0, old_affinity)
-                    after = self._unregister(conn, before, restore)
-                finally:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            for sig in FORWARDED_SIGNALS:
+                old_handlers[sig] = signal.signal(sig, self._on_signal)
+            duration, after, before, rcvbuf = self._run_claimed()
         finally:
-            conn.close()
-        lost = (after.lost - before.lost) & 0xFFFFFFFF if after is not None else 0
+            for signum, handler in old_handlers.items():
+                signal.signal(signum, handler)
+        start = self.lost_at_start if self.lost_at_start is not None else before.lost
+        lost = (after.lost - start) & 0xFFFFFFFF if after is not None else 0
         if lost:
             self.notes.append(
                 f"the kernel's audit subsystem lost {lost} record(s) during the run (status.lost, "
@@ -441,9 +533,112 @@ class _LogSession:
         trace = build_trace(self.raw, header, arch_name, syscall_name)
         return replace(trace, syscalls=tuple(replace(r, args=None) for r in trace.syscalls))
 
-    def _register(self, conn: AuditSocket, before: AuditStatus) -> int:
-        """Become the audit daemon and make the queue lossless; returns the mask of what was
-        changed (besides the pid), for :meth:`_unregister` to set back."""
+    def _run_claimed(self) -> tuple[float, AuditStatus | None, AuditStatus, int]:
+        """The run with the log backend's lock held: (duration, the status after, before, the
+        receive buffer's size)."""
+        self._pause("start")
+        claim = AuditClaim()
+        if not claim.acquire():
+            raise RecordError(_busy_line(claim.saved()))
+        try:
+            conn = AuditSocket(self.on_record)
+            try:
+                self._recover(conn, claim)
+                before = conn.status()
+                owner = _owner_line(before)
+                if owner is not None:
+                    raise RecordError(owner)
+                rcvbuf = conn.grow_buffer()
+                self._pause("locked")
+                self._stop_if_interrupted()
+                claim.save(SavedSettings(owner=os.getpid(), enabled=before.enabled,
+                                         rate_limit=before.rate_limit,
+                                         backlog_limit=before.backlog_limit,
+                                         ours=_what_we_set(before)))
+                if claim.problem is not None:
+                    self.notes.append(f"the audit settings could not be saved ({claim.problem}): "
+                                      "had this recorder been killed, they would have stayed "
+                                      "changed")
+                self._pause("saved")
+                duration, after = self._run_registered(conn, claim, before)
+            finally:
+                conn.close()
+        finally:
+            claim.release()
+        return duration, after, before, rcvbuf
+
+    def _run_registered(self, conn: AuditSocket, claim: AuditClaim,
+                        before: AuditStatus) -> tuple[float, AuditStatus | None]:
+        """Register, run the workload, and always undo exactly what was changed."""
+        old_affinity = os.sched_getaffinity(0)
+        after: AuditStatus | None = None
+        try:
+            self._register(conn, before)
+            self.lost_at_start = conn.status().lost
+            self._pause("registered")
+            self._stop_if_interrupted()
+            if self.options.pin:
+                self.pinned_cpu = max(old_affinity)
+                os.sched_setaffinity(0, {self.pinned_cpu})
+            duration = self._run_workload(conn)
+        finally:
+            self._pause("restoring")
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+            try:
+                if self.options.pin:
+                    os.sched_setaffinity(0, old_affinity)
+                after, restored = self._unregister(conn, before)
+                if restored:
+                    claim.clear()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        return duration, after
+
+    def _recover(self, conn: AuditSocket, claim: AuditClaim) -> None:
+        """Set back what a recording that was killed left changed (its state file says what)."""
+        saved = claim.saved()
+        if saved is None:
+            return
+        status = conn.status()
+        owner = _owner_line(status, saved)
+        if owner is not None:  # a real audit daemon took over since: its settings now
+            raise RecordError(owner)
+        current = {"enabled": status.enabled, "rate_limit": status.rate_limit,
+                   "backlog_limit": status.backlog_limit}
+        restore = saved.to_restore(current)
+        mask = sum(bit for name, bit in _FIELD_BITS.items() if name in restore)
+        if mask:
+            try:
+                conn.set(mask, **restore)
+            except OSError as exc:
+                raise RecordError(f"cannot restore the audit settings a killed seccomp-gen "
+                                  f"recording (pid {saved.owner}) left changed: {exc.strerror}",
+                                  path=str(claim.state_path)) from None
+        claim.clear()
+        what = ", ".join(f"{name} {current[name]} -> {value}" for name, value in restore.items())
+        self.notes.append(f"a seccomp-gen log recording (pid {saved.owner}) had been killed: the "
+                          f"audit settings it left changed were restored first ({what or 'none'})")
+
+    def _stop_if_interrupted(self) -> None:
+        """A signal before the workload has started: do not start it; one line instead."""
+        if self.pending:
+            sig = self.pending[0]
+            raise RecordError(f"interrupted by {signal.Signals(sig).name} before the command "
+                              "started", exit_status=128 + sig)
+
+    def _pause(self, point: str) -> None:
+        """The test-only pause at ``point`` (see :data:`PAUSE_ENV`)."""
+        if os.environ.get(PAUSE_ENV) != point:
+            return
+        seen = self.signals_seen
+        os.write(2, f"seccomp-gen: test pause at {point}\n".encode())
+        deadline = time.monotonic() + 30
+        while self.signals_seen == seen and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def _register(self, conn: AuditSocket, before: AuditStatus) -> None:
+        """Become the audit daemon and make the queue lossless; ``registered`` and ``changed``
+        say what was done, as it is done, for :meth:`_unregister` to set back."""
         try:
             conn.set(STATUS_PID, pid=os.getpid())
         except OSError as exc:
@@ -453,7 +648,8 @@ class _LogSession:
             raise RecordError(f"cannot register as the audit daemon: {exc.strerror}",
                               hint="needs root (CAP_AUDIT_CONTROL) in the initial namespaces"
                               ) from None
-        changed = 0
+        self.registered = True
+        self._pause("registering")
         wanted = [
             (STATUS_ENABLED, before.enabled == 0 and not self._probe(conn), {"enabled": 1}),
             (STATUS_RATE_LIMIT, before.rate_limit != 0, {"rate_limit": 0}),
@@ -465,14 +661,13 @@ class _LogSession:
                 continue
             try:
                 conn.set(bit, **values)
-                changed |= bit
+                self.changed |= bit
             except OSError as exc:
                 what = next(iter(values))
                 locked = ", the audit configuration is locked" if (
                     before.enabled == AUDIT_LOCKED) else ""
                 self.notes.append(f"could not set the audit {what} ({exc.strerror}{locked}): "
                                   "records may be lost")
-        return changed
 
     def _probe(self, conn: AuditSocket) -> bool:
         """Whether RET_LOG records reach us with the audit subsystem as it is (disabled): a child
@@ -511,55 +706,48 @@ class _LogSession:
                           "only with audit enabled), then disabled again")
         return False
 
-    def _unregister(self, conn: AuditSocket, before: AuditStatus,
-                    changed: int) -> AuditStatus | None:
-        """Set back what :meth:`_register` changed and stop being the audit daemon."""
+    def _unregister(self, conn: AuditSocket,
+                    before: AuditStatus) -> tuple[AuditStatus | None, bool]:
+        """Set back what :meth:`_register` changed and stop being the audit daemon; returns the
+        status before that and whether all of it was done."""
         after: AuditStatus | None = None
+        done = True
         with contextlib.suppress(OSError, RecordError):
             after = conn.status()
-        if changed:
-            with contextlib.suppress(OSError, RecordError):
-                conn.set(changed, enabled=before.enabled, rate_limit=before.rate_limit,
+        if self.changed:
+            try:
+                conn.set(self.changed, enabled=before.enabled, rate_limit=before.rate_limit,
                          backlog_limit=before.backlog_limit)
-        with contextlib.suppress(OSError, RecordError):
-            conn.set(STATUS_PID, pid=0)
-        return after
+                self.changed = 0
+            except (OSError, RecordError):
+                done = False
+        if self.registered:
+            try:
+                conn.set(STATUS_PID, pid=0)
+                self.registered = False
+            except (OSError, RecordError):
+                done = False
+        return after, done
 
     def _run_workload(self, conn: AuditSocket) -> float:
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        old_handlers: dict[int, signal._HANDLER] = {}
-        pidfd = -1
-        # Orphans of the workload (double forks, daemons) are re-parented to us rather than to
-        # init, so their records are still recognised as the workload's.
-        was_subreaper = ctypes.c_int(0)
-        _prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(was_subreaper), 0, 0, 0)
-        _prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         try:
             self.main_pid = self._spawn(err_w, conn)
             os.close(err_w)
             err_w = -1
-            for sig in FORWARDED_SIGNALS:
-                old_handlers[sig] = signal.signal(sig, self._on_signal)
+            for early in self.pending:  # arrived while it was being forked
+                self._on_signal(early, None)
+            self._pause("spawned")
             self.live.started = time.monotonic()
             t0 = time.monotonic()
-            pidfd = os.pidfd_open(self.main_pid)
-            self._loop(conn, pidfd)
+            self._loop(conn)
             duration = time.monotonic() - t0
         finally:
-            for signum, handler in old_handlers.items():
-                signal.signal(signum, handler)
             if err_w >= 0:
                 os.close(err_w)
-            if pidfd >= 0:
-                os.close(pidfd)
-            if self.main_pid and self.main_status is None:
-                # Interrupted by an exception: do not leave the workload running.
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.main_pid, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(self.main_pid, 0)
-            self._reap_orphans()
-            _prctl(PR_SET_CHILD_SUBREAPER, was_subreaper.value, 0, 0, 0)
+            if self.reaper is not None:
+                # Before the end of the tree (an exception): the reaper kills the whole tree.
+                self.reaper.close()
         failure = os.read(err_r, 256)
         os.close(err_r)
         if failure:
@@ -567,14 +755,13 @@ class _LogSession:
         return duration
 
     def _spawn(self, err_w: int, conn: AuditSocket) -> int:
-        env = self.options.env if self.options.env is not None else dict(os.environ)
         fprog = ctypes.addressof(self._fprog)
-        pid = os.fork()
-        if pid == 0:  # child: nothing here may return or raise into the caller's code
+        nr_execve = ctypes.c_long(self.nr_execve)
+        k1, k2, k3 = (ctypes.c_ulong(k) for k in self.key)
+        reaper = spawn()
+        if reaper is None:  # the workload: nothing here may return or raise into the caller's code
             try:
                 conn.sock.close()  # the audit socket must not outlive us in the workload
-                for sig in (signal.SIGPIPE, signal.SIGXFSZ, *FORWARDED_SIGNALS):
-                    signal.signal(sig, signal.SIG_DFL)
                 if self.options.cwd:
                     os.chdir(self.options.cwd)
                 if self.set_nnp and _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
@@ -583,18 +770,17 @@ class _LogSession:
                 if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, fprog, 0, 0) != 0:
                     os.write(err_w, b"S%d:load the seccomp filter" % ctypes.get_errno())
                     os._exit(127)
+                # The marked execve (see the module's docstring), with arguments built before
+                # the fork: nothing else runs between the filter and the workload.
+                _libc_syscall(nr_execve, self._path, self._argv, self._envp, k1, k2, k3)
+                os.write(err_w, b"E%d" % ctypes.get_errno())
             except BaseException:
                 os.write(err_w, b"S0:set up the child")
-                os._exit(127)
-            try:
-                os.execve(self.path, self.argv, env)
-            except OSError as exc:
-                os.write(err_w, b"E%d" % (exc.errno or 0))
-            except BaseException:
-                os.write(err_w, b"E0")
             os._exit(127)
+        self.reaper = reaper
+        pid = reaper.main_pid
         token = self.raw.new_token(pid, os.path.realpath(self.path))
-        self.raw.processes[pid] = ProcessState(pid=pid, ppid=os.getpid(), exes=[])
+        self.raw.processes[pid] = ProcessState(pid=pid, ppid=reaper.pid, exes=[])
         self.pid_token[pid] = token
         self.live.processes_alive = 1
         self.live.total = lambda: self.raw.total
@@ -604,76 +790,113 @@ class _LogSession:
     def _child_failed(self, failure: bytes) -> None:
         raise child_failure(failure, self.path, "log")
 
-    def _reap_orphans(self) -> None:
-        """Collect the workload's orphans that ended as our children (only pids of the tree:
-        other children of this process are not ours to reap)."""
-        for pid in list(self.pid_token):
-            if pid != self.main_pid:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-
     def _alive_tree(self) -> list[int]:
-        self._reap_orphans()
-        return sorted(p for p in self.pid_token if p != self.main_pid and _pid_alive(p)
-                      and read_status_fields(p).get("State", "Z")[:1] not in ("Z", "X"))
+        """The processes of the tree we know of that still run, but the main one."""
+        return sorted(p for p in self.pid_token if p != self.main_pid and _pid_alive(p))
 
-    def _loop(self, conn: AuditSocket, pidfd: int) -> None:
-        """Read records until the workload and every known descendant have ended and the kernel's
-        queue has been drained."""
+    def _loop(self, conn: AuditSocket) -> None:
+        """Read records until the reaper says that the whole tree has ended, then drain."""
+        reaper = self.reaper
+        assert reaper is not None
         sock = conn.sock
         sock.setblocking(False)
-        recv, dispatch = sock.recv, conn.dispatch
         poller = select.poll()
         poller.register(sock.fileno(), select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
-        ended_at: float | None = None
+        poller.register(reaper.fileno(), select.POLLIN)
         try:
-            while True:
-                while True:  # everything queued, without a poll per record
-                    try:
-                        data = recv(65536)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    dispatch(data)
-                if ended_at is None:
-                    if poller.poll(None if self.main_status is None else 100):
-                        pass
-                    if self.main_status is None:
-                        got, status = os.waitpid(self.main_pid, os.WNOHANG)
-                        if got:
-                            self.main_status = ExitStatus.from_wait_status(status)
+            while not reaper.ended:
+                self._read_queued(conn)
+                for fd, _ in poller.poll():
+                    if fd == reaper.fileno():
+                        reaper.read()
+                        if reaper.main_status is not None and self.main_status is None:
+                            self.main_status = ExitStatus.from_wait_status(reaper.main_status)
                             self.raw.processes[self.main_pid].exit = self.main_status
-                            poller.unregister(pidfd)
-                    if self.main_status is not None:
-                        alive = self._alive_tree()
-                        self.live.processes_alive = len(alive)
-                        if not alive:
-                            ended_at = time.monotonic()
-                    continue
-                # Drain: records can lag the workload's end a little.
-                if poller.poll(QUIET_S * 1000):
-                    continue
-                sock.setblocking(True)
-                try:
-                    backlog = conn.status().backlog
-                finally:
-                    sock.setblocking(False)
-                if backlog == 0 or time.monotonic() - ended_at > DRAIN_MAX_S:
-                    break
+                            self.live.processes_alive = len(self._alive_tree())
+            self.live.processes_alive = 0
+            poller.unregister(reaper.fileno())  # R has exited: its end would always poll ready
+            self._pause("ended")
+            self._drain(conn, poller)
         finally:
             sock.setblocking(True)
 
+    @staticmethod
+    def _read_queued(conn: AuditSocket) -> None:
+        """Everything the socket holds now, without a poll per record."""
+        recv, dispatch = conn.sock.recv, conn.dispatch
+        while True:
+            try:
+                data = recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            dispatch(data)
+
+    def _drain(self, conn: AuditSocket, poller: select.poll) -> None:
+        """After the end of the tree, read what is still on its way (see the module's
+        docstring): no more records than the kernel's queue held then, plus one; or until
+        nothing arrives and the queue is empty; at most :data:`DRAIN_MAX_S`."""
+        deadline = time.monotonic() + DRAIN_MAX_S
+        self._read_queued(conn)
+        owed, counted = self._queued(conn)
+        while conn.records - counted < owed:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.notes.append(
+                    f"stopped reading the audit log {DRAIN_MAX_S:.0f} s after the workload ended "
+                    f"with up to {owed - (conn.records - counted)} record(s) still queued in the "
+                    "kernel: calls made just before the end may be missing")
+                return
+            got = conn.records
+            poller.poll(min(QUIET_S, left) * 1000)
+            self._read_queued(conn)
+            if conn.records == got:  # nothing at all for QUIET_S: is the kernel's queue empty?
+                owed, counted = self._queued(conn)
+                if owed == 1:
+                    return
+
+    @staticmethod
+    def _queued(conn: AuditSocket) -> tuple[int, int]:
+        """(how many records may still come before every earlier one has been read: the
+        kernel's backlog now, and the one its sender may hold; records read so far)."""
+        conn.sock.setblocking(True)
+        try:
+            backlog = conn.status().backlog
+        finally:
+            conn.sock.setblocking(False)
+        return backlog + 1, conn.records
+
     def _on_signal(self, sig: int, _frame: FrameType | None) -> None:
-        """Pass a user's Ctrl-C / SIGTERM on to the workload, once (see TraceSession)."""
-        pid = self.main_pid
-        if not pid:
+        """Pass a user's Ctrl-C / SIGTERM on to the workload, once (see TraceSession); before
+        the workload exists, keep it (the run then stops with one line)."""
+        self.signals_seen += 1
+        reaper = self.reaper
+        if reaper is None:
+            self.pending.append(sig)
             return
-        if self.main_status is not None:
-            for other in self._alive_tree():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(other, sig)
+        if reaper.main_alive():
+            reaper.forward(sig)
             return
-        forward_signal(pid, sig)
+        if reaper.ended:
+            return  # nothing of the tree is left (and its pids may be others' by now)
+        for other in sorted(set(self._alive_tree()) | (reaper.children() - {self.main_pid})):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(other, sig)
+
+
+_FIELD_BITS = {"enabled": STATUS_ENABLED, "rate_limit": STATUS_RATE_LIMIT,
+               "backlog_limit": STATUS_BACKLOG_LIMIT}
+
+
+def _what_we_set(before: AuditStatus) -> dict[str, int]:
+    """The settings a recording may change, with the values it sets them to."""
+    ours = {}
+    if before.enabled == 0:
+        ours["enabled"] = 1
+    if before.rate_limit != 0:
+        ours["rate_limit"] = 0
+    if before.backlog_limit < BACKLOG_LIMIT:
+        ours["backlog_limit"] = BACKLOG_LIMIT
+    return ours
 
 
 def _parent(pid: int) -> int | None:

@@ -25,7 +25,7 @@ through, and nothing else:
    ``syscall(SYS_sendmsg, sock, &msg, 0, key...)``: ``sendmsg`` ignores registers 3-5, the filter
    does not, so this one call runs without a notification. A failure there is reported and the
    child exits the same way (``write`` and ``exit_group`` with the key).
-3. The parent receives the fd (with a timeout, and watching the child's pidfd), then answers
+3. The parent receives the fd (with a timeout, and watching for the child's end), then answers
    notifications. The child's next calls (the rest of ``os.execve``, then the workload) wait only
    until then. Both ends of the socketpair and the listener are close-on-exec in the child.
 
@@ -39,8 +39,10 @@ waiting for our answer. There are no fork/exec/exit events: after an ``execve``/
 process's executable is read again at its next call (a new executable makes a new token, as the
 ptrace exec event does). Children inherit the filter, so forks and threads are followed with no
 work; the run ends when the listener reports that no task uses the filter any more (POLLHUP), which
-the kernel says once the last one is reaped, and our child has been waited for. Exit statuses are
-known for our child only. A pid reused by another process of the tree during one run would be
+the kernel says once the last one is reaped, and the reaper (:mod:`.reaper`, which forks the
+workload, reaps its orphans and kills the whole tree if the recorder dies) has told the main
+process's status and the end of the tree. Exit statuses are known for the main process only. A
+pid reused by another process of the tree during one run would be
 counted under the old process (the pid space would have to wrap within the run).
 
 Speed: the supervisor is a compiled C loop (``_native/notify_supervisor.c``, built with the
@@ -95,7 +97,9 @@ from ..arch import (
 from ..argspec import ARG_VALUE_CAP, fields_for
 from ..errors import RecordError, SeccompGenError
 from ..model import ExitStatus, Trace
+from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, recording_header, resolve_command
+from .reaper import Reaper, spawn
 from .seccomp_backend import (
     MAX_INSNS,
     NO_RESULT,
@@ -105,16 +109,17 @@ from .seccomp_backend import (
     _prctl,
     _SockFprog,
     host_arches,
+    key_prefix,
     recording_filter,
 )
 from .session import (
     FORWARDED_SIGNALS,
     child_failure,
     exe_of,
-    forward_signal,
     is_exec,
     libc,
     read_status_fields,
+    string_array,
 )
 
 SECCOMP_SET_MODE_FILTER = 1
@@ -123,7 +128,6 @@ SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
 SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP = 1
 SECCOMP_RET_USER_NOTIF = 0x7FC00000
-SECCOMP_RET_ALLOW = 0x7FFF0000
 
 #: struct seccomp_notif {u64 id; u32 pid; u32 flags; struct seccomp_data {s32 nr; u32 arch;
 #: u64 instruction_pointer; u64 args[6];}}, and struct seccomp_notif_resp {u64 id; s64 val;
@@ -148,9 +152,6 @@ SECCOMP_IOCTL_NOTIF_SET_FLAGS = _ioc(_IOC_WRITE, 4, 8)  # 0x40082104 (6.6+)
 #: How long the child may take to hand over the listener.
 HANDOVER_TIMEOUT_S = 10.0
 
-#: BPF: ld [k] (absolute), jeq #k jt jf, ret #k.
-_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x20, 0x15, 0x06
-_INSN = struct.Struct("=HBBI")
 
 NOTE_NO_RESULTS = (
     "return values not recorded by the notify backend (the supervisor answers each call before "
@@ -298,33 +299,11 @@ def choose_supervisor() -> tuple[CSupervisor | None, str]:
         return None, f"{NOTE_SUPERVISOR_FALLBACK} ({exc.message})"
 
 
-def key_prefix(audit_arch: int, key: tuple[int, int, int], exclude: Sequence[int] = ()) -> bytes:
-    """BPF that ALLOWs a call of ``audit_arch`` whose args 3-5 are ``key`` and whose number is
-    not in ``exclude``; every other call falls through to the instructions that follow."""
-    skip = "skip"
-    code: list[tuple[int, int, int | str, int | str]] = [(_BPF_LD_W_ABS, 4, 0, 0),  # arch
-                                                         (_BPF_JEQ_K, audit_arch, 0, skip)]
-    if exclude:
-        code.append((_BPF_LD_W_ABS, 0, 0, 0))  # nr
-        code += [(_BPF_JEQ_K, nr, skip, 0) for nr in exclude]
-    for i, value in enumerate(key):
-        base = 16 + 8 * (3 + i)  # args[3 + i], low then high half (little-endian)
-        code += [(_BPF_LD_W_ABS, base, 0, 0), (_BPF_JEQ_K, value & 0xFFFFFFFF, 0, skip),
-                 (_BPF_LD_W_ABS, base + 4, 0, 0), (_BPF_JEQ_K, value >> 32, 0, skip)]
-    code.append((_BPF_RET_K, SECCOMP_RET_ALLOW, 0, 0))
-    end = len(code)
-    out = []
-    for i, (op, k, jt, jf) in enumerate(code):
-        out.append(_INSN.pack(op, end - i - 1 if jt == skip else jt,
-                              end - i - 1 if jf == skip else jf, k))
-    return b"".join(out)
-
-
 class NotifyRecorder:
     """Records a command and all its descendants by answering its seccomp notifications."""
 
     name = "notify"
-    supports_known = True
+    supports_known = _supports_known("notify")
 
     def unavailable(self) -> str | None:
         """Why this backend cannot run here, or None."""
@@ -368,6 +347,9 @@ class _NotifySession:
         self.raw = RawRecording()
         self.main_pid = 0
         self.main_status: ExitStatus | None = None
+        self.reaper: Reaper | None = None
+        #: Signals that arrived before the workload existed, passed on once it does.
+        self.pending: list[int] = []
         #: Why the listener did not arrive, for the error message.
         self.handover_problem = "an empty message"
         self.main_token = -1
@@ -410,38 +392,40 @@ class _NotifySession:
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         old_handlers: dict[int, signal._HANDLER] = {}
-        pidfd = listener = -1
+        listener = -1
         duration = 0.0
         try:
+            for sig in FORWARDED_SIGNALS:
+                old_handlers[sig] = signal.signal(sig, self._on_signal)
             self.main_pid = self._spawn(err_w, theirs.fileno())
             theirs.close()
             os.close(err_w)
             err_w = -1
-            for sig in FORWARDED_SIGNALS:
-                old_handlers[sig] = signal.signal(sig, self._on_signal)
-            pidfd = os.pidfd_open(self.main_pid)
-            listener = self._receive_listener(ours, pidfd)
+            for early in self.pending:
+                self._on_signal(early, None)
+            assert self.reaper is not None
+            # Readable when the reaper has the main process's status (see _reap_main).
+            ended = self.reaper.fileno()
+            listener = self._receive_listener(ours, ended)
             ours.close()
             if listener >= 0:
                 self._tune(listener)
                 self.live.started = time.monotonic()
                 t0 = time.monotonic()
-                self._loop(listener, pidfd)
+                self._loop(listener, ended)
                 duration = time.monotonic() - t0
+                self.reaper.wait_end()
         finally:
-            for signum, handler in old_handlers.items():
-                signal.signal(signum, handler)
             ours.close()
             theirs.close()
-            for fd in (err_w, pidfd, listener):
+            for fd in (err_w, listener):
                 if fd >= 0:
                     os.close(fd)
-            if self.main_pid and self.main_status is None:
-                # Interrupted by an exception (or no handover): do not leave the workload behind.
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.main_pid, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(self.main_pid, 0)
+            if self.reaper is not None:
+                # Before the end of the tree (an exception, no handover): the reaper kills it.
+                self.reaper.close()
+            for signum, handler in old_handlers.items():
+                signal.signal(signum, handler)
         failure = os.read(err_r, 256)
         os.close(err_r)
         if failure:
@@ -478,13 +462,11 @@ class _NotifySession:
         # execve's arguments, ready before the filter is loaded: once it is, every call the
         # child makes other than the keyed ones waits for us.
         c_path = ctypes.c_char_p(os.fsencode(self.path))
-        c_argv = _string_array([os.fsencode(a) for a in self.argv])
-        c_envp = _string_array([os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()])
-        pid = os.fork()
-        if pid == 0:  # child: nothing here may return or raise into the caller's code
+        c_argv = string_array([os.fsencode(a) for a in self.argv])
+        c_envp = string_array([os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()])
+        reaper = spawn()
+        if reaper is None:  # the workload: nothing here may return or raise into the caller's code
             try:
-                for sig in (signal.SIGPIPE, signal.SIGXFSZ, *FORWARDED_SIGNALS):
-                    signal.signal(sig, signal.SIG_DFL)
                 if self.options.cwd:
                     os.chdir(self.options.cwd)
                 if self.set_nnp and _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
@@ -520,18 +502,21 @@ class _NotifySession:
                 os.write(err_w, b"S0:set up the child")
             os._exit(127)
         # The execve that starts the workload is counted under the program it starts.
+        self.reaper = reaper
+        pid = reaper.main_pid
         self.main_token = self.raw.new_token(pid, os.path.realpath(self.path))
-        self.raw.processes[pid] = ProcessState(pid=pid, ppid=os.getpid(), exes=[])
+        self.raw.processes[pid] = ProcessState(pid=pid, ppid=reaper.pid, exes=[])
         self.live.processes_alive = 1
         self.live.total = lambda: self.raw.total
         self.live.distinct = lambda: self.raw.distinct
         return pid
 
-    def _receive_listener(self, sock: socket.socket, pidfd: int) -> int:
-        """The listener fd the child sends, or -1 if it ended (or hung) without sending it."""
+    def _receive_listener(self, sock: socket.socket, ended: int) -> int:
+        """The listener fd the child sends, or -1 if it ended (``ended`` is readable: the
+        reaper has its status) or hung without sending it."""
         poller = select.poll()
         poller.register(sock.fileno(), select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
+        poller.register(ended, select.POLLIN)
         deadline = time.monotonic() + HANDOVER_TIMEOUT_S
         while True:
             left = deadline - time.monotonic()
@@ -546,9 +531,9 @@ class _NotifySession:
                         os.close(extra)
                     return fds[0]
                 return -1
-            if pidfd in ready:
-                _, status = os.waitpid(self.main_pid, 0)
-                self.main_status = ExitStatus.from_wait_status(status)
+            if ended in ready:
+                self._reap_main()
+                assert self.main_status is not None
                 self.handover_problem = (f"it ended first (exit status "
                                          f"{self.main_status.shell_status})")
                 return -1
@@ -563,14 +548,15 @@ class _NotifySession:
 
     # -- the supervisor ---------------------------------------------------------------------------
 
-    def _loop(self, listener: int, pidfd: int) -> None:
-        """Answer notifications until no task uses the filter and our child has been reaped."""
+    def _loop(self, listener: int, ended: int) -> None:
+        """Answer notifications until no task uses the filter and the reaper has told the main
+        process's status (``ended`` is readable then)."""
         if self.supervisor is not None:
-            self._loop_c(self.supervisor, listener, pidfd)
+            self._loop_c(self.supervisor, listener, ended)
         else:
-            self._loop_python(listener, pidfd)
+            self._loop_python(listener, ended)
 
-    def _loop_python(self, listener: int, pidfd: int) -> None:
+    def _loop_python(self, listener: int, ended: int) -> None:
         """The fallback supervisor: everything in Python (~13 us per call)."""
         buf = ctypes.create_string_buffer(NOTIF.size)
         resp = ctypes.create_string_buffer(NOTIF_RESP.size)
@@ -586,14 +572,14 @@ class _NotifySession:
         account = self._account
         poller = select.poll()
         poller.register(listener, select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
+        poller.register(ended, select.POLLIN)
         poll = poller.poll
         hung_up = False
         while not hung_up or self.main_status is None:
             for fd, ev in poll():
-                if fd == pidfd:
+                if fd == ended:
                     self._reap_main()
-                    poller.unregister(pidfd)
+                    poller.unregister(ended)
                     continue
                 if not ev & select.POLLIN:
                     if ev & (select.POLLHUP | select.POLLERR):
@@ -624,7 +610,7 @@ class _NotifySession:
         if (audit, nr) not in self.no_args:
             self._special(tid, token, audit, nr, view)
 
-    def _loop_c(self, sup: CSupervisor, listener: int, pidfd: int) -> None:
+    def _loop_c(self, sup: CSupervisor, listener: int, ended: int) -> None:
         """The compiled supervisor answers what it can; the rest comes back here (see
         ``notify_supervisor.c``). Its counts and argument rows are merged when it ends."""
         lib = sup.lib
@@ -640,12 +626,12 @@ class _NotifySession:
         raw = self.raw
         self.live.total = lambda: raw.total + answered.value
         try:
-            rc = lib.sgen_notify_new(listener, pidfd, wake_r if old_wakeup is not None else -1,
+            rc = lib.sgen_notify_new(listener, ended, wake_r if old_wakeup is not None else -1,
                                      ARG_VALUE_CAP + 1, ctypes.byref(answered),
                                      ctypes.byref(st))
             if rc < 0:
                 raise RecordError(f"cannot start {SUPERVISOR_WHAT}: {os.strerror(-rc)}")
-            self._run_c(lib, st, listener, pidfd, wake_r)
+            self._run_c(lib, st, listener, ended, wake_r)
             self.live.total = lambda: raw.total
             self._merge_c(lib, st)
         finally:
@@ -657,7 +643,7 @@ class _NotifySession:
             os.close(wake_w)
             self.on_forget = lambda tid: None
 
-    def _run_c(self, lib: ctypes.CDLL, st: ctypes.c_void_p, listener: int, pidfd: int,
+    def _run_c(self, lib: ctypes.CDLL, st: ctypes.c_void_p, listener: int, ended: int,
                wake_r: int) -> None:
         """Let C answer until the run ends; do here what it hands back."""
         run = lib.sgen_notify_run
@@ -683,7 +669,7 @@ class _NotifySession:
                         taught.add((audit, nr))
                 elif ev == _EV_PIDFD:
                     self._reap_main()
-                    lib.sgen_notify_unwatch(st, pidfd)
+                    lib.sgen_notify_unwatch(st, ended)
                 elif ev == _EV_HUP:
                     hung_up = True
                     lib.sgen_notify_unwatch(st, listener)
@@ -753,11 +739,10 @@ class _NotifySession:
                           hint=SUPERVISOR_WHAT)
 
     def _reap_main(self) -> None:
-        if self.main_status is None:
-            with contextlib.suppress(ChildProcessError):
-                _, status = os.waitpid(self.main_pid, 0)
-                self.main_status = ExitStatus.from_wait_status(status)
-                self.raw.processes[self.main_pid].exit = self.main_status
+        """The main process's status, from the reaper (its message is there: it was polled)."""
+        if self.main_status is None and self.reaper is not None:
+            self.main_status = ExitStatus.from_wait_status(self.reaper.wait_main())
+            self.raw.processes[self.main_pid].exit = self.main_status
 
     def _adopt(self, tid: int, audit: int, nr: int) -> int:
         """The token of a thread seen for the first time, or of one whose process exec'd since
@@ -839,19 +824,18 @@ class _NotifySession:
 
     def _on_signal(self, sig: int, _frame: FrameType | None) -> None:
         """Pass a user's Ctrl-C / SIGTERM on to the workload, once (see TraceSession)."""
-        if not self.main_pid:
+        if self.reaper is None:
+            self.pending.append(sig)  # the workload does not exist yet: it gets it at its start
             return
-        if self.main_status is not None:
-            for tgid in sorted(p for p in self.raw.processes if p != self.main_pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(tgid, sig)
+        if self.reaper.main_alive():
+            self.reaper.forward(sig)
             return
-        forward_signal(self.main_pid, sig)
-
-
-def _string_array(items: list[bytes]) -> ctypes.Array[ctypes.c_char_p]:
-    """A NULL-terminated ``char *[]`` (the strings are kept alive by the array's objects)."""
-    return (ctypes.c_char_p * (len(items) + 1))(*items, None)
+        if self.reaper.ended:
+            return  # nothing of the tree is left (and its pids may be others' by now)
+        others = set(self.raw.processes) | self.reaper.children()
+        for tgid in sorted(others - {self.main_pid}):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(tgid, sig)
 
 
 def _clone3_flags(tid: int, addr: int) -> int:

@@ -23,9 +23,10 @@ import signal
 import struct
 from collections.abc import Sequence
 
-from ..errors import RecordError
 from ..model import Trace
+from . import known_refusal
 from . import ptrace_abi as pt
+from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, resolve_command
 from .session import (
     ARCH,
@@ -64,7 +65,7 @@ class PtraceRecorder:
     """Records a command and all its descendants with PTRACE_SYSCALL."""
 
     name = "ptrace"
-    supports_known = False
+    supports_known = _supports_known("ptrace")
 
     def unavailable(self) -> str | None:
         """Why ptrace cannot be used here, or None."""
@@ -73,8 +74,7 @@ class PtraceRecorder:
     def record(self, argv: Sequence[str], options: RecordOptions, live: LiveStats) -> Trace:
         """Run ``argv`` under ptrace until every traced process has ended."""
         if options.known is not None:
-            raise RecordError("the ptrace backend cannot skip known syscalls",
-                              hint="use --backend seccomp with --known")
+            raise known_refusal(self.name)
         path = resolve_command(argv, options.env)
         return _PtraceSession(argv, path, options, live).run()
 

@@ -35,6 +35,7 @@ import ctypes
 import errno
 import os
 import signal
+import struct
 import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -46,6 +47,7 @@ from ..arch import ARCH_FAMILY, arch_token, host_arch
 from ..errors import RecordError
 from ..model import Trace
 from . import ptrace_abi as pt
+from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, resolve_command
 from .ptrace_backend import ptrace_unavailable
 from .session import (
@@ -78,6 +80,10 @@ PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 22, 38
 SECCOMP_MODE_FILTER = 2
 #: The kernel's limit on one classic BPF program (BPF_MAXINSNS).
 MAX_INSNS = 4096
+SECCOMP_RET_ALLOW, SECCOMP_RET_LOG = 0x7FFF0000, 0x7FFC0000
+#: BPF: ld [k] (absolute), jeq #k jt jf, ret #k.
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x20, 0x15, 0x06
+_INSN = struct.Struct("=HBBI")
 _CAP_SYS_ADMIN = 21
 
 #: What a call recorded at a seccomp stop has for a result: none seen. aggregate counts such
@@ -234,11 +240,38 @@ def recording_filter(options: RecordOptions, how: str,
     return program, notes + filter_notes
 
 
+def key_prefix(audit_arch: int, key: tuple[int, int, int], exclude: Sequence[int] = (),
+               only: int | None = None, action: int = SECCOMP_RET_ALLOW) -> bytes:
+    """BPF that returns ``action`` (default ALLOW) for a call of ``audit_arch`` whose args 3-5
+    are ``key``, whose number is ``only`` (when given) and not in ``exclude``; every other call
+    falls through to the instructions that follow. The recorder's own child makes such calls
+    (the key is random, 192 bits, per run: a workload never does)."""
+    skip = "skip"
+    code: list[tuple[int, int, int | str, int | str]] = [(_BPF_LD_W_ABS, 4, 0, 0),  # arch
+                                                         (_BPF_JEQ_K, audit_arch, 0, skip)]
+    if exclude or only is not None:
+        code.append((_BPF_LD_W_ABS, 0, 0, 0))  # nr
+        if only is not None:
+            code.append((_BPF_JEQ_K, only, 0, skip))
+        code += [(_BPF_JEQ_K, nr, skip, 0) for nr in exclude]
+    for i, value in enumerate(key):
+        base = 16 + 8 * (3 + i)  # args[3 + i], low then high half (little-endian)
+        code += [(_BPF_LD_W_ABS, base, 0, 0), (_BPF_JEQ_K, value & 0xFFFFFFFF, 0, skip),
+                 (_BPF_LD_W_ABS, base + 4, 0, 0), (_BPF_JEQ_K, value >> 32, 0, skip)]
+    code.append((_BPF_RET_K, action, 0, 0))
+    end = len(code)
+    out = []
+    for i, (op, k, jt, jf) in enumerate(code):
+        out.append(_INSN.pack(op, end - i - 1 if jt == skip else jt,
+                              end - i - 1 if jf == skip else jf, k))
+    return b"".join(out)
+
+
 class SeccompRecorder:
     """Records a command and all its descendants with a RET_TRACE seccomp filter."""
 
     name = "seccomp"
-    supports_known = True
+    supports_known = _supports_known("seccomp")
 
     def unavailable(self) -> str | None:
         """Why this backend cannot run here, or None."""

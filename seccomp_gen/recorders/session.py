@@ -117,17 +117,26 @@ def child_failure(failure: bytes, path: str, backend: str) -> Exception:
     return CommandNotExecutable(f"{path}: cannot execute: {os.strerror(code)}")
 
 
-def forward_signal(pid: int, sig: int) -> bool:
-    """Send ``sig`` to ``pid`` unless it is already pending there (a Ctrl-C on the terminal
-    reaches the workload by itself: forwarding it again would deliver it twice). Returns whether
-    it was sent."""
+def forward_signal(pid: int, sig: int, pidfd: int = -1) -> bool:
+    """Send ``sig`` to ``pid`` (through ``pidfd`` when given, so never to a reused pid) unless it
+    is already pending there (a Ctrl-C on the terminal reaches the workload by itself:
+    forwarding it again would deliver it twice). Returns whether it was sent."""
     fields = read_status_fields(pid)
     pending = int(fields.get("SigPnd", "0"), 16) | int(fields.get("ShdPnd", "0"), 16)
     if pending & (1 << (sig - 1)):
         return False
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
+        if pidfd >= 0:
+            signal.pidfd_send_signal(pidfd, sig)
+        else:
+            os.kill(pid, sig)
     return True
+
+
+def string_array(items: list[bytes]) -> ctypes.Array[ctypes.c_char_p]:
+    """A NULL-terminated ``char *[]`` for an execve built before a fork (the strings are kept
+    alive by the array's objects)."""
+    return (ctypes.c_char_p * (len(items) + 1))(*items, None)
 
 
 class ChildSetupError(Exception):
