@@ -324,7 +324,8 @@ def test_stdin_everywhere_a_file_is_read(tmp_path: Path) -> None:
     assert (tmp_path / "g.json").read_bytes() == prof
     assert cli("diff", "-", profile, "--arch", "x86_64", stdin=trace).returncode == 0
     assert cli("diff", profile, "-", "--arch", "x86_64", stdin=trace).returncode == 0
-    assert cli("merge", "-", LS_TRACE, "-o", tmp_path / "m.json", stdin=trace).returncode == 0
+    other = ROOT / "sample_traces" / "shell-pipeline.trace.json"  # another run: not a duplicate
+    assert cli("merge", "-", other, "-o", tmp_path / "m.json", stdin=trace).returncode == 0
     res = cli("import", "-", "--format", "lxc", "-o", tmp_path / "d.lxc",
               stdin=DOCKER.read_bytes())
     assert res.returncode == 0 and b"read <stdin> (oci)" in res.stderr

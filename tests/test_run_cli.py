@@ -308,7 +308,7 @@ def _rejected_profile(tmp_path: Path) -> Path:
     libseccomp does not know used to be the example here; every reader now leaves such a rule
     out, as runc does, and says so: see test_inputs.py, issue 11 item 9.)"""
     p = tmp_path / "bad.json"
-    rules = [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}] + [
+    rules = [{"names": ["read", "write", "execve"], "action": "SCMP_ACT_ALLOW"}] + [
         {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
          "args": [{"index": 0, "value": v, "op": "SCMP_CMP_EQ"}]} for v in range(5000)]
     p.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "architectures":
