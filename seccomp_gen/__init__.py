@@ -16,8 +16,7 @@ from importlib import import_module
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .errors import SeccompGenError, TraceFileError
 from .model import (
     ArgValues,

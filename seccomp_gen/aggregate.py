@@ -8,12 +8,10 @@ that it never imports libseccomp.
 
 from __future__ import annotations
 
-import errno as errno_mod
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .argspec import fields_for
 from .model import (
     ArgValues,
     ExeRecord,
@@ -23,24 +21,11 @@ from .model import (
     Trace,
     TraceHeader,
 )
-
-#: Kernel-internal restart codes that a tracer can see in a syscall's return value.
-_KERNEL_ERRNOS = {
-    512: "ERESTARTSYS",
-    513: "ERESTARTNOINTR",
-    514: "ERESTARTNOHAND",
-    515: "ENOIOCTLCMD",
-    516: "ERESTART_RESTARTBLOCK",
-}
-
+from .syscalls.argspec import fields_for
+from .syscalls.constants import errno_name
 
 #: The result recorded for a call that never returned (exit_group, a thread killed mid-call).
 UNRETURNED = -1
-
-
-def errno_name(value: int) -> str:
-    """Symbolic name of an errno value, ``E<n>`` when it has none."""
-    return errno_mod.errorcode.get(value) or _KERNEL_ERRNOS.get(value) or f"E{value}"
 
 
 @dataclass

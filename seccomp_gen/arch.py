@@ -16,9 +16,7 @@ import os
 import pyseccomp
 
 from .errors import UnknownSyscall
-
-#: x32 calls arrive with AUDIT_ARCH_X86_64 and this bit set in the syscall number.
-X32_SYSCALL_BIT = 0x40000000
+from .syscalls.arches import X32_SYSCALL_BIT, arch_of_machine
 
 _AUDIT_ARCH_X86_64 = int(pyseccomp.Arch.X86_64)
 
@@ -35,16 +33,6 @@ def _arch_table() -> dict[int, str]:
 AUDIT_ARCH_NAMES: dict[int, str] = _arch_table()
 ARCH_BY_NAME: dict[str, int] = {name: value for value, name in AUDIT_ARCH_NAMES.items()}
 ARCH_BY_NAME["x32"] = int(pyseccomp.Arch.X32)
-
-#: Arches that a kernel of one arch can also run (its "family"), as OCI profiles list them.
-ARCH_FAMILY: dict[str, tuple[str, ...]] = {
-    "x86_64": ("x86_64", "x86", "x32"),
-    "aarch64": ("aarch64", "arm"),
-    "ppc64le": ("ppc64le",),
-    "s390x": ("s390x", "s390"),
-    "riscv64": ("riscv64",),
-}
-
 
 def arch_name(audit_arch: int, nr: int = 0) -> str:
     """The libseccomp name of the ABI a call used, from the kernel's AUDIT_ARCH and the number."""
@@ -91,10 +79,7 @@ def host_arch() -> str:
 
     ``os.uname().machine`` is exactly what ``platform.machine()`` returns on Linux, without
     importing :mod:`platform` (a few ms of every ``record``'s start-up)."""
-    machine = os.uname().machine
-    return {"amd64": "x86_64", "i686": "x86", "i386": "x86", "arm64": "aarch64"}.get(
-        machine, machine
-    )
+    return arch_of_machine(os.uname().machine)
 
 
 def libseccomp_version() -> str:

@@ -22,18 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-from dataclasses import replace
 from typing import Any
 
 from . import tracefile
 from .atomicfile import check_writable
+from .coverage import new_syscalls, updated_profile
 from .errors import SeccompGenError
-from .model import SyscallRecord, Trace
-from .profile import ERRNO_EPERM, Profile, Rule, union
-from .synthesize import ARG_POLICIES, Policy, merge_traces, synthesize
+from .merge import merge_traces
+from .synthesize import ARG_POLICIES
 
-#: Argument value combinations shown per syscall (the trace has them all).
-SHOW_VALUES = 6
 EXIT_DRIFT = 1
 EXIT_COMMAND_FAILED = 3
 
@@ -78,85 +75,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-# --- what is new --------------------------------------------------------------------------------
-
-
-def _matches(rule: Rule, rec: SyscallRecord, values: tuple[int, ...]) -> bool:
-    """Whether ``rule`` allows a call with these recorded values (conditions on registers the
-    recorder did not keep cannot be evaluated: such a rule does not count as a match)."""
-    if not rule.conditions:
-        return True
-    if rec.args is None:
-        return False
-    by_index = {i: v for i, v in zip(rec.args.indexes, values, strict=True) if i is not None}
-    return all(c.index in by_index and c.matches(by_index[c.index]) for c in rule.conditions)
-
-
-def _uncovered(rules: list[Rule], rec: SyscallRecord) -> list[tuple[int, ...]] | None:
-    """Recorded value combinations no rule allows; None when the rules allow every call."""
-    if any(not r.conditions for r in rules):
-        return None
-    if rec.args is None or not rec.args.values:
-        return []
-    left = sorted(v for v in rec.args.values if not any(_matches(r, rec, v) for r in rules))
-    return left or None
-
-
-def new_syscalls(profile: Profile, trace: Trace) -> tuple[list[dict[str, Any]], list[str]]:
-    """(rows of syscalls the profile does not allow, lines about calls it handles otherwise)."""
-    rows: list[dict[str, Any]] = []
-    handled: list[str] = []
-    for rec in trace.syscalls:
-        rules = profile.rules_for(rec.arch)
-        allow = [r for r in rules if r.name == rec.name and r.action == "allow"]
-        other = [r for r in rules if r.name == rec.name and r.action != "allow"
-                 and not r.conditions]
-        values: list[tuple[int, ...]] | None
-        if rec.name == "clone3" and other and rec.args is not None:
-            # The filter answers clone3 (ENOSYS): glibc then calls clone(2) with the same flags.
-            clone_rules = [r for r in rules if r.name == "clone" and r.action == "allow"]
-            fallback = replace(rec, name="clone", args=replace(rec.args, indexes=(0,)))
-            values = _uncovered(clone_rules, fallback)
-            if values is None:
-                handled.append(f"{rec.arch} clone3: answered {other[0].action} "
-                               f"{other[0].errno or ''}".rstrip()
-                               + "; the clone(2) fallback is allowed with its flags")
-                continue
-        elif other:
-            handled.append(f"{rec.arch} {rec.name}: answered {other[0].action} "
-                           f"{other[0].errno or ''}".rstrip() + " by an explicit rule")
-            continue
-        else:
-            values = _uncovered(allow, rec)
-            if values is None:
-                continue
-        rows.append({
-            "arch": rec.arch,
-            "syscall": rec.name,
-            "nr": rec.nr,
-            "count": rec.count,
-            "args": _describe_values(rec, values),
-            "values": [list(v) for v in values],
-            "exes": list(rec.exes),
-            "first_pid": rec.first_pid,
-            "first_exe": rec.first_exe,
-        })
-    return rows, handled
-
-
-def _describe_values(rec: SyscallRecord, values: list[tuple[int, ...]]) -> list[str]:
-    if rec.args is None:
-        return []
-    from .diff_cli import _value_name
-
-    out = [", ".join(f"{f}={_value_name(rec.name, f, v)}"
-                     for f, v in zip(rec.args.fields, vals, strict=True))
-           for vals in values[:SHOW_VALUES]]
-    if len(values) > SHOW_VALUES:
-        out.append(f"... {len(values) - SHOW_VALUES} more")
-    return out
-
-
 # --- the command --------------------------------------------------------------------------------
 
 
@@ -167,17 +85,6 @@ def _is_docker_form(path: str) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(doc, dict) and "archMap" in doc
-
-
-def updated_profile(profile: Profile, trace: Trace, args_policy: str,
-                    command: list[str]) -> Profile:
-    """``profile`` plus what the new-syscalls ``trace`` needs, with ``profile``'s default."""
-    policy = Policy(args=args_policy, default_action=profile.default_action,
-                    errno=profile.default_errno if profile.default_errno is not None
-                    else ERRNO_EPERM)
-    added = synthesize(trace, policy)
-    line = f"updated by seccomp-gen check: {shlex.join(command)}"
-    return union(profile, replace(added, provenance=(line.replace("\n", "\\n"),)))
 
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:

@@ -18,7 +18,7 @@ from contextlib import nullcontext
 from itertools import islice
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 from .errors import SeccompGenError
 from .inputs import PROGRESS_MIN_SIZE, set_progress
 from .safetext import printable

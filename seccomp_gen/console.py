@@ -352,8 +352,8 @@ def diff_args_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 def violation_line(v: Violation, mode: str) -> Text:
     """One line per denied call, as it happens: pid, exe, arch, call(args) -> what happened."""
-    from .argdecode import format_call
     from .enforce import outcome
+    from .syscalls.argdecode import format_call
 
     call = format_call(v.arch, v.name, v.args) if v.args else f"{v.name}(?)"
     tid = f"/{v.tid}" if v.tid != v.pid else ""

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 from typing import Any
 
 from .arch import arch_token, syscall_number
-from .argspec import fields_for
+from .compare import diff
 from .errors import SeccompGenError
 from .inputs import check_stdin_once
-from .profile import ArgCondition, Profile, Rule, sort_arches
 from .profile_io import load_profile, skipped_summary
 from .synthesize import ARG_POLICIES, Policy
 
@@ -75,103 +73,6 @@ def exists_on(arch: str, name: str) -> bool:
         return syscall_number(arch, name) >= 0
     except SeccompGenError:
         return True  # an arch libseccomp does not know: count what the profile says
-
-
-# --- describing conditions ----------------------------------------------------------------------
-
-
-def _value_name(name: str, field: str, value: int) -> str:
-    if name in ("socket", "socketpair") and field == "domain":
-        try:
-            return f"{socket.AddressFamily(value).name} ({value})"
-        except ValueError:
-            pass
-    return str(value) if value < 4096 else hex(value)
-
-
-def describe_condition(arch: str, name: str, c: ArgCondition) -> str:
-    """``domain == AF_INET (2)``, ``flags & 0x7e020000 == 0``; fields named after argspec."""
-    fields = {i: f for f, i in (fields_for(arch, name) or ()) if i is not None}
-    field = fields.get(c.index, f"arg{c.index}")
-    if c.op == "MASKED_EQ":
-        return f"{field} & {c.value:#x} == {_value_name(name, field, c.value_two)}"
-    ops = {"EQ": "==", "NE": "!=", "LT": "<", "LE": "<=", "GE": ">=", "GT": ">"}
-    return f"{field} {ops[c.op]} {_value_name(name, field, c.value)}"
-
-
-def describe_conditions(arch: str, name: str, conds: tuple[ArgCondition, ...]) -> str:
-    """An AND of conditions, or ``any arguments``."""
-    if not conds:
-        return "any arguments"
-    return " && ".join(describe_condition(arch, name, c) for c in conds)
-
-
-def _verdict(action: str, errno: int | None) -> str:
-    return f"{action} {errno}" if errno is not None else action
-
-
-# --- comparing ----------------------------------------------------------------------------------
-
-
-def _allowed_conditions(p: Profile, arch: str) -> dict[str, set[tuple[ArgCondition, ...]]]:
-    out: dict[str, set[tuple[ArgCondition, ...]]] = {}
-    for r in p.rules_for(arch):
-        if r.action == "allow" and exists_on(arch, r.name):
-            out.setdefault(r.name, set()).add(r.conditions)
-    # An unconditional rule allows every argument: the conditional ones add nothing.
-    return {n: ({()} if () in s else s) for n, s in out.items()}
-
-
-def _other_rules(p: Profile, arch: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for r in p.rules_for(arch):
-        if r.action != "allow" and exists_on(arch, r.name):
-            out[_rule_text(arch, r)] = r.name
-    return out
-
-
-def _rule_text(arch: str, r: Rule) -> str:
-    text = f"{r.name} -> {_verdict(r.action, r.errno)}"
-    if r.conditions:
-        text += f" when {describe_conditions(arch, r.name, r.conditions)}"
-    return text
-
-
-def compare(a: Profile, b: Profile, arches: tuple[str, ...],
-            names_only: bool = False) -> list[dict[str, Any]]:
-    """One row per arch: counts, names only one side allows, argument and verdict differences."""
-    rows = []
-    for arch in arches:
-        ca, cb = _allowed_conditions(a, arch), _allowed_conditions(b, arch)
-        na, nb = sorted(ca), sorted(cb)
-        both = set(na) & set(nb)
-        args = []
-        other_a: list[str] = []
-        other_b: list[str] = []
-        if not names_only:
-            for name in sorted(both):
-                if ca[name] == cb[name]:
-                    continue
-                args.append({
-                    "syscall": name,
-                    "only_a": [describe_conditions(arch, name, c)
-                               for c in sorted(ca[name] - cb[name])],
-                    "only_b": [describe_conditions(arch, name, c)
-                               for c in sorted(cb[name] - ca[name])],
-                })
-            oa, ob = _other_rules(a, arch), _other_rules(b, arch)
-            other_a = sorted(set(oa) - set(ob))
-            other_b = sorted(set(ob) - set(oa))
-        rows.append({"arch": arch, "a_allowed": len(na), "b_allowed": len(nb),
-                     "both": len(both), "only_a": [n for n in na if n not in both],
-                     "only_b": [n for n in nb if n not in both], "args": args,
-                     "other_rules_only_a": other_a, "other_rules_only_b": other_b})
-    return rows
-
-
-def row_differs(r: dict[str, Any]) -> bool:
-    return bool(r["only_a"] or r["only_b"] or r["args"] or r["other_rules_only_a"]
-                or r["other_rules_only_b"])
 
 
 # --- GitHub annotations -------------------------------------------------------------------------
@@ -245,18 +146,9 @@ def diff_document(path_a: str, path_b: str, arch: str | None = None,
     policy = Policy(args=trace_args)
     a, kind_a = load_profile(path_a, policy)
     b, kind_b = load_profile(path_b, policy)
-    shared = set(a.architectures) & set(b.architectures)
-    arches = (arch,) if arch else sort_arches(shared or {*a.architectures, *b.architectures})
-    rows = compare(a, b, arches, names_only)
-    va = _verdict(a.default_action, a.default_errno)
-    vb = _verdict(b.default_action, b.default_errno)
-    same_default = names_only or va == vb
-    differ = any(row_differs(r) for r in rows) or not same_default
     side_a = {"path": path_a, "kind": kind_a, "left_out": skipped_summary(a)}
     side_b = {"path": path_b, "kind": kind_b, "left_out": skipped_summary(b)}
-    return {"a": side_a, "b": side_b,
-            "same": not differ, "default": {"a": va, "b": vb, "same": same_default},
-            "arches": rows}
+    return {"a": side_a, "b": side_b, **diff(a, b, arch, names_only, exists_on)}
 
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:

@@ -46,7 +46,8 @@ from pathlib import Path
 from .arch import arch_name, syscall_name, syscall_number
 from .errors import SeccompGenError
 from .model import ExitStatus, Trace, Violation
-from .profile import Profile, sort_arches
+from .profile import Profile
+from .syscalls.arches import sort_arches
 
 MODES: tuple[str, ...] = ("enforce", "complain", "kill")
 
@@ -448,7 +449,8 @@ def _conditional_numbers(profile: Profile, host: Sequence[str]) -> frozenset[tup
     """(AUDIT_ARCH, nr) pairs whose verdict may depend on the arguments: a rule for that name on
     that arch has conditions, or it is x86's ``socketcall``/``ipc`` (libseccomp may rewrite
     socket rules to them). Every other verdict is computed once per (arch, nr)."""
-    from .arch import X32_SYSCALL_BIT, arch_token
+    from .arch import arch_token
+    from .syscalls.arches import X32_SYSCALL_BIT
 
     out = set()
     names = {(a, r.name) for r in profile.rules if r.conditions for a in r.arches}

@@ -12,12 +12,13 @@ from typing import Any
 
 from . import tracefile
 from .atomicfile import check_writable, write_atomic
-from .baselines import NAMES as BASELINE_NAMES
 from .emitters import FORMATS, emit, parse
 from .errors import SeccompGenError
 from .inputs import check_stdin_once
+from .merge import merge_traces
 from .profile import ACTIONS, ERRNO_EPERM, Profile, normalize, widen
-from .synthesize import ARG_POLICIES, Policy, merge_traces, synthesize
+from .synthesize import ARG_POLICIES, Policy, synthesize
+from .syscalls.baselines import NAMES as BASELINE_NAMES
 
 DEFAULT_ACTIONS = tuple(a for a in ACTIONS if a != "allow")
 

@@ -21,13 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import __version__, tracefile
+from . import tracefile
+from ._version import __version__
 from .atomicfile import check_writable
 from .errors import SeccompGenError
 from .generate_cli import check_format, summary_line, write_profile
 from .inputs import STDIN, check_stdin_once, read_text, source_name
-from .profile import family_of
 from .synthesize import ARG_POLICIES, Policy, synthesize
+from .syscalls.arches import family_of
 
 #: Unparsed lines shown on the terminal (all are counted).
 SHOW_UNPARSED = 5

@@ -15,7 +15,7 @@ from . import tracefile
 from .atomicfile import check_writable
 from .errors import SeccompGenError
 from .inputs import check_stdin_once
-from .synthesize import merge_traces, repeated_run
+from .merge import merge_traces, repeated_run
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 TRACE_FORMAT = "seccomp-gen-trace"
 TRACE_VERSION = 1
+#: A header note of a merged trace naming one of its runs: ``run: COMMAND``.
+RUN_PREFIX = "run: "
 
 
 @dataclass(frozen=True, slots=True)

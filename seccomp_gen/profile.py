@@ -15,8 +15,10 @@ package returns normalized profiles.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+
+from .syscalls.arches import arch_sort_key, sort_arches
 
 #: Actions a rule or a default can take, in our spelling (the CLI's). ``kill`` is libseccomp's
 #: SCMP_ACT_KILL, which kills the thread; ``kill-process`` kills the whole process.
@@ -25,43 +27,10 @@ ACTIONS: tuple[str, ...] = ("allow", "errno", "kill", "kill-process", "trap", "l
 #: Comparison operators, libseccomp's names without the ``SCMP_CMP_`` prefix.
 OPS: tuple[str, ...] = ("NE", "LT", "LE", "EQ", "GE", "GT", "MASKED_EQ")
 
-#: Arches one kernel can run, main arch first. Pure data so that pure modules need not import
-#: libseccomp; it is not a syscall table, only which ABIs share a kernel.
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "x86_64": ("x86_64", "x86", "x32"),
-    "aarch64": ("aarch64", "arm"),
-    "ppc64le": ("ppc64le",),
-    "ppc64": ("ppc64", "ppc"),
-    "s390x": ("s390x", "s390"),
-    "riscv64": ("riscv64",),
-    "loongarch64": ("loongarch64",),
-    "mips64": ("mips64", "mips64n32", "mips"),
-    "mipsel64": ("mipsel64", "mipsel64n32", "mipsel"),
-}
-
 ERRNO_EPERM = 1
 ERRNO_ENOSYS = 38
 #: The largest errno a filter can return: libseccomp 2.5 refuses SCMP_ACT_ERRNO(4095) and above.
 MAX_ERRNO = 4094
-
-
-def family_of(arch: str) -> tuple[str, ...]:
-    """The arches that run on the same kernel as ``arch`` (``arch`` alone if unknown)."""
-    for members in FAMILIES.values():
-        if arch in members:
-            return members
-    return (arch,)
-
-
-def arch_sort_key(arch: str) -> tuple[str, int, str]:
-    """Order arches by family (main arch's name), then main arch first, then the family order."""
-    members = family_of(arch)
-    return (members[0], members.index(arch) if arch in members else 0, arch)
-
-
-def sort_arches(arches: Iterable[str]) -> tuple[str, ...]:
-    """Distinct arches in the canonical order (``x86_64, x86, x32``)."""
-    return tuple(sorted(set(arches), key=arch_sort_key))
 
 
 def _check_errno(value: object, what: str) -> None:

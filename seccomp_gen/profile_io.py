@@ -116,7 +116,8 @@ def one_family(profile: Profile, arch: str) -> Profile:
     """A profile for several kernels (Docker's lists every arch it knows, with an archMap that
     picks the host's) restricted to the family of ``arch``, as Docker does on that host: one
     libseccomp filter cannot hold arches of different kernels."""
-    from .profile import family_of, normalize
+    from .profile import normalize
+    from .syscalls.arches import family_of
 
     family = family_of(arch)
     if all(a in family for a in profile.architectures):

@@ -268,11 +268,11 @@ class Recording:
             _lock.release()
 
     def _build(self, native: _Native, duration: float) -> Trace:
-        from . import __version__
+        from ._version import __version__
         from .aggregate import ProcessState, RawRecording, build_trace
         from .arch import arch_name, host_arch, kernel_release, libseccomp_version, syscall_name
-        from .argspec import ARG_VALUE_CAP, fields_for
         from .model import TraceHeader
+        from .syscalls.argspec import ARG_VALUE_CAP, fields_for
 
         head = int(native.lib.sgen_rec_head())
         kept = min(head, native.ring_size)

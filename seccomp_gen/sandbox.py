@@ -79,7 +79,8 @@ from typing import TYPE_CHECKING
 
 from .errors import SeccompGenError
 from .model import Violation
-from .profile import ArgCondition, Profile, Rule, family_of, normalize
+from .profile import ArgCondition, Profile, Rule, normalize
+from .syscalls.arches import family_of
 
 if TYPE_CHECKING:
     import pyseccomp
@@ -333,7 +334,8 @@ def _move_high(fd: int) -> int:
 
 def _name_table(arch: str) -> dict[tuple[str, int], str]:
     """Names of every syscall of the arch family, resolved now, before the filter is loaded."""
-    from .arch import X32_SYSCALL_BIT, syscall_name
+    from .arch import syscall_name
+    from .syscalls.arches import X32_SYSCALL_BIT
 
     table: dict[tuple[str, int], str] = {}
     for a in family_of(arch):

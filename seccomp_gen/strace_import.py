@@ -38,35 +38,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from .aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
-from .argspec import ARG_VALUE_CAP, fields_for
 from .model import ArgValues, ExitStatus, Trace, TraceHeader
+from .syscalls.argspec import ARG_VALUE_CAP, fields_for
+from .syscalls.constants import CLONE_NAMES, CLONE_THREAD, KERNEL_ERRNOS
 
 # Numbers that become ints are at most 10 digits: a pid, an exit status, an errno. (Python
 # refuses to convert more than 4300 digits, and no such number is a pid.)
-
-#: linux/sched.h; kernel ABI constants, so that clone flags printed by name become numbers.
-CLONE_FLAGS: dict[str, int] = {
-    "CLONE_NEWTIME": 0x80, "CLONE_VM": 0x100, "CLONE_FS": 0x200, "CLONE_FILES": 0x400,
-    "CLONE_SIGHAND": 0x800, "CLONE_PIDFD": 0x1000, "CLONE_PTRACE": 0x2000,
-    "CLONE_VFORK": 0x4000, "CLONE_PARENT": 0x8000, "CLONE_THREAD": 0x10000,
-    "CLONE_NEWNS": 0x20000, "CLONE_SYSVSEM": 0x40000, "CLONE_SETTLS": 0x80000,
-    "CLONE_PARENT_SETTID": 0x100000, "CLONE_CHILD_CLEARTID": 0x200000,
-    "CLONE_DETACHED": 0x400000, "CLONE_UNTRACED": 0x800000, "CLONE_CHILD_SETTID": 0x1000000,
-    "CLONE_NEWCGROUP": 0x2000000, "CLONE_NEWUTS": 0x4000000, "CLONE_NEWIPC": 0x8000000,
-    "CLONE_NEWUSER": 0x10000000, "CLONE_NEWPID": 0x20000000, "CLONE_NEWNET": 0x40000000,
-    "CLONE_IO": 0x80000000, "CLONE_CLEAR_SIGHAND": 0x100000000,
-    "CLONE_INTO_CGROUP": 0x200000000,
-}
-CLONE_THREAD = CLONE_FLAGS["CLONE_THREAD"]
-
-#: include/linux/errno.h: codes the kernel uses internally, which strace can print.
-KERNEL_ERRNOS: dict[str, int] = {
-    "ERESTARTSYS": 512, "ERESTARTNOINTR": 513, "ERESTARTNOHAND": 514, "ENOIOCTLCMD": 515,
-    "ERESTART_RESTARTBLOCK": 516, "EPROBE_DEFER": 517, "EOPENSTALE": 518, "ENOPARAM": 519,
-    "EBADHANDLE": 521, "ENOTSYNC": 522, "EBADCOOKIE": 523, "ENOTSUPP": 524, "ETOOSMALL": 525,
-    "ESERVERFAULT": 526, "EBADTYPE": 527, "EJUKEBOX": 528, "EIOCBQUEUED": 529,
-    "ERECALLCONFLICT": 530,
-}
 
 #: strace's ABI labels -> position in the arch family (main arch, compat 32-bit, x32).
 MODES = {"64 bit": 0, "32 bit": 1, "x32": 2}
@@ -214,8 +191,8 @@ def _socket_const(prefix: str) -> Callable[[str], int | None]:
 
 
 def _clone_const(name: str) -> int | None:
-    if name in CLONE_FLAGS:
-        return CLONE_FLAGS[name]
+    if name in CLONE_NAMES:
+        return CLONE_NAMES[name]
     if name.startswith("SIG"):
         try:
             return int(signal.Signals[name])

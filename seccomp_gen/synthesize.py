@@ -1,4 +1,4 @@
-"""Trace -> Profile: the minimal allowlist for what was recorded, and the union of several runs.
+"""Trace -> Profile: the minimal allowlist for what was recorded.
 
 Pure: no I/O, no libseccomp. The profile allows exactly the (arch, syscall) pairs observed, with
 argument conditions chosen by an argument policy, plus the named runtime baseline; everything
@@ -10,12 +10,11 @@ argument sets that hit the recorder's cap, multiplexed socket calls) is said in 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from .baselines import BASELINES, PINNED
 from .errors import SeccompGenError
-from .model import ArgValues, ExeRecord, SyscallRecord, Trace, TraceHeader
+from .model import RUN_PREFIX, ArgValues, SyscallRecord, Trace
 from .profile import (
     ACTIONS,
     ERRNO_ENOSYS,
@@ -25,19 +24,14 @@ from .profile import (
     Profile,
     Rule,
     Skipped,
-    family_of,
     normalize,
-    sort_arches,
 )
+from .syscalls.arches import family_of, sort_arches
+from .syscalls.baselines import BASELINES, PINNED
+from .syscalls.constants import CLONE_NEWTIME, CLONE_NS_MASK, PROT_EXEC
 
 ARG_POLICIES: tuple[str, ...] = ("none", "safe", "strict")
 
-#: Namespace-creating clone flags, the mask Docker's default profile pins to zero:
-#: NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET.
-CLONE_NS_MASK = 0x7E020000
-#: unshare(2) and setns(2) also take CLONE_NEWTIME, which clone(2) reads as part of the exit signal.
-CLONE_NEWTIME = 0x80
-PROT_EXEC = 0x4
 
 
 @dataclass(frozen=True)
@@ -210,7 +204,7 @@ def _provenance(trace: Trace, policy: Policy) -> list[str]:
         f"host {h.host_arch}, kernel {h.kernel}, libseccomp {h.libseccomp}, backend {h.backend}"
         + (f", pinned to cpu {h.pinned_cpu}" if h.pinned_cpu is not None else ""),
     ]
-    runs = [n[len(_RUN_PREFIX):] for n in h.notes if n.startswith(_RUN_PREFIX)]
+    runs = [n[len(RUN_PREFIX):] for n in h.notes if n.startswith(RUN_PREFIX)]
     lines += [f"recorded: {r}" for r in runs] or [f"recorded: {shlex.join(h.command)}"]
     # One line each: text formats write these as comment lines.
     return [line.replace("\r", "\\r").replace("\n", "\\n") for line in lines]
@@ -281,144 +275,3 @@ def synthesize(trace: Trace, policy: Policy | None = None) -> Profile:
         skipped=tuple(skipped),
     )
     return normalize(profile)
-
-
-# --- merging runs -------------------------------------------------------------------------------
-
-_RUN_PREFIX = "run: "
-
-
-def _merge_args(a: ArgValues | None, b: ArgValues | None, what: str) -> ArgValues | None:
-    if a is None or b is None:
-        return a or b
-    if (a.fields, a.indexes) != (b.fields, b.indexes):
-        raise SeccompGenError(f"traces record different arguments for {what}",
-                              hint="record all runs with the same seccomp-gen version")
-    return ArgValues(a.fields, a.indexes, a.values | b.values, a.capped or b.capped)
-
-
-def _merge_record(a: SyscallRecord, b: SyscallRecord) -> SyscallRecord:
-    what = f"{a.arch}/{a.name}"
-    if a.nr != b.nr:
-        raise SeccompGenError(f"traces disagree on {what}: nr {a.nr} vs {b.nr}",
-                              hint="were they recorded on hosts with different syscall tables?")
-    results = dict(a.results)
-    for k, n in b.results.items():
-        results[k] = results.get(k, 0) + n
-    return replace(
-        a,
-        count=a.count + b.count,
-        processes=a.processes + b.processes,
-        exes=tuple(sorted(set(a.exes) | set(b.exes))),
-        results=dict(sorted(results.items())),
-        args=_merge_args(a.args, b.args, what),
-    )
-
-
-def _one(values: Iterable[str], mixed: str = "mixed") -> str:
-    distinct = sorted(set(values))
-    return distinct[0] if len(distinct) == 1 else f"{mixed} ({', '.join(distinct)})"
-
-
-def _run_of(t: Trace) -> tuple[object, ...]:
-    """What identifies one recording: when it ran, what, and which processes it saw."""
-    h = t.header
-    return (h.started, h.ended, h.command, tuple(p.pid for p in t.processes))
-
-
-def _processes_of(t: Trace) -> frozenset[tuple[int, int | None, tuple[str, ...], int]]:
-    return frozenset((p.pid, p.ppid, p.exes, p.syscalls) for p in t.processes)
-
-
-def repeated_run(traces: Sequence[Trace]) -> tuple[int, int, bool] | None:
-    """(i, j, part) if traces i and j hold one same recording, else None: merging them would
-    count its calls twice. Either both are that recording (the same header and processes; then
-    ``part`` is False), or trace i is merged into trace j, or j into i (``part``: i is the
-    smaller). Two different runs do not have equal process records (pid, parent, programs and
-    call count of every process): their pids would all have to come back in the same order."""
-    for j in range(len(traces)):
-        pj = _processes_of(traces[j])
-        for i in range(j):
-            if _run_of(traces[i]) == _run_of(traces[j]):
-                return i, j, False
-            pi = _processes_of(traces[i])
-            if pi and pj and pi <= pj:
-                return i, j, True
-            if pi and pj and pj <= pi:
-                return j, i, True
-    return None
-
-
-def merge_traces(traces: Sequence[Trace]) -> Trace:
-    """The union of several runs of one program on one kind of host.
-
-    Refuses traces whose host arches differ, and traces that give one (arch, nr) different
-    names or one (arch, name) different numbers: a profile from such a mix would be wrong for
-    at least one of the hosts. A ``syscall_0x...`` placeholder from an older libseccomp yields
-    to the real name another trace knows.
-    """
-    if not traces:
-        raise SeccompGenError("no traces given", hint="pass at least one trace file")
-    hosts = sorted({t.header.host_arch for t in traces})
-    if len(hosts) > 1:
-        raise SeccompGenError(f"traces come from different host arches: {', '.join(hosts)}",
-                              hint="generate one profile per host arch")
-    names: dict[tuple[str, int], str] = {}
-    for t in traces:
-        for r in t.syscalls:
-            key = (r.arch, r.nr)
-            prev = names.get(key)
-            if prev is None or prev.startswith("syscall_"):
-                names[key] = r.name
-            elif prev != r.name and not r.name.startswith("syscall_"):
-                raise SeccompGenError(
-                    f"traces disagree on {r.arch} nr {r.nr}: {prev!r} vs {r.name!r}",
-                    hint="were they recorded with different libseccomp syscall tables?")
-    by_key: dict[tuple[str, str], SyscallRecord] = {}
-    for t in traces:
-        for r in t.syscalls:
-            r = replace(r, name=names[(r.arch, r.nr)])
-            rkey = (r.arch, r.name)
-            by_key[rkey] = _merge_record(by_key[rkey], r) if rkey in by_key else r
-    exes: dict[str, ExeRecord] = {}
-    for t in traces:
-        for e in t.exes:
-            calls = dict(e.syscalls)
-            if e.exe in exes:
-                old = exes[e.exe]
-                merged = dict(old.syscalls)
-                for k, c in calls.items():
-                    merged[k] = merged.get(k, 0) + c
-                exes[e.exe] = ExeRecord(e.exe, old.processes + e.processes, merged)
-            else:
-                exes[e.exe] = ExeRecord(e.exe, e.processes, calls)
-    if len(traces) == 1:
-        return traces[0]
-    hs = [t.header for t in traces]
-    runs: list[str] = []
-    for h in hs:
-        runs += [n for n in h.notes if n.startswith(_RUN_PREFIX)] or [
-            _RUN_PREFIX + shlex.join(h.command)]
-    header = TraceHeader(
-        tool_version=_one(h.tool_version for h in hs),
-        command=hs[0].command,
-        kernel=_one(h.kernel for h in hs),
-        host_arch=hosts[0],
-        libseccomp=_one(h.libseccomp for h in hs),
-        backend=_one(h.backend for h in hs),
-        pinned_cpu=hs[0].pinned_cpu if len({h.pinned_cpu for h in hs}) == 1 else None,
-        started=min(h.started for h in hs),
-        ended=max(h.ended for h in hs),
-        duration_s=sum(h.duration_s for h in hs),
-        exit=hs[0].exit if len({h.exit for h in hs}) == 1 else None,
-        records_args=all(h.records_args for h in hs),
-        records_results=all(h.records_results for h in hs),
-        notes=tuple(dict.fromkeys(
-            runs + [n for h in hs for n in h.notes if not n.startswith(_RUN_PREFIX)])),
-    )
-    return Trace(
-        header=header,
-        syscalls=tuple(sorted(by_key.values(), key=lambda r: (r.arch, r.name, r.nr))),
-        processes=tuple(p for t in traces for p in t.processes),
-        exes=tuple(sorted(exes.values(), key=lambda e: e.exe)),
-    )

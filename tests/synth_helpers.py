@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from seccomp_gen.arch import syscall_number
-from seccomp_gen.argspec import fields_for
 from seccomp_gen.model import ArgValues, SyscallRecord, Trace, TraceHeader
+from seccomp_gen.syscalls.argspec import fields_for
 
 THREAD_FLAGS = 0x3D0F00  # what glibc's pthread_create passes to clone3
 

@@ -35,7 +35,6 @@ from test_record_live import (
 
 import seccomp_gen
 from seccomp_gen import _native
-from seccomp_gen.argspec import ARG_VALUE_CAP
 from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
 from seccomp_gen.recorders.notify_backend import (
     NOTE_NO_RESULTS,
@@ -48,6 +47,7 @@ from seccomp_gen.recorders.notify_backend import (
     SUPERVISOR_SOURCE,
     key_prefix,
 )
+from seccomp_gen.syscalls.argspec import ARG_VALUE_CAP
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 

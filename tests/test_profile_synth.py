@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 from synth_helpers import THREAD_FLAGS, mixed_trace, rec, trace
 
-from seccomp_gen.baselines import BASELINES
 from seccomp_gen.errors import SeccompGenError
+from seccomp_gen.merge import merge_traces
 from seccomp_gen.profile import (
     ArgCondition,
     Profile,
@@ -18,7 +18,9 @@ from seccomp_gen.profile import (
     normalize,
     widen,
 )
-from seccomp_gen.synthesize import CLONE_NS_MASK, Policy, merge_traces, synthesize
+from seccomp_gen.synthesize import Policy, synthesize
+from seccomp_gen.syscalls.baselines import BASELINES
+from seccomp_gen.syscalls.constants import CLONE_NS_MASK
 
 
 def _conds(p: Profile, name: str, arch: str = "x86_64") -> set[tuple[ArgCondition, ...]]:

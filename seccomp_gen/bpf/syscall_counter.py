@@ -32,12 +32,12 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..syscalls.constants import CLONE_THREAD
 from . import kernel as k
 from .asm import FP, R0, R1, R2, R3, R4, R6, R7, R8, R9, Program
 from .btf import BTF, BTFError, Field
 
 TS_COMPAT = 0x0002  # arch/x86/include/asm/thread_info.h
-CLONE_THREAD = 0x00010000
 STRLEN = 256
 CALLS_MAX = 1 << 18
 TREE_MAX = 1 << 16

@@ -16,7 +16,6 @@ from typing import Any, NoReturn
 from ..errors import SeccompGenError
 from ..inputs import loads_json
 from ..profile import (
-    FAMILIES,
     MAX_ERRNO,
     ArgCondition,
     Profile,
@@ -24,10 +23,10 @@ from ..profile import (
     header_lines,
     normalize,
     parse_header_lines,
-    sort_arches,
     widen,
 )
 from ..safetext import is_arch_name, is_syscall_name
+from ..syscalls.arches import FAMILIES, sort_arches
 
 ACTION_NAMES: dict[str, str] = {
     "allow": "SCMP_ACT_ALLOW",

@@ -108,7 +108,7 @@ def recording_header(
     filled in here once for every backend; ``ended`` is now."""
     from datetime import UTC, datetime
 
-    from .. import __version__
+    from .._version import __version__
     from ..arch import host_arch, kernel_release, libseccomp_version
 
     return TraceHeader(

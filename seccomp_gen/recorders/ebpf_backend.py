@@ -67,7 +67,6 @@ import pyseccomp
 from .._native import cache_dir
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from ..arch import arch_name, host_arch, syscall_name, syscall_number
-from ..argspec import ARG_FIELDS, ARG_VALUE_CAP, fields_for
 from ..bpf.btf import BTFError
 from ..bpf.kernel import BPFError
 from ..bpf.syscall_counter import (
@@ -81,6 +80,7 @@ from ..bpf.syscall_counter import (
 )
 from ..errors import CommandNotExecutable, RecordError
 from ..model import ExitStatus, Trace
+from ..syscalls.argspec import ARG_FIELDS, ARG_VALUE_CAP, fields_for
 from . import known_refusal
 from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, recording_header, resolve_command

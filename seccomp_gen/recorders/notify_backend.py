@@ -94,9 +94,9 @@ from ..arch import (
     kernel_release,
     syscall_name,
 )
-from ..argspec import ARG_VALUE_CAP, fields_for
 from ..errors import RecordError, SeccompGenError
 from ..model import ExitStatus, Trace
+from ..syscalls.argspec import ARG_VALUE_CAP, fields_for
 from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, recording_header, resolve_command
 from .reaper import Reaper, spawn

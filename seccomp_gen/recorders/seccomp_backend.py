@@ -43,9 +43,10 @@ from typing import TYPE_CHECKING
 import pyseccomp
 
 from ..aggregate import UNRETURNED
-from ..arch import ARCH_FAMILY, arch_token, host_arch
+from ..arch import arch_token, host_arch
 from ..errors import RecordError
 from ..model import Trace
+from ..syscalls.arches import family_of
 from . import ptrace_abi as pt
 from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, resolve_command
@@ -121,7 +122,7 @@ class _SockFprog(ctypes.Structure):
 def host_arches() -> tuple[str, ...]:
     """The ABIs this kernel runs (x86_64, x86, x32 on x86_64), main arch first."""
     arch = host_arch()
-    return ARCH_FAMILY.get(arch, (arch,))
+    return family_of(arch)
 
 
 def seccomp_unavailable() -> str | None:
@@ -220,7 +221,7 @@ def known_notes(options: RecordOptions, arches: Sequence[str], how: str) -> list
             f"the --known profile is for {', '.join(known.architectures) or 'no arch'}, "
             f"not for this machine ({', '.join(arches)})",
             path=options.known_source or None)
-    from ..profile import sort_arches
+    from ..syscalls.arches import sort_arches
 
     allowed = sum(len(known.names(a)) for a in arches)
     source = options.known_source or "the known profile"

@@ -30,9 +30,9 @@ from types import FrameType
 
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from ..arch import arch_name, syscall_name
-from ..argspec import ARG_VALUE_CAP, fields_for
 from ..errors import CommandNotExecutable, RecordError
 from ..model import ExitStatus, Trace
+from ..syscalls.argspec import ARG_VALUE_CAP, fields_for
 from . import ptrace_abi as pt
 from .base import LiveStats, RecordOptions, recording_header
 

@@ -12,57 +12,27 @@ numbers: those always come from libseccomp.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 from collections.abc import Callable, Sequence
 
+from .arches import WIDE
+from .constants import (
+    AT_FDCWD,
+    AT_FLAGS,
+    CLONE_FLAGS,
+    FCNTL_CMDS,
+    IOCTL_REQUESTS,
+    MAP_FLAGS,
+    O_FLAGS,
+    PRCTL_OPTIONS,
+    PROT_FLAGS,
+    SOCK_FLAGS,
+    SOCK_TYPES,
+)
+
 _M64 = 2**64 - 1
 
-CLONE_FLAGS: tuple[tuple[int, str], ...] = (
-    (0x00000100, "CLONE_VM"), (0x00000200, "CLONE_FS"), (0x00000400, "CLONE_FILES"),
-    (0x00000800, "CLONE_SIGHAND"), (0x00001000, "CLONE_PIDFD"), (0x00002000, "CLONE_PTRACE"),
-    (0x00004000, "CLONE_VFORK"), (0x00008000, "CLONE_PARENT"), (0x00010000, "CLONE_THREAD"),
-    (0x00020000, "CLONE_NEWNS"), (0x00040000, "CLONE_SYSVSEM"), (0x00080000, "CLONE_SETTLS"),
-    (0x00100000, "CLONE_PARENT_SETTID"), (0x00200000, "CLONE_CHILD_CLEARTID"),
-    (0x00400000, "CLONE_DETACHED"), (0x00800000, "CLONE_UNTRACED"),
-    (0x01000000, "CLONE_CHILD_SETTID"), (0x02000000, "CLONE_NEWCGROUP"),
-    (0x04000000, "CLONE_NEWUTS"), (0x08000000, "CLONE_NEWIPC"), (0x10000000, "CLONE_NEWUSER"),
-    (0x20000000, "CLONE_NEWPID"), (0x40000000, "CLONE_NEWNET"), (0x80000000, "CLONE_IO"),
-)
-PROT_FLAGS = ((0x1, "PROT_READ"), (0x2, "PROT_WRITE"), (0x4, "PROT_EXEC"),
-              (0x01000000, "PROT_GROWSDOWN"), (0x02000000, "PROT_GROWSUP"))
-MAP_FLAGS = ((0x01, "MAP_SHARED"), (0x02, "MAP_PRIVATE"), (0x10, "MAP_FIXED"),
-             (0x20, "MAP_ANONYMOUS"), (0x100, "MAP_GROWSDOWN"), (0x800, "MAP_DENYWRITE"),
-             (0x1000, "MAP_EXECUTABLE"), (0x2000, "MAP_LOCKED"), (0x4000, "MAP_NORESERVE"),
-             (0x8000, "MAP_POPULATE"), (0x10000, "MAP_NONBLOCK"), (0x20000, "MAP_STACK"),
-             (0x40000, "MAP_HUGETLB"), (0x100000, "MAP_FIXED_NOREPLACE"))
-SOCK_TYPES = {1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 4: "SOCK_RDM",
-              5: "SOCK_SEQPACKET", 6: "SOCK_DCCP", 10: "SOCK_PACKET"}
-SOCK_FLAGS = ((0o4000, "SOCK_NONBLOCK"), (0o2000000, "SOCK_CLOEXEC"))
-AT_FLAGS = ((0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_REMOVEDIR"), (0x400, "AT_SYMLINK_FOLLOW"),
-            (0x800, "AT_NO_AUTOMOUNT"), (0x1000, "AT_EMPTY_PATH"))
-PRCTL_OPTIONS = {
-    1: "PR_SET_PDEATHSIG", 2: "PR_GET_PDEATHSIG", 3: "PR_GET_DUMPABLE", 4: "PR_SET_DUMPABLE",
-    8: "PR_SET_KEEPCAPS", 15: "PR_SET_NAME", 16: "PR_GET_NAME", 21: "PR_GET_SECCOMP",
-    22: "PR_SET_SECCOMP", 23: "PR_CAPBSET_READ", 24: "PR_CAPBSET_DROP", 27: "PR_GET_SECUREBITS",
-    28: "PR_SET_SECUREBITS", 29: "PR_SET_TIMERSLACK", 35: "PR_SET_MM",
-    36: "PR_SET_CHILD_SUBREAPER", 38: "PR_SET_NO_NEW_PRIVS", 39: "PR_GET_NO_NEW_PRIVS",
-    47: "PR_CAP_AMBIENT", 0x53564D41: "PR_SET_VMA",
-}
-IOCTL_REQUESTS = {
-    0x5401: "TCGETS", 0x5402: "TCSETS", 0x5403: "TCSETSW", 0x540F: "TIOCGPGRP",
-    0x5410: "TIOCSPGRP", 0x5413: "TIOCGWINSZ", 0x5414: "TIOCSWINSZ", 0x541B: "FIONREAD",
-    0x5421: "FIONBIO", 0x5450: "FIONCLEX", 0x5451: "FIOCLEX", 0x540E: "TIOCSCTTY",
-}
-FCNTL_CMDS = {0: "F_DUPFD", 1: "F_GETFD", 2: "F_SETFD", 3: "F_GETFL", 4: "F_SETFL",
-              5: "F_GETLK", 6: "F_SETLK", 7: "F_SETLKW", 1030: "F_DUPFD_CLOEXEC",
-              1033: "F_ADD_SEALS", 1034: "F_GET_SEALS"}
-_O_FLAGS = tuple((getattr(os, n), n) for n in (
-    "O_WRONLY", "O_RDWR", "O_CREAT", "O_EXCL", "O_NOCTTY", "O_TRUNC", "O_APPEND", "O_NONBLOCK",
-    "O_DSYNC", "O_DIRECT", "O_LARGEFILE", "O_DIRECTORY", "O_NOFOLLOW", "O_NOATIME",
-    "O_CLOEXEC", "O_PATH", "O_TMPFILE") if hasattr(os, n))
-AT_FDCWD = -100
 
 
 def _signed32(v: int) -> int:
@@ -108,7 +78,7 @@ def _oflags(v: int) -> str:
     v &= 0xFFFFFFFF
     acc = v & 3
     head = {0: "O_RDONLY", 1: "O_WRONLY", 2: "O_RDWR"}.get(acc, "O_ACCMODE")
-    rest = _flags(v & ~3, [(b, n) for b, n in _O_FLAGS if n not in ("O_WRONLY", "O_RDWR")],
+    rest = _flags(v & ~3, [(b, n) for b, n in O_FLAGS if n not in ("O_WRONLY", "O_RDWR")],
                   zero="")
     return f"{head}|{rest}" if rest else head
 
@@ -237,8 +207,7 @@ def format_args(arch: str, name: str, args: Sequence[int]) -> str:
 
     ``arch`` tells the caller's word size: 32-bit callers' registers are shown as 32-bit values.
     """
-    bits = 64 if arch in ("x86_64", "aarch64", "ppc64le", "ppc64", "s390x", "riscv64",
-                          "loongarch64", "mips64", "mipsel64") else 32
+    bits = 64 if arch in WIDE else 32
     mask = (1 << bits) - 1
     values = [int(a) & _M64 & mask for a in args] + [0] * (6 - len(args))
     sig = SIGNATURES.get(name)
