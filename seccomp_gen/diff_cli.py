@@ -21,10 +21,10 @@ import json
 import sys
 from typing import Any
 
-from .arch import arch_token, syscall_number
 from .compare import diff
 from .errors import SeccompGenError
 from .inputs import check_stdin_once
+from .libseccomp import arch_token, syscall_number
 from .profile_io import load_profile, skipped_summary
 from .synthesize import ARG_POLICIES, Policy
 

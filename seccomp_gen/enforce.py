@@ -34,17 +34,17 @@ answers is reported too, with ``by_rule=True``, but it does not count for
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno as errno_mod
 import os
-import re
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .arch import arch_name, syscall_name, syscall_number
 from .errors import SeccompGenError
+from .libseccomp import arch_name, syscall_name, syscall_number
+from .linux.audit import SeccompRecord, parse_seccomp_record
+from .linux.kmsg import open_at_end, records_since
 from .model import ExitStatus, Trace, Violation
 from .profile import Profile
 from .syscalls.arches import sort_arches
@@ -171,89 +171,39 @@ def load(profile: Profile | str | os.PathLike[str]) -> tuple[Profile, str]:
 
 # --- kill mode: the real filter, no tracing -------------------------------------------------------
 
-_AUDIT_LINE = re.compile(r"type=1326 .*?\bpid=(\d+) .*?\bexe=\"?([^\" ]*)\"? .*?\bsig=(\d+) "
-                         r"arch=([0-9a-f]+) syscall=(\d+) .*?code=(0x[0-9a-f]+)")
-
-
-def _kmsg_open() -> int:
-    """/dev/kmsg positioned at its end, or -1 (not readable, e.g. not root)."""
-    try:
-        fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return -1
-    try:
-        os.lseek(fd, 0, os.SEEK_END)
-    except OSError:
-        os.close(fd)
-        return -1
-    return fd
-
-
-def _kmsg_kills(fd: int, pid: int) -> list[tuple[int, str, int, int, int]]:
-    """Seccomp kill records (type=1326, sig=SIGSYS) of ``pid`` since ``fd`` was opened:
-    (pid, exe, audit arch, nr, seccomp return code). Closes ``fd``."""
-    found: list[tuple[int, str, int, int, int]] = []
-    if fd < 0:
-        return found
-    while True:
-        try:
-            rec = os.read(fd, 8192)
-        except BlockingIOError:
-            break
-        except OSError as exc:
-            if exc.errno == errno_mod.EPIPE:  # records overwritten while we read: go on
-                continue
-            break
-        if not rec:
-            break
-        m = _AUDIT_LINE.search(rec.decode(errors="replace"))
-        if m and int(m.group(3)) == signal.SIGSYS and int(m.group(1)) == pid:
-            found.append((int(m.group(1)), m.group(2), int(m.group(4), 16), int(m.group(5)),
-                          int(m.group(6), 16)))
-    os.close(fd)
+def _kmsg_kills(fd: int, pid: int) -> list[SeccompRecord]:
+    """The seccomp kill records (sig=SIGSYS) of ``pid`` the kernel logged since ``fd`` was
+    opened (:func:`~seccomp_gen.linux.kmsg.open_at_end`); closes ``fd``."""
+    found = []
+    for text in records_since(fd):
+        rec = parse_seccomp_record(text)
+        if rec is not None and rec.sig == signal.SIGSYS and rec.pid == pid:
+            found.append(rec)
     return found
 
 
 def _run_killmode(argv: Sequence[str], path: str, program: bytes,
                   env: dict[str, str] | None, cwd: str | None) -> tuple[ExitStatus, int]:
     """Fork, load ``program`` as the only filter, exec; wait. Returns (exit, pid)."""
-    from .recorders.seccomp_backend import (
-        PR_SET_NO_NEW_PRIVS,
-        PR_SET_SECCOMP,
-        SECCOMP_MODE_FILTER,
-        _has_cap_sys_admin,
-        _prctl,
-        _SockFprog,
-    )
-    from .recorders.session import FORWARDED_SIGNALS, WALL
+    from .linux.ptrace import WALL
+    from .linux.seccomp import Program, needs_no_new_privs
+    from .linux.spawn import FORWARDED_SIGNALS, ErrorPipe, default_signals, exec_child, load_filter
 
-    prog = ctypes.create_string_buffer(program, len(program))
-    fprog = _SockFprog(len(program) // 8, ctypes.addressof(prog))
-    nnp = not _has_cap_sys_admin()
+    prog = Program(program)
+    nnp = needs_no_new_privs()
     environ = env if env is not None else dict(os.environ)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    pipe = ErrorPipe()
+
+    def steps() -> None:
+        default_signals()
+        if cwd:
+            os.chdir(cwd)
+        load_filter(prog, nnp)
+
     pid = os.fork()
     if pid == 0:  # child
-        try:
-            for sig in (signal.SIGPIPE, signal.SIGXFSZ, *FORWARDED_SIGNALS):
-                signal.signal(sig, signal.SIG_DFL)
-            os.close(err_r)
-            if cwd:
-                os.chdir(cwd)
-            if nnp and _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-                os.write(err_w, b"S%d:set no_new_privs" % ctypes.get_errno())
-                os._exit(127)
-            if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
-                os.write(err_w, b"S%d:load the seccomp filter" % ctypes.get_errno())
-                os._exit(127)
-            os.execve(path, list(argv), environ)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.write(err_w, b"E%d" % (exc.errno or 0))
-        except BaseException:  # nothing may escape a forked child
-            pass
-        os._exit(127)
-    os.close(err_w)
+        exec_child(pipe, path, argv, environ, steps)
+    pipe.started()
     forwarded: dict[int, signal._HANDLER] = {}
 
     def forward(sig: int, _frame: object) -> None:
@@ -275,18 +225,7 @@ def _run_killmode(argv: Sequence[str], path: str, program: bytes,
     finally:
         for signum, handler in forwarded.items():
             signal.signal(signum, handler)
-    failure = os.read(err_r, 256)
-    os.close(err_r)
-    if failure:
-        from .errors import CommandNotExecutable, RecordError
-
-        tag, rest = failure[:1], failure[1:].decode(errors="replace")
-        code_text, _, what = rest.partition(":")
-        code = int(code_text) if code_text.isdigit() else 0
-        if tag == b"S":
-            raise RecordError(f"could not {what}: {os.strerror(code)}")
-        hint = "the profile may deny execve" if code == errno_mod.EPERM else None
-        raise CommandNotExecutable(f"{path}: cannot execute: {os.strerror(code)}", hint=hint)
+    pipe.check(path, None, denied_hint="the profile may deny execve")
     return ExitStatus.from_wait_status(status), pid
 
 
@@ -339,9 +278,11 @@ def run(
     rejects, a profile for another arch, a command that cannot be found, or (enforce and kill
     modes) a profile that denies the execve that would start the command (exit status 126).
     """
+    from .libseccomp import export_bpf, recording_filter
+    from .linux.cbpf import decode, run_bpf, seccomp_data, to_verdict
+    from .linux.host import host_arches
     from .recorders.base import LiveStats, RecordOptions, resolve_command
-    from .recorders.seccomp_backend import build_filter, host_arches, seccomp_unavailable
-    from .validate import decode, export_bpf, run_bpf, seccomp_data, to_verdict
+    from .recorders.seccomp_backend import seccomp_unavailable
 
     check_mode(mode)
     prof, name = load(profile)
@@ -365,16 +306,16 @@ def run(
     if mode != "complain":
         _refuse_denied_execve(prof, original, name)
     if mode == "kill":
-        kmsg = _kmsg_open()
+        kmsg = open_at_end()
         status, pid = _run_killmode(argv, path, original, env, cwd)
         violations: list[Violation] = []
         notes: list[str] = []
         if status.signal == signal.SIGSYS:
-            for kpid, exe, audit, nr, code in _kmsg_kills(kmsg, pid):
-                arch = arch_name(audit, nr)
-                action = to_verdict(code).action
-                v = Violation(arch=arch, name=syscall_name(arch, nr), nr=nr, args=(), pid=kpid,
-                              tid=kpid, exe=exe, action=action, errno=None,
+            for rec in _kmsg_kills(kmsg, pid):
+                arch, nr = arch_name(rec.arch, rec.syscall), rec.syscall
+                action = to_verdict(rec.code).action
+                v = Violation(arch=arch, name=syscall_name(arch, nr), nr=nr, args=(),
+                              pid=rec.pid, tid=rec.pid, exe=rec.exe, action=action, errno=None,
                               by_rule=(arch in prof.architectures
                                        and (action, None) != prof.default_verdict))
                 violations.append(v)
@@ -392,7 +333,7 @@ def run(
     if why is not None:
         raise SeccompGenError(f"run --mode {mode} is unavailable here: {why}",
                               hint="--mode kill needs no tracing")
-    program, filter_notes = build_filter(prof, host)
+    program, filter_notes = recording_filter(prof, host, "trace")
     insns = decode(original)
     cache: dict[tuple[int, int], tuple[str, int | None]] = {}
     conditional = _conditional_numbers(prof, host)
@@ -426,9 +367,9 @@ def _refuse_denied_execve(profile: Profile, program: bytes, source: str) -> None
     right before it). Otherwise the command never starts, and what the failed start does next is
     reported instead. Under an errno verdict the child cannot even exit: glibc's ``_exit`` ends
     in an instruction that dies of SIGSEGV, which looked like the command's own crash."""
-    from .arch import host_arch
     from .errors import CommandNotExecutable
-    from .validate import Simulator
+    from .libseccomp import Simulator
+    from .linux.host import host_arch
 
     arch = host_arch()
     if any(r.name == "execve" and r.conditions and arch in r.arches for r in profile.rules):
@@ -449,7 +390,7 @@ def _conditional_numbers(profile: Profile, host: Sequence[str]) -> frozenset[tup
     """(AUDIT_ARCH, nr) pairs whose verdict may depend on the arguments: a rule for that name on
     that arch has conditions, or it is x86's ``socketcall``/``ipc`` (libseccomp may rewrite
     socket rules to them). Every other verdict is computed once per (arch, nr)."""
-    from .arch import arch_token
+    from .libseccomp import audit_arch
     from .syscalls.arches import X32_SYSCALL_BIT
 
     out = set()
@@ -458,10 +399,9 @@ def _conditional_numbers(profile: Profile, host: Sequence[str]) -> frozenset[tup
     for arch, name in names:
         if arch not in host:
             continue
-        token = arch_token("x86_64") if arch == "x32" else arch_token(arch)
         nr = syscall_number(arch, name)
         if nr >= 0:
-            out.add((token, nr | (X32_SYSCALL_BIT if arch == "x32" else 0)))
+            out.add((audit_arch(arch), nr | (X32_SYSCALL_BIT if arch == "x32" else 0)))
     return frozenset(out)
 
 

@@ -96,8 +96,8 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
     :func:`~seccomp_gen.profile_io.drop_unknown`), never written raw; the text must read back
     as exactly the rules of the profile (a defence against anything that could add a rule
     through a name or a comment), and libseccomp must accept what it says."""
+    from .libseccomp import validate
     from .profile_io import drop_unknown
-    from .validate import validate  # libseccomp only where it is needed
 
     profile = drop_unknown(profile)
     text = emit(profile, fmt, docker=docker)

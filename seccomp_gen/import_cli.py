@@ -106,7 +106,7 @@ def looks_like_profile(text: str) -> bool:
 
 
 def _resolver() -> Any:
-    from .arch import syscall_number
+    from .libseccomp import syscall_number
 
     def resolve(arch: str, name: str) -> int | None:
         try:
@@ -123,7 +123,7 @@ def import_strace(paths: list[tuple[str, int]], arch: str,
     """(ImportResult, StraceLog) for the given files (``first_text``: the first one's text,
     already read); raises on unusable input."""
     from . import strace_import
-    from .arch import libseccomp_version
+    from .libseccomp import version as libseccomp_version
     from .model import TraceHeader
 
     sources = []
@@ -185,7 +185,7 @@ def import_strace(paths: list[tuple[str, int]], arch: str,
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``import``."""
-    from .arch import host_arch
+    from .linux.host import host_arch
 
     if args.format:
         check_format(args.format, args.docker)
@@ -212,7 +212,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
                       soft_wrap=True, highlight=False, markup=False)
         return 0
     arch = args.arch or host_arch()
-    from .arch import arch_token
+    from .libseccomp import arch_token
 
     arch_token(arch)  # an unknown arch name is a one-line error
     trace, log = import_strace(paths, arch, first_text)

@@ -151,7 +151,8 @@ def drop_unknown(profile: Profile) -> Profile:
     for a newer library, such as Docker's ``getxattrat``), each listed as skipped with the
     reason, and arches it does not know, with a note: libseccomp would refuse the whole
     profile otherwise. This is the one rule for unknown names, for every command."""
-    from .arch import arch_token, libseccomp_version, syscall_number
+    from .libseccomp import arch_token, syscall_number
+    from .libseccomp import version as libseccomp_version
     from .profile import Rule, Skipped, normalize
 
     rules: list[Rule] = []

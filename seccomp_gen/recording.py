@@ -71,12 +71,7 @@ SOURCE_NAME = "recording_handler.c"
 WHAT = "the recording SIGSYS handler"
 
 AUDIT_ARCH_X86_64 = 0xC000003E
-X32_SYSCALL_BIT = 0x40000000
-SECCOMP_RET_TRAP, SECCOMP_RET_ALLOW = 0x00030000, 0x7FFF0000
-SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
 _SYS_SECCOMP_X86_64 = 317
-PR_SET_NO_NEW_PRIVS = 38
-_CAP_SYS_ADMIN = 21
 
 #: x86_64 syscalls the filter allows by number (never trapped, never recorded), and why.
 ALWAYS_ALLOWED: dict[str, int] = {
@@ -94,52 +89,31 @@ ALWAYS_ALLOWED: dict[str, int] = {
 #: One ring slot as the C handler writes it: ready, arch, nr, tid, result, args[6].
 RING_RECORD = struct.Struct("=IIiiq6Q")
 
-# Classic BPF opcodes.
-_LD_W_ABS = 0x20
-_JEQ_K = 0x15
-_JSET_K = 0x45
-_RET_K = 0x06
-
 _lock = threading.Lock()
 _state: dict[str, object] = {}
-
-
-def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
-    return struct.pack("=HBBI", code, jt, jf, k & 0xFFFFFFFF)
 
 
 def build_program(ret_addr: int) -> bytes:
     """The filter (``struct sock_filter`` array): allow the handler's own syscall instruction
     (``ret_addr`` is the address right after it, as seccomp_data reports it), other ABIs and
     :data:`ALWAYS_ALLOWED`; TRAP everything else."""
-    body: list[tuple[int, int, int, int]] = []
-    allowed = sorted(ALWAYS_ALLOWED.values())
-    # Symbolic jumps: "A" = to the ALLOW return, "T" = to the TRAP return, 0 = next.
-    prog: list[tuple[int, object, object, int]] = [
-        (_LD_W_ABS, 0, 0, 4),                                  # arch
-        (_JEQ_K, 0, "A", AUDIT_ARCH_X86_64),
-        (_LD_W_ABS, 0, 0, 0),                                  # nr
-        (_JSET_K, "A", 0, X32_SYSCALL_BIT),
-        *[(_JEQ_K, "A", 0, nr) for nr in allowed],
-        (_LD_W_ABS, 0, 0, 8),                                  # instruction_pointer, low half
-        (_JEQ_K, 0, "T", ret_addr & 0xFFFFFFFF),
-        (_LD_W_ABS, 0, 0, 12),                                 # high half
-        (_JEQ_K, "A", "T", ret_addr >> 32),
+    from .linux import cbpf
+    from .syscalls.arches import X32_SYSCALL_BIT
+
+    lines: list[cbpf.Line] = [
+        (cbpf.LD_W_ABS, 0, 0, cbpf.ARCH),
+        (cbpf.JEQ_K, 0, "allow", AUDIT_ARCH_X86_64),
+        (cbpf.LD_W_ABS, 0, 0, cbpf.NR),
+        (cbpf.JSET_K, "allow", 0, X32_SYSCALL_BIT),
+        *[(cbpf.JEQ_K, "allow", 0, nr) for nr in sorted(ALWAYS_ALLOWED.values())],
+        (cbpf.LD_W_ABS, 0, 0, cbpf.IP),                        # instruction_pointer, low half
+        (cbpf.JEQ_K, 0, "trap", ret_addr & 0xFFFFFFFF),
+        (cbpf.LD_W_ABS, 0, 0, cbpf.IP + 4),                    # high half
+        (cbpf.JEQ_K, "allow", "trap", ret_addr >> 32),
     ]
-    trap_at = len(prog)
-    allow_at = trap_at + 1
-    for i, (code, jt, jf, k) in enumerate(prog):
-        def target(j: object, i: int = i) -> int:
-            if j == "A":
-                return allow_at - i - 1
-            if j == "T":
-                return trap_at - i - 1
-            assert isinstance(j, int)
-            return j
-        body.append((code, target(jt), target(jf), k))
-    body.append((_RET_K, 0, 0, SECCOMP_RET_TRAP))
-    body.append((_RET_K, 0, 0, SECCOMP_RET_ALLOW))
-    return b"".join(_insn(*ins) for ins in body)
+    trap = len(lines)
+    lines += [(cbpf.RET_K, 0, 0, cbpf.RET_TRAP), (cbpf.RET_K, 0, 0, cbpf.RET_ALLOW)]
+    return cbpf.assemble(lines, {"trap": trap, "allow": trap + 1})
 
 
 class _Native:
@@ -177,51 +151,35 @@ class _Native:
 RING = 32768
 
 
-def _has_cap_sys_admin() -> bool:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) >> _CAP_SYS_ADMIN & 1)
-    except (OSError, ValueError):
-        pass
-    return False
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
-
-
 def _install() -> _Native:
     """Build, load and install handler and filter once per process; return the helper."""
     native = _state.get("native")
     if isinstance(native, _Native):
         return native
     from . import _native
-    from .arch import host_arch
+    from .linux.host import host_arch
+    from .linux.libc import syscall
+    from .linux.seccomp import (
+        SECCOMP_FILTER_FLAG_TSYNC,
+        SECCOMP_SET_MODE_FILTER,
+        Program,
+        needs_no_new_privs,
+        set_no_new_privs,
+    )
 
     if host_arch() != "x86_64":
         raise SeccompGenError(f"recording() supports x86_64 only, not {host_arch()}")
     path = _native.build(SOURCE_NAME, WHAT)
     helper = _Native(path)
-    program = build_program(helper.ret_addr)
-    buf = ctypes.create_string_buffer(program, len(program))
-    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    libc.prctl.restype = ctypes.c_int
-    libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                           ctypes.c_ulong)
-    nnp = not _has_cap_sys_admin()
-    if nnp and libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        err = ctypes.get_errno()
+    program = Program(build_program(helper.ret_addr))
+    nnp = needs_no_new_privs()
+    if nnp and (err := set_no_new_privs()):
         raise SeccompGenError(f"cannot set no_new_privs: {os.strerror(err)}")
     rc = helper.lib.sgen_rec_install()
     if rc < 0:
         raise SeccompGenError(f"cannot install {WHAT}: {os.strerror(-rc)}")
-    res = libc.syscall(ctypes.c_long(_SYS_SECCOMP_X86_64), ctypes.c_long(SECCOMP_SET_MODE_FILTER),
-                       ctypes.c_long(SECCOMP_FILTER_FLAG_TSYNC), ctypes.c_void_p(
-                           ctypes.addressof(fprog)))
+    res = syscall(ctypes.c_long(_SYS_SECCOMP_X86_64), ctypes.c_long(SECCOMP_SET_MODE_FILTER),
+                  ctypes.c_long(SECCOMP_FILTER_FLAG_TSYNC), ctypes.c_void_p(program.address))
     if res != 0:
         err = ctypes.get_errno() if res < 0 else errno_mod.ESRCH
         helper.lib.sgen_rec_uninstall()
@@ -230,7 +188,7 @@ def _install() -> _Native:
                               hint=hint)
     _state["native"] = helper
     _state["nnp"] = nnp
-    _state["keep"] = (buf, fprog)
+    _state["keep"] = program
     return helper
 
 
@@ -270,7 +228,9 @@ class Recording:
     def _build(self, native: _Native, duration: float) -> Trace:
         from ._version import __version__
         from .aggregate import ProcessState, RawRecording, build_trace
-        from .arch import arch_name, host_arch, kernel_release, libseccomp_version, syscall_name
+        from .libseccomp import arch_name, syscall_name
+        from .libseccomp import version as libseccomp_version
+        from .linux.host import host_arch, kernel_release
         from .model import TraceHeader
         from .syscalls.argspec import ARG_VALUE_CAP, fields_for
 

@@ -83,8 +83,6 @@ from .profile import ArgCondition, Profile, Rule, normalize
 from .syscalls.arches import family_of
 
 if TYPE_CHECKING:
-    import pyseccomp
-
     from ._native import Handler
 
 # libseccomp, the profile readers and the native handler are imported when sandbox() runs, so that
@@ -185,7 +183,7 @@ class Sandbox:
 
     def _drain(self) -> list[Violation]:
         from ._native import RECORD, RECORD_MAGIC
-        from .arch import arch_name, syscall_name
+        from .libseccomp import arch_name, syscall_name
 
         size = RECORD.size
         data = self._pending
@@ -332,39 +330,6 @@ def _move_high(fd: int) -> int:
     return new
 
 
-def _name_table(arch: str) -> dict[tuple[str, int], str]:
-    """Names of every syscall of the arch family, resolved now, before the filter is loaded."""
-    from .arch import syscall_name
-    from .syscalls.arches import X32_SYSCALL_BIT
-
-    table: dict[tuple[str, int], str] = {}
-    for a in family_of(arch):
-        bit = X32_SYSCALL_BIT if a == "x32" else 0
-        for nr in range(0, 1024):
-            name = syscall_name(a, nr | bit)
-            if not name.startswith("syscall_"):
-                table[(a, nr | bit)] = name
-    return table
-
-
-def _load(filt: pyseccomp.SyscallFilter, badarch: int) -> None:
-    import pyseccomp
-
-    try:
-        filt.set_attr(pyseccomp.Attr.CTL_NNP, 1)
-        filt.set_attr(pyseccomp.Attr.CTL_TSYNC, 1)
-        filt.set_attr(pyseccomp.Attr.ACT_BADARCH, badarch)
-    except OSError as exc:
-        raise SeccompGenError(f"libseccomp cannot set the filter attributes: "
-                              f"{exc.strerror or exc}") from None
-    try:
-        filt.load()
-    except OSError as exc:
-        raise SeccompGenError(f"the kernel refused the filter: {exc.strerror or exc}",
-                              hint="TSYNC fails when another thread has a different filter"
-                              if exc.errno == errno_mod.ESRCH else None) from None
-
-
 def sandbox(
     profile: Profile | str | os.PathLike[str],
     on_violation: str = "report",
@@ -384,10 +349,8 @@ def sandbox(
     ``errno``/``kill`` rules keep their action and are not reported; only calls that would get the
     profile's default verdict are trapped. The filter also allows what :attr:`Sandbox.added` lists.
     """
-    import pyseccomp
-
-    from .arch import host_arch
-    from .validate import compile_profile
+    from .libseccomp import action_value, compile_profile, load
+    from .linux.host import host_arch
 
     global _active
     if on_violation not in ON_VIOLATION:
@@ -406,7 +369,7 @@ def sandbox(
         if on_violation == "kill":
             final = normalize(replace(prof, default_action="kill-process", default_errno=None))
             filt = compile_profile(final)
-            _load(filt, int(pyseccomp.KILL_PROCESS))
+            load(filt, action_value("kill-process"))
             _active = Sandbox(mode="kill", errno=None, profile=final, added=(), narrowed=())
             return _active
         if host != "x86_64":
@@ -422,10 +385,8 @@ def _install(prof: Profile, host: str, mode: str, err: int,
              report_to: Callable[[Violation], object] | None) -> Sandbox:
     import ctypes
 
-    import pyseccomp
-
     from ._native import load as load_handler
-    from .validate import compile_profile
+    from .libseccomp import action_value, compile_profile, load, name_table
 
     global _active
     rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -440,7 +401,7 @@ def _install(prof: Profile, host: str, mode: str, err: int,
         box = Sandbox(mode=mode, errno=err, profile=final, added=tuple(added),
                       narrowed=tuple(narrowed), report_to=report_to, handler_path=handler.path,
                       _handler=handler, _rfd=rfd, _exe=os.readlink("/proc/self/exe"),
-                      _names=_name_table(host))
+                      _names=name_table(family_of(host)))
         notify = ctypes.cast(ctypes.pythonapi.PyErr_SetInterruptEx, ctypes.c_void_p).value
         previous = signal.signal(signal.SIGSYS, box._on_sigsys)
     except BaseException:
@@ -449,7 +410,7 @@ def _install(prof: Profile, host: str, mode: str, err: int,
         raise
     try:
         handler.install(wfd, err, notify)
-        _load(filt, int(pyseccomp.TRAP))
+        load(filt, action_value("trap"))
     except BaseException:
         handler.restore()
         signal.signal(signal.SIGSYS, previous if previous is not None else signal.SIG_DFL)

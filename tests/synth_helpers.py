@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from seccomp_gen.arch import syscall_number
+from seccomp_gen.libseccomp import syscall_number
 from seccomp_gen.model import ArgValues, SyscallRecord, Trace, TraceHeader
 from seccomp_gen.syscalls.argspec import fields_for
 

@@ -34,8 +34,10 @@ from test_record_live import (
 )
 
 import seccomp_gen
+from seccomp_gen.libseccomp import recording_filter
+from seccomp_gen.linux.host import host_arches
 from seccomp_gen.recorders import BACKENDS, get_backend, unavailable_reasons
-from seccomp_gen.recorders.seccomp_backend import NOTE_NO_RESULTS, build_filter
+from seccomp_gen.recorders.seccomp_backend import NOTE_NO_RESULTS
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 
@@ -95,7 +97,7 @@ def test_auto_prefers_seccomp() -> None:
 
 @needs_seccomp
 def test_filter_covers_every_x86_abi() -> None:
-    program, notes = build_filter(None)
+    program, notes = recording_filter(None, host_arches(), "trace")
     assert len(program) % 8 == 0 and 0 < len(program) // 8 < 64
     assert notes == []
 

@@ -39,11 +39,11 @@ from seccomp_gen import tracefile
 from seccomp_gen.emitters import FORMATS, emit, parse
 from seccomp_gen.errors import SeccompGenError
 from seccomp_gen.import_cli import import_strace
+from seccomp_gen.libseccomp import compile_profile
 from seccomp_gen.model import Trace
 from seccomp_gen.profile import Profile, normalize
 from seccomp_gen.profile_io import load_profile
 from seccomp_gen.synthesize import Policy, synthesize
-from seccomp_gen.validate import compile_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

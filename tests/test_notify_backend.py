@@ -35,17 +35,16 @@ from test_record_live import (
 
 import seccomp_gen
 from seccomp_gen import _native
+from seccomp_gen.linux.cbpf import keyed_prefix
+from seccomp_gen.linux.seccomp import SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND
 from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
 from seccomp_gen.recorders.notify_backend import (
     NOTE_NO_RESULTS,
     NOTE_SUPERVISOR_C,
     NOTE_SUPERVISOR_FALLBACK,
     NOTE_SUPERVISOR_FORCED_PYTHON,
-    SECCOMP_IOCTL_NOTIF_RECV,
-    SECCOMP_IOCTL_NOTIF_SEND,
     SUPERVISOR_ENV,
     SUPERVISOR_SOURCE,
-    key_prefix,
 )
 from seccomp_gen.syscalls.argspec import ARG_VALUE_CAP
 
@@ -116,7 +115,7 @@ def test_ioctl_numbers() -> None:
 
 
 def test_key_prefix_is_a_chain_of_checks_then_allow() -> None:
-    prog = key_prefix(0xC000003E, (1, 2, 3))
+    prog = keyed_prefix(0xC000003E, (1, 2, 3))
     assert len(prog) == 8 * (2 * 7 + 1)
     # Every mismatch jumps just past the ALLOW: instruction 2i+1 has jf = 2*(7-i-1)+1.
     for i in range(7):

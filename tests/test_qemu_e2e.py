@@ -54,12 +54,11 @@ from typing import Any
 import pytest
 
 import seccomp_gen
-from seccomp_gen.arch import syscall_name, syscall_number
+from seccomp_gen.libseccomp import simulator, syscall_name, syscall_number
 from seccomp_gen.model import Trace
 from seccomp_gen.profile import Profile
 from seccomp_gen.profile_io import load_profile
 from seccomp_gen.synthesize import Policy, synthesize
-from seccomp_gen.validate import simulator
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 

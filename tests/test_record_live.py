@@ -421,14 +421,14 @@ def _backend_params(known_too: bool = False) -> list[Any]:
     """One parameter per recording backend (and, with ``known_too``, per backend that honours
     ``--known`` with a covering profile), skipped with the backend's own reason where it cannot
     run on this machine."""
-    from seccomp_gen.recorders import BACKENDS, get_backend, unavailable_reasons
+    from seccomp_gen.recorders import BACKENDS, supports_known, unavailable_reasons
 
     reasons = unavailable_reasons()
     params = []
     for name in BACKENDS:
         skip = pytest.mark.skipif(reasons[name] is not None, reason=f"{name}: {reasons[name]}")
         params.append(pytest.param(name, False, marks=skip, id=name))
-        if known_too and get_backend(name).supports_known:
+        if known_too and supports_known(name):
             params.append(pytest.param(name, True, marks=skip, id=f"{name}-known"))
     return params
 

@@ -13,8 +13,8 @@ import pytest
 
 from seccomp_gen import tracefile
 from seccomp_gen.aggregate import ProcessState, RawRecording, build_trace
-from seccomp_gen.arch import arch_name, syscall_name
 from seccomp_gen.errors import TraceFileError
+from seccomp_gen.libseccomp import arch_name, syscall_name
 from seccomp_gen.model import ExitStatus, TraceHeader
 from seccomp_gen.syscalls.constants import errno_name
 

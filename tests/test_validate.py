@@ -19,21 +19,13 @@ from synth_helpers import mixed_trace, observed_tuples, rec, trace
 
 import seccomp_gen
 from seccomp_gen import generate_cli, tracefile
-from seccomp_gen.arch import syscall_number
 from seccomp_gen.emitters import emit, oci, parse, python_table
 from seccomp_gen.errors import SeccompGenError
+from seccomp_gen.libseccomp import Simulator, compile_profile, export_bpf, simulator, syscall_number
+from seccomp_gen.linux.cbpf import decode, run_bpf, seccomp_data
 from seccomp_gen.model import Trace
 from seccomp_gen.profile import ArgCondition, Profile, Rule, widen
 from seccomp_gen.synthesize import Policy, synthesize
-from seccomp_gen.validate import (
-    Simulator,
-    compile_profile,
-    decode,
-    export_bpf,
-    run_bpf,
-    seccomp_data,
-    simulator,
-)
 
 #: Names no test workload makes; each must be denied on every arch that has it.
 UNOBSERVED = ("mount", "ptrace", "kexec_load", "init_module", "bpf", "unshare", "setns",

@@ -17,6 +17,8 @@ import ctypes
 import os
 from collections.abc import Iterator
 
+from ..linux.libc import syscall
+
 SYS_BPF = 321  # x86_64
 MAP_CREATE, MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM, MAP_GET_NEXT_KEY = 0, 1, 2, 3, 4
 PROG_LOAD, RAW_TRACEPOINT_OPEN = 5, 17
@@ -31,11 +33,6 @@ PROBE_READ_KERNEL, PROBE_READ_KERNEL_STR = 113, 115
 ATTR_SIZE = 128
 LOG_SIZE = 1 << 20
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
-
-
 class BPFError(Exception):
     """A bpf(2) call failed; ``errno`` is the kernel's answer."""
 
@@ -45,7 +42,7 @@ class BPFError(Exception):
 
 
 def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:
-    ret = _syscall(ctypes.c_long(SYS_BPF), ctypes.c_long(cmd), attr, ctypes.c_long(ATTR_SIZE))
+    ret = syscall(ctypes.c_long(SYS_BPF), ctypes.c_long(cmd), attr, ctypes.c_long(ATTR_SIZE))
     if ret < 0:
         return -ctypes.get_errno()
     return int(ret)

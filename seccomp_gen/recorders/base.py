@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import CommandNotExecutable, CommandNotFound, RecordError
@@ -109,7 +112,8 @@ def recording_header(
     from datetime import UTC, datetime
 
     from .._version import __version__
-    from ..arch import host_arch, kernel_release, libseccomp_version
+    from ..libseccomp import version as libseccomp_version
+    from ..linux.host import host_arch, kernel_release
 
     return TraceHeader(
         tool_version=__version__,
@@ -127,3 +131,71 @@ def recording_header(
         records_results=records_results,
         notes=tuple(notes),
     )
+
+
+@contextmanager
+def pinned_to_one_cpu(pin: bool) -> Iterator[int | None]:
+    """Run the block on one CPU (the highest this process may use) when ``pin``: the workload
+    forked inside inherits it. Yields the CPU (None when not pinned); the old affinity is set
+    back after."""
+    if not pin:
+        yield None
+        return
+    old = os.sched_getaffinity(0)
+    cpu = max(old)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, old)
+
+
+@contextmanager
+def forwarding(handler: Callable[[int, FrameType | None], object]) -> Iterator[None]:
+    """``handler`` for the signals a user sends to stop a recording (passed on to the workload)
+    while the block runs; the previous handlers are put back after."""
+    from ..linux.spawn import FORWARDED_SIGNALS
+
+    old: dict[int, signal._HANDLER] = {}
+    try:
+        for sig in FORWARDED_SIGNALS:
+            old[sig] = signal.signal(sig, handler)
+        yield
+    finally:
+        for signum, previous in old.items():
+            signal.signal(signum, previous)
+
+
+def known_notes(options: RecordOptions, arches: Sequence[str], how: str) -> list[str]:
+    """Refuse a --known profile for another arch family, and say in the trace header what ran
+    unrecorded (``how``: "ran untraced", "ran unlogged", ...). Empty without --known."""
+    known = options.known
+    if known is None:
+        return []
+    if not set(known.architectures) & set(arches):
+        raise RecordError(
+            f"the --known profile is for {', '.join(known.architectures) or 'no arch'}, "
+            f"not for this machine ({', '.join(arches)})",
+            path=options.known_source or None)
+    from ..syscalls.arches import sort_arches
+
+    allowed = sum(len(known.names(a)) for a in arches)
+    source = options.known_source or "the known profile"
+    return [f"known syscalls were not recorded: the {allowed} (arch, syscall) pairs that "
+            f"{source} allows on {', '.join(sort_arches(known.architectures))} {how} "
+            "(argument conditions honoured); this trace holds only the rest"]
+
+
+def recording_filter(options: RecordOptions, how: str,
+                     action: str = "trace") -> tuple[bytes, list[str]]:
+    """The filter a filter-based recorder loads: ``action`` (``trace``, ``log``, ``notify``) for
+    every call of every ABI of the host's family but what ``options.known`` allows; and the notes
+    on what ran unrecorded (``how``, see :func:`known_notes`) and on how ``--known`` was
+    applied."""
+    from ..libseccomp import recording_filter as build
+    from ..linux.host import host_arches
+
+    arches = host_arches()
+    notes = known_notes(options, arches, how)
+    program, filter_notes = build(options.known, arches, action)
+    return program, notes + filter_notes

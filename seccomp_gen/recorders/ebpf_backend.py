@@ -56,7 +56,6 @@ from __future__ import annotations
 import ctypes
 import os
 import secrets
-import signal
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -66,7 +65,6 @@ import pyseccomp
 
 from .._native import cache_dir
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
-from ..arch import arch_name, host_arch, syscall_name, syscall_number
 from ..bpf.btf import BTFError
 from ..bpf.kernel import BPFError
 from ..bpf.syscall_counter import (
@@ -78,14 +76,19 @@ from ..bpf.syscall_counter import (
     SyscallCounter,
     kernel_fields,
 )
-from ..errors import CommandNotExecutable, RecordError
+from ..errors import RecordError
+from ..libseccomp import arch_name, syscall_name, syscall_number
+from ..linux.host import host_arch
+from ..linux.libc import syscall
+from ..linux.procfs import status_fields
+from ..linux.reaper import Reaper, spawn
+from ..linux.spawn import GAVE_UP, ErrorPipe, exec_child, forward_signal
 from ..model import ExitStatus, Trace
 from ..syscalls.argspec import ARG_FIELDS, ARG_VALUE_CAP, fields_for
 from . import known_refusal
 from . import supports_known as _supports_known
-from .base import LiveStats, RecordOptions, recording_header, resolve_command
-from .reaper import Reaper, spawn
-from .session import FORWARDED_SIGNALS, forward_signal, is_exec, read_status_fields
+from .base import LiveStats, RecordOptions, forwarding, recording_header, resolve_command
+from .session import is_exec
 
 AUDIT_ARCH_X86_64 = int(pyseccomp.Arch.X86_64)
 AUDIT_ARCH_I386 = int(pyseccomp.Arch.X86)
@@ -96,11 +99,6 @@ NOTE_EXE = (
     "executables are named by the path given to execve (ebpf backend): a #! script is named "
     "itself, not its interpreter"
 )
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
-
 
 def ebpf_unavailable() -> str | None:
     """Why the ebpf backend cannot run here, in one line, or None."""
@@ -187,82 +185,60 @@ class _EbpfSession:
 
     def _run_workload(self) -> tuple[Counts, float]:
         gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        old_handlers: dict[int, signal._HANDLER] = {}
+        pipe = ErrorPipe()
         counter: SyscallCounter | None = None
-        try:
-            for sig in FORWARDED_SIGNALS:
-                old_handlers[sig] = signal.signal(sig, self._on_signal)
-            self.main_pid = self._spawn(gate_r, gate_w, err_w)
-            os.close(gate_r)
-            gate_r = -1
-            os.close(err_w)
-            err_w = -1
-            counter = self._counter()
-            self._show_live(counter)
-            self.live.processes_alive = 1
-            self.live.started = time.monotonic()
-            t0 = time.monotonic()
-            os.write(gate_w, b"g")  # release the workload
-            os.close(gate_w)
-            gate_w = -1
-            for early in self.pending:
-                self._on_signal(early, None)
-            self._wait()
-            duration = time.monotonic() - t0
-            counter.detach()
-            counts = counter.read()
-            seeded = counter.seeded()
-            if seeded is None:
-                raise RecordError("backend ebpf: the BPF programs never saw the workload start "
-                                  "(its seed call was not traced)")
-            self.kernel_main = seeded[0]
-        finally:
-            for fd in (gate_r, gate_w, err_w):
-                if fd >= 0:
-                    os.close(fd)
-            if self.reaper is not None:
-                self.reaper.close()  # before the end of the tree: kills it
-            if counter is not None:
-                counter.close()
-            for signum, handler in old_handlers.items():
-                signal.signal(signum, handler)
-        failure = os.read(err_r, 256)
-        os.close(err_r)
-        if failure:
-            code = int(failure[1:]) if failure[1:].isdigit() else 0
-            if failure[:1] == b"S":
-                raise RecordError(f"could not set up the workload: {os.strerror(code)}",
-                                  hint="the ebpf backend")
-            raise CommandNotExecutable(f"{self.path}: cannot execute: {os.strerror(code)}")
+        with forwarding(self._on_signal):
+            try:
+                self.main_pid = self._spawn(gate_r, gate_w, pipe)
+                os.close(gate_r)
+                gate_r = -1
+                pipe.started()
+                counter = self._counter()
+                self._show_live(counter)
+                self.live.processes_alive = 1
+                self.live.started = time.monotonic()
+                t0 = time.monotonic()
+                os.write(gate_w, b"g")  # release the workload
+                os.close(gate_w)
+                gate_w = -1
+                for early in self.pending:
+                    self._on_signal(early, None)
+                self._wait()
+                duration = time.monotonic() - t0
+                counter.detach()
+                counts = counter.read()
+                seeded = counter.seeded()
+                if seeded is None:
+                    raise RecordError("backend ebpf: the BPF programs never saw the workload "
+                                      "start (its seed call was not traced)")
+                self.kernel_main = seeded[0]
+            finally:
+                for fd in (gate_r, gate_w):
+                    if fd >= 0:
+                        os.close(fd)
+                if self.reaper is not None:
+                    self.reaper.close()  # before the end of the tree: kills it
+                if counter is not None:
+                    counter.close()
+        pipe.check(self.path, "ebpf")
         return counts, duration
 
-    def _spawn(self, gate_r: int, gate_w: int, err_w: int) -> int:
+    def _spawn(self, gate_r: int, gate_w: int, pipe: ErrorPipe) -> int:
         env = self.options.env if self.options.env is not None else dict(os.environ)
+
+        def steps() -> None:
+            os.close(gate_w)
+            if self.options.cwd:
+                os.chdir(self.options.cwd)
+            if self.pinned_cpu is not None:
+                os.sched_setaffinity(0, {self.pinned_cpu})
+            if os.read(gate_r, 1) != b"g":  # we gave up before attaching
+                os._exit(GAVE_UP)
+            syscall(SEED_SYSCALL, ctypes.c_ulong(self.seed_key))  # join the tree
+
         reaper = spawn()
         if reaper is None:  # the workload: nothing here may return or raise into the caller's code
-            try:
-                os.close(gate_w)
-                if self.options.cwd:
-                    os.chdir(self.options.cwd)
-                if self.pinned_cpu is not None:
-                    os.sched_setaffinity(0, {self.pinned_cpu})
-                if os.read(gate_r, 1) != b"g":  # we gave up before attaching
-                    os._exit(127)
-                _syscall(SEED_SYSCALL, ctypes.c_ulong(self.seed_key))  # join the tree
-            except OSError as exc:
-                os.write(err_w, b"S%d" % (exc.errno or 0))
-                os._exit(127)
-            except BaseException:
-                os.write(err_w, b"S0")
-                os._exit(127)
-            try:
-                os.execve(self.path, self.argv, env)
-            except OSError as exc:
-                os.write(err_w, b"E%d" % (exc.errno or 0))
-            except BaseException:
-                os.write(err_w, b"E0")
-            os._exit(127)
+            exec_child(pipe, self.path, self.argv, env, steps)
         self.reaper = reaper
         return reaper.main_pid
 
@@ -306,7 +282,7 @@ class _EbpfSession:
             return
         # The main process is gone and we wait for its orphans (re-parented to R): they get it.
         for other in reaper.children() - {reaper.main_pid}:
-            if read_status_fields(other).get("State", "Z")[:1] not in ("Z", "X"):
+            if status_fields(other).get("State", "Z")[:1] not in ("Z", "X"):
                 forward_signal(other, sig)
 
     # -- the trace --------------------------------------------------------------------------------

@@ -29,21 +29,27 @@ import ctypes
 import errno
 import os
 import signal
-import struct
 from collections.abc import Callable, Sequence
 
-from . import ptrace_abi as pt
-from .base import LiveStats, RecordOptions
-from .seccomp_backend import _SECCOMP_STOP_STATUS, NO_RESULT, _SeccompSession
-from .session import (
+from ..linux import cbpf
+from ..linux import ptrace as pt
+from ..linux.ptrace import (
     ENTRY,
     ENTRY_HEAD,
     INFO_SIZE,
+    OFF_ORIG_RAX,
+    OFF_RAX,
     PTRACE_GET_SYSCALL_INFO,
+    SI_SYSCALL,
+    SI_SYSCALL_OFF,
+    SIGINFO_SIZE,
     WALL,
+    poke_user,
     ptrace,
     raise_ptrace,
 )
+from .base import LiveStats, RecordOptions
+from .seccomp_backend import _SECCOMP_STOP_STATUS, NO_RESULT, _SeccompSession
 
 # What the judge answers.
 CONTINUE, ERRNO, KILL_PROCESS, KILL_THREAD, TRAP = range(5)
@@ -51,15 +57,8 @@ CONTINUE, ERRNO, KILL_PROCESS, KILL_THREAD, TRAP = range(5)
 #: Syscall numbers no ABI has; the filter prefix answers them with KILL_PROCESS, KILL (thread),
 #: TRAP. Rewriting a stopped call's number to one of them makes the kernel apply that action.
 POISON = {KILL_PROCESS: 0x3FFF5EC1, KILL_THREAD: 0x3FFF5EC2, TRAP: 0x3FFF5EC3}
-_RET = {KILL_PROCESS: 0x80000000, KILL_THREAD: 0x00000000, TRAP: 0x00030000}
-
-# struct user_regs_struct offsets (x86_64): rax is word 10, orig_rax word 15.
-_OFF_RAX, _OFF_ORIG_RAX = 80, 120
-# siginfo_t for SIGSYS: si_signo, si_errno, si_code, pad, then _call_addr u64, _syscall int,
-# _arch u32.
-_SIGINFO_SIZE = 128
-_SI_SYSCALL = struct.Struct("=i")
-_SI_SYSCALL_OFF = 24
+_RET = {KILL_PROCESS: cbpf.RET_KILL_PROCESS, KILL_THREAD: cbpf.RET_KILL_THREAD,
+        TRAP: cbpf.RET_TRAP}
 
 #: judge(tid, tgid, exe, audit, nr, args) -> (answer, errno, record in the trace)
 Judge = Callable[[int, int, str, int, int, tuple[int, ...]], tuple[int, int, bool]]
@@ -67,16 +66,10 @@ Judge = Callable[[int, int, str, int, int, tuple[int, ...]], tuple[int, int, boo
 
 def poison_prefix() -> bytes:
     """The BPF instructions put before libseccomp's program (jumps in cBPF are relative)."""
-    ld_nr = struct.pack("=HBBI", 0x20, 0, 0, 0)  # ld [0] (seccomp_data.nr)
-    out = [ld_nr]
+    lines: list[cbpf.Line] = [(cbpf.LD_W_ABS, 0, 0, cbpf.NR)]
     for answer in (KILL_PROCESS, KILL_THREAD, TRAP):
-        out.append(struct.pack("=HBBI", 0x15, 0, 1, POISON[answer]))  # jeq k, 0, 1
-        out.append(struct.pack("=HBBI", 0x06, 0, 0, _RET[answer]))  # ret k
-    return b"".join(out)
-
-
-def _poke(tid: int, offset: int, value: int) -> bool:
-    return bool(ptrace(pt.PTRACE_POKEUSER, tid, offset, value & 0xFFFFFFFFFFFFFFFF) != -1)
+        lines += [(cbpf.JEQ_K, 0, 1, POISON[answer]), (cbpf.RET_K, 0, 0, _RET[answer])]
+    return cbpf.assemble(lines, {})
 
 
 class EnforceSession(_SeccompSession):
@@ -126,10 +119,10 @@ class EnforceSession(_SeccompSession):
                 if (audit, nr) not in self.no_args:
                     self._record_args(tid, (audit, nr), buf)
             if answer == ERRNO:
-                if not (_poke(tid, _OFF_ORIG_RAX, -1) and _poke(tid, _OFF_RAX, -err)):
+                if not (poke_user(tid, OFF_ORIG_RAX, -1) and poke_user(tid, OFF_RAX, -err)):
                     self._gone_or_raise("POKEUSER", tid)
             elif answer in POISON:
-                if not _poke(tid, _OFF_ORIG_RAX, POISON[answer]):
+                if not poke_user(tid, OFF_ORIG_RAX, POISON[answer]):
                     self._gone_or_raise("POKEUSER", tid)
                 if answer == TRAP:
                     self.pending_trap[tid] = nr
@@ -151,13 +144,13 @@ class EnforceSession(_SeccompSession):
     def _unpoison_trap(tid: int, nr: int) -> None:
         """At the SIGSYS delivery stop of a poisoned call: show the handler the real number, in
         the siginfo and in the registers (the kernel rolls rax back to the syscall number)."""
-        info = ctypes.create_string_buffer(_SIGINFO_SIZE)
+        info = ctypes.create_string_buffer(SIGINFO_SIZE)
         if ptrace(pt.PTRACE_GETSIGINFO, tid, 0, ctypes.addressof(info)) == -1:
             return
-        _SI_SYSCALL.pack_into(info, _SI_SYSCALL_OFF, nr)
+        SI_SYSCALL.pack_into(info, SI_SYSCALL_OFF, nr)
         ptrace(pt.PTRACE_SETSIGINFO, tid, 0, ctypes.addressof(info))
-        _poke(tid, _OFF_ORIG_RAX, nr)
-        _poke(tid, _OFF_RAX, nr)
+        poke_user(tid, OFF_ORIG_RAX, nr)
+        poke_user(tid, OFF_RAX, nr)
 
 
 __all__ = ["CONTINUE", "ERRNO", "KILL_PROCESS", "KILL_THREAD", "POISON", "TRAP",

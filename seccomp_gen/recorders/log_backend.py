@@ -74,68 +74,68 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import re
 import secrets
 import select
 import signal
-import socket
-import struct
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import FrameType
 
-import pyseccomp
-
 from ..aggregate import ProcessState, RawRecording, build_trace
-from ..arch import arch_name, arch_token, syscall_name
 from ..errors import RecordError
+from ..libseccomp import arch_name, arch_token, syscall_name, syscall_number
+from ..linux import cbpf
+from ..linux.audit import (
+    AUDIT_LOCKED,
+    RCVBUF,
+    STATUS_BACKLOG_LIMIT,
+    STATUS_ENABLED,
+    STATUS_PID,
+    STATUS_RATE_LIMIT,
+    AuditSocket,
+    AuditStatus,
+    parse_seccomp_record,
+)
+from ..linux.host import host_arches
+from ..linux.libc import string_array, syscall
+from ..linux.procfs import is_running, parent_of, status_fields
+from ..linux.reaper import Reaper, spawn
+from ..linux.seccomp import (
+    ACTIONS_LOGGED,
+    CAP_AUDIT_CONTROL,
+    Program,
+    action_unavailable,
+    has_cap,
+    needs_no_new_privs,
+)
+from ..linux.spawn import FORWARDED_SIGNALS, ErrorPipe, load_filter, run_steps
 from ..model import ExitStatus, Trace
 from . import supports_known as _supports_known
 from .audit_state import AuditClaim, SavedSettings, lock_held, read_saved
-from .base import LiveStats, RecordOptions, recording_header, resolve_command
-from .reaper import Reaper, spawn
-from .seccomp_backend import (
-    NO_RESULT,
-    NOTE_NNP,
-    PR_SET_NO_NEW_PRIVS,
-    PR_SET_SECCOMP,
-    SECCOMP_MODE_FILTER,
-    SECCOMP_RET_LOG,
-    _has_cap_sys_admin,
-    _prctl,
-    _SockFprog,
-    host_arches,
-    key_prefix,
+from .base import (
+    LiveStats,
+    RecordOptions,
+    forwarding,
+    pinned_to_one_cpu,
     recording_filter,
+    recording_header,
+    resolve_command,
 )
-from .session import FORWARDED_SIGNALS, child_failure, libc, read_status_fields, string_array
+from .seccomp_backend import NO_RESULT, NOTE_NNP
 
-NETLINK_AUDIT = 9
-AUDIT_GET, AUDIT_SET = 1000, 1001
-AUDIT_SECCOMP = 1326
-#: Message types from 1100 up are audit records (from the kernel's queue); below, replies.
-AUDIT_FIRST_RECORD = 1100
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
-SO_RCVBUFFORCE = 33
-STATUS_ENABLED, STATUS_PID, STATUS_RATE_LIMIT, STATUS_BACKLOG_LIMIT = 0x1, 0x4, 0x8, 0x10
-AUDIT_LOCKED = 2
 #: SECCOMP_RET_LOG as it appears in ``code=``.
-LOG_CODE = SECCOMP_RET_LOG
+LOG_CODE = cbpf.RET_LOG
 
 #: What the audit queue may hold while we read (records wait there, they are not dropped).
 BACKLOG_LIMIT = 1 << 20
-#: The receive buffer asked for with SO_RCVBUFFORCE.
-RCVBUF = 64 << 20
 #: After the workload has ended: records may lag a little; when none at all arrives for this
 #: long and the kernel's queue is empty, they are all read...
 QUIET_S = 0.25
 #: ...and whatever arrives (another program's records, say), the run ends this long after the
 #: workload's end.
 DRAIN_MAX_S = 5.0
-_CAP_AUDIT_CONTROL = 30
 
 #: Test-only hook: ``SECCOMP_GEN_TEST_PAUSE=POINT`` stops a log recording at POINT (one of
 #: :data:`PAUSE_POINTS`), says so on stderr and waits until a signal arrives (30 s at most). The
@@ -146,9 +146,6 @@ PAUSE_ENV = "SECCOMP_GEN_TEST_PAUSE"
 PAUSE_POINTS = ("start", "locked", "saved", "registering", "registered", "spawned", "ended",
                 "restoring")
 
-_NLMSGHDR = struct.Struct("=IHHII")
-_STATUS_FIELDS = ("mask", "enabled", "failure", "pid", "rate_limit", "backlog_limit", "lost",
-                  "backlog")
 
 NOTE_NO_ARGS = (
     "arguments and return values are not in audit records (log backend): args and results are "
@@ -156,167 +153,16 @@ NOTE_NO_ARGS = (
     "to see them"
 )
 
-_RECORD = re.compile(
-    rb" pid=(\d+) .*? exe=(\"[^\"]*\"|[0-9A-F]+|\(null\)) .*?arch=([0-9a-f]+) syscall=(\d+) "
-    rb".*? code=0x([0-9a-f]+)"
-)
-
-_libc_syscall = libc.syscall
-_libc_syscall.restype = ctypes.c_long
-
-
-@dataclass(frozen=True)
-class AuditStatus:
-    """The fields of ``struct audit_status`` this backend reads or changes."""
-
-    enabled: int
-    failure: int
-    pid: int
-    rate_limit: int
-    backlog_limit: int
-    lost: int
-    backlog: int
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether ``pid`` is a running process: not gone, and not a zombie (a SIGKILLed recorder
-    whose parent has not reaped it yet is dead, though kill(pid, 0) still succeeds)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return read_status_fields(pid).get("State", "X")[:1] not in ("Z", "X")
-
-
-def _has_cap(bit: int) -> bool:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) >> bit & 1)
-    except (OSError, ValueError):
-        pass
-    return False
-
-
-class AuditSocket:
-    """A NETLINK_AUDIT socket: status requests, and the records sent to the audit daemon.
-
-    Records that arrive while a request waits for its reply are passed to ``on_record`` (the
-    payload of each AUDIT_SECCOMP message), so nothing is lost in between.
-    """
-
-    def __init__(self, on_record: Callable[[bytes], None] | None = None) -> None:
-        try:
-            self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                      NETLINK_AUDIT)
-        except OSError as exc:
-            raise RecordError(f"cannot open the audit netlink socket: {exc.strerror or exc}",
-                              hint="the kernel needs CONFIG_AUDIT") from None
-        self.sock.bind((0, 0))
-        self.on_record = on_record
-        #: Audit records received (of any type, anyone's): they came from the kernel's queue.
-        self.records = 0
-        self._seq = 0
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def grow_buffer(self, size: int = RCVBUF) -> int:
-        """Raise the receive buffer (SO_RCVBUFFORCE, else SO_RCVBUF); returns what it got."""
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
-        except OSError:
-            with contextlib.suppress(OSError):
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-        return int(self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
-
-    def _send(self, msg_type: int, payload: bytes, flags: int) -> int:
-        self._seq += 1
-        self.sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(payload), msg_type, flags, self._seq,
-                                      0) + payload)
-        return self._seq
-
-    def dispatch(self, data: bytes) -> tuple[int, int, bytes]:
-        """Hand a record to ``on_record``; return (type, seq, payload) of one datagram.
-
-        Audit records are one per datagram, and their ``nlmsg_len`` is the payload length (a
-        long-standing quirk of the kernel), so the payload is everything after the header.
-        """
-        _, msg_type, _, seq, _ = _NLMSGHDR.unpack_from(data)
-        payload = data[_NLMSGHDR.size:]
-        if msg_type >= AUDIT_FIRST_RECORD:
-            self.records += 1
-            if msg_type == AUDIT_SECCOMP and self.on_record is not None:
-                self.on_record(payload)
-        return msg_type, seq, payload
-
-    def _wait(self, want: Callable[[int, int, bytes], bool], timeout: float = 5.0) -> bytes:
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                try:
-                    data = self.sock.recv(65536)
-                except TimeoutError:
-                    raise RecordError("the kernel's audit subsystem did not answer") from None
-                msg_type, seq, payload = self.dispatch(data)
-                if want(msg_type, seq, payload):
-                    return payload
-        finally:
-            self.sock.settimeout(None)
-
-    def status(self) -> AuditStatus:
-        """AUDIT_GET. The reply comes from a kernel thread, after any ack, so none is asked for."""
-        self._send(AUDIT_GET, b"", NLM_F_REQUEST)
-
-        def want(msg_type: int, _seq: int, payload: bytes) -> bool:
-            if msg_type == NLMSG_ERROR:
-                err = struct.unpack_from("=i", payload)[0]
-                if err:
-                    raise _os_error(-err, "AUDIT_GET")
-            return msg_type == AUDIT_GET
-
-        payload = self._wait(want)
-        values = struct.unpack_from(f"={len(_STATUS_FIELDS)}I",
-                                    payload.ljust(4 * len(_STATUS_FIELDS), b"\0"))
-        fields = dict(zip(_STATUS_FIELDS, values, strict=True))
-        del fields["mask"]
-        return AuditStatus(**fields)
-
-    def set(self, mask: int, *, enabled: int = 0, pid: int = 0, rate_limit: int = 0,
-            backlog_limit: int = 0) -> None:
-        """AUDIT_SET of the fields in ``mask``; raises OSError with the kernel's errno."""
-        payload = struct.pack("=8I", mask, enabled, 0, pid, rate_limit, backlog_limit, 0, 0)
-        seq = self._send(AUDIT_SET, payload, NLM_F_REQUEST | NLM_F_ACK)
-        result: list[int] = []
-
-        def want(msg_type: int, got: int, body: bytes) -> bool:
-            if msg_type == NLMSG_ERROR and got == seq:
-                result.append(struct.unpack_from("=i", body)[0])
-                return True
-            return False
-
-        self._wait(want)
-        if result and result[0]:
-            raise _os_error(-result[0], "AUDIT_SET")
-
-
-def _os_error(err: int, what: str) -> OSError:
-    return OSError(err, f"{what}: {os.strerror(err)}")
-
-
 def _owner_line(status: AuditStatus, saved: SavedSettings | None = None) -> str | None:
     """One line when a live process other than us is the audit daemon. A registration of a
     seccomp-gen recording that was killed (``saved``, from its state file: its pid may since
     name another process) is not an owner: it is replaced."""
     pid = status.pid
-    if not pid or pid == os.getpid() or not _pid_alive(pid):
+    if not pid or pid == os.getpid() or not is_running(pid):
         return None
     if saved is not None and saved.owner == pid:
         return None
-    comm = read_status_fields(pid).get("Name", "?")
+    comm = status_fields(pid).get("Name", "?")
     hint = " (e.g. systemctl stop auditd)" if comm == "auditd" else ""
     return f"another audit daemon owns the audit log (pid {pid}, {comm}); stop it first{hint}"
 
@@ -330,22 +176,17 @@ def _busy_line(saved: SavedSettings | None) -> str:
 
 def log_unavailable() -> str | None:
     """Why the log backend cannot run here, in one line, or None."""
-    path = "/proc/sys/kernel/seccomp/actions_avail"
-    try:
-        with open(path, encoding="ascii") as fh:
-            actions = fh.read().split()
-    except OSError:
-        return f"the kernel has no seccomp filters ({path} is missing)"
-    if "log" not in actions:
-        return f"the kernel does not offer SECCOMP_RET_LOG ({path}: {' '.join(actions)})"
-    logged = "/proc/sys/kernel/seccomp/actions_logged"
+    why = action_unavailable("log", "SECCOMP_RET_LOG")
+    if why is not None:
+        return why
+    logged = ACTIONS_LOGGED
     try:
         with open(logged, encoding="ascii") as fh:
             if "log" not in fh.read().split():
                 return f"RET_LOG is not logged: add 'log' to {logged}"
     except OSError:
         pass
-    if os.geteuid() != 0 and not _has_cap(_CAP_AUDIT_CONTROL):
+    if os.geteuid() != 0 and not has_cap(CAP_AUDIT_CONTROL):
         return "needs root (CAP_AUDIT_CONTROL) to read the audit log as its daemon"
     try:
         conn = AuditSocket()
@@ -379,7 +220,7 @@ class LogRecorder:
     def record(self, argv: Sequence[str], options: RecordOptions, live: LiveStats) -> Trace:
         """Run ``argv`` under the filter as audit daemon until every process of it has ended."""
         path = resolve_command(argv, options.env)
-        program, filter_notes = recording_filter(options, "ran unlogged", action=pyseccomp.LOG)
+        program, filter_notes = recording_filter(options, "ran unlogged", action="log")
         notes = [NOTE_NO_ARGS, *filter_notes]
         return _LogSession(argv, path, options, live, program, notes).run()
 
@@ -394,7 +235,7 @@ class _LogSession:
         self.options = options
         self.live = live
         self.notes = notes
-        self.set_nnp = not _has_cap_sys_admin()
+        self.set_nnp = needs_no_new_privs()
         self.raw = RawRecording()
         self.main_pid = 0
         self.main_status: ExitStatus | None = None
@@ -418,7 +259,7 @@ class _LogSession:
         after the fork the child only passes pointers to the kernel."""
         self.key = (secrets.randbits(64), secrets.randbits(64), secrets.randbits(64))
         native = host_arches()[0]
-        self.nr_execve = int(pyseccomp.resolve_syscall(arch_token(native), "execve"))
+        self.nr_execve = syscall_number(native, "execve")
         env = self.options.env if self.options.env is not None else dict(os.environ)
         self._path = ctypes.c_char_p(os.fsencode(self.path))
         self._argv = string_array([os.fsencode(a) for a in self.argv])
@@ -426,32 +267,29 @@ class _LogSession:
                                     for k, v in env.items()])
         args = (ctypes.cast(self._path, ctypes.c_void_p).value or 0,
                 ctypes.addressof(self._argv), ctypes.addressof(self._envp), *self.key)
-        from ..validate import decode, run_bpf, seccomp_data
-
-        audit = int(arch_token(native))
-        verdict = run_bpf(decode(program), seccomp_data(audit, self.nr_execve, args))
+        audit = arch_token(native)
+        verdict = cbpf.run_bpf(cbpf.decode(program), cbpf.seccomp_data(audit, self.nr_execve, args))
         #: Whether the workload's own execve is counted: the filter without the marker logs it.
-        self.count_start_exec = verdict & 0xFFFF0000 == SECCOMP_RET_LOG
-        marked = key_prefix(audit, self.key, only=self.nr_execve, action=SECCOMP_RET_LOG)
+        self.count_start_exec = verdict & cbpf.RET_ACTION_FULL == cbpf.RET_LOG
+        marked = cbpf.keyed_prefix(audit, self.key, only=self.nr_execve, action=cbpf.RET_LOG)
         program = marked + program
-        self._program = ctypes.create_string_buffer(program, len(program))
-        self._fprog = _SockFprog(len(program) // 8, ctypes.addressof(self._program))
+        self._program = Program(program)
 
     # -- records ----------------------------------------------------------------------------------
 
     def on_record(self, payload: bytes) -> None:
-        m = _RECORD.search(payload)
-        if m is None or int(m.group(5), 16) != LOG_CODE:
+        rec = parse_seccomp_record(payload)
+        if rec is None or rec.code != LOG_CODE:
             return
-        pid = int(m.group(1))
+        pid = rec.pid
         token = self.pid_token.get(pid)
         if token is None:
             if pid in self.foreign or not self.main_pid:
                 return
-            token = self._adopt(pid, _exe_field(m.group(2)))
+            token = self._adopt(pid, rec.exe)
             if token is None:
                 return
-        audit, nr = int(m.group(3), 16), int(m.group(4))
+        audit, nr = rec.arch, rec.syscall
         if pid == self.main_pid and not self.started_exec:
             # Our own child's calls before its (marked) execve are not the workload's; the
             # execve itself only if the filter without the marker logged it.
@@ -461,7 +299,7 @@ class _LogSession:
             if not self.count_start_exec:
                 return
         else:
-            exe = _exe_field(m.group(2))
+            exe = rec.exe
             tgid, known_exe = self.raw.tokens[token]
             proc = self.raw.processes[tgid]
             if exe != known_exe:  # the process has exec'd since its last record
@@ -473,7 +311,7 @@ class _LogSession:
 
     def _adopt(self, pid: int, exe: str) -> int | None:
         """The token of a pid seen for the first time, or None if it is not of our tree."""
-        ppid = _parent(pid)
+        ppid = parent_of(pid)
         if ppid is None:
             ours = pid > self.main_pid or pid < self.main_pid // 2  # gone; allocated after ours
             parent: int | None = None
@@ -490,7 +328,7 @@ class _LogSession:
                     break
                 if cur in self.foreign or cur == 1:
                     break
-                cur = _parent(cur)
+                cur = parent_of(cur)
                 seen += 1
         if not ours:
             self.foreign.add(pid)
@@ -505,14 +343,8 @@ class _LogSession:
         started_wall = datetime.now(UTC)
         # First of all: from here on a signal is ours to handle (passed on, or an error before
         # the workload exists), never an exception between a change and the code undoing it.
-        old_handlers: dict[int, signal._HANDLER] = {}
-        try:
-            for sig in FORWARDED_SIGNALS:
-                old_handlers[sig] = signal.signal(sig, self._on_signal)
+        with forwarding(self._on_signal):
             duration, after, before, rcvbuf = self._run_claimed()
-        finally:
-            for signum, handler in old_handlers.items():
-                signal.signal(signum, handler)
         start = self.lost_at_start if self.lost_at_start is not None else before.lost
         lost = (after.lost - start) & 0xFFFFFFFF if after is not None else 0
         if lost:
@@ -570,23 +402,18 @@ class _LogSession:
     def _run_registered(self, conn: AuditSocket, claim: AuditClaim,
                         before: AuditStatus) -> tuple[float, AuditStatus | None]:
         """Register, run the workload, and always undo exactly what was changed."""
-        old_affinity = os.sched_getaffinity(0)
         after: AuditStatus | None = None
         try:
             self._register(conn, before)
             self.lost_at_start = conn.status().lost
             self._pause("registered")
             self._stop_if_interrupted()
-            if self.options.pin:
-                self.pinned_cpu = max(old_affinity)
-                os.sched_setaffinity(0, {self.pinned_cpu})
-            duration = self._run_workload(conn)
+            with pinned_to_one_cpu(self.options.pin) as self.pinned_cpu:
+                duration = self._run_workload(conn)
         finally:
             self._pause("restoring")
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
             try:
-                if self.options.pin:
-                    os.sched_setaffinity(0, old_affinity)
                 after, restored = self._unregister(conn, before)
                 if restored:
                     claim.clear()
@@ -674,16 +501,12 @@ class _LogSession:
         loads a one-instruction LOG filter and exits, and we wait for the record of its
         exit_group. On 6.18 they do, so ``enabled`` is left alone; kernels that log seccomp only
         with auditing enabled get ``enabled`` = 1 for the run (and that is said in the header)."""
-        insn = struct.pack("=HBBI", 0x06, 0, 0, LOG_CODE)  # BPF_RET | BPF_K, SECCOMP_RET_LOG
-        buf = ctypes.create_string_buffer(insn, len(insn))
-        prog = _SockFprog(1, ctypes.addressof(buf))
+        prog = Program(cbpf.ret(LOG_CODE))
         pid = os.fork()
         if pid == 0:
             try:
                 conn.sock.close()
-                if self.set_nnp:
-                    _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-                _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0)
+                load_filter(prog, self.set_nnp)
             finally:
                 os._exit(0)
         os.waitpid(pid, 0)
@@ -730,11 +553,10 @@ class _LogSession:
         return after, done
 
     def _run_workload(self, conn: AuditSocket) -> float:
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pipe = ErrorPipe()
         try:
-            self.main_pid = self._spawn(err_w, conn)
-            os.close(err_w)
-            err_w = -1
+            self.main_pid = self._spawn(pipe, conn)
+            pipe.started()
             for early in self.pending:  # arrived while it was being forked
                 self._on_signal(early, None)
             self._pause("spawned")
@@ -742,41 +564,33 @@ class _LogSession:
             t0 = time.monotonic()
             self._loop(conn)
             duration = time.monotonic() - t0
+        except BaseException:
+            pipe.close()
+            raise
         finally:
-            if err_w >= 0:
-                os.close(err_w)
             if self.reaper is not None:
                 # Before the end of the tree (an exception): the reaper kills the whole tree.
                 self.reaper.close()
-        failure = os.read(err_r, 256)
-        os.close(err_r)
-        if failure:
-            self._child_failed(failure)
+        pipe.check(self.path, "log")
         return duration
 
-    def _spawn(self, err_w: int, conn: AuditSocket) -> int:
-        fprog = ctypes.addressof(self._fprog)
+    def _spawn(self, pipe: ErrorPipe, conn: AuditSocket) -> int:
         nr_execve = ctypes.c_long(self.nr_execve)
         k1, k2, k3 = (ctypes.c_ulong(k) for k in self.key)
+
+        def steps() -> None:
+            conn.sock.close()  # the audit socket must not outlive us in the workload
+            if self.options.cwd:
+                os.chdir(self.options.cwd)
+            load_filter(self._program, self.set_nnp)
+
         reaper = spawn()
         if reaper is None:  # the workload: nothing here may return or raise into the caller's code
-            try:
-                conn.sock.close()  # the audit socket must not outlive us in the workload
-                if self.options.cwd:
-                    os.chdir(self.options.cwd)
-                if self.set_nnp and _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-                    os.write(err_w, b"S%d:set no_new_privs" % ctypes.get_errno())
-                    os._exit(127)
-                if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, fprog, 0, 0) != 0:
-                    os.write(err_w, b"S%d:load the seccomp filter" % ctypes.get_errno())
-                    os._exit(127)
-                # The marked execve (see the module's docstring), with arguments built before
-                # the fork: nothing else runs between the filter and the workload.
-                _libc_syscall(nr_execve, self._path, self._argv, self._envp, k1, k2, k3)
-                os.write(err_w, b"E%d" % ctypes.get_errno())
-            except BaseException:
-                os.write(err_w, b"S0:set up the child")
-            os._exit(127)
+            run_steps(pipe, steps)
+            # The marked execve (see the module's docstring), with arguments built before the
+            # fork: nothing else runs between the filter and the workload.
+            syscall(nr_execve, self._path, self._argv, self._envp, k1, k2, k3)
+            pipe.exec_failed(ctypes.get_errno())
         self.reaper = reaper
         pid = reaper.main_pid
         token = self.raw.new_token(pid, os.path.realpath(self.path))
@@ -787,12 +601,9 @@ class _LogSession:
         self.live.distinct = lambda: self.raw.distinct
         return pid
 
-    def _child_failed(self, failure: bytes) -> None:
-        raise child_failure(failure, self.path, "log")
-
     def _alive_tree(self) -> list[int]:
         """The processes of the tree we know of that still run, but the main one."""
-        return sorted(p for p in self.pid_token if p != self.main_pid and _pid_alive(p))
+        return sorted(p for p in self.pid_token if p != self.main_pid and is_running(p))
 
     def _loop(self, conn: AuditSocket) -> None:
         """Read records until the reaper says that the whole tree has ended, then drain."""
@@ -897,21 +708,3 @@ def _what_we_set(before: AuditStatus) -> dict[str, int]:
     if before.backlog_limit < BACKLOG_LIMIT:
         ours["backlog_limit"] = BACKLOG_LIMIT
     return ours
-
-
-def _parent(pid: int) -> int | None:
-    """PPid of a live process, None if it is gone."""
-    text = read_status_fields(pid).get("PPid")
-    return int(text) if text and text.strip().isdigit() else None
-
-
-def _exe_field(raw: bytes) -> str:
-    """The ``exe=`` value: quoted, or hex when it holds unusual bytes."""
-    if raw.startswith(b'"'):
-        return raw[1:-1].decode(errors="surrogateescape")
-    if raw == b"(null)":
-        return "?"
-    try:
-        return bytes.fromhex(raw.decode()).decode(errors="surrogateescape")
-    except ValueError:
-        return raw.decode(errors="replace")

@@ -85,69 +85,55 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-import pyseccomp
-
 from ..aggregate import ProcessState, RawRecording, build_trace
-from ..arch import (
-    arch_name,
-    arch_token,
-    kernel_release,
-    syscall_name,
-)
 from ..errors import RecordError, SeccompGenError
+from ..libseccomp import arch_name, arch_token, native_arch, syscall_name, syscall_number
+from ..linux import cbpf
+from ..linux.host import host_arches, kernel_release
+from ..linux.libc import Iovec, Msghdr, ioctl, string_array, syscall
+from ..linux.procfs import exe_of, status_fields
+from ..linux.reaper import Reaper, spawn
+from ..linux.seccomp import (
+    MAX_INSNS,
+    NOTIF,
+    NOTIF_ARGS,
+    NOTIF_ARGS_OFFSET,
+    NOTIF_HEAD,
+    NOTIF_RESP,
+    SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    SECCOMP_IOCTL_NOTIF_RECV,
+    SECCOMP_IOCTL_NOTIF_SEND,
+    SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+    SECCOMP_SET_MODE_FILTER,
+    SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+    SECCOMP_USER_NOTIF_FLAG_CONTINUE,
+    Program,
+    action_unavailable,
+    needs_no_new_privs,
+    notif_sizes,
+    set_no_new_privs,
+)
+from ..linux.spawn import (
+    ChildSetupError,
+    ErrorPipe,
+    exec_message,
+    run_steps,
+    setup_message,
+)
 from ..model import ExitStatus, Trace
 from ..syscalls.argspec import ARG_VALUE_CAP, fields_for
 from . import supports_known as _supports_known
-from .base import LiveStats, RecordOptions, recording_header, resolve_command
-from .reaper import Reaper, spawn
-from .seccomp_backend import (
-    MAX_INSNS,
-    NO_RESULT,
-    NOTE_NNP,
-    PR_SET_NO_NEW_PRIVS,
-    _has_cap_sys_admin,
-    _prctl,
-    _SockFprog,
-    host_arches,
-    key_prefix,
+from .base import (
+    LiveStats,
+    RecordOptions,
+    forwarding,
+    pinned_to_one_cpu,
     recording_filter,
+    recording_header,
+    resolve_command,
 )
-from .session import (
-    FORWARDED_SIGNALS,
-    child_failure,
-    exe_of,
-    is_exec,
-    libc,
-    read_status_fields,
-    string_array,
-)
-
-SECCOMP_SET_MODE_FILTER = 1
-SECCOMP_GET_NOTIF_SIZES = 3
-SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
-SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
-SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP = 1
-SECCOMP_RET_USER_NOTIF = 0x7FC00000
-
-#: struct seccomp_notif {u64 id; u32 pid; u32 flags; struct seccomp_data {s32 nr; u32 arch;
-#: u64 instruction_pointer; u64 args[6];}}, and struct seccomp_notif_resp {u64 id; s64 val;
-#: s32 error; u32 flags;}.
-NOTIF = struct.Struct("=QIIiIQ6Q")
-NOTIF_RESP = struct.Struct("=QqiI")
-_NOTIF_HEAD = struct.Struct("=Q I 4x i I")  # id, pid, nr, arch
-_ARGS_OFFSET = 32
-_ARGS = struct.Struct("=6Q")
-
-
-def _ioc(direction: int, nr: int, size: int) -> int:
-    """The generic _IOC encoding (x86, arm64, riscv, s390): dir:2 size:14 type:8 nr:8."""
-    return (direction << 30) | (size << 16) | (ord("!") << 8) | nr
-
-
-_IOC_WRITE, _IOC_READ = 1, 2
-SECCOMP_IOCTL_NOTIF_RECV = _ioc(_IOC_READ | _IOC_WRITE, 0, NOTIF.size)  # 0xc0502100
-SECCOMP_IOCTL_NOTIF_SEND = _ioc(_IOC_READ | _IOC_WRITE, 1, NOTIF_RESP.size)  # 0xc0182101
-SECCOMP_IOCTL_NOTIF_SET_FLAGS = _ioc(_IOC_WRITE, 4, 8)  # 0x40082104 (6.6+)
+from .seccomp_backend import NO_RESULT, NOTE_NNP
+from .session import is_exec
 
 #: How long the child may take to hand over the listener.
 HANDOVER_TIMEOUT_S = 10.0
@@ -174,46 +160,21 @@ _COUNT = struct.Struct("=qIiQ")  # token, arch, nr, count
 _ROW = struct.Struct("=IiI4x2Q")  # arch, nr, number of values, values
 _FAILED_OPS = {1: "poll", 2: "receive", 3: "answer", 4: "memory allocation"}
 
-_libc_syscall = libc.syscall
-_libc_syscall.restype = ctypes.c_long
-_ioctl = ctypes.CDLL(None, use_errno=True).ioctl
-_ioctl.restype = ctypes.c_int
-
-
-class _Iovec(ctypes.Structure):
-    _fields_ = (("base", ctypes.c_void_p), ("len", ctypes.c_size_t))
-
-
-class _Msghdr(ctypes.Structure):
-    _fields_ = (("name", ctypes.c_void_p), ("namelen", ctypes.c_uint), ("iov", ctypes.c_void_p),
-                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p),
-                ("controllen", ctypes.c_size_t), ("flags", ctypes.c_int))
-
-
-class _NotifSizes(ctypes.Structure):
-    _fields_ = (("notif", ctypes.c_uint16), ("resp", ctypes.c_uint16), ("data", ctypes.c_uint16))
-
-
 def _nr(name: str) -> int:
-    return int(pyseccomp.resolve_syscall(pyseccomp.system_arch(), name))
+    return syscall_number(native_arch(), name)
 
 
 def notify_unavailable() -> str | None:
     """Why a USER_NOTIF supervisor cannot be used here, or None."""
-    path = "/proc/sys/kernel/seccomp/actions_avail"
+    why = action_unavailable("user_notif", "SECCOMP_RET_USER_NOTIF")
+    if why is not None:
+        return why
     try:
-        with open(path, encoding="ascii") as fh:
-            actions = fh.read().split()
-    except OSError:
-        return f"the kernel has no seccomp filters ({path} is missing)"
-    if "user_notif" not in actions:
-        return f"the kernel does not offer SECCOMP_RET_USER_NOTIF ({path}: {' '.join(actions)})"
-    sizes = _NotifSizes()
-    if _libc_syscall(ctypes.c_long(_nr("seccomp")), ctypes.c_long(SECCOMP_GET_NOTIF_SIZES),
-                     ctypes.c_long(0), ctypes.byref(sizes)) != 0:
-        return f"cannot query seccomp notification sizes: {os.strerror(ctypes.get_errno())}"
-    if sizes.notif < NOTIF.size or sizes.resp < NOTIF_RESP.size:
-        return (f"unexpected seccomp notification sizes ({sizes.notif}/{sizes.resp} bytes, "
+        notif, resp = notif_sizes(_nr("seccomp"))
+    except OSError as exc:
+        return f"cannot query seccomp notification sizes: {exc.strerror}"
+    if notif < NOTIF.size or resp < NOTIF_RESP.size:
+        return (f"unexpected seccomp notification sizes ({notif}/{resp} bytes, "
                 f"expected {NOTIF.size}/{NOTIF_RESP.size})")
     release = kernel_release().split("-")[0].split(".")
     try:
@@ -313,7 +274,7 @@ class NotifyRecorder:
         """Run ``argv`` under the filter until no process of it is left."""
         path = resolve_command(argv, options.env)
         program, filter_notes = recording_filter(options, "ran without a notification",
-                                                 action=pyseccomp.NOTIFY)
+                                                 action="notify")
         notes = [NOTE_NO_RESULTS, *filter_notes]
         # Built before the workload starts: a first compile takes a moment, and every call of
         # the workload would wait for it.
@@ -321,7 +282,7 @@ class NotifyRecorder:
         notes.append(note)
         key = (secrets.randbits(64), secrets.randbits(64), secrets.randbits(64))
         exclude = [_nr("execve"), _nr("execveat")]  # the workload's execve is seen as such
-        program = key_prefix(arch_token(host_arches()[0]), key, exclude) + program
+        program = cbpf.keyed_prefix(arch_token(host_arches()[0]), key, exclude) + program
         if len(program) // 8 > MAX_INSNS:
             raise RecordError(f"the recording filter has {len(program) // 8} BPF instructions, "
                               f"more than the kernel's limit of {MAX_INSNS}",
@@ -341,9 +302,8 @@ class _NotifySession:
         self.live = live
         self.notes = notes
         self.key = key
-        self._program = ctypes.create_string_buffer(program, len(program))
-        self._fprog = _SockFprog(len(program) // 8, ctypes.addressof(self._program))
-        self.set_nnp = not _has_cap_sys_admin()
+        self._program = Program(program)
+        self.set_nnp = needs_no_new_privs()
         self.raw = RawRecording()
         self.main_pid = 0
         self.main_status: ExitStatus | None = None
@@ -369,15 +329,8 @@ class _NotifySession:
 
     def run(self) -> Trace:
         started_wall = datetime.now(UTC)
-        old_affinity = os.sched_getaffinity(0)
-        if self.options.pin:
-            self.pinned_cpu = max(old_affinity)
-            os.sched_setaffinity(0, {self.pinned_cpu})
-        try:
+        with pinned_to_one_cpu(self.options.pin) as self.pinned_cpu:
             duration = self._run_workload()
-        finally:
-            if self.options.pin:
-                os.sched_setaffinity(0, old_affinity)
         if self.set_nnp:
             self.notes.append(NOTE_NNP)
         header = recording_header(
@@ -389,75 +342,65 @@ class _NotifySession:
         return build_trace(self.raw, header, arch_name, syscall_name)
 
     def _run_workload(self) -> float:
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pipe = ErrorPipe()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        old_handlers: dict[int, signal._HANDLER] = {}
         listener = -1
         duration = 0.0
-        try:
-            for sig in FORWARDED_SIGNALS:
-                old_handlers[sig] = signal.signal(sig, self._on_signal)
-            self.main_pid = self._spawn(err_w, theirs.fileno())
-            theirs.close()
-            os.close(err_w)
-            err_w = -1
-            for early in self.pending:
-                self._on_signal(early, None)
-            assert self.reaper is not None
-            # Readable when the reaper has the main process's status (see _reap_main).
-            ended = self.reaper.fileno()
-            listener = self._receive_listener(ours, ended)
-            ours.close()
-            if listener >= 0:
-                self._tune(listener)
-                self.live.started = time.monotonic()
-                t0 = time.monotonic()
-                self._loop(listener, ended)
-                duration = time.monotonic() - t0
-                self.reaper.wait_end()
-        finally:
-            ours.close()
-            theirs.close()
-            for fd in (err_w, listener):
-                if fd >= 0:
-                    os.close(fd)
-            if self.reaper is not None:
-                # Before the end of the tree (an exception, no handover): the reaper kills it.
-                self.reaper.close()
-            for signum, handler in old_handlers.items():
-                signal.signal(signum, handler)
-        failure = os.read(err_r, 256)
-        os.close(err_r)
-        if failure:
-            raise child_failure(failure, self.path, "notify")
+        with forwarding(self._on_signal):
+            try:
+                self.main_pid = self._spawn(pipe, theirs.fileno())
+                theirs.close()
+                pipe.started()
+                for early in self.pending:
+                    self._on_signal(early, None)
+                assert self.reaper is not None
+                # Readable when the reaper has the main process's status (see _reap_main).
+                ended = self.reaper.fileno()
+                listener = self._receive_listener(ours, ended)
+                ours.close()
+                if listener >= 0:
+                    self._tune(listener)
+                    self.live.started = time.monotonic()
+                    t0 = time.monotonic()
+                    self._loop(listener, ended)
+                    duration = time.monotonic() - t0
+                    self.reaper.wait_end()
+            finally:
+                ours.close()
+                theirs.close()
+                if listener >= 0:
+                    os.close(listener)
+                if self.reaper is not None:
+                    # Before the end of the tree (an exception, no handover): the reaper kills it.
+                    self.reaper.close()
+        pipe.check(self.path, "notify")
         if listener < 0:
             raise RecordError("the workload did not hand over its seccomp listener: "
                               f"{self.handover_problem}",
                               hint="the notify backend")
         return duration
 
-    def _spawn(self, err_w: int, sock: int) -> int:
+    def _spawn(self, pipe: ErrorPipe, sock: int) -> int:
         env = self.options.env if self.options.env is not None else dict(os.environ)
-        fprog = ctypes.addressof(self._fprog)
         k1, k2, k3 = (ctypes.c_ulong(k) for k in self.key)
-        failed = ctypes.create_string_buffer(b"S0:hand over the seccomp listener")
+        failed = ctypes.create_string_buffer(setup_message(0, "hand over the seccomp listener"))
         nr_seccomp, nr_sendmsg = ctypes.c_long(_nr("seccomp")), ctypes.c_long(_nr("sendmsg"))
         nr_write, nr_exit = ctypes.c_long(_nr("write")), ctypes.c_long(_nr("exit_group"))
         byte = ctypes.create_string_buffer(b"L", 1)
-        iov = _Iovec(ctypes.addressof(byte), 1)
+        iov = Iovec(ctypes.addressof(byte), 1)
         control = ctypes.create_string_buffer(socket.CMSG_SPACE(4))
-        msg = _Msghdr(None, 0, ctypes.addressof(iov), 1, ctypes.addressof(control),
+        msg = Msghdr(None, 0, ctypes.addressof(iov), 1, ctypes.addressof(control),
                       len(control.raw), 0)
         nr_execve = ctypes.c_long(_nr("execve"))
         # Every argument of the calls made after the filter is loaded exists before it is: from
         # then on any syscall of the child (an mmap for a new allocator arena, say) would wait for
         # a supervisor that does not have the listener yet, and the handover would hang.
         c_sock, c_zero, c_msg = ctypes.c_long(sock), ctypes.c_long(0), ctypes.byref(msg)
-        c_err_w, c_failed_len = ctypes.c_long(err_w), ctypes.c_long(len(failed.value))
+        c_err_w, c_failed_len = ctypes.c_long(pipe.w), ctypes.c_long(len(failed.value))
         c_status = ctypes.c_long(127)
         c_filter_mode = ctypes.c_long(SECCOMP_SET_MODE_FILTER)
         c_filter_flags = ctypes.c_long(SECCOMP_FILTER_FLAG_NEW_LISTENER)
-        c_fprog = ctypes.c_void_p(fprog)
+        c_fprog = ctypes.c_void_p(self._program.address)
         exec_failed = ctypes.create_string_buffer(8)
         # execve's arguments, ready before the filter is loaded: once it is, every call the
         # child makes other than the keyed ones waits for us.
@@ -466,40 +409,43 @@ class _NotifySession:
         c_envp = string_array([os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()])
         reaper = spawn()
         if reaper is None:  # the workload: nothing here may return or raise into the caller's code
-            try:
+            probe = -1
+
+            def steps() -> None:
+                nonlocal probe
                 if self.options.cwd:
                     os.chdir(self.options.cwd)
-                if self.set_nnp and _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-                    os.write(err_w, b"S%d:set no_new_privs" % ctypes.get_errno())
-                    os._exit(127)
+                if self.set_nnp and (err := set_no_new_privs()):
+                    raise ChildSetupError("set no_new_privs", err)
                 # The listener gets the lowest free fd: find it now, while calls are free.
                 probe = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
                 os.close(probe)
                 struct.pack_into("=QiiI", control, 0, socket.CMSG_LEN(4), socket.SOL_SOCKET,
                                  socket.SCM_RIGHTS, probe)
+
+            run_steps(pipe, steps)
+            try:
                 gc.disable()  # no collection (freeing an arena is a munmap) in the window below
-                listener = _libc_syscall(nr_seccomp, c_filter_mode, c_filter_flags, c_fprog)
+                listener = syscall(nr_seccomp, c_filter_mode, c_filter_flags, c_fprog)
                 if listener < 0:
-                    os.write(err_w, b"S%d:load the seccomp filter" % ctypes.get_errno())
-                    os._exit(127)
+                    pipe.setup_failed(ctypes.get_errno(), "load the seccomp filter")
                 # From here on every call waits for the supervisor, except the keyed ones, until
                 # the listener is handed over: no allocation, no new objects (fds are small ints,
                 # which Python caches) and nothing but prebuilt arguments.
                 if listener != probe:  # cannot happen in a one-thread child; kept for safety
                     struct.pack_into("=i", control, 16, listener)
-                if _libc_syscall(nr_sendmsg, c_sock, c_msg, c_zero, k1, k2, k3) != 1:
-                    _libc_syscall(nr_write, c_err_w, failed, c_failed_len, k1, k2, k3)
-                    _libc_syscall(nr_exit, c_status, c_zero, c_zero, k1, k2, k3)
+                if syscall(nr_sendmsg, c_sock, c_msg, c_zero, k1, k2, k3) != 1:
+                    syscall(nr_write, c_err_w, failed, c_failed_len, k1, k2, k3)
+                    syscall(nr_exit, c_status, c_zero, c_zero, k1, k2, k3)
                 # The filter never lets execve through by the key: it is notified (the first
                 # call we count) or, with ``known``, allowed as the profile says.
-                _libc_syscall(nr_execve, c_path, c_argv, c_envp)
-                exec_failed.value = b"E%d" % ctypes.get_errno()
-                _libc_syscall(nr_write, ctypes.c_long(err_w), exec_failed,
-                              ctypes.c_long(len(exec_failed.value)), k1, k2, k3)
-                _libc_syscall(nr_exit, ctypes.c_long(127), ctypes.c_long(0), ctypes.c_long(0),
-                              k1, k2, k3)
+                syscall(nr_execve, c_path, c_argv, c_envp)
+                exec_failed.value = exec_message(ctypes.get_errno())
+                syscall(nr_write, c_err_w, exec_failed, ctypes.c_long(len(exec_failed.value)),
+                        k1, k2, k3)
+                syscall(nr_exit, c_status, c_zero, c_zero, k1, k2, k3)
             except BaseException:
-                os.write(err_w, b"S0:set up the child")
+                pipe.setup_failed(0, "set up the child")
             os._exit(127)
         # The execve that starts the workload is counted under the program it starts.
         self.reaper = reaper
@@ -541,7 +487,7 @@ class _NotifySession:
     def _tune(self, listener: int) -> None:
         """Ask the kernel to switch to us on the caller's CPU (Linux 6.6+; optional)."""
         with contextlib.suppress(OSError):
-            if _ioctl(listener, ctypes.c_ulong(SECCOMP_IOCTL_NOTIF_SET_FLAGS),
+            if ioctl(listener, ctypes.c_ulong(SECCOMP_IOCTL_NOTIF_SET_FLAGS),
                       ctypes.c_ulong(SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)) != 0:
                 self.notes.append("the kernel lacks SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP "
                                   "(Linux 6.6+): notifications wake the supervisor anywhere")
@@ -567,8 +513,8 @@ class _NotifySession:
             SECCOMP_IOCTL_NOTIF_SEND)
         c_buf, c_resp = ctypes.c_void_p(ctypes.addressof(buf)), ctypes.c_void_p(
             ctypes.addressof(resp))
-        ioctl, memset, size = _ioctl, ctypes.memset, NOTIF.size
-        unpack_head, pack_id = _NOTIF_HEAD.unpack_from, struct.Struct("=Q").pack_into
+        ioctl_, memset, size = ioctl, ctypes.memset, NOTIF.size
+        unpack_head, pack_id = NOTIF_HEAD.unpack_from, struct.Struct("=Q").pack_into
         account = self._account
         poller = select.poll()
         poller.register(listener, select.POLLIN)
@@ -587,7 +533,7 @@ class _NotifySession:
                         poller.unregister(listener)
                     continue
                 memset(c_buf, 0, size)
-                if ioctl(c_listener, c_recv, c_buf) != 0:
+                if ioctl_(c_listener, c_recv, c_buf) != 0:
                     err = ctypes.get_errno()
                     if err in (errno.EINTR, errno.ENOENT):
                         continue  # a signal; a caller killed before we read its call
@@ -595,7 +541,7 @@ class _NotifySession:
                 nid, tid, nr, audit = unpack_head(view, 0)
                 account(tid, audit, nr, view)
                 pack_id(resp, 0, nid)
-                if ioctl(c_listener, c_send, c_resp) != 0:
+                if ioctl_(c_listener, c_send, c_resp) != 0:
                     err = ctypes.get_errno()
                     if err not in (errno.ENOENT, errno.EINTR):
                         raise RecordError(
@@ -651,7 +597,7 @@ class _NotifySession:
         size = int(lib.sgen_notify_buffer_size(st))
         view = memoryview((ctypes.c_char * size).from_address(lib.sgen_notify_buffer(st)))
         view = view.cast("B")
-        unpack_head = _NOTIF_HEAD.unpack_from
+        unpack_head = NOTIF_HEAD.unpack_from
         taught: set[tuple[int, int]] = set()
         hung_up = False
         try:
@@ -769,7 +715,7 @@ class _NotifySession:
             token = self.raw.new_token(tgid, now)
             self.tid_token[tid] = token
             return token
-        fields = read_status_fields(tid)
+        fields = status_fields(tid)
         tgid = int(fields.get("Tgid", tid))
         ppid = int(fields.get("PPid", 0)) or None
         leader = self.tid_token.get(tgid)
@@ -808,7 +754,7 @@ class _NotifySession:
             return
         if not spec:
             return
-        values = _ARGS.unpack_from(view, _ARGS_OFFSET)
+        values = NOTIF_ARGS.unpack_from(view, NOTIF_ARGS_OFFSET)
         row = tuple(values[idx] if idx is not None else _clone3_flags(tid, values[0])
                     for _, idx in spec)
         self._add_row(key, row)

@@ -23,25 +23,23 @@ import signal
 import struct
 from collections.abc import Sequence
 
-from ..model import Trace
-from . import known_refusal
-from . import ptrace_abi as pt
-from . import supports_known as _supports_known
-from .base import LiveStats, RecordOptions, resolve_command
-from .session import (
+from ..linux import ptrace as pt
+from ..linux.ptrace import (
     ARCH,
-    BASE_OPTIONS,
     ENTRY,
     ENTRY_HEAD,
     INFO_SIZE,
     PTRACE_GET_SYSCALL_INFO,
     WALL,
-    TraceSession,
-    is_exec,
     ptrace,
     ptrace_fast,
     raise_ptrace,
 )
+from ..model import Trace
+from . import known_refusal
+from . import supports_known as _supports_known
+from .base import LiveStats, RecordOptions, resolve_command
+from .session import BASE_OPTIONS, TraceSession, is_exec
 
 _OP_ENTRY, _OP_EXIT = 1, 2
 _SYSCALL_TRAP = signal.SIGTRAP | 0x80

@@ -30,62 +30,42 @@ Details that matter:
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import os
 import signal
-import struct
-import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import pyseccomp
-
 from ..aggregate import UNRETURNED
-from ..arch import arch_token, host_arch
-from ..errors import RecordError
-from ..model import Trace
-from ..syscalls.arches import family_of
-from . import ptrace_abi as pt
-from . import supports_known as _supports_known
-from .base import LiveStats, RecordOptions, resolve_command
-from .ptrace_backend import ptrace_unavailable
-from .session import (
+from ..linux import ptrace as pt
+from ..linux.ptrace import (
     ARCH,
-    BASE_OPTIONS,
     ENTRY,
     ENTRY_HEAD,
     INFO_SIZE,
     PTRACE_GET_SYSCALL_INFO,
     WALL,
-    ChildSetupError,
-    TraceSession,
-    is_exec,
-    libc,
     ptrace,
     ptrace_fast,
     raise_ptrace,
 )
+from ..linux.seccomp import Program, action_unavailable, needs_no_new_privs
+from ..linux.spawn import load_filter
+from ..model import Trace
+from . import supports_known as _supports_known
+from .base import LiveStats, RecordOptions, recording_filter, resolve_command
+from .ptrace_backend import ptrace_unavailable
+from .session import BASE_OPTIONS, TraceSession, is_exec
 
 if TYPE_CHECKING:  # a plain record (no --known) never needs the profile model
-    from ..profile import Profile
+    pass
 
 PTRACE_O_TRACESECCOMP = pt.PTRACE_O_TRACESECCOMP
 PTRACE_EVENT_SECCOMP = pt.PTRACE_EVENT_SECCOMP
 #: waitpid status of a PTRACE_EVENT_SECCOMP stop.
 _SECCOMP_STOP_STATUS = ((signal.SIGTRAP | (PTRACE_EVENT_SECCOMP << 8)) << 8) | 0x7F
 _EXEC_EVENT = pt.PTRACE_EVENT_EXEC
-
-PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 22, 38
-SECCOMP_MODE_FILTER = 2
-#: The kernel's limit on one classic BPF program (BPF_MAXINSNS).
-MAX_INSNS = 4096
-SECCOMP_RET_ALLOW, SECCOMP_RET_LOG = 0x7FFF0000, 0x7FFC0000
-#: BPF: ld [k] (absolute), jeq #k jt jf, ret #k.
-_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x20, 0x15, 0x06
-_INSN = struct.Struct("=HBBI")
-_CAP_SYS_ADMIN = 21
 
 #: What a call recorded at a seccomp stop has for a result: none seen. aggregate counts such
 #: calls in ``count`` but not in ``results``, like calls that never returned.
@@ -100,172 +80,9 @@ NOTE_NNP = (
     "setuid/setgid bits and file capabilities had no effect"
 )
 
-_OPS = {
-    "NE": pyseccomp.NE,
-    "LT": pyseccomp.LT,
-    "LE": pyseccomp.LE,
-    "EQ": pyseccomp.EQ,
-    "GE": pyseccomp.GE,
-    "GT": pyseccomp.GT,
-    "MASKED_EQ": pyseccomp.MASKED_EQ,
-}
-
-_prctl = libc.prctl
-_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
-_prctl.restype = ctypes.c_int
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
-
-
-def host_arches() -> tuple[str, ...]:
-    """The ABIs this kernel runs (x86_64, x86, x32 on x86_64), main arch first."""
-    arch = host_arch()
-    return family_of(arch)
-
-
 def seccomp_unavailable() -> str | None:
     """Why a RET_TRACE filter cannot be used here, or None."""
-    why = ptrace_unavailable()
-    if why is not None:
-        return why
-    path = "/proc/sys/kernel/seccomp/actions_avail"
-    try:
-        with open(path, encoding="ascii") as fh:
-            actions = fh.read().split()
-    except OSError:
-        return f"the kernel has no seccomp filters ({path} is missing)"
-    if "trace" not in actions:
-        return f"the kernel does not offer SECCOMP_RET_TRACE ({path}: {' '.join(actions)})"
-    return None
-
-
-def _has_cap_sys_admin() -> bool:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) >> _CAP_SYS_ADMIN & 1)
-    except (OSError, ValueError):
-        pass
-    return False
-
-
-def build_filter(
-    known: Profile | None, arches: Sequence[str] | None = None, action: int | None = None
-) -> tuple[bytes, list[str]]:
-    """The BPF program (``struct sock_filter`` array) that TRACEs every call on every arch of
-    ``arches`` (default: the host's) except those ``known`` allows, and notes on how ``known``
-    was applied. Raises RecordError when libseccomp cannot build it or it is too long to load.
-
-    ``action`` replaces TRACE as the default (and bad-arch) action: the log backend passes
-    SECCOMP_RET_LOG (``pyseccomp.LOG``) to build the same filter with LOG for what it records."""
-    arches = tuple(arches or host_arches())
-    notes: list[str] = []
-    by_name: list[str] = []
-    trace_action = pyseccomp.TRACE(0) if action is None else action
-    native = pyseccomp.system_arch()
-    filters = []
-    try:
-        for arch in arches:
-            token = arch_token(arch)
-            flt = pyseccomp.SyscallFilter(trace_action)
-            if token != native:
-                flt.add_arch(token)
-                flt.remove_arch(native)
-            flt.set_attr(pyseccomp.Attr.ACT_BADARCH, trace_action)
-            with contextlib.suppress(OSError):  # binary search over numbers (libseccomp 2.5+)
-                flt.set_attr(pyseccomp.Attr.CTL_OPTIMIZE, 2)
-            for rule in known.rules_for(arch) if known is not None else ():
-                if rule.action != "allow" or pyseccomp.resolve_syscall(token, rule.name) < 0:
-                    continue
-                args = [pyseccomp.Arg(c.index, _OPS[c.op], c.value, c.value_two)
-                        for c in rule.conditions]
-                try:
-                    flt.add_rule(pyseccomp.ALLOW, rule.name, *args)
-                except (OSError, ValueError, RuntimeError):
-                    if not args:
-                        raise
-                    flt.add_rule(pyseccomp.ALLOW, rule.name)  # conditions libseccomp refused
-                    by_name.append(f"{arch} {rule.name}")
-            filters.append(flt)
-        merged = filters[0]
-        for flt in filters[1:]:
-            merged.merge(flt)
-        with tempfile.TemporaryFile() as fh:
-            merged.export_bpf(fh)
-            fh.seek(0)
-            program = fh.read()
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise RecordError(f"libseccomp could not build the recording filter: {exc}",
-                          hint="check the --known profile" if known is not None else None) from None
-    if len(program) // 8 > MAX_INSNS:
-        raise RecordError(f"the recording filter has {len(program) // 8} BPF instructions, more "
-                          f"than the kernel's limit of {MAX_INSNS}",
-                          hint="the --known profile has too many argument rules")
-    if by_name:
-        notes.append("argument conditions libseccomp refused were dropped (allowed by name): "
-                     + ", ".join(sorted(set(by_name))))
-    return program, notes
-
-
-def known_notes(options: RecordOptions, arches: Sequence[str], how: str) -> list[str]:
-    """Refuse a --known profile for another arch family, and say in the trace header what ran
-    unrecorded (``how``: "ran untraced", "ran unlogged", ...). Empty without --known."""
-    known = options.known
-    if known is None:
-        return []
-    if not set(known.architectures) & set(arches):
-        raise RecordError(
-            f"the --known profile is for {', '.join(known.architectures) or 'no arch'}, "
-            f"not for this machine ({', '.join(arches)})",
-            path=options.known_source or None)
-    from ..syscalls.arches import sort_arches
-
-    allowed = sum(len(known.names(a)) for a in arches)
-    source = options.known_source or "the known profile"
-    return [f"known syscalls were not recorded: the {allowed} (arch, syscall) pairs that "
-            f"{source} allows on {', '.join(sort_arches(known.architectures))} {how} "
-            "(argument conditions honoured); this trace holds only the rest"]
-
-
-def recording_filter(options: RecordOptions, how: str,
-                     action: int | None = None) -> tuple[bytes, list[str]]:
-    """The filter a filter-based recorder loads (:func:`build_filter` for the host's arches,
-    with ``action`` for what it records) and the notes on what ran unrecorded (``how``, see
-    :func:`known_notes`) and on how ``--known`` was applied."""
-    arches = host_arches()
-    notes = known_notes(options, arches, how)
-    program, filter_notes = build_filter(options.known, arches, action=action)
-    return program, notes + filter_notes
-
-
-def key_prefix(audit_arch: int, key: tuple[int, int, int], exclude: Sequence[int] = (),
-               only: int | None = None, action: int = SECCOMP_RET_ALLOW) -> bytes:
-    """BPF that returns ``action`` (default ALLOW) for a call of ``audit_arch`` whose args 3-5
-    are ``key``, whose number is ``only`` (when given) and not in ``exclude``; every other call
-    falls through to the instructions that follow. The recorder's own child makes such calls
-    (the key is random, 192 bits, per run: a workload never does)."""
-    skip = "skip"
-    code: list[tuple[int, int, int | str, int | str]] = [(_BPF_LD_W_ABS, 4, 0, 0),  # arch
-                                                         (_BPF_JEQ_K, audit_arch, 0, skip)]
-    if exclude or only is not None:
-        code.append((_BPF_LD_W_ABS, 0, 0, 0))  # nr
-        if only is not None:
-            code.append((_BPF_JEQ_K, only, 0, skip))
-        code += [(_BPF_JEQ_K, nr, skip, 0) for nr in exclude]
-    for i, value in enumerate(key):
-        base = 16 + 8 * (3 + i)  # args[3 + i], low then high half (little-endian)
-        code += [(_BPF_LD_W_ABS, base, 0, 0), (_BPF_JEQ_K, value & 0xFFFFFFFF, 0, skip),
-                 (_BPF_LD_W_ABS, base + 4, 0, 0), (_BPF_JEQ_K, value >> 32, 0, skip)]
-    code.append((_BPF_RET_K, action, 0, 0))
-    end = len(code)
-    out = []
-    for i, (op, k, jt, jf) in enumerate(code):
-        out.append(_INSN.pack(op, end - i - 1 if jt == skip else jt,
-                              end - i - 1 if jf == skip else jf, k))
-    return b"".join(out)
+    return ptrace_unavailable() or action_unavailable("trace", "SECCOMP_RET_TRACE")
 
 
 class SeccompRecorder:
@@ -301,15 +118,11 @@ class _SeccompSession(TraceSession):
                  live: LiveStats, program: bytes) -> None:
         super().__init__(argv, path, options, live)
         # Built before the fork: the child only passes pointers to the kernel.
-        self._program = ctypes.create_string_buffer(program, len(program))
-        self._fprog = _SockFprog(len(program) // 8, ctypes.addressof(self._program))
-        self.set_nnp = not _has_cap_sys_admin()
+        self._program = Program(program)
+        self.set_nnp = needs_no_new_privs()
 
     def _before_exec(self) -> None:
-        if self.set_nnp and _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise ChildSetupError("set no_new_privs", ctypes.get_errno())
-        if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(self._fprog), 0, 0) != 0:
-            raise ChildSetupError("load the seccomp filter", ctypes.get_errno())
+        load_filter(self._program, self.set_nnp)
 
     def _wait_for_exec(self) -> tuple[int, int]:
         """Let the child run up to its execve and return that stop for the loop to count: the

@@ -22,27 +22,27 @@ import ctypes
 import errno
 import os
 import signal
-import struct
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
-from ..arch import arch_name, syscall_name
-from ..errors import CommandNotExecutable, RecordError
+from ..errors import RecordError
+from ..libseccomp import arch_name, syscall_name
+from ..linux import ptrace as pt
+from ..linux.procfs import exe_of, status_fields
+from ..linux.ptrace import ENTRY, ptrace, raise_ptrace
+from ..linux.spawn import (
+    ErrorPipe,
+    default_signals,
+    exec_child,
+)
 from ..model import ExitStatus, Trace
 from ..syscalls.argspec import ARG_VALUE_CAP, fields_for
-from . import ptrace_abi as pt
-from .base import LiveStats, RecordOptions, recording_header
+from .base import LiveStats, RecordOptions, forwarding, pinned_to_one_cpu, recording_header
 
-PTRACE_GET_SYSCALL_INFO = pt.PTRACE_GET_SYSCALL_INFO
-PTRACE_O_EXITKILL = pt.PTRACE_O_EXITKILL
-PTRACE_EVENT_STOP = pt.PTRACE_EVENT_STOP
-WALL = 0x40000000
 _STOPPING_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
-#: Signals a user sends to stop a recording; they are passed on to the workload.
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 #: Options every session sets; a backend adds its own.
 BASE_OPTIONS = (
@@ -50,102 +50,17 @@ BASE_OPTIONS = (
     | pt.PTRACE_O_TRACEVFORK
     | pt.PTRACE_O_TRACECLONE
     | pt.PTRACE_O_TRACEEXEC
-    | PTRACE_O_EXITKILL
+    | pt.PTRACE_O_EXITKILL
 )
 
-libc = ctypes.CDLL(None, use_errno=True)
-ptrace = libc.ptrace
-ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
-ptrace.restype = ctypes.c_long
-
-#: The same libc function without argtypes, for hot loops: it is called only with prebuilt
-#: ctypes.c_long/c_void_p objects and pids (which fit a C int and libffi sign-extends them).
-ptrace_fast = ctypes.CDLL(None, use_errno=True).ptrace
-ptrace_fast.restype = ctypes.c_long
-
-# struct ptrace_syscall_info: op u8, pad[3], arch u32, ip u64, sp u64, then the union at 24:
-# entry and seccomp {nr u64, args[6] u64 (, ret_data u32)}, exit {rval s64, is_error u8}.
-INFO_SIZE = 88
-ENTRY = struct.Struct("<7Q")
-ENTRY_HEAD = struct.Struct("<4xI16xQ")  # arch and nr in one unpack
-ARCH = struct.Struct("<I")
-
-#: What the child writes to the error pipe before it gives up: a tag and an errno.
-_EXEC_FAILED, _SETUP_FAILED = b"E", b"S"
 #: The child's exit status when PTRACE_TRACEME fails (ptrace forbidden by a seccomp profile,
 #: Yama, or a tracer already attached).
 _TRACEME_FAILED = 126
 
 
-def raise_ptrace(what: str, pid: int) -> None:
-    """Raise the RecordError for a failed ptrace request (errno from ctypes)."""
-    err = ctypes.get_errno()
-    raise RecordError(f"ptrace {what} on pid {pid} failed: {os.strerror(err)}", pid=pid)
-
-
-def read_status_fields(tid: int) -> dict[str, str]:
-    """``/proc/TID/status`` as a dict (empty if the thread is gone)."""
-    try:
-        with open(f"/proc/{tid}/status", encoding="ascii", errors="replace") as fh:
-            return dict(line.rstrip("\n").split(":\t", 1) for line in fh if ":\t" in line)
-    except OSError:
-        return {}
-
-
-def exe_of(pid: int) -> str:
-    """The executable of a live process (``/proc/PID/exe``), ``?`` when it cannot be read."""
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return "?"
-
-
 def is_exec(audit: int, nr: int) -> bool:
     """Whether (AUDIT_ARCH, nr) is execve or execveat."""
     return syscall_name(arch_name(audit, nr), nr) in ("execve", "execveat")
-
-
-def child_failure(failure: bytes, path: str, backend: str) -> Exception:
-    """The error for what a forked child wrote to its error pipe before it gave up: ``S<errno>:
-    <what>`` (setting up the workload failed) or ``E<errno>`` (execve failed)."""
-    tag, rest = failure[:1], failure[1:].decode(errors="replace")
-    code_text, _, what = rest.partition(":")
-    code = int(code_text) if code_text.isdigit() else 0
-    if tag == _SETUP_FAILED:
-        return RecordError(f"could not {what or 'set up the workload'}: {os.strerror(code)}",
-                           hint=f"the {backend} backend")
-    return CommandNotExecutable(f"{path}: cannot execute: {os.strerror(code)}")
-
-
-def forward_signal(pid: int, sig: int, pidfd: int = -1) -> bool:
-    """Send ``sig`` to ``pid`` (through ``pidfd`` when given, so never to a reused pid) unless it
-    is already pending there (a Ctrl-C on the terminal reaches the workload by itself:
-    forwarding it again would deliver it twice). Returns whether it was sent."""
-    fields = read_status_fields(pid)
-    pending = int(fields.get("SigPnd", "0"), 16) | int(fields.get("ShdPnd", "0"), 16)
-    if pending & (1 << (sig - 1)):
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        if pidfd >= 0:
-            signal.pidfd_send_signal(pidfd, sig)
-        else:
-            os.kill(pid, sig)
-    return True
-
-
-def string_array(items: list[bytes]) -> ctypes.Array[ctypes.c_char_p]:
-    """A NULL-terminated ``char *[]`` for an execve built before a fork (the strings are kept
-    alive by the array's objects)."""
-    return (ctypes.c_char_p * (len(items) + 1))(*items, None)
-
-
-class ChildSetupError(Exception):
-    """Raised by a backend's pre-exec hook in the child: ``what`` failed with ``errno``."""
-
-    def __init__(self, what: str, err: int) -> None:
-        super().__init__(what)
-        self.what = what
-        self.errno = err
 
 
 class TraceSession:
@@ -186,33 +101,19 @@ class TraceSession:
     def run(self) -> Trace:
         """Run the workload until every traced process has ended; return its trace."""
         started_wall = datetime.now(UTC)
-        old_affinity = os.sched_getaffinity(0)
-        if self.options.pin:
-            self.pinned_cpu = max(old_affinity)
-            os.sched_setaffinity(0, {self.pinned_cpu})
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        old_handlers: dict[int, signal._HANDLER] = {}
+        pipe = ErrorPipe()
         try:
-            self.main_pid = self._spawn(err_w)
-            os.close(err_w)
-            err_w = -1
-            for sig in FORWARDED_SIGNALS:
-                old_handlers[sig] = signal.signal(sig, self._on_signal)
-            self.live.started = time.monotonic()
-            t0 = time.monotonic()
-            self._loop(self._wait_for_exec())
-            duration = time.monotonic() - t0
+            with pinned_to_one_cpu(self.options.pin) as self.pinned_cpu:
+                self.main_pid = self._spawn(pipe)
+                pipe.started()
+                with forwarding(self._on_signal):
+                    self.live.started = time.monotonic()
+                    t0 = time.monotonic()
+                    self._loop(self._wait_for_exec())
+                    duration = time.monotonic() - t0
+            pipe.check(self.path, self.backend)
         finally:
-            for signum, handler in old_handlers.items():
-                signal.signal(signum, handler)
-            if err_w >= 0:
-                os.close(err_w)
-            if self.options.pin:
-                os.sched_setaffinity(0, old_affinity)
-        failure = os.read(err_r, 256)
-        os.close(err_r)
-        if failure:
-            self._child_failed(failure)
+            pipe.close()
         header = recording_header(
             self.argv, self.backend, pinned_cpu=self.pinned_cpu,
             started=started_wall.isoformat(timespec="seconds"), duration_s=duration,
@@ -220,10 +121,6 @@ class TraceSession:
             records_results=self.records_results,
         )
         return build_trace(self.raw, header, arch_name, syscall_name)
-
-    def _child_failed(self, failure: bytes) -> None:
-        """Turn what the child wrote to the error pipe into the error to raise."""
-        raise child_failure(failure, self.path, self.backend)
 
     def _before_exec(self) -> None:
         """Runs in the child after it stopped for the tracer, right before execve; raises
@@ -237,36 +134,22 @@ class TraceSession:
         """The hot loop, from ``start`` until no traced process is left."""
         raise NotImplementedError
 
-    def _spawn(self, err_w: int) -> int:
+    def _spawn(self, pipe: ErrorPipe) -> int:
         env = self.options.env if self.options.env is not None else dict(os.environ)
+
+        def steps() -> None:
+            default_signals()
+            if self.options.cwd:
+                os.chdir(self.options.cwd)
+            if ptrace(pt.PTRACE_TRACEME, 0, None, None) == -1:
+                os._exit(_TRACEME_FAILED)
+            os.kill(os.getpid(), signal.SIGSTOP)
+            self._before_exec()
+
         pid = os.fork()
         if pid == 0:  # child: nothing here may return or raise into the caller's code
-            try:
-                for sig in (signal.SIGPIPE, signal.SIGXFSZ, *FORWARDED_SIGNALS):
-                    signal.signal(sig, signal.SIG_DFL)
-                if self.options.cwd:
-                    os.chdir(self.options.cwd)
-                if ptrace(pt.PTRACE_TRACEME, 0, None, None) == -1:
-                    os._exit(_TRACEME_FAILED)
-                os.kill(os.getpid(), signal.SIGSTOP)
-                self._before_exec()
-            except ChildSetupError as exc:
-                os.write(err_w, b"%s%d:%s" % (_SETUP_FAILED, exc.errno, exc.what.encode()))
-                os._exit(127)
-            except OSError as exc:
-                os.write(err_w, b"%s%d:prepare the workload" % (_SETUP_FAILED, exc.errno or 0))
-                os._exit(127)
-            except BaseException:
-                os.write(err_w, _SETUP_FAILED + b"0:set up the child")
-                os._exit(127)
-            try:
-                os.execve(self.path, self.argv, env)
-            except OSError as exc:
-                os.write(err_w, b"%s%d" % (_EXEC_FAILED, exc.errno or 0))
-            except BaseException:
-                os.write(err_w, _EXEC_FAILED + b"0")
-            os._exit(127)
-        _, status = os.waitpid(pid, WALL)
+            exec_child(pipe, self.path, self.argv, env, steps)
+        _, status = os.waitpid(pid, pt.WALL)
         if not os.WIFSTOPPED(status):
             if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _TRACEME_FAILED:
                 raise RecordError("ptrace is not permitted here (PTRACE_TRACEME failed)",
@@ -306,7 +189,7 @@ class TraceSession:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(tgid, sig)
             return
-        fields = read_status_fields(pid)
+        fields = status_fields(pid)
         bit = 1 << (sig - 1)
         pending = int(fields.get("SigPnd", "0"), 16) | int(fields.get("ShdPnd", "0"), 16)
         if pending & bit:
@@ -376,7 +259,7 @@ class TraceSession:
         token = self.tid_token.get(tid)
         if token is not None:
             return token
-        fields = read_status_fields(tid)
+        fields = status_fields(tid)
         tgid = int(fields.get("Tgid", tid))
         ppid = int(fields.get("PPid", 0)) or None
         self.tid_tgid[tid] = tgid

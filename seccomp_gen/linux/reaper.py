@@ -57,23 +57,16 @@ import struct
 from collections.abc import Iterable
 
 from ..errors import RecordError
-from .session import FORWARDED_SIGNALS, forward_signal
+from .libc import PR_SET_CHILD_SUBREAPER, prctl
+from .procfs import children_of, open_fds
+from .ptrace import WALL
+from .spawn import default_signals, forward_signal
 
-PR_SET_CHILD_SUBREAPER = 36
-WALL = 0x40000000
 #: R's messages: a tag and a number (the wait status for ``S``, an errno for ``F``).
 _MSG = struct.Struct("=ci")
 _PID, _STATUS, _END, _FAILED = b"P", b"S", b"E", b"F"
 #: Never acted on in R (blocked there: all that can be); the workload gets the recorder's mask.
 _BLOCKED = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}
-#: Set back to their defaults in the workload before it execs (Python ignores SIGPIPE and
-#: SIGXFSZ; the recorder's handlers of the forwarded signals are not the workload's).
-_DEFAULTED = (signal.SIGPIPE, signal.SIGXFSZ, *FORWARDED_SIGNALS)
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_prctl = _libc.prctl
-_prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
-_prctl.restype = ctypes.c_int
 
 
 class Reaper:
@@ -235,7 +228,7 @@ def _wait_exited(pid: int) -> None:
 def _reaper(sock: socket.socket, recorder: int, mask: Iterable[int]) -> bool:
     """R, from the fork on: True in the workload (forked here), never returns in R itself."""
     gc.disable()  # nothing of the recorder's is freed (or finalized) here
-    if _prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         _send(sock, _FAILED, ctypes.get_errno())
         return False
     watch = os.pidfd_open(recorder)
@@ -250,8 +243,7 @@ def _reaper(sock: socket.socket, recorder: int, mask: Iterable[int]) -> bool:
         try:
             sock.close()
             os.close(watch)
-            for sig in _DEFAULTED:
-                signal.signal(sig, signal.SIG_DFL)
+            default_signals()
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         except BaseException:
             os._exit(127)
@@ -278,8 +270,7 @@ def _close_all_but(keep: set[int]) -> None:
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
+    for fd in open_fds():
         if fd > 2 and fd not in keep:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -347,28 +338,3 @@ def _kill_tree() -> None:
             return
         except InterruptedError:
             continue
-
-
-def children_of(pid: int) -> set[int]:
-    """The pids of ``pid``'s children, zombies included (every thread's). From
-    ``/proc/PID/task/TID/children`` where the kernel has it, else from every process's PPid."""
-    kids: set[int] = set()
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return kids
-    found = False
-    for tid in tids:
-        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/children") as fh:
-            kids.update(int(p) for p in fh.read().split())
-            found = True
-    if found:
-        return kids
-    for name in os.listdir("/proc"):  # CONFIG_PROC_CHILDREN is off
-        if name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError), \
-                    open(f"/proc/{name}/stat") as fh:
-                stat = fh.read()
-                if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
-                    kids.add(int(name))
-    return kids

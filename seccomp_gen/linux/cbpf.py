@@ -1,0 +1,227 @@
+"""Classic BPF as seccomp runs it: assemble, decode and run a filter on a ``seccomp_data``.
+
+Pure (struct only). The assembler resolves symbolic jumps, for the short hand-written programs
+seccomp-gen puts in front of libseccomp's (the notify handover key, the enforce poison numbers,
+the in-process recorder's filter, the log backend's probe). The interpreter covers what
+libseccomp emits (loads of ``seccomp_data`` words, scratch memory, ALU with constants, conditional
+jumps, returns), so a compiled profile's verdict can be computed for any call without loading it.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import SeccompGenError
+
+# Opcodes (linux/filter.h) of the instructions the hand-written programs use.
+LD_W_ABS = 0x20
+JEQ_K = 0x15
+JSET_K = 0x45
+RET_K = 0x06
+
+# Seccomp return values (linux/seccomp.h): the action in the high 16 bits, data below.
+RET_KILL_PROCESS = 0x80000000
+RET_KILL_THREAD = 0x00000000
+RET_TRAP = 0x00030000
+RET_ERRNO = 0x00050000
+RET_USER_NOTIF = 0x7FC00000
+RET_TRACE = 0x7FF00000
+RET_LOG = 0x7FFC0000
+RET_ALLOW = 0x7FFF0000
+RET_ACTION_FULL = 0xFFFF0000
+RET_DATA = 0x0000FFFF
+_RET_NAMES = {
+    RET_KILL_PROCESS: "kill-process",
+    RET_KILL_THREAD: "kill",
+    RET_TRAP: "trap",
+    RET_ERRNO: "errno",
+    RET_USER_NOTIF: "notify",
+    RET_TRACE: "trace",
+    RET_LOG: "log",
+    RET_ALLOW: "allow",
+}
+
+#: ``struct seccomp_data`` offsets: nr u32 @0, arch u32 @4, ip u64 @8, args u64[6] @16.
+NR, ARCH, IP, ARGS = 0, 4, 8, 16
+_INSN = struct.Struct("=HBBI")
+
+
+def insn(code: int, jt: int, jf: int, k: int) -> bytes:
+    """One ``struct sock_filter``."""
+    return _INSN.pack(code, jt, jf, k & 0xFFFFFFFF)
+
+
+#: An instruction whose jump targets may be labels: (code, jt, jf, k).
+Line = tuple[int, "int | str", "int | str", int]
+
+
+def assemble(lines: Sequence[Line], labels: dict[str, int]) -> bytes:
+    """The program, with each label in a jump replaced by the relative jump to the instruction
+    at that index (labels may point one past the end, to what follows this program)."""
+    out = []
+    for i, (code, jt, jf, k) in enumerate(lines):
+        def rel(j: int | str, i: int = i) -> int:
+            if isinstance(j, str):
+                offset = labels[j] - i - 1
+                if not 0 <= offset <= 255:
+                    raise ValueError(f"jump to {j} is out of reach")
+                return offset
+            return j
+        out.append(insn(code, rel(jt), rel(jf), k))
+    return b"".join(out)
+
+
+def ret(value: int) -> bytes:
+    """A one-instruction program that returns ``value`` (e.g. :data:`RET_LOG`)."""
+    return insn(RET_K, 0, 0, value)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a filter returns for one call: our action name and, for errno, the errno."""
+
+    action: str
+    errno: int | None = None
+    raw: int = 0
+
+    @property
+    def allowed(self) -> bool:
+        return self.action == "allow"
+
+
+@dataclass(frozen=True)
+class Insn:
+    code: int
+    jt: int
+    jf: int
+    k: int
+
+
+def decode(program: bytes) -> tuple[Insn, ...]:
+    """Split raw ``sock_filter`` bytes into instructions."""
+    if len(program) % 8:
+        raise SeccompGenError("BPF program length is not a multiple of 8")
+    return tuple(Insn(*_INSN.unpack_from(program, off))
+                 for off in range(0, len(program), 8))
+
+
+def seccomp_data(audit_arch: int, nr: int, args: Sequence[int] = (), ip: int = 0) -> bytes:
+    """``struct seccomp_data``: nr u32 @0, arch u32 @4, ip u64 @8, args u64[6] @16."""
+    full = [a & (2**64 - 1) for a in args] + [0] * (6 - len(args))
+    return struct.pack("=IIQ6Q", nr & 0xFFFFFFFF, audit_arch, ip & (2**64 - 1), *full[:6])
+
+
+def run_bpf(program: Sequence[Insn], data: bytes) -> int:
+    """Run a seccomp classic-BPF program on ``data``; returns the 32-bit return value."""
+    a = x = 0
+    mem = [0] * 16
+    pc = 0
+    m32 = 0xFFFFFFFF
+    for _ in range(4096 * 4):
+        if not 0 <= pc < len(program):
+            raise SeccompGenError(f"BPF program ran off its end at {pc}")
+        ins = program[pc]
+        pc += 1
+        cls = ins.code & 0x07
+        if cls == 0x00:  # BPF_LD
+            mode = ins.code & 0xE0
+            if mode == 0x20 and ins.code & 0x18 == 0x00:  # LD|W|ABS
+                a = struct.unpack_from("=I", data, ins.k)[0]
+            elif mode == 0x00:  # LD|IMM
+                a = ins.k
+            elif mode == 0x60:  # LD|MEM
+                a = mem[ins.k]
+            elif mode == 0x80:  # LD|LEN
+                a = len(data)
+            else:
+                raise SeccompGenError(f"unsupported BPF load {ins.code:#x}")
+        elif cls == 0x01:  # BPF_LDX
+            mode = ins.code & 0xE0
+            if mode == 0x00:
+                x = ins.k
+            elif mode == 0x60:
+                x = mem[ins.k]
+            elif mode == 0x80:
+                x = len(data)
+            else:
+                raise SeccompGenError(f"unsupported BPF ldx {ins.code:#x}")
+        elif cls == 0x02:  # BPF_ST
+            mem[ins.k] = a
+        elif cls == 0x03:  # BPF_STX
+            mem[ins.k] = x
+        elif cls == 0x04:  # BPF_ALU
+            op = ins.code & 0xF0
+            src = x if ins.code & 0x08 else ins.k
+            if op == 0x00:
+                a = (a + src) & m32
+            elif op == 0x10:
+                a = (a - src) & m32
+            elif op == 0x20:
+                a = (a * src) & m32
+            elif op == 0x30:
+                a = a // src if src else 0
+            elif op == 0x40:
+                a |= src
+            elif op == 0x50:
+                a &= src
+            elif op == 0x60:
+                a = (a << (src & 31)) & m32
+            elif op == 0x70:
+                a >>= src & 31
+            elif op == 0x80:
+                a = (-a) & m32
+            elif op == 0x90:
+                a = a % src if src else 0
+            elif op == 0xA0:
+                a ^= src
+            else:
+                raise SeccompGenError(f"unsupported BPF alu {ins.code:#x}")
+        elif cls == 0x05:  # BPF_JMP
+            op = ins.code & 0xF0
+            src = x if ins.code & 0x08 else ins.k
+            if op == 0x00:
+                pc += ins.k
+                continue
+            taken = {0x10: a == src, 0x20: a > src, 0x30: a >= src,
+                     0x40: bool(a & src)}.get(op)
+            if taken is None:
+                raise SeccompGenError(f"unsupported BPF jump {ins.code:#x}")
+            pc += ins.jt if taken else ins.jf
+        elif cls == 0x06:  # BPF_RET
+            return (a if ins.code & 0x18 == 0x10 else ins.k) & m32
+        else:  # BPF_MISC
+            if ins.code & 0xF8 == 0x00:
+                x = a
+            elif ins.code & 0xF8 == 0x80:
+                a = x
+            else:
+                raise SeccompGenError(f"unsupported BPF misc {ins.code:#x}")
+    raise SeccompGenError("BPF program did not return")
+
+
+def to_verdict(value: int) -> Verdict:
+    """Name a seccomp return value."""
+    action = _RET_NAMES.get(value & RET_ACTION_FULL, f"unknown {value:#x}")
+    return Verdict(action, value & RET_DATA if action == "errno" else None, value)
+
+
+def keyed_prefix(audit_arch: int, key: tuple[int, int, int], exclude: Sequence[int] = (),
+                 only: int | None = None, action: int = RET_ALLOW) -> bytes:
+    """BPF that returns ``action`` (default ALLOW) for a call of ``audit_arch`` whose args 3-5
+    are ``key``, whose number is ``only`` (when given) and not in ``exclude``; every other call
+    falls through to the instructions that follow. A recorder's own child makes such calls (the
+    key is random, 192 bits, per run: a workload never does)."""
+    lines: list[Line] = [(LD_W_ABS, 0, 0, ARCH), (JEQ_K, 0, "skip", audit_arch)]
+    if exclude or only is not None:
+        lines.append((LD_W_ABS, 0, 0, NR))
+        if only is not None:
+            lines.append((JEQ_K, 0, "skip", only))
+        lines += [(JEQ_K, "skip", 0, nr) for nr in exclude]
+    for i, value in enumerate(key):
+        base = ARGS + 8 * (3 + i)  # args[3 + i], low then high half (little-endian)
+        lines += [(LD_W_ABS, 0, 0, base), (JEQ_K, 0, "skip", value & 0xFFFFFFFF),
+                  (LD_W_ABS, 0, 0, base + 4), (JEQ_K, 0, "skip", value >> 32)]
+    lines.append((RET_K, 0, 0, action))
+    return assemble(lines, {"skip": len(lines)})
