@@ -32,11 +32,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .enforce import RunResult
+    from .files.traces import dump as dump_trace
+    from .files.traces import load as load_trace
     from .profile import Profile
     from .recording import recording
     from .sandbox import SyscallDenied, sandbox
-    from .tracefile import dump as dump_trace
-    from .tracefile import load as load_trace
 
 #: Public names imported on first use, as (module, attribute). Every ``seccomp-gen`` command
 #: imports this package, and ``record`` needs neither the in-process recorder nor the sandbox
@@ -46,8 +46,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "recording": ("recording", "recording"),
     "sandbox": ("sandbox", "sandbox"),
     "SyscallDenied": ("sandbox", "SyscallDenied"),
-    "dump_trace": ("tracefile", "dump"),
-    "load_trace": ("tracefile", "load"),
+    "dump_trace": ("files.traces", "dump"),
+    "load_trace": ("files.traces", "load"),
 }
 
 
@@ -116,7 +116,7 @@ def record(
         if isinstance(known, _Profile):
             profile = known
         else:
-            from .profile_io import load_profile
+            from .files.profiles import load_profile
 
             source = os.fspath(known)
             profile, _ = load_profile(source)

@@ -24,10 +24,10 @@ import json
 import shlex
 from typing import Any
 
-from . import tracefile
-from .atomicfile import check_writable
 from .coverage import new_syscalls, updated_profile
 from .errors import SeccompGenError
+from .files import traces
+from .files.atomic import check_writable
 from .merge import merge_traces
 from .synthesize import ARG_POLICIES
 
@@ -90,7 +90,7 @@ def _is_docker_form(path: str) -> bool:
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``check``."""
     from . import console as ui
-    from .profile_io import load_profile
+    from .files.profiles import load_profile
     from .recorders import LiveStats, RecordOptions, get_backend, resolve_command
 
     command: list[str] = list(args.command)
@@ -121,15 +121,15 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
                                                   known_source=args.profile), LiveStats())
     rows, handled = new_syscalls(profile, trace)
     if args.trace_out:
-        tracefile.dump(trace, args.trace_out)
+        traces.dump(trace, args.trace_out)
     status = trace.header.exit.shell_status if trace.header.exit else 0
     wrote = ""
     if rows and args.update:
         if fmt == "trace":
-            tracefile.dump(merge_traces([tracefile.load(args.profile), trace]), args.profile)
+            traces.dump(merge_traces([traces.load(args.profile), trace]), args.profile)
         else:
+            from .files.profiles import drop_unknown
             from .generate_cli import write_profile
-            from .profile_io import drop_unknown
 
             write_profile(drop_unknown(updated_profile(profile, trace, args.args, command)), fmt,
                           args.profile, docker=docker)

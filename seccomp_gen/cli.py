@@ -20,7 +20,7 @@ from typing import Any
 
 from ._version import __version__
 from .errors import SeccompGenError
-from .inputs import PROGRESS_MIN_SIZE, set_progress
+from .progress import PROGRESS_MIN_SIZE, set_progress
 from .safetext import printable
 
 #: Modules that each register one command with ``add_parser(subparsers)``; their command
@@ -75,8 +75,8 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
     if not command:
         raise SeccompGenError("record needs a command",
                               hint="usage: seccomp-gen record [-o FILE] -- COMMAND [ARGS...]")
-    from . import tracefile
-    from .atomicfile import check_writable, write_or_rescue
+    from .files.atomic import check_writable, write_or_rescue
+    from .formats import tracefile
     from .recorders import LiveStats, RecordOptions, get_backend, resolve_command
 
     output = args.output or _default_output(command)
@@ -91,7 +91,7 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
     resolve_command(command)
     known = None
     if args.known:
-        from .profile_io import load_profile
+        from .files.profiles import load_profile
 
         known, _ = load_profile(args.known)
     backend = get_backend(args.backend, known=known is not None)
@@ -153,9 +153,10 @@ def cmd_show(args: argparse.Namespace, out: Any, err: Any) -> int:
     from rich.text import Text
 
     from . import console as ui
-    from . import tracefile
+    from .files import traces
+    from .formats import tracefile
 
-    trace = tracefile.load(args.trace)
+    trace = traces.load(args.trace)
     top = args.top or None
     if args.json:
         rows: Iterable[dict[str, Any]]

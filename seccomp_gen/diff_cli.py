@@ -23,9 +23,9 @@ from typing import Any
 
 from .compare import diff
 from .errors import SeccompGenError
-from .inputs import check_stdin_once
+from .files.inputs import check_stdin_once
+from .files.profiles import load_profile, skipped_summary
 from .libseccomp import arch_token, syscall_number
-from .profile_io import load_profile, skipped_summary
 from .synthesize import ARG_POLICIES, Policy
 
 #: Names listed per side and arch in the table view; --json always has them all.

@@ -162,8 +162,8 @@ def load(profile: Profile | str | os.PathLike[str]) -> tuple[Profile, str]:
     """A Profile and the name to show for it (its path, or ``<profile>``)."""
     if isinstance(profile, Profile):
         return profile, "<profile>"
-    from .inputs import source_name
-    from .profile_io import load_profile
+    from .files.inputs import source_name
+    from .files.profiles import load_profile
 
     prof, _ = load_profile(profile)
     return prof, source_name(profile)
@@ -287,7 +287,7 @@ def run(
     check_mode(mode)
     prof, name = load(profile)
     name = source or name
-    from .profile_io import one_family, skipped_summary
+    from .files.profiles import one_family, skipped_summary
 
     host = host_arches()
     check_arches(prof, host, name)
@@ -407,11 +407,11 @@ def _conditional_numbers(profile: Profile, host: Sequence[str]) -> frozenset[tup
 
 def write_trace(result: RunResult, output: str | os.PathLike[str]) -> None:
     """Write the violations trace of a traced run."""
-    from . import tracefile
+    from .files import traces
 
     if result.trace is None:
         raise SeccompGenError("kill mode traces nothing; there is no violations trace to write")
-    tracefile.dump(result.trace, Path(output))
+    traces.dump(result.trace, Path(output))
 
 
 __all__ = ["MODES", "VIOLATION_EXIT", "RunResult", "check_mode", "outcome", "run", "write_trace"]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import tracefile
-from .atomicfile import check_writable, write_atomic
-from .emitters import FORMATS, emit, parse
 from .errors import SeccompGenError
-from .inputs import check_stdin_once
+from .files import traces
+from .files.atomic import check_writable, write_atomic
+from .files.inputs import check_stdin_once
+from .formats import FORMATS, emit, parse
 from .merge import merge_traces
 from .profile import ACTIONS, ERRNO_EPERM, Profile, normalize, widen
 from .synthesize import ARG_POLICIES, Policy, synthesize
@@ -62,7 +62,7 @@ def build_profile(args: argparse.Namespace) -> Profile:
         raise SeccompGenError("generate needs at least one trace file",
                               hint="usage: seccomp-gen generate TRACE... -o FILE")
     check_stdin_once(args.traces)
-    return synthesize(merge_traces([tracefile.load(t) for t in args.traces]), policy_of(args))
+    return synthesize(merge_traces([traces.load(t) for t in args.traces]), policy_of(args))
 
 
 def policy_of(args: argparse.Namespace) -> Policy:
@@ -96,8 +96,8 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
     :func:`~seccomp_gen.profile_io.drop_unknown`), never written raw; the text must read back
     as exactly the rules of the profile (a defence against anything that could add a rule
     through a name or a comment), and libseccomp must accept what it says."""
+    from .files.profiles import drop_unknown
     from .libseccomp import validate
-    from .profile_io import drop_unknown
 
     profile = drop_unknown(profile)
     text = emit(profile, fmt, docker=docker)

@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import tracefile
 from ._version import __version__
-from .atomicfile import check_writable
 from .errors import SeccompGenError
+from .files import traces
+from .files.atomic import check_writable
+from .files.inputs import STDIN, check_stdin_once, read_text, source_name
 from .generate_cli import check_format, summary_line, write_profile
-from .inputs import STDIN, check_stdin_once, read_text, source_name
 from .synthesize import ARG_POLICIES, Policy, synthesize
 from .syscalls.arches import family_of
 
@@ -122,7 +122,7 @@ def import_strace(paths: list[tuple[str, int]], arch: str,
                   first_text: str | None = None) -> tuple[Any, Any]:
     """(ImportResult, StraceLog) for the given files (``first_text``: the first one's text,
     already read); raises on unusable input."""
-    from . import strace_import
+    from .formats import strace as strace_import
     from .libseccomp import version as libseccomp_version
     from .model import TraceHeader
 
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         if len(paths) > 1:
             raise SeccompGenError("import converts one profile at a time",
                                   hint="to combine traces use merge")
-        from .profile_io import one_family, profile_from_text
+        from .files.profiles import one_family, profile_from_text
 
         profile, kind = profile_from_text(first_text, first)
         profile = one_family(profile, args.arch or host_arch())
@@ -226,7 +226,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         write_profile(profile, args.format, args.output, docker=args.docker)
         written = summary_line(profile, args.format, args.output)
     else:
-        tracefile.dump(trace, args.output)
+        traces.dump(trace, args.output)
         written = (f"trace written to {args.output}: {trace.total_calls} calls, "
                    f"{len(trace.syscalls)} distinct syscalls, {len(trace.processes)} process(es)")
     if not args.quiet:

@@ -1,6 +1,6 @@
 """``seccomp-gen merge A.trace.json B.trace.json -o all.trace.json``: the union of several runs.
 
-Uses :func:`~seccomp_gen.synthesize.merge_traces` (what ``generate`` does with several traces),
+Uses :func:`~seccomp_gen.merge.merge_traces` (what ``generate`` does with several traces),
 so traces from different host arches, or that name one syscall number differently, are refused.
 The output is written atomically and an existing file is kept unless ``--force`` is given.
 """
@@ -11,10 +11,10 @@ import argparse
 import os
 from typing import Any
 
-from . import tracefile
-from .atomicfile import check_writable
 from .errors import SeccompGenError
-from .inputs import check_stdin_once
+from .files import traces
+from .files.atomic import check_writable
+from .files.inputs import check_stdin_once
 from .merge import merge_traces, repeated_run
 
 
@@ -77,15 +77,15 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
                               hint=again)
     check_stdin_once(args.traces)
     check_writable(args.output, force=args.force)
-    traces = [tracefile.load(t) for t in args.traces]
-    repeat = None if args.allow_duplicates else repeated_run(traces)
+    loaded = [traces.load(t) for t in args.traces]
+    repeat = None if args.allow_duplicates else repeated_run(loaded)
     if repeat is not None:
         i, j, part = repeat
         a, b = args.traces[i], args.traces[j]
         raise SeccompGenError(f"{a} is already merged into {b}" if part
                               else f"{b} holds the same recording as {a}", hint=again)
-    merged = merge_traces(traces)
-    tracefile.dump(merged, args.output)
+    merged = merge_traces(loaded)
+    traces.dump(merged, args.output)
     if not args.quiet:
         err.print(f"merged {len(args.traces)} traces into {args.output}: {merged.total_calls} "
                   f"calls, {len(merged.syscalls)} distinct syscalls, "

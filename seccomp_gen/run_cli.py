@@ -18,10 +18,10 @@ import json
 import sys
 from typing import Any
 
-from .atomicfile import check_writable, write_or_rescue
 from .enforce import VIOLATION_EXIT, RunResult, check_mode
 from .errors import SeccompGenError
-from .inputs import source_name
+from .files.atomic import check_writable, write_or_rescue
+from .files.inputs import source_name
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     problems: list[str] = []
     written = None
     if args.output and result.trace is not None:
-        from . import tracefile
+        from .formats import tracefile
 
         written, problem = write_or_rescue(args.output, tracefile.dumps(result.trace),
                                            "the violations trace")

@@ -261,7 +261,7 @@ def _resolve_profile(profile: Profile | str | os.PathLike[str]) -> Profile:
     if isinstance(profile, Profile):
         return profile
     if isinstance(profile, str | os.PathLike):
-        from .profile_io import load_profile
+        from .files.profiles import load_profile
 
         return load_profile(os.fspath(profile))[0]
     raise SeccompGenError(f"sandbox() needs a Profile or a path, not {type(profile).__name__}")

@@ -21,7 +21,8 @@ from big_trace import write_big_trace
 from rich.console import Console
 
 from seccomp_gen import console as ui
-from seccomp_gen import tracefile
+from seccomp_gen.files import traces
+from seccomp_gen.formats import tracefile
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "sample_traces").glob("*.trace.json"))
@@ -54,10 +55,10 @@ def test_streaming_reader_equals_the_plain_json_path(many: Path) -> None:
 
 def test_writer_gives_the_bytes_of_json_dumps(many: Path) -> None:
     for path in [*SAMPLES, many]:
-        trace = tracefile.load(path)
+        trace = traces.load(path)
         expected = json.dumps(tracefile.to_json(trace), indent=1, ensure_ascii=False) + "\n"
         assert tracefile.dumps(trace) == expected
-    assert tracefile.dumps(tracefile.load(many)) == many.read_text()
+    assert tracefile.dumps(traces.load(many)) == many.read_text()
 
 
 @pytest.mark.parametrize("view", ["syscall", "process", "exe"])
@@ -76,7 +77,7 @@ def test_top_is_honoured_in_every_view(many: Path, view: str) -> None:
 
 
 def test_show_json_streams_the_same_document(many: Path) -> None:
-    trace = tracefile.load(many)
+    trace = traces.load(many)
     for view, rows in (("process", ui.process_rows(trace)), ("exe", ui.exe_rows(trace)),
                        ("syscall", ui.syscall_rows(trace))):
         res = cli("show", many, "--by", view, "--json")
@@ -91,7 +92,7 @@ def test_show_json_streams_the_same_document(many: Path) -> None:
 def test_a_long_view_is_printed_in_chunks_that_read_as_one_table(many: Path, width: int) -> None:
     """Printed in chunks, a long view is the table rich prints when it has room (on a narrow
     terminal too: a long view is not wrapped)."""
-    trace = tracefile.load(many)
+    trace = traces.load(many)
     assert len(trace.processes) > ui.CHUNK_ROWS
     whole = Console(file=io.StringIO(), width=300)
     whole.print(ui.process_table(trace))

@@ -39,7 +39,7 @@ import pytest
 
 import seccomp_gen
 from seccomp_gen import Trace
-from seccomp_gen.emitters import lxc, oci, python_table
+from seccomp_gen.formats import lxc, oci, python_table
 from seccomp_gen.profile import Profile, compare_counts
 from seccomp_gen.synthesize import Policy, synthesize
 from seccomp_gen.syscalls.baselines import BASELINES

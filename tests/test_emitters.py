@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from synth_helpers import mixed_trace
 
-from seccomp_gen.emitters import emit, lxc, oci, parse, python_table, sniff
 from seccomp_gen.errors import SeccompGenError
+from seccomp_gen.formats import emit, lxc, oci, parse, python_table, sniff
 from seccomp_gen.profile import Profile, widen
 from seccomp_gen.synthesize import Policy, synthesize
 

@@ -35,14 +35,14 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from seccomp_gen import console as ui
-from seccomp_gen import tracefile
-from seccomp_gen.emitters import FORMATS, emit, parse
 from seccomp_gen.errors import SeccompGenError
+from seccomp_gen.files import traces
+from seccomp_gen.files.profiles import load_profile
+from seccomp_gen.formats import FORMATS, emit, parse, tracefile
 from seccomp_gen.import_cli import import_strace
 from seccomp_gen.libseccomp import compile_profile
 from seccomp_gen.model import Trace
 from seccomp_gen.profile import Profile, normalize
-from seccomp_gen.profile_io import load_profile
 from seccomp_gen.synthesize import Policy, synthesize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,14 +62,14 @@ settings.register_profile(
 def _seeds() -> dict[str, list[bytes]]:
     """Real files of each kind: traces, the profiles generated from them, Docker's default,
     an strace log."""
-    traces = [p.read_bytes() for p in TRACES]
+    seeds = [p.read_bytes() for p in TRACES]
     profiles: dict[str, list[bytes]] = {fmt: [] for fmt in FORMATS}
     for p in TRACES[:3]:
-        profile = synthesize(tracefile.load(p), Policy(args="strict", baseline="runc"))
+        profile = synthesize(traces.load(p), Policy(args="strict", baseline="runc"))
         for fmt in FORMATS:
             profiles[fmt].append(emit(profile, fmt).encode())
     profiles["oci"].append((DATA / "docker-default-seccomp.json").read_bytes())
-    return {"trace": traces, **profiles, "strace": [(DATA / "sh-ls.strace.log").read_bytes()]}
+    return {"trace": seeds, **profiles, "strace": [(DATA / "sh-ls.strace.log").read_bytes()]}
 
 
 SEEDS = _seeds()
@@ -202,7 +202,7 @@ def usable_profile(profile: Profile) -> None:
 
 
 def _trace_reader(path: Path) -> None:
-    trace = tracefile.load(path)
+    trace = traces.load(path)
     usable_trace(trace)
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from synth_helpers import mixed_trace
 
-from seccomp_gen import tracefile
-from seccomp_gen.emitters import emit, lxc, parse, python_table
 from seccomp_gen.errors import SeccompGenError, TraceFileError
+from seccomp_gen.files import traces
+from seccomp_gen.formats import emit, lxc, parse, python_table, tracefile
 from seccomp_gen.generate_cli import write_profile
 from seccomp_gen.profile import Profile, Rule, normalize
 from seccomp_gen.safetext import printable
@@ -82,7 +82,7 @@ def test_injected_name_is_refused_by_generate(tmp_path: Path, fmt: str) -> None:
 
 def test_trace_reader_names_the_bad_name_and_arch(tmp_path: Path) -> None:
     with pytest.raises(TraceFileError, match=r"syscalls\[30\]\.name: not a syscall name"):
-        tracefile.load(_injected_trace(tmp_path))
+        traces.load(_injected_trace(tmp_path))
     doc = _trace_doc()
     syscalls = doc["syscalls"]
     assert isinstance(syscalls, list)
@@ -187,21 +187,21 @@ def test_show_json_and_trace_round_trip_keep_the_text(tmp_path: Path) -> None:
     assert res.returncode == 0
     doc = json.loads(res.stdout)
     assert doc["header"]["kernel"] == HOSTILE and doc["rows"][0]["exes"] == [f"/tmp/{HOSTILE}"]
-    trace = tracefile.load(path)
+    trace = traces.load(path)
     again = tmp_path / "again.trace.json"
-    tracefile.dump(trace, again)
-    assert tracefile.load(again) == trace
+    traces.dump(trace, again)
+    assert traces.load(again) == trace
 
 
 def test_trace_writer_makes_non_utf8_exe_paths_visible(tmp_path: Path) -> None:
     """``os.readlink`` gives a path whose bytes are not UTF-8 as lone surrogates, which no JSON
     file can hold: the writer shows those bytes as ``\\xff`` (it used to fail to write)."""
-    trace = tracefile.load(LS_TRACE)
+    trace = traces.load(LS_TRACE)
     name = os.fsdecode(b"/tmp/bin\xff/ls")
     trace = replace(trace, processes=(replace(trace.processes[0], exes=(name,)),))
     out = tmp_path / "t.trace.json"
-    tracefile.dump(trace, out)
-    assert tracefile.load(out).processes[0].exes == ("/tmp/bin\\xff/ls",)
+    traces.dump(trace, out)
+    assert traces.load(out).processes[0].exes == ("/tmp/bin\\xff/ls",)
 
 
 @pytest.mark.live
@@ -215,7 +215,7 @@ def test_recording_a_program_at_a_non_utf8_path(tmp_path: Path) -> None:
     res = subprocess.run([*map(os.fsencode, CLI), b"record", b"-q", b"-o", os.fsencode(out),
                           b"--", prog], capture_output=True, timeout=120, check=False)
     assert res.returncode == 0, res.stderr.decode(errors="replace")
-    exes = {e for p in tracefile.load(out).processes for e in p.exes}
+    exes = {e for p in traces.load(out).processes for e in p.exes}
     assert any(e.endswith("dir\\xff/true") for e in exes), exes
 
 

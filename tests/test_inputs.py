@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from seccomp_gen import tracefile
-from seccomp_gen.emitters import oci, python_table
 from seccomp_gen.errors import SeccompGenError, TraceFileError
-from seccomp_gen.inputs import MAX_INPUT_ENV, format_size, parse_size, read_text
+from seccomp_gen.files import traces
+from seccomp_gen.files.inputs import MAX_INPUT_ENV, format_size, parse_size, read_text
+from seccomp_gen.files.profiles import load_profile
+from seccomp_gen.formats import oci, python_table
 from seccomp_gen.profile import Profile
-from seccomp_gen.profile_io import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 LS_TRACE = ROOT / "sample_traces" / "ls.trace.json"
@@ -138,7 +138,7 @@ def test_json_limits_are_one_line_errors(tmp_path: Path, text: str, match: str) 
     p = tmp_path / "bad.trace.json"
     p.write_text(text)
     with pytest.raises(TraceFileError, match=match) as info:
-        tracefile.load(p)
+        traces.load(p)
     assert "\n" not in info.value.one_line()
     for argv, status in ((["show", p], 125), (["diff", p, LS_TRACE], 2),
                          (["generate", p, "-o", tmp_path / "o.json"], 125),
@@ -151,11 +151,11 @@ def test_nan_duration_is_never_written(tmp_path: Path) -> None:
     """NaN used to be written back as ``NaN``, which is not JSON."""
     from dataclasses import replace
 
-    trace = tracefile.load(LS_TRACE)
+    trace = traces.load(LS_TRACE)
     bad = replace(trace, header=replace(trace.header, duration_s=float("nan")))
     out = tmp_path / "t.json"
     with pytest.raises(TraceFileError, match="duration_s: nan is not a finite number"):
-        tracefile.dump(bad, out)
+        traces.dump(bad, out)
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
@@ -353,6 +353,6 @@ def test_strace_log_on_stdin(tmp_path: Path) -> None:
            "123 +++ exited with 0 +++\n")
     res = cli("import", "-", "-o", tmp_path / "t.json", stdin=log.encode())
     assert res.returncode == 0, res.stderr
-    trace = tracefile.load(tmp_path / "t.json")
+    trace = traces.load(tmp_path / "t.json")
     assert trace.names() == {"execve", "brk", "exit_group"}
     assert any("imported from strace output: <stdin>" in n for n in trace.header.notes)

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from seccomp_gen.strace_import import parse, parse_args
+from seccomp_gen.formats.strace import parse, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_traces"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from seccomp_gen import tracefile
-from seccomp_gen.profile_io import load_profile
+from seccomp_gen.files import traces
+from seccomp_gen.files.profiles import load_profile
 
 CLI = [sys.executable, "-m", "seccomp_gen"]
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
@@ -67,7 +67,7 @@ def test_a_dangling_symlink_is_an_existing_output(tmp_path: Path) -> None:
     nowhere.parent.mkdir()
     forced = sg("record", "-q", "-f", "-o", link, "--", "touch", ran)
     assert forced.returncode == 0, forced.stderr
-    assert ran.exists() and not link.is_symlink() and tracefile.load(link).header.command
+    assert ran.exists() and not link.is_symlink() and traces.load(link).header.command
     assert not nowhere.exists()
 
     # A link to a file the user has: --force replaces the link, the file stays as it was.
@@ -133,7 +133,7 @@ def test_full_disk_saves_the_trace_elsewhere(full_disk: Path, tmp_path: Path) ->
     assert lines[1] == (f"seccomp-gen: error: {prof}: cannot write: No space left on device; "
                         f"the oci profile was saved to {profile_file} instead")
     assert "trace written to" not in res.stderr and "syscalls" in res.stderr  # summary kept
-    trace = tracefile.load(trace_file)
+    trace = traces.load(trace_file)
     assert trace.header.command == ("sh", "-c", "exit 7") and trace.header.exit
     assert trace.header.exit.code == 7
     assert load_profile(str(profile_file))[1] == "oci"
@@ -169,7 +169,7 @@ def test_full_disk_run_keeps_the_command_status(full_disk: Path, tmp_path: Path)
     assert error_lines(res) == [
         f"seccomp-gen: error: {full_disk / 'v.json'}: cannot write: No space left on device; "
         f"the violations trace was saved to {saved} instead"]
-    assert tracefile.load(saved).syscalls
+    assert traces.load(saved).syscalls
     assert left_on(full_disk) == ["fill"]
 
 

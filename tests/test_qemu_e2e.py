@@ -52,12 +52,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from seccomp_gen.files.profiles import load_profile
 
 import seccomp_gen
 from seccomp_gen.libseccomp import simulator, syscall_name, syscall_number
 from seccomp_gen.model import Trace
 from seccomp_gen.profile import Profile
-from seccomp_gen.profile_io import load_profile
 from seccomp_gen.synthesize import Policy, synthesize
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")

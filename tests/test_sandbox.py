@@ -135,7 +135,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     if gcc is None:
         pytest.skip("gcc is not installed; the sandbox's handler cannot be built")
     import seccomp_gen
-    from seccomp_gen.emitters import emit
+    from seccomp_gen.formats import emit
     from seccomp_gen.synthesize import Policy, synthesize
 
     d = tmp_path_factory.mktemp("sandbox")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from seccomp_gen import tracefile
 from seccomp_gen.aggregate import ProcessState, RawRecording, build_trace
 from seccomp_gen.errors import TraceFileError
+from seccomp_gen.files import traces
+from seccomp_gen.formats import tracefile
 from seccomp_gen.libseccomp import arch_name, syscall_name
 from seccomp_gen.model import ExitStatus, TraceHeader
 from seccomp_gen.syscalls.constants import errno_name
@@ -66,8 +67,8 @@ def test_aggregation_names_each_call_with_its_own_abi() -> None:
 def test_round_trip_and_byte_stability(tmp_path: Path) -> None:
     trace = build_trace(_raw(), _header(), arch_name, syscall_name)
     path = tmp_path / "t.trace.json"
-    tracefile.dump(trace, path)
-    again = tracefile.load(path)
+    traces.dump(trace, path)
+    again = traces.load(path)
     assert again == trace
     assert tracefile.dumps(again) == path.read_text()
     # Insertion order of the raw counters does not change the bytes.
@@ -118,7 +119,7 @@ def test_bad_files_give_one_line_naming_file_and_place(
 ) -> None:
     path = _write(tmp_path, make())  # type: ignore[operator]
     with pytest.raises(TraceFileError) as info:
-        tracefile.load(path)
+        traces.load(path)
     line = info.value.one_line()
     assert "\n" not in line
     assert line.startswith(str(path))
@@ -129,14 +130,14 @@ def test_duplicate_records_are_rejected(tmp_path: Path) -> None:
     data = json.loads(_good_text())
     data["syscalls"].append(dict(data["syscalls"][0]))
     with pytest.raises(TraceFileError, match="duplicate record for x32/getpid"):
-        tracefile.load(_write(tmp_path, json.dumps(data)))
+        traces.load(_write(tmp_path, json.dumps(data)))
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(TraceFileError, match="no such file"):
-        tracefile.load(tmp_path / "nope.json")
+        traces.load(tmp_path / "nope.json")
     with pytest.raises(TraceFileError, match="is a directory"):
-        tracefile.load(tmp_path)
+        traces.load(tmp_path)
 
 
 def test_exit_status_decoding() -> None:

@@ -18,9 +18,10 @@ import pytest
 from synth_helpers import mixed_trace, observed_tuples, rec, trace
 
 import seccomp_gen
-from seccomp_gen import generate_cli, tracefile
-from seccomp_gen.emitters import emit, oci, parse, python_table
+from seccomp_gen import generate_cli
 from seccomp_gen.errors import SeccompGenError
+from seccomp_gen.files import traces
+from seccomp_gen.formats import emit, oci, parse, python_table
 from seccomp_gen.libseccomp import Simulator, compile_profile, export_bpf, simulator, syscall_number
 from seccomp_gen.linux.cbpf import decode, run_bpf, seccomp_data
 from seccomp_gen.model import Trace
@@ -168,7 +169,7 @@ def _run(argv: list[str]) -> int:
 
 def test_generate_writes_checked_profiles(tmp_path: Path) -> None:
     tpath = tmp_path / "t.trace.json"
-    tracefile.dump(mixed_trace(), tpath)
+    traces.dump(mixed_trace(), tpath)
     for fmt in ("oci", "lxc", "python"):
         out = tmp_path / f"p.{fmt}"
         assert _run([str(tpath), "--format", fmt, "-o", str(out), "--baseline", "runc"]) == 0
@@ -181,7 +182,7 @@ def test_generate_writes_checked_profiles(tmp_path: Path) -> None:
 
 def test_generate_errors(tmp_path: Path) -> None:
     tpath = tmp_path / "t.trace.json"
-    tracefile.dump(mixed_trace(), tpath)
+    traces.dump(mixed_trace(), tpath)
     corrupt = tmp_path / "bad.trace.json"
     corrupt.write_text('{"format": "seccomp-gen-trace", "version": 1, "header": {')
     out = tmp_path / "p.json"
@@ -204,7 +205,7 @@ def test_generate_errors(tmp_path: Path) -> None:
     assert _run([str(tpath), "-o", str(out), "--force"]) == 0
     assert out.read_text().startswith("{")
     conflict = tmp_path / "arm.trace.json"
-    tracefile.dump(trace([rec("aarch64", "read")], host="aarch64"), conflict)
+    traces.dump(trace([rec("aarch64", "read")], host="aarch64"), conflict)
     with pytest.raises(SeccompGenError, match="different host arches"):
         _run([str(tpath), str(conflict), "-o", str(tmp_path / "c.json")])
 

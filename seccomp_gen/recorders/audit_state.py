@@ -27,8 +27,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..atomicfile import write_atomic
 from ..errors import SeccompGenError
+from ..files.atomic import write_atomic
 
 STATE_DIR = Path("/run/seccomp-gen")
 LOCK_NAME = "log-backend.lock"

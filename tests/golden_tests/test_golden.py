@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from synth_helpers import mixed_trace
 
-from seccomp_gen import tracefile
-from seccomp_gen.emitters import emit
+from seccomp_gen.formats import emit
 from seccomp_gen.model import Trace
 from seccomp_gen.synthesize import Policy, synthesize
 
@@ -26,10 +25,10 @@ POLICIES = {"safe": Policy(), "strict-runc": Policy(args="strict", baseline="run
 
 
 def _inputs() -> dict[str, Trace]:
-    traces = {"mixed": mixed_trace()}
+    loaded = {"mixed": mixed_trace()}
     for path in sorted(SAMPLES.glob("*.trace.json")):
-        traces[path.name.removesuffix(".trace.json")] = tracefile.load(path)
-    return traces
+        loaded[path.name.removesuffix(".trace.json")] = traces.load(path)
+    return loaded
 
 
 CASES = [(name, pol, fmt, docker, suffix) for name in sorted(_inputs()) for pol in POLICIES

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .errors import SeccompGenError
+from ..errors import SeccompGenError
 
 
 def check_writable(path: str | os.PathLike[str], *, force: bool = False) -> Path:

@@ -14,16 +14,7 @@ import warnings
 from typing import Any, NoReturn
 
 from ..errors import SeccompGenError
-from ..profile import (
-    ACTIONS,
-    MAX_ERRNO,
-    OPS,
-    ArgCondition,
-    Profile,
-    Rule,
-    Skipped,
-    normalize,
-)
+from ..profile import ACTIONS, MAX_ERRNO, OPS, ArgCondition, Profile, Rule, Skipped, normalize
 from ..safetext import is_arch_name, is_syscall_name, is_utf8, printable
 
 _TEMPLATE_CODE = '''

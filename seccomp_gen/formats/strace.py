@@ -37,10 +37,10 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from .aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
-from .model import ArgValues, ExitStatus, Trace, TraceHeader
-from .syscalls.argspec import ARG_VALUE_CAP, fields_for
-from .syscalls.constants import CLONE_NAMES, CLONE_THREAD, KERNEL_ERRNOS
+from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
+from ..model import ArgValues, ExitStatus, Trace, TraceHeader
+from ..syscalls.argspec import ARG_VALUE_CAP, fields_for
+from ..syscalls.constants import CLONE_NAMES, CLONE_THREAD, KERNEL_ERRNOS
 
 # Numbers that become ints are at most 10 digits: a pid, an exit status, an errno. (Python
 # refuses to convert more than 4300 digits, and no such number is a pid.)

@@ -25,14 +25,15 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .errors import SeccompGenError
-from .inputs import loads_json, read_text, source_name
-from .model import TRACE_FORMAT
-from .safetext import is_syscall_name
+from ..errors import SeccompGenError
+from ..jsontext import loads_json
+from ..model import TRACE_FORMAT
+from ..safetext import is_syscall_name
+from .inputs import read_text, source_name
 
 if TYPE_CHECKING:
-    from .profile import Profile
-    from .synthesize import Policy
+    from ..profile import Profile
+    from ..synthesize import Policy
 
 #: How every trace seccomp-gen writes begins: such a file is read as a trace without first
 #: decoding all of it as plain JSON (a big trace's JSON tree is several times its size).
@@ -76,21 +77,21 @@ def profile_from_text(text: str, source: str,
             raise SeccompGenError(f"a JSON {type(doc).__name__}, not a profile or trace",
                                   path=source)
         if doc.get("format") != TRACE_FORMAT:
-            from .emitters import oci
+            from ..formats import oci
 
             return drop_unknown(oci.from_json(doc, source)), "oci"
-        from . import tracefile
+        from ..formats import tracefile
 
         trace = tracefile.from_json(doc, source)  # a trace with its keys in another order
     elif kind == "trace":
-        from . import tracefile
+        from ..formats import tracefile
 
         trace = tracefile.loads(text, source)
     else:
-        from .emitters import parse
+        from ..formats import parse
 
         return drop_unknown(parse(text, kind, source)), kind
-    from .synthesize import Policy, synthesize
+    from ..synthesize import Policy, synthesize
 
     return drop_unknown(synthesize(trace, trace_policy or Policy(args="none"))), "trace"
 
@@ -116,8 +117,8 @@ def one_family(profile: Profile, arch: str) -> Profile:
     """A profile for several kernels (Docker's lists every arch it knows, with an archMap that
     picks the host's) restricted to the family of ``arch``, as Docker does on that host: one
     libseccomp filter cannot hold arches of different kernels."""
-    from .profile import normalize
-    from .syscalls.arches import family_of
+    from ..profile import normalize
+    from ..syscalls.arches import family_of
 
     family = family_of(arch)
     if all(a in family for a in profile.architectures):
@@ -151,9 +152,9 @@ def drop_unknown(profile: Profile) -> Profile:
     for a newer library, such as Docker's ``getxattrat``), each listed as skipped with the
     reason, and arches it does not know, with a note: libseccomp would refuse the whole
     profile otherwise. This is the one rule for unknown names, for every command."""
-    from .libseccomp import arch_token, syscall_number
-    from .libseccomp import version as libseccomp_version
-    from .profile import Rule, Skipped, normalize
+    from ..libseccomp import arch_token, syscall_number
+    from ..libseccomp import version as libseccomp_version
+    from ..profile import Rule, Skipped, normalize
 
     rules: list[Rule] = []
     skipped: list[Skipped] = []

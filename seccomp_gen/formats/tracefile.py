@@ -1,6 +1,7 @@
 """The versioned trace file: a JSON document, documented in the README.
 
-``dumps`` is byte-stable for equal traces (keys in a fixed order, records sorted). ``load`` checks
+Pure text in, text out (:mod:`seccomp_gen.files.traces` reads and writes the files).
+``dumps`` is byte-stable for equal traces (keys in a fixed order, records sorted). ``loads`` checks
 every field and reports the first problem as one line naming the file and where in it the problem
 is (``line:col`` for broken JSON, a JSON path such as ``syscalls[3].count`` for a wrong field).
 """
@@ -9,25 +10,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from json.encoder import encode_basestring
 from typing import Any, NoReturn
 
-from .atomicfile import write_atomic
-from .errors import SeccompGenError, TraceFileError
-from .inputs import (
-    DECODER,
-    check_strings,
-    json_error,
-    may_hold_surrogates,
-    read_text,
-    report_progress,
-    source_name,
-)
-from .model import (
+from ..errors import TraceFileError
+from ..jsontext import DECODER, check_strings, json_error, may_hold_surrogates
+from ..model import (
     TRACE_FORMAT,
     TRACE_VERSION,
     ArgValues,
@@ -38,7 +29,8 @@ from .model import (
     Trace,
     TraceHeader,
 )
-from .safetext import is_arch_name, is_syscall_name, is_utf8, utf8_safe
+from ..progress import report_progress
+from ..safetext import is_arch_name, is_syscall_name, is_utf8, utf8_safe
 
 # --- writing -------------------------------------------------------------------------------------
 
@@ -201,11 +193,6 @@ def iter_dumps(trace: Trace) -> Iterator[str]:
 def dumps(trace: Trace) -> str:
     """Serialise a trace; equal traces give equal bytes."""
     return "".join(iter_dumps(trace))
-
-
-def dump(trace: Trace, path: str | os.PathLike[str]) -> None:
-    """Write a trace file atomically (temp file + rename), piece by piece."""
-    write_atomic(path, iter_dumps(trace))
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -616,14 +603,3 @@ def loads(text: str, source: str = "<trace>") -> Trace:
     if may_hold_surrogates(text):
         check_strings(data, source, "", TraceFileError)
     return from_json(data, source)
-
-
-def load(path: str | os.PathLike[str]) -> Trace:
-    """Read and validate a trace file (``-``: standard input), within the input size cap."""
-    try:
-        text = read_text(path, "a trace")
-    except SeccompGenError as exc:
-        if isinstance(exc, TraceFileError):
-            raise
-        raise TraceFileError(exc.message, hint=exc.hint, path=exc.path) from None
-    return loads(text, source_name(path))

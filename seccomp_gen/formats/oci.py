@@ -14,7 +14,7 @@ import json
 from typing import Any, NoReturn
 
 from ..errors import SeccompGenError
-from ..inputs import loads_json
+from ..jsontext import loads_json
 from ..profile import (
     MAX_ERRNO,
     ArgCondition,

@@ -12,17 +12,15 @@ surrogates) turned into one-line errors as well. Stdlib only: pure readers use i
 from __future__ import annotations
 
 import codecs
-import json
-import math
 import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any, BinaryIO
+from collections.abc import Iterable
+from typing import BinaryIO
 
-from .errors import SeccompGenError
-from .safetext import is_utf8
+from ..errors import SeccompGenError
+from ..progress import report_progress
 
 #: The name that means standard input wherever one file is read.
 STDIN = "-"
@@ -33,28 +31,6 @@ MAX_INPUT_ENV = "SECCOMP_GEN_MAX_INPUT"
 DEFAULT_MAX_INPUT = 512 * 2**20
 _CHUNK = 1 << 20
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-
-#: Called as ``hook(what, done, total_or_None)`` while a file is read or parsed (``what``:
-#: ``reading FILE``, ``parsing FILE``; ``done == total`` once it is finished); the CLI sets one
-#: that draws a progress bar on a terminal. None: silent (the library default).
-ProgressHook = Callable[[str, int, int | None], None]
-_progress: ProgressHook | None = None
-#: Inputs smaller than this load too fast to need a progress bar.
-PROGRESS_MIN_SIZE = 16 * 2**20
-
-
-def set_progress(hook: ProgressHook | None) -> ProgressHook | None:
-    """Install ``hook`` (None to remove it); returns the previous one."""
-    global _progress
-    previous, _progress = _progress, hook
-    return previous
-
-
-def report_progress(source: str, done: int, total: int | None) -> None:
-    """Tell the installed hook how far a long read or parse is."""
-    if _progress is not None:
-        _progress(source, done, total)
-
 
 def source_name(path: str | os.PathLike[str]) -> str:
     """How messages name an input: its path, or ``<stdin>`` for ``-``."""
@@ -183,77 +159,3 @@ def check_stdin_once(paths: Iterable[str | os.PathLike[str]]) -> None:
     if sum(1 for p in paths if os.fspath(p) == STDIN) > 1:
         raise SeccompGenError("'-' (standard input) is given more than once",
                               hint="standard input can be read only once")
-
-
-# --- JSON --------------------------------------------------------------------------------------
-
-
-class _NotJSONNumber(ValueError):
-    """NaN, Infinity, or a number too large for a float: JSON (RFC 8259) has none of them."""
-
-
-def _refuse_constant(name: str) -> Any:
-    raise _NotJSONNumber(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NotJSONNumber(f"the number {text[:24]} is out of range")
-    return value
-
-
-#: The decoder every JSON reader uses: NaN, Infinity and 1e400 are refused as they are met.
-DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
-#: A ``\ud800``-``\udfff`` escape: the only way JSON text can hold a lone surrogate.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def may_hold_surrogates(text: str) -> bool:
-    """Whether decoded strings of ``text`` can contain lone surrogates (a cheap scan)."""
-    return _SURROGATE_ESCAPE.search(text) is not None
-
-
-def json_error(exc: Exception, text: str, pos_base: int = 0) -> str:
-    """One line for an exception the JSON decoder raised (position first when known)."""
-    if isinstance(exc, json.JSONDecodeError):
-        at_end = exc.pos >= len(text.rstrip())
-        if at_end:
-            return f"{exc.lineno}:{exc.colno}: truncated (not JSON: {exc.msg})"
-        return f"{exc.lineno}:{exc.colno}: corrupt JSON ({exc.msg})"
-    if isinstance(exc, RecursionError):
-        return "JSON nested too deeply to read (arrays or objects more than ~1000 levels deep)"
-    if isinstance(exc, _NotJSONNumber):
-        return f"{exc}: JSON allows only finite numbers"
-    return (f"a number with more than {sys.get_int_max_str_digits()} digits "
-            "(Python's limit for reading integers)")
-
-
-def check_strings(value: Any, source: str, where: str = "",
-                  error: type[SeccompGenError] = SeccompGenError) -> None:
-    """Refuse lone surrogates in any string (key or value) of decoded JSON, raising ``error``;
-    iterative, so any depth the decoder accepted is fine."""
-    stack: list[tuple[Any, str]] = [(value, where)]
-    while stack:
-        v, w = stack.pop()
-        if isinstance(v, str):
-            if not is_utf8(v):
-                raise error(f"{w or 'value'}: invalid Unicode (a lone surrogate escape such "
-                            "as \\ud800)", path=source)
-        elif isinstance(v, dict):
-            for k, item in v.items():
-                stack.append((k, w))
-                stack.append((item, f"{w}.{k}" if w else str(k)))
-        elif isinstance(v, list):
-            stack.extend((item, f"{w}[{i}]") for i, item in enumerate(v))
-
-
-def loads_json(text: str, source: str) -> Any:
-    """Decode JSON text; every failure is a one-line SeccompGenError naming ``source``."""
-    try:
-        doc = DECODER.decode(text)
-    except (ValueError, RecursionError) as exc:
-        raise SeccompGenError(json_error(exc, text), path=source) from None
-    if may_hold_surrogates(text):
-        check_strings(doc, source)
-    return doc
