@@ -28,6 +28,7 @@ from .coverage import new_syscalls, updated_profile
 from .errors import SeccompGenError
 from .files import traces
 from .files.atomic import check_writable
+from .formats import NAMES as FORMAT_NAMES
 from .merge import merge_traces
 from .synthesize import ARG_POLICIES
 
@@ -52,7 +53,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--update", action="store_true",
                    help="add what is new to PROFILE and rewrite it (atomically, in its own "
                    "format unless --format is given); a trace file gets the new run merged in")
-    p.add_argument("--format", choices=("oci", "lxc", "python"),
+    p.add_argument("--format", choices=FORMAT_NAMES,
                    help="with --update: the format to write PROFILE in")
     p.add_argument("--args", choices=ARG_POLICIES, default="safe",
                    help="with --update: argument pinning of the added rules (default: safe)")
@@ -108,10 +109,10 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     fmt = args.format or kind
     docker = fmt == "oci" and kind == "oci" and _is_docker_form(args.profile)
     if args.update:
-        from .generate_cli import check_format
+        from .formats import resolve
 
         if fmt != "trace":
-            check_format(fmt)
+            resolve(fmt)
         check_writable(args.profile, force=True)
     if args.trace_out:
         check_writable(args.trace_out, force=args.force)
@@ -128,8 +129,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         if fmt == "trace":
             traces.dump(merge_traces([traces.load(args.profile), trace]), args.profile)
         else:
-            from .files.profiles import drop_unknown
-            from .generate_cli import write_profile
+            from .files.profiles import drop_unknown, write_profile
 
             write_profile(drop_unknown(updated_profile(profile, trace, args.args, command)), fmt,
                           args.profile, docker=docker)

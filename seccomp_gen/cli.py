@@ -85,8 +85,10 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
     profiles = [_profile_target(spec) for spec in args.profile]
     if profiles:
         from . import generate_cli
+        from .files.profiles import profile_text
+        from .formats import resolve
     for fmt, path in profiles:
-        generate_cli.check_format(fmt)
+        resolve(fmt)
         check_writable(path, force=args.force)
     resolve_command(command)
     known = None
@@ -133,7 +135,7 @@ def cmd_record(args: argparse.Namespace, out: Any, err: Any) -> int:
         profile = synthesize(trace, generate_cli.policy_of(args))
         for fmt, path in profiles:
             try:
-                written, text = generate_cli.profile_text(profile, fmt, path)
+                written, text = profile_text(profile, fmt, path)
             except SeccompGenError as exc:
                 _error_line(err, exc.one_line())
                 continue
@@ -264,6 +266,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _add_record(sub: Any) -> None:
     """Register ``record``."""
+    from .formats import choices_text
     from .recorders import BACKENDS, known_backends_text  # no backend module is imported
 
     rec = sub.add_parser(
@@ -298,7 +301,7 @@ def _add_record(sub: Any) -> None:
                      f"new ones are recorded ({known_backends_text()} backend; argument "
                      "conditions are honoured)")
     rec.add_argument("--profile", action="append", default=[], metavar="FORMAT:FILE",
-                     help="also write a profile from this recording (oci, lxc or python; with "
+                     help=f"also write a profile from this recording ({choices_text()}; with "
                      "generate's defaults); may be given more than once")
     rec.add_argument("--top", type=_top_count, metavar="N",
                      help="show only the N most frequent syscalls")

@@ -12,11 +12,13 @@ from typing import Any
 
 from .errors import SeccompGenError
 from .files import traces
-from .files.atomic import check_writable, write_atomic
+from .files.atomic import check_writable
 from .files.inputs import check_stdin_once
-from .formats import FORMATS, emit, parse
+from .files.profiles import write_profile
+from .formats import NAMES as FORMATS
+from .formats import resolve
 from .merge import merge_traces
-from .profile import ACTIONS, ERRNO_EPERM, Profile, normalize, widen
+from .profile import ACTIONS, ERRNO_EPERM, Profile, widen
 from .synthesize import ARG_POLICIES, Policy, synthesize
 from .syscalls.baselines import NAMES as BASELINE_NAMES
 
@@ -73,52 +75,6 @@ def policy_of(args: argparse.Namespace) -> Policy:
                   baseline=getattr(args, "baseline", "none"))
 
 
-def check_format(fmt: str, docker: bool = False) -> None:
-    """Refuse an unknown format (or --docker with a format other than OCI) before any work."""
-    if fmt not in FORMATS:
-        raise SeccompGenError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
-    if docker and fmt != "oci":
-        raise SeccompGenError("--docker only applies to --format oci")
-
-
-def _verdicts(p: Profile) -> tuple[object, ...]:
-    """What a filter made from ``p`` does (comments and provenance aside)."""
-    return (p.default_verdict, p.architectures,
-            sorted((r.name, r.arches, r.action, -1 if r.errno is None else r.errno, r.conditions)
-                   for r in p.rules))
-
-
-def profile_text(profile: Profile, fmt: str, output: str, *,
-                 docker: bool = False) -> tuple[Profile, str]:
-    """Emit and prove: the profile that will be written and the text of its file.
-
-    Names libseccomp does not know are left out and listed as skipped (the one rule of
-    :func:`~seccomp_gen.profile_io.drop_unknown`), never written raw; the text must read back
-    as exactly the rules of the profile (a defence against anything that could add a rule
-    through a name or a comment), and libseccomp must accept what it says."""
-    from .files.profiles import drop_unknown
-    from .libseccomp import validate
-
-    profile = drop_unknown(profile)
-    text = emit(profile, fmt, docker=docker)
-    # Check what the file says, read back, not the model: that also proves the emitter.
-    back = parse(text, fmt, output)
-    if _verdicts(back) != _verdicts(widen(profile) if fmt == "oci" else normalize(profile)):
-        raise SeccompGenError(f"the {fmt} text does not read back as the profile it was made "
-                              "from; nothing was written", path=output,
-                              hint="this is a bug in seccomp-gen: please report it")
-    validate(back)
-    return profile, text
-
-
-def write_profile(profile: Profile, fmt: str, output: str, *, docker: bool = False) -> Profile:
-    """Emit, prove (:func:`profile_text`) and write atomically; nothing is written if any
-    step fails. Returns the profile written."""
-    written, text = profile_text(profile, fmt, output, docker=docker)
-    write_atomic(output, text)
-    return written
-
-
 def _syscalls(n: int) -> str:
     return f"{n} syscall" if n == 1 else f"{n} syscalls"
 
@@ -151,7 +107,7 @@ def summary_line(profile: Profile, fmt: str, output: str) -> str:
 
 def run(args: argparse.Namespace, out: Any = None, err: Any = None) -> int:
     """Do ``generate``; raises SeccompGenError (one line) on any user-fixable problem."""
-    check_format(args.format, args.docker)
+    resolve(args.format, args.docker)
     check_writable(args.output, force=args.force)
     profile = write_profile(build_profile(args), args.format, args.output, docker=args.docker)
     if err is not None:

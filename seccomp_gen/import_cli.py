@@ -26,7 +26,10 @@ from .errors import SeccompGenError
 from .files import traces
 from .files.atomic import check_writable
 from .files.inputs import STDIN, check_stdin_once, read_text, source_name
-from .generate_cli import check_format, summary_line, write_profile
+from .files.profiles import write_profile
+from .formats import NAMES as FORMAT_NAMES
+from .formats import resolve
+from .generate_cli import summary_line
 from .synthesize import ARG_POLICIES, Policy, synthesize
 from .syscalls.arches import family_of
 
@@ -52,7 +55,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "or one profile file")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="file to write")
     p.add_argument("-f", "--force", action="store_true", help="replace OUT if it exists")
-    p.add_argument("--format", choices=("oci", "lxc", "python"),
+    p.add_argument("--format", choices=FORMAT_NAMES,
                    help="write a profile in this format (default: a trace for an strace log, "
                    "oci for a profile)")
     p.add_argument("--docker", action="store_true", help="with --format oci: Docker's form")
@@ -188,7 +191,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     from .linux.host import host_arch
 
     if args.format:
-        check_format(args.format, args.docker)
+        resolve(args.format, args.docker)
     elif args.docker:
         raise SeccompGenError("--docker needs --format oci")
     check_writable(args.output, force=args.force)

@@ -38,7 +38,8 @@ from seccomp_gen import console as ui
 from seccomp_gen.errors import SeccompGenError
 from seccomp_gen.files import traces
 from seccomp_gen.files.profiles import load_profile
-from seccomp_gen.formats import FORMATS, emit, parse, tracefile
+from seccomp_gen.formats import NAMES as FORMATS
+from seccomp_gen.formats import emit, parse, tracefile
 from seccomp_gen.import_cli import import_strace
 from seccomp_gen.libseccomp import compile_profile
 from seccomp_gen.model import Trace

@@ -41,22 +41,16 @@ _TRACE_HEAD = re.compile(r'\s*\{\s*"format"\s*:\s*"' + TRACE_FORMAT + '"')
 
 
 def kind_of(text: str) -> str:
-    """``trace``, ``oci``, ``lxc`` or ``python`` from the first bytes; raises a one-line error
-    for what is plainly none of them (a JSON array, an LXC policy of another version)."""
-    head = text.lstrip()
+    """``trace`` or a profile format's name (:func:`seccomp_gen.formats.sniff`) from the first
+    bytes; raises a one-line error for what is plainly none of them (a JSON array, an LXC policy
+    of another version)."""
     if _TRACE_HEAD.match(text):
         return "trace"
-    if head.startswith("{"):
-        return "oci"
-    if head.startswith("["):
+    if text.lstrip().startswith("["):
         raise SeccompGenError("a JSON array, not a profile or trace (a profile is a JSON object)")
-    first = head.split("\n", 1)[0].strip()
-    if first == "2":
-        return "lxc"
-    if first.isdigit():
-        raise SeccompGenError(f"line 1: LXC policy version {first[:20]} is not supported "
-                              "(seccomp-gen reads LXC's version 2)")
-    return "python"
+    from ..formats import sniff
+
+    return sniff(text)
 
 
 def profile_from_text(text: str, source: str,
@@ -190,3 +184,48 @@ def drop_unknown(profile: Profile) -> Profile:
     return normalize(replace(profile, architectures=tuple(arches), rules=tuple(rules),
                              notes=profile.notes + tuple(notes),
                              skipped=profile.skipped + tuple(skipped)))
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def _verdicts(p: Profile) -> tuple[object, ...]:
+    """What a filter made from ``p`` does (comments and provenance aside)."""
+    return (p.default_verdict, p.architectures,
+            sorted((r.name, r.arches, r.action, -1 if r.errno is None else r.errno, r.conditions)
+                   for r in p.rules))
+
+
+def profile_text(profile: Profile, fmt: str, output: str, *,
+                 docker: bool = False) -> tuple[Profile, str]:
+    """Emit and prove: the profile that will be written and the text of its file.
+
+    Names libseccomp does not know are left out and listed as skipped (the one rule of
+    :func:`drop_unknown`), never written raw; the text must read back
+    as exactly the rules of the profile (a defence against anything that could add a rule
+    through a name or a comment), and libseccomp must accept what it says."""
+    from ..formats import emit, parse, resolve
+    from ..libseccomp import validate
+    from ..profile import normalize, widen
+
+    profile = drop_unknown(profile)
+    text = emit(profile, fmt, docker=docker)
+    # Check what the file says, read back, not the model: that also proves the emitter.
+    back = parse(text, fmt, output)
+    meant = normalize(profile) if resolve(fmt, docker).per_arch else widen(profile)
+    if _verdicts(back) != _verdicts(meant):
+        raise SeccompGenError(f"the {fmt} text does not read back as the profile it was made "
+                              "from; nothing was written", path=output,
+                              hint="this is a bug in seccomp-gen: please report it")
+    validate(back)
+    return profile, text
+
+
+def write_profile(profile: Profile, fmt: str, output: str, *, docker: bool = False) -> Profile:
+    """Emit, prove (:func:`profile_text`) and write atomically; nothing is written if any
+    step fails. Returns the profile written."""
+    written, text = profile_text(profile, fmt, output, docker=docker)
+    from .atomic import write_atomic
+
+    write_atomic(output, text)
+    return written

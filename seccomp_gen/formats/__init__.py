@@ -1,56 +1,110 @@
-"""Profile <-> file formats: OCI runtime-spec JSON (and Docker's form), LXC v2, a Python table.
+"""Profile file formats: one registry, and every command takes its choices from it.
 
-Each format module has ``emit(profile) -> str`` and ``parse(text) -> Profile``. Emitters are thin
-and pure: all decisions are in the :class:`~seccomp_gen.profile.Profile`; they never import
-libseccomp, rich or ptrace (the generated Python module imports pyseccomp inside ``apply()``).
+A format is a module in this package with ``emit(profile) -> str``, ``parse(text, source) ->
+Profile`` and ``sniff(text) -> bool`` (is this file mine? it may raise a one-line error for a
+file that is plainly of another version), and one :class:`Format` line in :data:`FORMATS`. That
+is all adding a format takes: ``generate --format``, ``import --format``, ``check --format``,
+``record --profile FORMAT:FILE``, their help texts, and the readers of ``diff``, ``run``,
+``check`` and ``record --known`` all read this table. Modules are imported when first used.
+
+Emitters are thin and pure: all decisions are in the :class:`~seccomp_gen.profile.Profile`;
+they never import libseccomp, rich or ptrace. Traces have their own format module
+(:mod:`.tracefile`), and strace logs theirs (:mod:`.strace`): they are not profiles.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, cast
 
 from ..errors import SeccompGenError
 from ..profile import Profile
-from . import lxc, oci, python_table
 
-FORMATS: tuple[str, ...] = ("oci", "lxc", "python")
+
+@dataclass(frozen=True)
+class Format:
+    """One profile format: its name, the module that reads and writes it, one line for help,
+    the usual file suffix. ``emit`` names the module's emitter (one module may write several
+    variants: Docker's form of OCI JSON); ``choice``: offered as ``--format NAME`` (Docker's form
+    is ``--format oci --docker``)."""
+
+    name: str
+    module: str
+    summary: str
+    suffix: str
+    emit: str = "emit"
+    choice: bool = True
+    #: Whether the file can say which arch a rule is for; OCI's cannot (runc and crun apply
+    #: every rule to every listed arch), so it holds the :func:`~seccomp_gen.profile.widen`-ed
+    #: profile and reads back as that.
+    per_arch: bool = True
+
+
+#: The formats, in the order ``--help`` lists them and files are sniffed (the last one is the
+#: fallback for text no other format claims).
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    Format("oci", "oci", "OCI runtime-spec linux.seccomp JSON (runc, crun, podman, Docker, "
+           "Kubernetes' localhost profiles)", ".json", per_arch=False),
+    Format("docker", "oci", "Docker's form of the OCI JSON, with archMap", ".json",
+           emit="emit_docker", choice=False, per_arch=False),
+    Format("lxc", "lxc", "LXC's version 2 policy (lxc.seccomp.profile)", ".seccomp"),
+    Format("python", "python_table", "an importable Python module: the table and apply() "
+           "(pyseccomp)", ".py"),
+)}
+
+#: The ``--format`` choices.
+NAMES: tuple[str, ...] = tuple(name for name, f in FORMATS.items() if f.choice)
+
+
+class _Module(Protocol):
+    def parse(self, text: str, source: str) -> Profile: ...
+
+    def sniff(self, text: str) -> bool: ...
+
+
+def choices_text() -> str:
+    """``oci, lxc or python``, for help texts and errors."""
+    *rest, last = NAMES
+    return f"{', '.join(rest)} or {last}" if rest else last
+
+
+def resolve(name: str, docker: bool = False) -> Format:
+    """The format ``--format NAME [--docker]`` asks for; a one-line error for an unknown name
+    or ``--docker`` with a format other than OCI."""
+    if name not in NAMES:
+        raise SeccompGenError(f"unknown format {name!r}", hint=f"use one of {', '.join(NAMES)}")
+    if docker:
+        if name != "oci":
+            raise SeccompGenError("--docker only applies to --format oci")
+        return FORMATS["docker"]
+    return FORMATS[name]
+
+
+def _module(fmt: Format) -> _Module:
+    return cast(_Module, importlib.import_module(f"{__name__}.{fmt.module}"))
 
 
 def emit(profile: Profile, fmt: str, *, docker: bool = False) -> str:
-    """The profile in format ``fmt`` (``oci``, ``lxc`` or ``python``)."""
-    if docker and fmt != "oci":
-        raise SeccompGenError("--docker only applies to --format oci")
-    if fmt == "oci":
-        return oci.emit(profile, docker=docker)
-    emitters: dict[str, Callable[[Profile], str]] = {
-        "lxc": lxc.emit,
-        "python": python_table.emit,
-    }
-    if fmt not in emitters:
-        raise SeccompGenError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
-    return emitters[fmt](profile)
+    """The profile as the text of format ``fmt``."""
+    f = resolve(fmt, docker)
+    emitter: Callable[[Profile], str] = getattr(_module(f), f.emit)
+    return emitter(profile)
 
 
 def parse(text: str, fmt: str, source: str = "<profile>") -> Profile:
     """Read a profile written in format ``fmt`` back into the model."""
-    parsers: dict[str, Callable[[str, str], Profile]] = {
-        "oci": oci.parse,
-        "lxc": lxc.parse,
-        "python": python_table.parse,
-    }
-    if fmt not in parsers:
-        raise SeccompGenError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
-    return parsers[fmt](text, source)
+    return _module(resolve(fmt)).parse(text, source)
 
 
 def sniff(text: str) -> str:
-    """Guess the format of a profile file from its first bytes."""
-    head = text.lstrip()
-    if head.startswith("{"):
-        return "oci"
-    if head.startswith("2\n") or head.startswith("2\r\n"):
-        return "lxc"
-    return "python"
+    """The format of a profile file, from its first bytes (the last format is the fallback);
+    a one-line error for a file that is plainly another version of one."""
+    for name in NAMES[:-1]:
+        if _module(FORMATS[name]).sniff(text):
+            return name
+    return NAMES[-1]
 
 
-__all__ = ["FORMATS", "emit", "lxc", "oci", "parse", "python_table", "sniff"]
+__all__ = ["FORMATS", "NAMES", "Format", "choices_text", "emit", "parse", "resolve", "sniff"]

@@ -92,6 +92,18 @@ def _comment(text: str) -> str:
     return f"# {text}" if text else "#"
 
 
+def sniff(text: str) -> bool:
+    """Whether ``text`` is an LXC policy (its first line is the version, ``2``); a one-line
+    error for another version."""
+    first = text.lstrip().split("\n", 1)[0].strip()
+    if first == "2":
+        return True
+    if first.isdigit():
+        raise SeccompGenError(f"line 1: LXC policy version {first[:20]} is not supported "
+                              "(seccomp-gen reads LXC's version 2)")
+    return False
+
+
 def emit(profile: Profile) -> str:
     """LXC v2 policy text; equal profiles give equal bytes."""
     p = normalize(profile)

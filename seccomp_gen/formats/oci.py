@@ -124,6 +124,17 @@ def to_json(profile: Profile, *, docker: bool = False) -> dict[str, Any]:
     return doc
 
 
+def sniff(text: str) -> bool:
+    """Whether ``text`` is JSON (an object: a profile, a config.json, or a trace, which the
+    caller tells apart first)."""
+    return text.lstrip().startswith("{")
+
+
+def emit_docker(profile: Profile) -> str:
+    """Docker's form: the OCI JSON with ``archMap`` instead of ``architectures``."""
+    return emit(profile, docker=True)
+
+
 def emit(profile: Profile, *, docker: bool = False) -> str:
     """OCI ``linux.seccomp`` JSON text; equal profiles give equal bytes."""
     return json.dumps(to_json(profile, docker=docker), indent=2, ensure_ascii=False) + "\n"

@@ -86,6 +86,12 @@ def _rule_row(r: Rule) -> tuple[Any, ...]:
     return (r.arches, r.name, r.action, r.errno, conds, r.comment, r.baseline)
 
 
+def sniff(text: str) -> bool:
+    """Whether ``text`` looks like a generated table (the fallback format: anything else is
+    read as Python, and the reader says what it lacks)."""
+    return "\nRULES = " in text and "\nDEFAULT_ACTION = " in text
+
+
 def emit(profile: Profile) -> str:
     """Python source of a module holding the profile; equal profiles give equal bytes."""
     p = normalize(profile)

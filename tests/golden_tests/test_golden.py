@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from synth_helpers import mixed_trace
 
+from seccomp_gen.files import traces
 from seccomp_gen.formats import emit
 from seccomp_gen.model import Trace
 from seccomp_gen.synthesize import Policy, synthesize
