@@ -52,23 +52,20 @@ from __future__ import annotations
 import ctypes
 import errno as errno_mod
 import os
-import struct
 import sys
 import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from ._native.recording_handler import RING_RECORD, WHAT, RecordingHandler
 from .errors import SeccompGenError
 
 if TYPE_CHECKING:
     from .model import Trace
 
-SOURCE_NAME = "recording_handler.c"
-WHAT = "the recording SIGSYS handler"
 
 AUDIT_ARCH_X86_64 = 0xC000003E
 _SYS_SECCOMP_X86_64 = 317
@@ -86,8 +83,6 @@ ALWAYS_ALLOWED: dict[str, int] = {
     "clone3": 435,
 }
 
-#: One ring slot as the C handler writes it: ready, arch, nr, tid, result, args[6].
-RING_RECORD = struct.Struct("=IIiiq6Q")
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}
@@ -116,47 +111,16 @@ def build_program(ret_addr: int) -> bytes:
     return cbpf.assemble(lines, {"trap": trap, "allow": trap + 1})
 
 
-class _Native:
-    """The loaded helper with typed entry points."""
-
-    def __init__(self, path: Path) -> None:
-        try:
-            lib = ctypes.CDLL(str(path))
-        except OSError as exc:
-            raise SeccompGenError(f"cannot load {WHAT}: {exc}", path=str(path)) from None
-        self.path = path
-        self.lib = lib
-        for name in ("sgen_rec_install", "sgen_rec_uninstall", "sgen_rec_installed",
-                     "sgen_rec_ring_size", "sgen_rec_nr_max", "sgen_rec_entry_size"):
-            getattr(lib, name).argtypes = []
-            getattr(lib, name).restype = ctypes.c_int
-        for name in ("sgen_rec_start", "sgen_rec_stop"):
-            getattr(lib, name).argtypes = []
-            getattr(lib, name).restype = None
-        for name in ("sgen_rec_ret_addr", "sgen_rec_ring", "sgen_rec_counts"):
-            getattr(lib, name).argtypes = []
-            getattr(lib, name).restype = ctypes.c_void_p
-        for name in ("sgen_rec_head", "sgen_rec_other", "sgen_rec_trapped"):
-            getattr(lib, name).argtypes = []
-            getattr(lib, name).restype = ctypes.c_ulong
-        if lib.sgen_rec_entry_size() != RING_RECORD.size:
-            raise SeccompGenError(f"{WHAT}: ring record is {lib.sgen_rec_entry_size()} bytes, "
-                                  f"expected {RING_RECORD.size}", path=str(path))
-        self.ring_size = int(lib.sgen_rec_ring_size())
-        self.nr_max = int(lib.sgen_rec_nr_max())
-        self.ret_addr = int(lib.sgen_rec_ret_addr())
-
-
 #: How many calls the ring keeps in full (arguments and result).
 RING = 32768
 
 
-def _install() -> _Native:
+def _install() -> RecordingHandler:
     """Build, load and install handler and filter once per process; return the helper."""
     native = _state.get("native")
-    if isinstance(native, _Native):
+    if isinstance(native, RecordingHandler):
         return native
-    from . import _native
+    from ._native.recording_handler import load as load_handler
     from .linux.host import host_arch
     from .linux.libc import syscall
     from .linux.seccomp import (
@@ -169,8 +133,7 @@ def _install() -> _Native:
 
     if host_arch() != "x86_64":
         raise SeccompGenError(f"recording() supports x86_64 only, not {host_arch()}")
-    path = _native.build(SOURCE_NAME, WHAT)
-    helper = _Native(path)
+    helper = load_handler()
     program = Program(build_program(helper.ret_addr))
     nnp = needs_no_new_privs()
     if nnp and (err := set_no_new_privs()):
@@ -197,7 +160,7 @@ class Recording:
 
     def __init__(self) -> None:
         self.trace: Trace | None = None
-        self._native: _Native | None = None
+        self._native: RecordingHandler | None = None
         self._t0 = 0.0
         self._started = ""
 
@@ -225,7 +188,7 @@ class Recording:
         finally:
             _lock.release()
 
-    def _build(self, native: _Native, duration: float) -> Trace:
+    def _build(self, native: RecordingHandler, duration: float) -> Trace:
         from ._version import __version__
         from .aggregate import ProcessState, RawRecording, build_trace
         from .libseccomp import arch_name, syscall_name

@@ -83,7 +83,7 @@ from .profile import ArgCondition, Profile, Rule, normalize
 from .syscalls.arches import family_of
 
 if TYPE_CHECKING:
-    from ._native import Handler
+    from ._native.sigsys_handler import Handler
 
 # libseccomp, the profile readers and the native handler are imported when sandbox() runs, so that
 # ``import seccomp_gen`` stays cheap.
@@ -182,7 +182,7 @@ class Sandbox:
             self._draining = False
 
     def _drain(self) -> list[Violation]:
-        from ._native import RECORD, RECORD_MAGIC
+        from ._native.sigsys_handler import RECORD, RECORD_MAGIC
         from .libseccomp import arch_name, syscall_name
 
         size = RECORD.size
@@ -385,7 +385,7 @@ def _install(prof: Profile, host: str, mode: str, err: int,
              report_to: Callable[[Violation], object] | None) -> Sandbox:
     import ctypes
 
-    from ._native import load as load_handler
+    from ._native.sigsys_handler import load as load_handler
     from .libseccomp import action_value, compile_profile, load, name_table
 
     global _active

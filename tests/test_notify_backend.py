@@ -34,7 +34,7 @@ from test_record_live import (
 )
 
 import seccomp_gen
-from seccomp_gen import _native
+from seccomp_gen._native import build as _native
 from seccomp_gen.linux.cbpf import keyed_prefix
 from seccomp_gen.linux.seccomp import SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND
 from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons

@@ -63,7 +63,7 @@ from types import FrameType
 
 import pyseccomp
 
-from .._native import cache_dir
+from .._native.build import private_cache_dir
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from ..bpf.btf import BTFError
 from ..bpf.kernel import BPFError
@@ -171,7 +171,7 @@ class _EbpfSession:
     def _counter(self) -> SyscallCounter:
         """Maps created and programs attached, or a one-line error saying why not."""
         try:
-            counter = SyscallCounter(kernel_fields(cache_dir()), self.seed_key, _keys())
+            counter = SyscallCounter(kernel_fields(private_cache_dir()), self.seed_key, _keys())
         except (BTFError, BPFError) as exc:
             raise RecordError(f"backend ebpf cannot start: {exc}") from None
         try:

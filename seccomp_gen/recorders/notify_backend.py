@@ -82,9 +82,10 @@ import struct
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
 
+from .._native.notify_supervisor import COUNT, ROW, SOURCE_NAME, CSupervisor, load_supervisor
+from .._native.notify_supervisor import WHAT as SUPERVISOR
 from ..aggregate import ProcessState, RawRecording, build_trace
 from ..errors import RecordError, SeccompGenError
 from ..libseccomp import arch_name, arch_token, native_arch, syscall_name, syscall_number
@@ -146,8 +147,7 @@ NOTE_NO_RESULTS = (
 
 #: Which supervisor loop answers the notifications: ``auto`` (default), ``c`` or ``python``.
 SUPERVISOR_ENV = "SECCOMP_GEN_NOTIFY_SUPERVISOR"
-SUPERVISOR_SOURCE = "notify_supervisor.c"
-SUPERVISOR_WHAT = "the notify backend's C supervisor"
+SUPERVISOR_SOURCE = SOURCE_NAME
 NOTE_SUPERVISOR_C = "supervisor: compiled C loop (notify_supervisor.c)"
 NOTE_SUPERVISOR_FORCED_PYTHON = f"supervisor: Python loop ({SUPERVISOR_ENV}=python)"
 NOTE_SUPERVISOR_FALLBACK = "supervisor: Python loop, about twice as slow"
@@ -156,8 +156,6 @@ NOTE_SUPERVISOR_FALLBACK = "supervisor: Python loop, about twice as slow"
 # (notify_supervisor.c; the record sizes are checked when the library is loaded).
 _EV_NOTIF, _EV_PIDFD, _EV_HUP, _EV_SIGNAL, _EV_IDLE = 1, 2, 3, 4, 5
 _CALL_COUNT, _CALL_ARGS = 1, 2  # a syscall never classified (0) always comes to Python
-_COUNT = struct.Struct("=qIiQ")  # token, arch, nr, count
-_ROW = struct.Struct("=IiI4x2Q")  # arch, nr, number of values, values
 _FAILED_OPS = {1: "poll", 2: "receive", 3: "answer", 4: "memory allocation"}
 
 def _nr(name: str) -> int:
@@ -185,62 +183,6 @@ def notify_unavailable() -> str | None:
         return (f"the kernel ({kernel_release()}) lacks SECCOMP_USER_NOTIF_FLAG_CONTINUE "
                 "(Linux 5.5+)")
     return None
-
-
-class CSupervisor:
-    """The loaded ``notify_supervisor.c`` with typed entry points (the protocol is described
-    in that file); a run makes its own state with ``sgen_notify_new``."""
-
-    def __init__(self, path: Path) -> None:
-        try:
-            lib = ctypes.CDLL(str(path))  # CDLL, not PyDLL: every call releases the GIL
-        except OSError as exc:
-            raise SeccompGenError(f"cannot load {SUPERVISOR_WHAT}: {exc}",
-                                  path=str(path)) from None
-        self.path = path
-        vp, c_int, c_long = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
-        for name, args, res in (
-            ("sgen_notify_new", [c_int, c_int, c_int, ctypes.c_uint,
-                                 ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(vp)], c_int),
-            ("sgen_notify_free", [vp], None),
-            ("sgen_notify_run", [vp], c_int),
-            ("sgen_notify_answer", [vp], c_int),
-            ("sgen_notify_buffer", [vp], vp),
-            ("sgen_notify_buffer_size", [vp], ctypes.c_uint),
-            ("sgen_notify_failed_op", [vp], c_int),
-            ("sgen_notify_unwatch", [vp, c_int], None),
-            ("sgen_notify_set_tid", [vp, c_int, ctypes.c_int64], c_int),
-            ("sgen_notify_set_call", [vp, ctypes.c_uint32, ctypes.c_int32, c_int, ctypes.c_uint,
-                                      ctypes.c_uint, ctypes.c_uint], c_int),
-            ("sgen_notify_ncounts", [vp], c_long),
-            ("sgen_notify_counts", [vp, vp, c_long], c_long),
-            ("sgen_notify_nrows", [vp], c_long),
-            ("sgen_notify_take_rows", [vp, vp, c_long], c_long),
-            ("sgen_notify_count_size", [], ctypes.c_uint),
-            ("sgen_notify_row_size", [], ctypes.c_uint),
-        ):
-            fn = getattr(lib, name)
-            fn.argtypes, fn.restype = args, res
-        for name, want in (("count", _COUNT.size), ("row", _ROW.size)):
-            got = int(getattr(lib, f"sgen_notify_{name}_size")())
-            if got != want:
-                raise SeccompGenError(f"{SUPERVISOR_WHAT}: its {name} record is {got} bytes, "
-                                      f"expected {want}", path=str(path))
-        self.lib = lib
-
-
-_loaded: dict[str, CSupervisor] = {}
-
-
-def load_supervisor() -> CSupervisor:
-    """Build (or reuse the cached build of) the C supervisor and load it."""
-    from .. import _native
-
-    path = _native.build(SUPERVISOR_SOURCE, SUPERVISOR_WHAT)
-    found = _loaded.get(str(path))
-    if found is None:
-        found = _loaded[str(path)] = CSupervisor(path)
-    return found
 
 
 def choose_supervisor() -> tuple[CSupervisor | None, str]:
@@ -576,7 +518,7 @@ class _NotifySession:
                                      ARG_VALUE_CAP + 1, ctypes.byref(answered),
                                      ctypes.byref(st))
             if rc < 0:
-                raise RecordError(f"cannot start {SUPERVISOR_WHAT}: {os.strerror(-rc)}")
+                raise RecordError(f"cannot start {SUPERVISOR}: {os.strerror(-rc)}")
             self._run_c(lib, st, listener, ended, wake_r)
             self.live.total = lambda: raw.total
             self._merge_c(lib, st)
@@ -659,19 +601,19 @@ class _NotifySession:
         n = int(lib.sgen_notify_nrows(st))
         if not n:
             return
-        buf = ctypes.create_string_buffer(n * _ROW.size)
+        buf = ctypes.create_string_buffer(n * ROW.size)
         got = int(lib.sgen_notify_take_rows(st, buf, n))
-        for audit, nr, nvals, v0, v1 in _ROW.iter_unpack(buf.raw[:got * _ROW.size]):
+        for audit, nr, nvals, v0, v1 in ROW.iter_unpack(buf.raw[:got * ROW.size]):
             self._add_row((audit, nr), (v0,) if nvals == 1 else (v0, v1))
 
     def _merge_c(self, lib: ctypes.CDLL, st: ctypes.c_void_p) -> None:
         """Add what C counted to the recording (every key it counted is known here already)."""
         self._take_rows(lib, st)
         n = int(lib.sgen_notify_ncounts(st))
-        buf = ctypes.create_string_buffer(max(n, 1) * _COUNT.size)
+        buf = ctypes.create_string_buffer(max(n, 1) * COUNT.size)
         got = int(lib.sgen_notify_counts(st, buf, n))
         calls = self.raw.calls
-        for token, audit, nr, count in _COUNT.iter_unpack(buf.raw[:got * _COUNT.size]):
+        for token, audit, nr, count in COUNT.iter_unpack(buf.raw[:got * COUNT.size]):
             key = (audit, nr, token, NO_RESULT)
             calls[key] = calls.get(key, 0) + count
 
@@ -682,7 +624,7 @@ class _NotifySession:
             return
         op = _FAILED_OPS.get(int(lib.sgen_notify_failed_op(st)), "call")
         raise RecordError(f"seccomp notification {op} failed: {os.strerror(-rc)}",
-                          hint=SUPERVISOR_WHAT)
+                          hint=SUPERVISOR)
 
     def _reap_main(self) -> None:
         """The main process's status, from the reaper (its message is there: it was polled)."""
