@@ -352,7 +352,7 @@ def diff_args_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 def violation_line(v: Violation, mode: str) -> Text:
     """One line per denied call, as it happens: pid, exe, arch, call(args) -> what happened."""
-    from .enforce import outcome
+    from .enforce.run import outcome
     from .syscalls.argdecode import format_call
 
     call = format_call(v.arch, v.name, v.args) if v.args else f"{v.name}(?)"
@@ -367,7 +367,7 @@ def violation_line(v: Violation, mode: str) -> Text:
 def violation_rows(violations: Sequence[Violation], mode: str) -> list[dict[str, Any]]:
     """Violations grouped by (arch, syscall, what happened): count and pids, most frequent
     first; calls the profile does not mention before those an explicit rule answered."""
-    from .enforce import outcome
+    from .enforce.run import outcome
 
     groups: dict[tuple[str, str, str, bool], dict[str, Any]] = {}
     for v in violations:

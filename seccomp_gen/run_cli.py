@@ -18,7 +18,7 @@ import json
 import sys
 from typing import Any
 
-from .enforce import VIOLATION_EXIT, RunResult, check_mode
+from .enforce.run import VIOLATION_EXIT, RunResult, check_mode
 from .errors import SeccompGenError
 from .files.atomic import check_writable, write_or_rescue
 from .files.inputs import source_name
@@ -88,7 +88,7 @@ def summary_doc(result: RunResult, profile: str, output: str | None) -> dict[str
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``run``; raises SeccompGenError (one line) on anything refused before the start."""
     from . import console as ui
-    from .enforce import run as enforce_run
+    from .enforce.run import run as enforce_run
 
     command: list[str] = list(args.command)
     if command and command[0] == "--":

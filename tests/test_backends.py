@@ -37,7 +37,7 @@ import seccomp_gen
 from seccomp_gen.libseccomp import recording_filter
 from seccomp_gen.linux.host import host_arches
 from seccomp_gen.recorders import BACKENDS, get_backend, unavailable_reasons
-from seccomp_gen.recorders.seccomp_backend import NOTE_NO_RESULTS
+from seccomp_gen.recorders.seccomp import NOTE_NO_RESULTS
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 

@@ -22,9 +22,9 @@ import pytest
 from test_record_live import CLI, PIN_CPU, assert_one_error_line, cli, counts_of, record_api, run
 
 import seccomp_gen
-from seccomp_gen.bpf.btf import BTF, BTFError
+from seccomp_gen.ebpf.btf import BTF, BTFError
 from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
-from seccomp_gen.recorders.ebpf_backend import KEYS_ENV, call_arch
+from seccomp_gen.recorders.ebpf import KEYS_ENV, call_arch
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 

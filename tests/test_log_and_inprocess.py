@@ -38,8 +38,8 @@ from test_record_live import (
 
 import seccomp_gen
 from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
-from seccomp_gen.recorders.log_backend import NOTE_NO_ARGS, AuditSocket
-from seccomp_gen.recording import ALWAYS_ALLOWED, build_program
+from seccomp_gen.recorders.inprocess import ALWAYS_ALLOWED, build_program
+from seccomp_gen.recorders.log import NOTE_NO_ARGS, AuditSocket
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 
@@ -156,7 +156,7 @@ def test_log_refuses_when_another_daemon_owns_the_audit_log(tmp_path: Path) -> N
 def test_log_restores_audit_settings_after_ctrl_c(tmp_path: Path) -> None:
     """Ctrl-C (SIGINT to the recorder) ends the workload, and the audit settings the recorder
     changed (daemon pid, rate limit, backlog limit) are back to what they were before."""
-    from seccomp_gen.recorders.log_backend import STATUS_BACKLOG_LIMIT, STATUS_RATE_LIMIT
+    from seccomp_gen.recorders.log import STATUS_BACKLOG_LIMIT, STATUS_RATE_LIMIT
 
     saved = _audit_status()
     conn = AuditSocket()
@@ -199,7 +199,7 @@ def distinct_audit_settings() -> Iterator[tuple[int, int, int, int]]:
     """rate_limit 7 and backlog_limit 77, values a log recording must change and then set back;
     yields the audit status with them (pid, enabled, rate_limit, backlog_limit) and puts the
     machine's own settings back afterwards."""
-    from seccomp_gen.recorders.log_backend import STATUS_BACKLOG_LIMIT, STATUS_RATE_LIMIT
+    from seccomp_gen.recorders.log import STATUS_BACKLOG_LIMIT, STATUS_RATE_LIMIT
 
     saved = _audit_settings()
     conn = AuditSocket()
@@ -245,7 +245,7 @@ def _interrupted_recording(tmp_path: Path, cmd: list[str], *, pause: str | None 
     status, its stderr lines (the pause's own line left out) and the trace path. Fails if any
     process of the workload is left running."""
     from seccomp_gen.recorders.audit_state import lock_held
-    from seccomp_gen.recorders.log_backend import PAUSE_ENV
+    from seccomp_gen.recorders.log import PAUSE_ENV
 
     marker = f"{os.getpid()}-{time.monotonic_ns()}"
     env = {**os.environ, MARKER_ENV: marker}
@@ -312,7 +312,7 @@ def test_log_ctrl_c_at_every_moment_restores_everything(
     signal) or there is one line and the workload never ran; the audit status -- daemon pid,
     enabled, rate_limit, backlog_limit -- is what it was; no state file and nothing of the
     workload is left."""
-    from seccomp_gen.recorders.log_backend import PAUSE_POINTS
+    from seccomp_gen.recorders.log import PAUSE_POINTS
 
     before = distinct_audit_settings
     killed = seccomp_gen.ExitStatus(signal=signal.SIGINT)

@@ -38,7 +38,7 @@ from seccomp_gen._native import build as _native
 from seccomp_gen.linux.cbpf import keyed_prefix
 from seccomp_gen.linux.seccomp import SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND
 from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
-from seccomp_gen.recorders.notify_backend import (
+from seccomp_gen.recorders.notify import (
     NOTE_NO_RESULTS,
     NOTE_SUPERVISOR_C,
     NOTE_SUPERVISOR_FALLBACK,

@@ -52,9 +52,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from seccomp_gen.files.profiles import load_profile
 
 import seccomp_gen
+from seccomp_gen.files.profiles import load_profile
 from seccomp_gen.libseccomp import simulator, syscall_name, syscall_number
 from seccomp_gen.model import Trace
 from seccomp_gen.profile import Profile
@@ -126,7 +126,7 @@ def _qemu_argv() -> list[str]:
 
 def _kernel_lacks() -> str | None:
     """Why this kernel cannot run ``seccomp-gen run`` in enforce mode (ptrace + RET_TRACE)."""
-    from seccomp_gen.recorders.seccomp_backend import seccomp_unavailable
+    from seccomp_gen.recorders.seccomp import seccomp_unavailable
 
     return seccomp_unavailable()
 

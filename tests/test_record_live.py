@@ -741,7 +741,7 @@ def test_workload_tree_dies_with_a_killed_recorder(backend: str, supervisor: str
 
 def _audit_settings() -> tuple[int, int, int]:
     """(enabled, rate_limit, backlog_limit) of the audit subsystem."""
-    from seccomp_gen.recorders.log_backend import AuditSocket
+    from seccomp_gen.recorders.log import AuditSocket
 
     conn = AuditSocket()
     try:
@@ -754,7 +754,7 @@ def _audit_settings() -> tuple[int, int, int]:
 def _restore_audit_settings(saved: tuple[int, int, int]) -> None:
     """Put back what a killed log recorder left changed, and drop its dead registration (by
     registering this process over it, then unregistering)."""
-    from seccomp_gen.recorders.log_backend import (
+    from seccomp_gen.recorders.log import (
         STATUS_BACKLOG_LIMIT,
         STATUS_ENABLED,
         STATUS_PID,

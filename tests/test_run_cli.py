@@ -20,7 +20,7 @@ from test_backends import _drop, needs_seccomp
 from test_record_live import PYTHON, assert_one_error_line, cli, run
 
 import seccomp_gen
-from seccomp_gen.enforce import VIOLATION_EXIT, outcome
+from seccomp_gen.enforce.run import VIOLATION_EXIT, outcome
 from seccomp_gen.model import Violation
 from seccomp_gen.syscalls.argdecode import format_args, format_call
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from seccomp_gen.enforce.sandbox import REPORT_PREFIX, format_violation
 from seccomp_gen.model import Violation
-from seccomp_gen.sandbox import REPORT_PREFIX, format_violation
 
 TIMEOUT = 60
 NR_MKDIR, NR_RMDIR, NR_I386_GETPPID = 83, 84, 64

@@ -17,10 +17,16 @@ Each backend lives in its own module and says in one line why it is unavailable 
 from __future__ import annotations
 
 import importlib
-from typing import NamedTuple
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import RecordError
 from .base import LiveStats, Recorder, RecordOptions, resolve_command
+
+if TYPE_CHECKING:
+    from ..model import Trace
+    from ..profile import Profile
 
 __all__ = [
     "AUTO_ORDER",
@@ -32,6 +38,7 @@ __all__ = [
     "get_backend",
     "known_backends_text",
     "known_refusal",
+    "record",
     "resolve_command",
     "supports_known",
 ]
@@ -58,11 +65,11 @@ class _Implementation(NamedTuple):
 #: backend should not pay for importing the log, notify and ebpf backends and what they import
 #: (hashlib, socket, subprocess...), some 15 ms of its start-up on the 2-vCPU test VM.
 _IMPLEMENTATIONS: dict[str, _Implementation] = {
-    "seccomp": _Implementation("seccomp_backend", "SeccompRecorder", True),
-    "ptrace": _Implementation("ptrace_backend", "PtraceRecorder", False),
-    "log": _Implementation("log_backend", "LogRecorder", True),
-    "notify": _Implementation("notify_backend", "NotifyRecorder", True),
-    "ebpf": _Implementation("ebpf_backend", "EbpfRecorder", False),
+    "seccomp": _Implementation("seccomp", "SeccompRecorder", True),
+    "ptrace": _Implementation("ptrace", "PtraceRecorder", False),
+    "log": _Implementation("log", "LogRecorder", True),
+    "notify": _Implementation("notify", "NotifyRecorder", True),
+    "ebpf": _Implementation("ebpf", "EbpfRecorder", False),
 }
 
 #: The backends that can skip the syscalls a known profile allows, in :data:`BACKENDS` order.
@@ -130,3 +137,35 @@ def get_backend(name: str, *, known: bool = False) -> Recorder:
     if known and not supports_known(name):
         raise known_refusal(name)
     return backend
+
+
+def record(
+    argv: Sequence[str],
+    *,
+    backend: str = "auto",
+    pin: bool = True,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    known: Profile | str | os.PathLike[str] | None = None,
+) -> Trace:
+    """Run ``argv`` to completion under a recorder and return its trace.
+
+    The workload inherits this process's stdin, stdout and stderr. Its exit status is in
+    ``trace.header.exit``. ``backend`` is ``auto`` (seccomp where available, else ptrace) or one
+    of :data:`BACKENDS`. ``known`` (a Profile, or a profile or trace file): syscalls it allows
+    run untraced and are not recorded (the backends in :data:`KNOWN_BACKENDS`).
+    """
+    source = ""
+    profile: Profile | None = None
+    if known is not None:  # the profile model only when there is a profile
+        from ..profile import Profile as _Profile
+
+        if isinstance(known, _Profile):
+            profile = known
+        else:
+            from ..files.profiles import load_profile
+
+            source = os.fspath(known)
+            profile, _ = load_profile(source)
+    options = RecordOptions(pin=pin, env=env, cwd=cwd, known=profile, known_source=source)
+    return get_backend(backend, known=profile is not None).record(argv, options, LiveStats())

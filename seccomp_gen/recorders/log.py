@@ -123,7 +123,7 @@ from .base import (
     recording_header,
     resolve_command,
 )
-from .seccomp_backend import NO_RESULT, NOTE_NNP
+from .seccomp import NO_RESULT, NOTE_NNP
 
 #: SECCOMP_RET_LOG as it appears in ``code=``.
 LOG_CODE = cbpf.RET_LOG

@@ -77,13 +77,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import SeccompGenError
-from .model import Violation
-from .profile import ArgCondition, Profile, Rule, normalize
-from .syscalls.arches import family_of
+from ..errors import SeccompGenError
+from ..model import Violation
+from ..profile import ArgCondition, Profile, Rule, normalize
+from ..syscalls.arches import family_of
 
 if TYPE_CHECKING:
-    from ._native.sigsys_handler import Handler
+    from .._native.sigsys_handler import Handler
 
 # libseccomp, the profile readers and the native handler are imported when sandbox() runs, so that
 # ``import seccomp_gen`` stays cheap.
@@ -182,8 +182,8 @@ class Sandbox:
             self._draining = False
 
     def _drain(self) -> list[Violation]:
-        from ._native.sigsys_handler import RECORD, RECORD_MAGIC
-        from .libseccomp import arch_name, syscall_name
+        from .._native.sigsys_handler import RECORD, RECORD_MAGIC
+        from ..libseccomp import arch_name, syscall_name
 
         size = RECORD.size
         data = self._pending
@@ -261,7 +261,7 @@ def _resolve_profile(profile: Profile | str | os.PathLike[str]) -> Profile:
     if isinstance(profile, Profile):
         return profile
     if isinstance(profile, str | os.PathLike):
-        from .files.profiles import load_profile
+        from ..files.profiles import load_profile
 
         return load_profile(os.fspath(profile))[0]
     raise SeccompGenError(f"sandbox() needs a Profile or a path, not {type(profile).__name__}")
@@ -349,8 +349,8 @@ def sandbox(
     ``errno``/``kill`` rules keep their action and are not reported; only calls that would get the
     profile's default verdict are trapped. The filter also allows what :attr:`Sandbox.added` lists.
     """
-    from .libseccomp import action_value, compile_profile, load
-    from .linux.host import host_arch
+    from ..libseccomp import action_value, compile_profile, load
+    from ..linux.host import host_arch
 
     global _active
     if on_violation not in ON_VIOLATION:
@@ -385,8 +385,8 @@ def _install(prof: Profile, host: str, mode: str, err: int,
              report_to: Callable[[Violation], object] | None) -> Sandbox:
     import ctypes
 
-    from ._native.sigsys_handler import load as load_handler
-    from .libseccomp import action_value, compile_profile, load, name_table
+    from .._native.sigsys_handler import load as load_handler
+    from ..libseccomp import action_value, compile_profile, load, name_table
 
     global _active
     rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)

@@ -114,13 +114,7 @@ from ..linux.seccomp import (
     notif_sizes,
     set_no_new_privs,
 )
-from ..linux.spawn import (
-    ChildSetupError,
-    ErrorPipe,
-    exec_message,
-    run_steps,
-    setup_message,
-)
+from ..linux.spawn import ChildSetupError, ErrorPipe, exec_message, run_steps, setup_message
 from ..model import ExitStatus, Trace
 from ..syscalls.argspec import ARG_VALUE_CAP, fields_for
 from . import supports_known as _supports_known
@@ -133,7 +127,7 @@ from .base import (
     recording_header,
     resolve_command,
 )
-from .seccomp_backend import NO_RESULT, NOTE_NNP
+from .seccomp import NO_RESULT, NOTE_NNP
 from .session import is_exec
 
 #: How long the child may take to hand over the listener.

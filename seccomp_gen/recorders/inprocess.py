@@ -60,11 +60,11 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ._native.recording_handler import RING_RECORD, WHAT, RecordingHandler
-from .errors import SeccompGenError
+from .._native.recording_handler import RING_RECORD, WHAT, RecordingHandler
+from ..errors import SeccompGenError
 
 if TYPE_CHECKING:
-    from .model import Trace
+    from ..model import Trace
 
 
 AUDIT_ARCH_X86_64 = 0xC000003E
@@ -92,8 +92,8 @@ def build_program(ret_addr: int) -> bytes:
     """The filter (``struct sock_filter`` array): allow the handler's own syscall instruction
     (``ret_addr`` is the address right after it, as seccomp_data reports it), other ABIs and
     :data:`ALWAYS_ALLOWED`; TRAP everything else."""
-    from .linux import cbpf
-    from .syscalls.arches import X32_SYSCALL_BIT
+    from ..linux import cbpf
+    from ..syscalls.arches import X32_SYSCALL_BIT
 
     lines: list[cbpf.Line] = [
         (cbpf.LD_W_ABS, 0, 0, cbpf.ARCH),
@@ -120,10 +120,10 @@ def _install() -> RecordingHandler:
     native = _state.get("native")
     if isinstance(native, RecordingHandler):
         return native
-    from ._native.recording_handler import load as load_handler
-    from .linux.host import host_arch
-    from .linux.libc import syscall
-    from .linux.seccomp import (
+    from .._native.recording_handler import load as load_handler
+    from ..linux.host import host_arch
+    from ..linux.libc import syscall
+    from ..linux.seccomp import (
         SECCOMP_FILTER_FLAG_TSYNC,
         SECCOMP_SET_MODE_FILTER,
         Program,
@@ -189,13 +189,13 @@ class Recording:
             _lock.release()
 
     def _build(self, native: RecordingHandler, duration: float) -> Trace:
-        from ._version import __version__
-        from .aggregate import ProcessState, RawRecording, build_trace
-        from .libseccomp import arch_name, syscall_name
-        from .libseccomp import version as libseccomp_version
-        from .linux.host import host_arch, kernel_release
-        from .model import TraceHeader
-        from .syscalls.argspec import ARG_VALUE_CAP, fields_for
+        from .._version import __version__
+        from ..aggregate import ProcessState, RawRecording, build_trace
+        from ..libseccomp import arch_name, syscall_name
+        from ..libseccomp import version as libseccomp_version
+        from ..linux.host import host_arch, kernel_release
+        from ..model import TraceHeader
+        from ..syscalls.argspec import ARG_VALUE_CAP, fields_for
 
         head = int(native.lib.sgen_rec_head())
         kept = min(head, native.ring_size)

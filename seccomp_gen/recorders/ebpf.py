@@ -65,9 +65,9 @@ import pyseccomp
 
 from .._native.build import private_cache_dir
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
-from ..bpf.btf import BTFError
-from ..bpf.kernel import BPFError
-from ..bpf.syscall_counter import (
+from ..ebpf.btf import BTFError
+from ..ebpf.kernel import BPFError
+from ..ebpf.syscall_counter import (
     CALLS_MAX,
     SEED_SYSCALL,
     STRLEN,

@@ -41,13 +41,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SeccompGenError
-from .libseccomp import arch_name, syscall_name, syscall_number
-from .linux.audit import SeccompRecord, parse_seccomp_record
-from .linux.kmsg import open_at_end, records_since
-from .model import ExitStatus, Trace, Violation
-from .profile import Profile
-from .syscalls.arches import sort_arches
+from ..errors import SeccompGenError
+from ..libseccomp import arch_name, syscall_name, syscall_number
+from ..linux.audit import SeccompRecord, parse_seccomp_record
+from ..linux.kmsg import open_at_end, records_since
+from ..model import ExitStatus, Trace, Violation
+from ..profile import Profile
+from ..syscalls.arches import sort_arches
 
 MODES: tuple[str, ...] = ("enforce", "complain", "kill")
 
@@ -140,7 +140,7 @@ def outcome(v: Violation, mode: str) -> str:
 
 def _answer(action: str, mode: str, by_rule: bool) -> tuple[int, bool]:
     """(what the tracer does, whether the call goes into the violations trace)."""
-    from .recorders import enforce_session as es
+    from . import session as es
 
     if action == "allow":
         return es.CONTINUE, False
@@ -162,8 +162,8 @@ def load(profile: Profile | str | os.PathLike[str]) -> tuple[Profile, str]:
     """A Profile and the name to show for it (its path, or ``<profile>``)."""
     if isinstance(profile, Profile):
         return profile, "<profile>"
-    from .files.inputs import source_name
-    from .files.profiles import load_profile
+    from ..files.inputs import source_name
+    from ..files.profiles import load_profile
 
     prof, _ = load_profile(profile)
     return prof, source_name(profile)
@@ -185,9 +185,9 @@ def _kmsg_kills(fd: int, pid: int) -> list[SeccompRecord]:
 def _run_killmode(argv: Sequence[str], path: str, program: bytes,
                   env: dict[str, str] | None, cwd: str | None) -> tuple[ExitStatus, int]:
     """Fork, load ``program`` as the only filter, exec; wait. Returns (exit, pid)."""
-    from .linux.ptrace import WALL
-    from .linux.seccomp import Program, needs_no_new_privs
-    from .linux.spawn import FORWARDED_SIGNALS, ErrorPipe, default_signals, exec_child, load_filter
+    from ..linux.ptrace import WALL
+    from ..linux.seccomp import Program, needs_no_new_privs
+    from ..linux.spawn import FORWARDED_SIGNALS, ErrorPipe, default_signals, exec_child, load_filter
 
     prog = Program(program)
     nnp = needs_no_new_privs()
@@ -278,16 +278,16 @@ def run(
     rejects, a profile for another arch, a command that cannot be found, or (enforce and kill
     modes) a profile that denies the execve that would start the command (exit status 126).
     """
-    from .libseccomp import export_bpf, recording_filter
-    from .linux.cbpf import decode, run_bpf, seccomp_data, to_verdict
-    from .linux.host import host_arches
-    from .recorders.base import LiveStats, RecordOptions, resolve_command
-    from .recorders.seccomp_backend import seccomp_unavailable
+    from ..libseccomp import export_bpf, recording_filter
+    from ..linux.cbpf import decode, run_bpf, seccomp_data, to_verdict
+    from ..linux.host import host_arches
+    from ..recorders.base import LiveStats, RecordOptions, resolve_command
+    from ..recorders.seccomp import seccomp_unavailable
 
     check_mode(mode)
     prof, name = load(profile)
     name = source or name
-    from .files.profiles import one_family, skipped_summary
+    from ..files.profiles import one_family, skipped_summary
 
     host = host_arches()
     check_arches(prof, host, name)
@@ -350,7 +350,7 @@ def run(
         return result
 
     collector = _Collector(prof, simulate, mode, on_violation)
-    from .recorders.enforce_session import EnforceSession
+    from .session import EnforceSession
 
     session = EnforceSession(argv, path, RecordOptions(pin=False, env=env, cwd=cwd),
                              LiveStats(), program, collector.judge)
@@ -367,9 +367,9 @@ def _refuse_denied_execve(profile: Profile, program: bytes, source: str) -> None
     right before it). Otherwise the command never starts, and what the failed start does next is
     reported instead. Under an errno verdict the child cannot even exit: glibc's ``_exit`` ends
     in an instruction that dies of SIGSEGV, which looked like the command's own crash."""
-    from .errors import CommandNotExecutable
-    from .libseccomp import Simulator
-    from .linux.host import host_arch
+    from ..errors import CommandNotExecutable
+    from ..libseccomp import Simulator
+    from ..linux.host import host_arch
 
     arch = host_arch()
     if any(r.name == "execve" and r.conditions and arch in r.arches for r in profile.rules):
@@ -390,8 +390,8 @@ def _conditional_numbers(profile: Profile, host: Sequence[str]) -> frozenset[tup
     """(AUDIT_ARCH, nr) pairs whose verdict may depend on the arguments: a rule for that name on
     that arch has conditions, or it is x86's ``socketcall``/``ipc`` (libseccomp may rewrite
     socket rules to them). Every other verdict is computed once per (arch, nr)."""
-    from .libseccomp import audit_arch
-    from .syscalls.arches import X32_SYSCALL_BIT
+    from ..libseccomp import audit_arch
+    from ..syscalls.arches import X32_SYSCALL_BIT
 
     out = set()
     names = {(a, r.name) for r in profile.rules if r.conditions for a in r.arches}
@@ -407,7 +407,7 @@ def _conditional_numbers(profile: Profile, host: Sequence[str]) -> frozenset[tup
 
 def write_trace(result: RunResult, output: str | os.PathLike[str]) -> None:
     """Write the violations trace of a traced run."""
-    from .files import traces
+    from ..files import traces
 
     if result.trace is None:
         raise SeccompGenError("kill mode traces nothing; there is no violations trace to write")

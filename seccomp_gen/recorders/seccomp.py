@@ -55,7 +55,7 @@ from ..linux.spawn import load_filter
 from ..model import Trace
 from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, recording_filter, resolve_command
-from .ptrace_backend import ptrace_unavailable
+from .ptrace import ptrace_unavailable
 from .session import BASE_OPTIONS, TraceSession, is_exec
 
 if TYPE_CHECKING:  # a plain record (no --known) never needs the profile model

@@ -48,8 +48,8 @@ from ..linux.ptrace import (
     ptrace,
     raise_ptrace,
 )
-from .base import LiveStats, RecordOptions
-from .seccomp_backend import _SECCOMP_STOP_STATUS, NO_RESULT, _SeccompSession
+from ..recorders.base import LiveStats, RecordOptions
+from ..recorders.seccomp import _SECCOMP_STOP_STATUS, NO_RESULT, _SeccompSession
 
 # What the judge answers.
 CONTINUE, ERRNO, KILL_PROCESS, KILL_THREAD, TRAP = range(5)
