@@ -21,7 +21,7 @@ from .model import (
     Trace,
     TraceHeader,
 )
-from .syscalls.argspec import fields_for
+from .syscalls.argspec import ARG_VALUE_CAP, fields_for
 from .syscalls.constants import errno_name
 
 #: The result recorded for a call that never returned (exit_group, a thread killed mid-call).
@@ -69,6 +69,16 @@ class RawRecording:
         self.calls[key] = old + n
         if not old:
             self.first.setdefault((audit, nr), token)
+
+    def add_args(self, key: tuple[int, int], row: tuple[int, ...]) -> None:
+        """Keep a distinct argument row of (arch, nr), up to ``ARG_VALUE_CAP`` of them; past the
+        cap the key is marked capped (its value set is then incomplete)."""
+        bucket = self.args.setdefault(key, set())
+        if row not in bucket:
+            if len(bucket) >= ARG_VALUE_CAP:
+                self.capped.add(key)
+            else:
+                bucket.add(row)
 
     @property
     def total(self) -> int:

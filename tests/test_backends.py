@@ -445,7 +445,7 @@ def test_known_backends_are_named_alike_everywhere(marker, tmp_path: Path) -> No
     text = known_backends_text()
     assert text == "seccomp, log or notify"
     for name in BACKENDS:
-        module = importlib.import_module(f"seccomp_gen.recorders.{name}_backend")
+        module = importlib.import_module(f"seccomp_gen.recorders.{name}")
         recorders = [c for c in vars(module).values()
                      if isinstance(c, type) and getattr(c, "name", None) == name]
         assert [r.supports_known for r in recorders] == [supports_known(name)], name

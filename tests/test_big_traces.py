@@ -20,7 +20,7 @@ import pytest
 from big_trace import write_big_trace
 from rich.console import Console
 
-from seccomp_gen import console as ui
+from seccomp_gen.cli import console as ui
 from seccomp_gen.files import traces
 from seccomp_gen.formats import tracefile
 

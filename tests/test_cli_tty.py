@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from seccomp_gen.statusline import fit, paint
+from seccomp_gen.cli.statusline import fit, paint
 
 CLI = [sys.executable, "-m", "seccomp_gen"]
 ROWS, COLS = 40, 120

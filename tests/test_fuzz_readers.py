@@ -34,13 +34,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from seccomp_gen import console as ui
+from seccomp_gen.cli import console as ui
+from seccomp_gen.cli.import_ import import_strace
 from seccomp_gen.errors import SeccompGenError
 from seccomp_gen.files import traces
 from seccomp_gen.files.profiles import load_profile
 from seccomp_gen.formats import NAMES as FORMATS
 from seccomp_gen.formats import emit, parse, tracefile
-from seccomp_gen.import_cli import import_strace
 from seccomp_gen.libseccomp import compile_profile
 from seccomp_gen.model import Trace
 from seccomp_gen.profile import Profile, normalize

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from synth_helpers import mixed_trace
 
+from seccomp_gen.cli.generate import write_profile
 from seccomp_gen.errors import SeccompGenError, TraceFileError
 from seccomp_gen.files import traces
 from seccomp_gen.formats import emit, lxc, parse, python_table, tracefile
-from seccomp_gen.generate_cli import write_profile
 from seccomp_gen.profile import Profile, Rule, normalize
 from seccomp_gen.safetext import printable
 from seccomp_gen.synthesize import synthesize

@@ -127,7 +127,7 @@ def test_log_exit_status_and_cli(tmp_path: Path) -> None:
 def test_log_refuses_when_another_daemon_owns_the_audit_log(tmp_path: Path) -> None:
     holder = textwrap.dedent("""
         import sys, time
-        from seccomp_gen.recorders.log_backend import AuditSocket, STATUS_PID
+        from seccomp_gen.linux.audit import AuditSocket, STATUS_PID
         import os
         c = AuditSocket()
         c.set(STATUS_PID, pid=os.getpid())

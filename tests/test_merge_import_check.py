@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from seccomp_gen.formats.strace import parse, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -465,7 +466,7 @@ def test_check_names_the_signal_that_killed_the_command(profile: Path) -> None:
     res = run("check", "--profile", profile, "--", "sh", "-c", "kill -SEGV $$")
     assert res.returncode == 1, res.stderr  # kill(2) is new to the profile
     assert "the command was killed by SIGSEGV" in res.stderr
-    assert "139" not in res.stderr
+    assert "status 139" not in res.stderr  # the old wording (a pid may hold the digits 139)
 
 
 @pytest.mark.live

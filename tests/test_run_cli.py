@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 #: ``seccomp_gen.run`` in a helper process: writes {"exit", "violations": [...], "trace"}.
 _RUN_HELPER = (
     "import sys, json, dataclasses, seccomp_gen\n"
-    "from seccomp_gen.enforce import write_trace\n"
+    "from seccomp_gen.enforce.run import write_trace\n"
     "seen = []\n"
     "r = seccomp_gen.run(sys.argv[4:], sys.argv[2], mode=sys.argv[3],\n"
     "                    on_violation=lambda v: seen.append(dataclasses.asdict(v)))\n"

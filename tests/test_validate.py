@@ -18,7 +18,7 @@ import pytest
 from synth_helpers import mixed_trace, observed_tuples, rec, trace
 
 import seccomp_gen
-from seccomp_gen import generate_cli
+from seccomp_gen.cli import generate as generate_cli
 from seccomp_gen.errors import SeccompGenError
 from seccomp_gen.files import traces
 from seccomp_gen.formats import emit, oci, parse, python_table
@@ -161,10 +161,9 @@ def test_bpf_interpreter_basics() -> None:
 
 def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    generate_cli.add_parser(sub)
-    args = parser.parse_args(["generate", *argv])
-    return int(args.func(args, None, None))
+    generate_cli.add_arguments(parser)
+    args = parser.parse_args(argv)
+    return generate_cli.run(args, None, None)
 
 
 def test_generate_writes_checked_profiles(tmp_path: Path) -> None:

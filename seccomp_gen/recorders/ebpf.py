@@ -61,8 +61,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
-import pyseccomp
-
 from .._native.build import private_cache_dir
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from ..ebpf.btf import BTFError
@@ -84,14 +82,13 @@ from ..linux.procfs import status_fields
 from ..linux.reaper import Reaper, spawn
 from ..linux.spawn import GAVE_UP, ErrorPipe, exec_child, forward_signal
 from ..model import ExitStatus, Trace
+from ..syscalls.arches import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64
 from ..syscalls.argspec import ARG_FIELDS, ARG_VALUE_CAP, fields_for
 from . import known_refusal
 from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, forwarding, recording_header, resolve_command
 from .session import is_exec
 
-AUDIT_ARCH_X86_64 = int(pyseccomp.Arch.X86_64)
-AUDIT_ARCH_I386 = int(pyseccomp.Arch.X86)
 #: Environment variable: how many (process, program, syscall, arch) keys the calls map holds.
 KEYS_ENV = "SECCOMP_GEN_EBPF_KEYS"
 

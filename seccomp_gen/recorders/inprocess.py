@@ -62,12 +62,12 @@ from typing import TYPE_CHECKING
 
 from .._native.recording_handler import RING_RECORD, WHAT, RecordingHandler
 from ..errors import SeccompGenError
+from ..syscalls.arches import AUDIT_ARCH_X86_64
 
 if TYPE_CHECKING:
     from ..model import Trace
 
 
-AUDIT_ARCH_X86_64 = 0xC000003E
 _SYS_SECCOMP_X86_64 = 317
 
 #: x86_64 syscalls the filter allows by number (never trapped, never recorded), and why.
@@ -120,6 +120,10 @@ def _install() -> RecordingHandler:
     native = _state.get("native")
     if isinstance(native, RecordingHandler):
         return native
+    # libseccomp's names are needed when the block ends, and importing pyseccomp runs
+    # ldconfig (fork + exec): a child exec'd under the filter has no SIGSYS handler and dies,
+    # so the import happens now, before the filter exists.
+    from .. import libseccomp  # noqa: F401
     from .._native.recording_handler import load as load_handler
     from ..linux.host import host_arch
     from ..linux.libc import syscall
@@ -195,7 +199,7 @@ class Recording:
         from ..libseccomp import version as libseccomp_version
         from ..linux.host import host_arch, kernel_release
         from ..model import TraceHeader
-        from ..syscalls.argspec import ARG_VALUE_CAP, fields_for
+        from ..syscalls.argspec import fields_for
 
         head = int(native.lib.sgen_rec_head())
         kept = min(head, native.ring_size)
@@ -228,12 +232,7 @@ class Recording:
             if spec is None or any(idx is None for _, idx in spec):
                 continue
             row = tuple(args[idx] for _, idx in spec if idx is not None)
-            bucket = raw.args.setdefault((audit, nr), set())
-            if row not in bucket:
-                if len(bucket) >= ARG_VALUE_CAP:
-                    raw.capped.add((audit, nr))
-                else:
-                    bucket.add(row)
+            raw.add_args((audit, nr), row)
         complete = head <= native.ring_size
         for nr, n in exact.items():
             if complete:

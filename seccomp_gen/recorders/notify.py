@@ -598,7 +598,7 @@ class _NotifySession:
         buf = ctypes.create_string_buffer(n * ROW.size)
         got = int(lib.sgen_notify_take_rows(st, buf, n))
         for audit, nr, nvals, v0, v1 in ROW.iter_unpack(buf.raw[:got * ROW.size]):
-            self._add_row((audit, nr), (v0,) if nvals == 1 else (v0, v1))
+            self.raw.add_args((audit, nr), (v0,) if nvals == 1 else (v0, v1))
 
     def _merge_c(self, lib: ctypes.CDLL, st: ctypes.c_void_p) -> None:
         """Add what C counted to the recording (every key it counted is known here already)."""
@@ -693,16 +693,7 @@ class _NotifySession:
         values = NOTIF_ARGS.unpack_from(view, NOTIF_ARGS_OFFSET)
         row = tuple(values[idx] if idx is not None else _clone3_flags(tid, values[0])
                     for _, idx in spec)
-        self._add_row(key, row)
-
-    def _add_row(self, key: tuple[int, int], row: tuple[int, ...]) -> None:
-        """Keep a distinct argument row of (audit, nr), up to ARG_VALUE_CAP of them."""
-        bucket = self.raw.args.setdefault(key, set())
-        if row not in bucket:
-            if len(bucket) >= ARG_VALUE_CAP:
-                self.raw.capped.add(key)
-            else:
-                bucket.add(row)
+        self.raw.add_args(key, row)
 
     def _on_signal(self, sig: int, _frame: FrameType | None) -> None:
         """Pass a user's Ctrl-C / SIGTERM on to the workload, once (see TraceSession)."""

@@ -39,7 +39,7 @@ from ..linux.spawn import (
     exec_child,
 )
 from ..model import ExitStatus, Trace
-from ..syscalls.argspec import ARG_VALUE_CAP, fields_for
+from ..syscalls.argspec import fields_for
 from .base import LiveStats, RecordOptions, forwarding, pinned_to_one_cpu, recording_header
 
 _STOPPING_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
@@ -228,12 +228,7 @@ class TraceSession:
             values[1 + idx] if idx is not None else self._clone3_flags(tid, values[1])
             for _, idx in spec
         )
-        bucket = self.raw.args.setdefault(key, set())
-        if row not in bucket:
-            if len(bucket) >= ARG_VALUE_CAP:
-                self.raw.capped.add(key)
-            else:
-                bucket.add(row)
+        self.raw.add_args(key, row)
 
     @staticmethod
     def _clone3_flags(tid: int, addr: int) -> int:

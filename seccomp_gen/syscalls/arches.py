@@ -23,6 +23,11 @@ FAMILIES: Final[dict[str, tuple[str, ...]]] = {
     "mipsel64": ("mipsel64", "mipsel64n32", "mipsel"),
 }
 
+#: The ``AUDIT_ARCH_*`` values (``linux/audit.h``) of the x86 ABIs, for the code that reads
+#: ``seccomp_data.arch`` without libseccomp (the eBPF program, the in-process handler).
+AUDIT_ARCH_X86_64: Final = 0xC000003E
+AUDIT_ARCH_I386: Final = 0x40000003
+
 #: x32 calls arrive with AUDIT_ARCH_X86_64 and this bit set in the syscall number.
 X32_SYSCALL_BIT: Final = 0x40000000
 

@@ -21,28 +21,27 @@ import json
 import sys
 from typing import Any
 
-from .compare import diff
-from .errors import SeccompGenError
-from .files.inputs import check_stdin_once
-from .files.profiles import load_profile, skipped_summary
-from .libseccomp import arch_token, syscall_number
-from .synthesize import ARG_POLICIES, Policy
+from ..compare import diff
+from ..errors import SeccompGenError
+from ..files.inputs import check_stdin_once
+from ..files.profiles import load_profile, skipped_summary
+from ..libseccomp import arch_token, syscall_number
+from ..synthesize import ARG_POLICIES, Policy
 
 #: Names listed per side and arch in the table view; --json always has them all.
 LIST_LIMIT = 24
 DIFF_FORMATS = ("text", "json", "github")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``diff`` on an argparse subparsers object."""
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "diff",
-        help="compare what two profiles or traces allow, per arch, with argument conditions",
-        description="Compare two of: trace, OCI/Docker JSON, LXC v2 policy, Python table. "
-        "Shows per arch how many syscalls each allows, which only one does, and where the "
-        "argument conditions, other verdicts or default action differ. Exit 0 if equal, 1 if "
-        "not, 2 on error.",
-    )
+#: The description ``--help`` shows (the one-line summary is in the command registry).
+DESCRIPTION = ("Compare two of: trace, OCI/Docker JSON, LXC v2 policy, Python table. Shows per "
+               "arch how many syscalls each allows, which only one does, and where the argument "
+               "conditions, other verdicts or default action differ. Exit 0 if equal, 1 if not, "
+               "2 on error.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options and arguments of ``diff``."""
     p.add_argument("a", metavar="A", help="a trace or profile file (e.g. the committed one; "
                    "'-': standard input)")
     p.add_argument("b", metavar="B", help="a trace or profile file (e.g. the new one; '-': "
@@ -62,8 +61,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "default: safe)")
     p.add_argument("--names-only", action="store_true",
                    help="compare only which names are allowed, not arguments or verdicts")
-    p.set_defaults(func=run)
-    return p
 
 
 def exists_on(arch: str, name: str) -> bool:

@@ -11,24 +11,21 @@ import argparse
 import os
 from typing import Any
 
-from .errors import SeccompGenError
-from .files import traces
-from .files.atomic import check_writable
-from .files.inputs import check_stdin_once
-from .merge import merge_traces, repeated_run
+from ..errors import SeccompGenError
+from ..files import traces
+from ..files.atomic import check_writable
+from ..files.inputs import check_stdin_once
+from ..merge import merge_traces, repeated_run
+
+#: The description ``--help`` shows (the one-line summary is in the command registry).
+DESCRIPTION = ("Merge trace files of runs of one program on one kind of host into one trace: "
+               "counts are added, argument values and executables united, each run's command "
+               "kept in the header. Refuses traces from different host arches, and the same "
+               "recording given twice (its counts would be doubled) unless --allow-duplicates.")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``merge``."""
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "merge",
-        help="merge trace files into one (the union of the runs)",
-        description="Merge trace files of runs of one program on one kind of host into one "
-        "trace: counts are added, argument values and executables united, each run's command "
-        "kept in the header. Refuses traces from different host arches, and the same "
-        "recording given twice (its counts would be doubled) unless --allow-duplicates.",
-        formatter_class=_Formatter,
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options and arguments of ``merge``."""
     # nargs="*", not "+": fewer than two traces is the command's own one-line error.
     p.add_argument("traces", nargs="*", help="trace files written by record (at least two)")
     p.add_argument("-o", "--output", metavar="FILE", required=True, help="trace file to write")
@@ -37,8 +34,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="merge a recording that is given twice (the same file, a copy, or a "
                    "trace already merged into another one given) and count its calls twice")
     p.add_argument("-q", "--quiet", action="store_true", help="only errors")
-    p.set_defaults(func=run)
-    return p
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -48,6 +43,10 @@ class _Formatter(argparse.HelpFormatter):
         if action.dest == "traces":
             return "TRACE TRACE..."
         return super()._format_args(action, default_metavar)
+
+
+#: How ``--help`` lays the arguments out.
+FORMATTER = _Formatter
 
 
 def _same_file(paths: list[str]) -> tuple[str, str] | None:

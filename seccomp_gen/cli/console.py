@@ -17,9 +17,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .model import ExitStatus, Trace, Violation
-from .recorders import LiveStats
-from .safetext import printable
+from ..formats import FORMATS
+from ..model import ExitStatus, Trace, Violation
+from ..profile import Profile, widen
+from ..recorders import LiveStats
+from ..safetext import printable
 
 
 def describe_exit(status: ExitStatus | None) -> str:
@@ -288,6 +290,21 @@ class LoadProgress:
             self.tasks.clear()
 
 
+def note_line(console: Any, note: str) -> None:
+    """A ``note: ...`` line, dimmed."""
+    console.print(Text(f"note: {note}", style="dim"), soft_wrap=True)
+
+
+def trace_heading(path: str, command: str) -> Text:
+    """``show``'s first line: the trace file in bold, then the command it recorded."""
+    return Text.assemble((printable(path), "bold"), printable(f": {command}"))
+
+
+def make_console(stderr: bool) -> Console:
+    """The rich Console the CLI prints with (to stderr or stdout)."""
+    return Console(stderr=stderr)
+
+
 def error_line(console: Console, message: str) -> None:
     """Print one error line, the only form in which the CLI reports a failure."""
     console.print(Text(f"seccomp-gen: error: {message}", style="bold red"), soft_wrap=True)
@@ -352,8 +369,8 @@ def diff_args_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 def violation_line(v: Violation, mode: str) -> Text:
     """One line per denied call, as it happens: pid, exe, arch, call(args) -> what happened."""
-    from .enforce.run import outcome
-    from .syscalls.argdecode import format_call
+    from ..enforce.run import outcome
+    from ..syscalls.argdecode import format_call
 
     call = format_call(v.arch, v.name, v.args) if v.args else f"{v.name}(?)"
     tid = f"/{v.tid}" if v.tid != v.pid else ""
@@ -367,7 +384,7 @@ def violation_line(v: Violation, mode: str) -> Text:
 def violation_rows(violations: Sequence[Violation], mode: str) -> list[dict[str, Any]]:
     """Violations grouped by (arch, syscall, what happened): count and pids, most frequent
     first; calls the profile does not mention before those an explicit rule answered."""
-    from .enforce.run import outcome
+    from ..enforce.run import outcome
 
     groups: dict[tuple[str, str, str, bool], dict[str, Any]] = {}
     for v in violations:
@@ -401,3 +418,36 @@ def violation_table(violations: Sequence[Violation], mode: str) -> Table:
                       str(row["count"]), shown,
                       Text(row["outcome"] + (" (by rule)" if row["by_rule"] else "")))
     return table
+
+
+# --- profiles written --------------------------------------------------------------------------
+
+
+def _syscalls(n: int) -> str:
+    return f"{n} syscall" if n == 1 else f"{n} syscalls"
+
+
+def profile_summary(profile: Profile, fmt: str, output: str) -> str:
+    """What was written, in one line: how many syscalls are allowed on which arch, and which
+    listed arches allow none (OCI applies every name to every listed arch: it has none)."""
+    shown = profile if FORMATS[fmt].per_arch else widen(profile)
+    counts = {a: len(shown.names(a)) for a in shown.architectures}
+    allowed = [a for a in shown.architectures if counts[a]]
+    empty = [a for a in shown.architectures if not counts[a]]
+    one = len(empty) == 1
+    if len({counts[a] for a in allowed}) > 1:
+        where = f"{_syscalls(counts[allowed[0]])} allowed on {allowed[0]}, " + ", ".join(
+            f"{counts[a]} on {a}" for a in allowed[1:])
+    else:
+        where = f"{_syscalls(len(profile.names()))} allowed on {', '.join(allowed) or 'no arch'}"
+    msg = f"{fmt} profile written to {output}: {where}"
+    if empty and fmt == "lxc":
+        msg += (f"; {', '.join(f'[{a}]' for a in empty)} "
+                f"{'is an empty section' if one else 'are empty sections'} (LXC adds the other "
+                f"sections' rules to {'that ABI' if one else 'those ABIs'}, where the names exist)")
+    elif empty:
+        msg += (f"; {', '.join(empty)} {'is' if one else 'are'} listed with no allowed syscalls "
+                f"(deny-all for {'that ABI' if one else 'those ABIs'})")
+    if profile.skipped:
+        msg += f"; {len(profile.skipped)} observed syscall(s) skipped (see the file's comment)"
+    return msg

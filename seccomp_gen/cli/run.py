@@ -18,26 +18,25 @@ import json
 import sys
 from typing import Any
 
-from .enforce.run import VIOLATION_EXIT, RunResult, check_mode
-from .errors import SeccompGenError
-from .files.atomic import check_writable, write_or_rescue
-from .files.inputs import source_name
+from ..enforce.run import VIOLATION_EXIT, RunResult, check_mode
+from ..errors import SeccompGenError
+from ..files.atomic import check_writable, write_or_rescue
+from ..files.inputs import source_name
+
+#: The description ``--help`` shows (the one-line summary is in the command registry).
+DESCRIPTION = ("Load PROFILE (OCI JSON, LXC policy, Python table or trace file) as a real "
+               "seccomp filter in COMMAND, right before it starts, and report every syscall "
+               "the profile denies as it happens (pid, executable, arch, call with decoded "
+               "arguments, what happened), with a summary at the end. Allowed syscalls never "
+               "stop: they run at native speed. Exit status: COMMAND's own (128+N if signal N "
+               f"killed it); with --fail-on-violation, {VIOLATION_EXIT} if the profile missed "
+               "a syscall; 125 if seccomp-gen itself failed before running COMMAND, 126/127 "
+               "if COMMAND cannot be run or found (126 also if PROFILE denies the execve that "
+               "starts it).")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``run`` on an argparse subparsers object; returns its parser."""
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "run",
-        help="run a command under a profile and report the syscalls it denies",
-        description="Load PROFILE (OCI JSON, LXC policy, Python table or trace file) as a real "
-        "seccomp filter in COMMAND, right before it starts, and report every syscall the "
-        "profile denies as it happens (pid, executable, arch, call with decoded arguments, what "
-        "happened), with a summary at the end. Allowed syscalls never stop: they run at native "
-        "speed. Exit status: COMMAND's own (128+N if signal N killed it); with "
-        f"--fail-on-violation, {VIOLATION_EXIT} if the profile missed a syscall; 125 if "
-        "seccomp-gen itself failed before running COMMAND, 126/127 if COMMAND cannot be run or "
-        "found (126 also if PROFILE denies the execve that starts it).",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options and arguments of ``run``."""
     p.add_argument("--profile", required=True, metavar="PROFILE",
                    help="the profile to enforce: OCI/Docker JSON, LXC v2 policy, generated "
                    "Python table, or a trace file (allows exactly what it recorded); '-': "
@@ -61,8 +60,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="no per-call lines and no summary; only errors")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
                    help="the command to run")
-    p.set_defaults(func=run)
-    return p
 
 
 def summary_doc(result: RunResult, profile: str, output: str | None) -> dict[str, Any]:
@@ -87,8 +84,8 @@ def summary_doc(result: RunResult, profile: str, output: str | None) -> dict[str
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``run``; raises SeccompGenError (one line) on anything refused before the start."""
+    from ..enforce.run import run as enforce_run
     from . import console as ui
-    from .enforce.run import run as enforce_run
 
     command: list[str] = list(args.command)
     if command and command[0] == "--":
@@ -117,7 +114,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     problems: list[str] = []
     written = None
     if args.output and result.trace is not None:
-        from .formats import tracefile
+        from ..formats import tracefile
 
         written, problem = write_or_rescue(args.output, tracefile.dumps(result.trace),
                                            "the violations trace")
@@ -141,8 +138,6 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
 
 
 def _print_summary(err: Any, result: RunResult, profile: str, output: str | None) -> None:
-    from rich.text import Text
-
     from . import console as ui
 
     if result.violations:
@@ -157,7 +152,7 @@ def _print_summary(err: Any, result: RunResult, profile: str, output: str | None
         line += " (seccomp kills with SIGSYS: the profile denied a syscall)"
     err.print(line, soft_wrap=True, highlight=False, markup=False)
     for note in result.notes:
-        err.print(Text(f"note: {note}", style="dim"), soft_wrap=True)
+        ui.note_line(err, note)
     if output and result.trace is not None:
         err.print(f"violations trace written to {output}", soft_wrap=True, highlight=False,
                   markup=False)

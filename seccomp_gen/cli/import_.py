@@ -21,17 +21,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ._version import __version__
-from .errors import SeccompGenError
-from .files import traces
-from .files.atomic import check_writable
-from .files.inputs import STDIN, check_stdin_once, read_text, source_name
-from .files.profiles import write_profile
-from .formats import NAMES as FORMAT_NAMES
-from .formats import resolve
-from .generate_cli import summary_line
-from .synthesize import ARG_POLICIES, Policy, synthesize
-from .syscalls.arches import family_of
+from .._version import __version__
+from ..errors import SeccompGenError
+from ..files import traces
+from ..files.atomic import check_writable
+from ..files.inputs import STDIN, check_stdin_once, read_text, source_name
+from ..files.profiles import write_profile
+from ..formats import NAMES as FORMAT_NAMES
+from ..formats import resolve
+from ..synthesize import ARG_POLICIES, Policy, synthesize
+from ..syscalls.arches import family_of
 
 #: Unparsed lines shown on the terminal (all are counted).
 SHOW_UNPARSED = 5
@@ -39,17 +38,16 @@ SHOW_UNPARSED = 5
 WHAT = "an strace log or a profile"
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``import``."""
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "import",
-        help="read an strace log as a trace, or convert a profile to another format",
-        description="Import strace -f text output (strace -f -o FILE, strace -ff -o FILE's "
-        "FILE.PID files, or what strace printed on stderr) as a seccomp-gen trace; or read an "
-        "OCI/Docker, LXC or Python-table profile and write it in another format. Lines strace "
-        "printed that are not understood are reported (count and the first few); nothing is "
-        "written on an error.",
-    )
+#: The description ``--help`` shows (the one-line summary is in the command registry).
+DESCRIPTION = ("Import strace -f text output (strace -f -o FILE, strace -ff -o FILE's FILE.PID "
+               "files, or what strace printed on stderr) as a seccomp-gen trace; or read an "
+               "OCI/Docker, LXC or Python-table profile and write it in another format. Lines "
+               "strace printed that are not understood are reported (count and the first few); "
+               "nothing is written on an error.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options and arguments of ``import``."""
     p.add_argument("inputs", nargs="+", metavar="FILE",
                    help="an strace log (several for -ff files; or the -o prefix of -ff files), "
                    "or one profile file")
@@ -67,8 +65,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="fail if any line of the strace log is not understood")
     p.add_argument("-q", "--quiet", action="store_true", help="only errors")
-    p.set_defaults(func=run)
-    return p
 
 
 _FF_SUFFIX = re.compile(r"\.(\d+)$")
@@ -109,7 +105,7 @@ def looks_like_profile(text: str) -> bool:
 
 
 def _resolver() -> Any:
-    from .libseccomp import syscall_number
+    from ..libseccomp import syscall_number
 
     def resolve(arch: str, name: str) -> int | None:
         try:
@@ -125,9 +121,9 @@ def import_strace(paths: list[tuple[str, int]], arch: str,
                   first_text: str | None = None) -> tuple[Any, Any]:
     """(ImportResult, StraceLog) for the given files (``first_text``: the first one's text,
     already read); raises on unusable input."""
-    from .formats import strace as strace_import
-    from .libseccomp import version as libseccomp_version
-    from .model import TraceHeader
+    from ..formats import strace as strace_import
+    from ..libseccomp import version as libseccomp_version
+    from ..model import TraceHeader
 
     sources = []
     for i, (path, pid) in enumerate(paths):
@@ -188,7 +184,7 @@ def import_strace(paths: list[tuple[str, int]], arch: str,
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``import``."""
-    from .linux.host import host_arch
+    from ..linux.host import host_arch
 
     if args.format:
         resolve(args.format, args.docker)
@@ -204,18 +200,20 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         if len(paths) > 1:
             raise SeccompGenError("import converts one profile at a time",
                                   hint="to combine traces use merge")
-        from .files.profiles import one_family, profile_from_text
+        from ..files.profiles import one_family, profile_from_text
 
         profile, kind = profile_from_text(first_text, first)
         profile = one_family(profile, args.arch or host_arch())
         fmt = args.format or "oci"
         write_profile(profile, fmt, args.output, docker=args.docker)
         if not args.quiet:
-            err.print(f"read {first} ({kind}); " + summary_line(profile, fmt, args.output),
+            from . import console as ui
+
+            err.print(f"read {first} ({kind}); " + ui.profile_summary(profile, fmt, args.output),
                       soft_wrap=True, highlight=False, markup=False)
         return 0
     arch = args.arch or host_arch()
-    from .libseccomp import arch_token
+    from ..libseccomp import arch_token
 
     arch_token(arch)  # an unknown arch name is a one-line error
     trace, log = import_strace(paths, arch, first_text)
@@ -227,7 +225,9 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     if args.format:
         profile = synthesize(trace, Policy(args=args.args))
         write_profile(profile, args.format, args.output, docker=args.docker)
-        written = summary_line(profile, args.format, args.output)
+        from . import console as ui
+
+        written = ui.profile_summary(profile, args.format, args.output)
     else:
         traces.dump(trace, args.output)
         written = (f"trace written to {args.output}: {trace.total_calls} calls, "

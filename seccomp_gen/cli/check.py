@@ -24,30 +24,29 @@ import json
 import shlex
 from typing import Any
 
-from .coverage import new_syscalls, updated_profile
-from .errors import SeccompGenError
-from .files import traces
-from .files.atomic import check_writable
-from .formats import NAMES as FORMAT_NAMES
-from .merge import merge_traces
-from .synthesize import ARG_POLICIES
+from ..coverage import new_syscalls, updated_profile
+from ..errors import SeccompGenError
+from ..files import traces
+from ..files.atomic import check_writable
+from ..formats import NAMES as FORMAT_NAMES
+from ..merge import merge_traces
+from ..synthesize import ARG_POLICIES
 
 EXIT_DRIFT = 1
 EXIT_COMMAND_FAILED = 3
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``check``."""
-    from .recorders import BACKENDS, known_backends_text  # no backend module is imported
+#: The description ``--help`` shows (the one-line summary is in the command registry).
+DESCRIPTION = ("Record COMMAND with PROFILE as known (what it allows runs untraced) and list the"
+               " syscalls, with arguments and the processes that made them, that the profile "
+               "lacks. Exit 0 if none, 1 if some (--update then adds them to PROFILE), 3 if "
+               "nothing is new but COMMAND failed, 125 on an error of seccomp-gen.")
 
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "check",
-        help="run a command and fail if it needs syscalls a profile does not allow",
-        description="Record COMMAND with PROFILE as known (what it allows runs untraced) and "
-        "list the syscalls, with arguments and the processes that made them, that the profile "
-        "lacks. Exit 0 if none, 1 if some (--update then adds them to PROFILE), 3 if nothing "
-        "is new but COMMAND failed, 125 on an error of seccomp-gen.",
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options and arguments of ``check``."""
+    from ..recorders import BACKENDS, known_backends_text
+
     p.add_argument("--profile", required=True, metavar="PROFILE",
                    help="the profile to check against (OCI/Docker, LXC, Python table or trace)")
     p.add_argument("--update", action="store_true",
@@ -72,8 +71,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "else")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
                    help="the command to run")
-    p.set_defaults(func=run)
-    return p
 
 
 # --- the command --------------------------------------------------------------------------------
@@ -90,9 +87,9 @@ def _is_docker_form(path: str) -> bool:
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``check``."""
+    from ..files.profiles import load_profile
+    from ..recorders import LiveStats, RecordOptions, get_backend, resolve_command
     from . import console as ui
-    from .files.profiles import load_profile
-    from .recorders import LiveStats, RecordOptions, get_backend, resolve_command
 
     command: list[str] = list(args.command)
     if command and command[0] == "--":
@@ -109,7 +106,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     fmt = args.format or kind
     docker = fmt == "oci" and kind == "oci" and _is_docker_form(args.profile)
     if args.update:
-        from .formats import resolve
+        from ..formats import resolve
 
         if fmt != "trace":
             resolve(fmt)
@@ -129,7 +126,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         if fmt == "trace":
             traces.dump(merge_traces([traces.load(args.profile), trace]), args.profile)
         else:
-            from .files.profiles import drop_unknown, write_profile
+            from ..files.profiles import drop_unknown, write_profile
 
             write_profile(drop_unknown(updated_profile(profile, trace, args.args, command)), fmt,
                           args.profile, docker=docker)

@@ -1,0 +1,78 @@
+"""``seccomp-gen generate``: trace files -> merged trace -> profile -> checked file.
+
+Kept out of cli.py so that the command is one small module: ``add_parser`` registers it, ``run``
+does the work. Everything that can fail cheaply (format, output path, trace files) is checked
+before anything is written; libseccomp must accept the profile before it reaches the disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..errors import SeccompGenError
+from ..files import traces
+from ..files.atomic import check_writable
+from ..files.inputs import check_stdin_once
+from ..files.profiles import write_profile
+from ..formats import NAMES as FORMATS
+from ..formats import resolve
+from ..merge import merge_traces
+from ..profile import ACTIONS, ERRNO_EPERM, Profile
+from ..synthesize import ARG_POLICIES, synthesize
+from ..syscalls.baselines import NAMES as BASELINE_NAMES
+from .options import policy_of
+
+DEFAULT_ACTIONS = tuple(a for a in ACTIONS if a != "allow")
+
+
+#: The description ``--help`` shows (the one-line summary is in the command registry).
+DESCRIPTION = ("Build the minimal seccomp profile that allows what the traces observed (the "
+               "union of all runs), check it with libseccomp, and write it as OCI JSON, an LXC "
+               "v2 policy, or an importable Python module.")
+
+
+def add_arguments(gen: argparse.ArgumentParser) -> None:
+    """The options and arguments of ``generate``."""
+    gen.add_argument("traces", nargs="*", metavar="TRACE", help="trace files written by record")
+    gen.add_argument("--format", default="oci", help=f"one of {', '.join(FORMATS)} "
+                     "(default: oci)")
+    gen.add_argument("--docker", action="store_true",
+                     help="with --format oci: Docker's form, with archMap")
+    gen.add_argument("-o", "--output", metavar="FILE", required=True,
+                     help="profile file to write")
+    gen.add_argument("-f", "--force", action="store_true", help="replace FILE if it exists")
+    gen.add_argument("--args", choices=ARG_POLICIES, default="safe",
+                     help="argument pinning: none, safe (namespaces, socket domain, "
+                     "personality, prctl option; default) or strict (also ioctl, fcntl, "
+                     "PROT_EXEC and every other recorded argument)")
+    gen.add_argument("--default-action", choices=DEFAULT_ACTIONS, default="errno",
+                     help="what unlisted syscalls get (default: errno)")
+    gen.add_argument("--errno", type=int, default=ERRNO_EPERM, metavar="N",
+                     help=f"errno for --default-action errno (default: {ERRNO_EPERM}, EPERM; "
+                     "clone3 always gets ENOSYS so that glibc falls back to clone)")
+    gen.add_argument("--baseline", choices=BASELINE_NAMES, default="none",
+                     help="also allow what this runtime does after loading the filter "
+                     "(default: none)")
+
+
+def build_profile(args: argparse.Namespace) -> Profile:
+    """Load, merge and synthesize, without writing anything."""
+    if not args.traces:
+        raise SeccompGenError("generate needs at least one trace file",
+                              hint="usage: seccomp-gen generate TRACE... -o FILE")
+    check_stdin_once(args.traces)
+    return synthesize(merge_traces([traces.load(t) for t in args.traces]), policy_of(args))
+
+
+def run(args: argparse.Namespace, out: Any = None, err: Any = None) -> int:
+    """Do ``generate``; raises SeccompGenError (one line) on any user-fixable problem."""
+    resolve(args.format, args.docker)
+    check_writable(args.output, force=args.force)
+    profile = write_profile(build_profile(args), args.format, args.output, docker=args.docker)
+    if err is not None:
+        from . import console as ui
+
+        err.print(ui.profile_summary(profile, args.format, args.output), soft_wrap=True,
+                  highlight=False, markup=False)
+    return 0

@@ -1,0 +1,83 @@
+"""``seccomp-gen show``: a trace file again, as tables or as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from itertools import islice
+from typing import Any
+
+from ..safetext import printable
+from .options import top_count
+
+#: The description ``--help`` shows (the one-line summary is in the command registry).
+DESCRIPTION = ("Show a trace file as a table (per syscall, per process or per executable) or "
+               "as JSON.")
+
+
+def add_arguments(show: argparse.ArgumentParser) -> None:
+    """The options and arguments of ``show``."""
+    show.add_argument("trace", metavar="TRACE",
+                      help="a trace file written by record ('-': standard input)")
+    show.add_argument("--by", choices=("syscall", "process", "exe"), default="syscall",
+                      help="the view (default: syscall)")
+    show.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    show.add_argument("--top", type=top_count, metavar="N",
+                      help="show only the first N rows (in every view)")
+
+
+def run(args: argparse.Namespace, out: Any, err: Any) -> int:
+    """Render a trace file again, as tables or as JSON."""
+    import shlex
+
+    from ..files import traces
+    from ..formats import tracefile
+    from . import console as ui
+
+    trace = traces.load(args.trace)
+    top = args.top or None
+    if args.json:
+        rows: Iterable[dict[str, Any]]
+        if args.by == "process":
+            rows = ui.iter_process_rows(trace)
+        elif args.by == "exe":
+            rows = ui.exe_rows(trace)
+        else:
+            rows = ui.syscall_rows(trace)
+        doc = {
+            "trace": args.trace,
+            "header": tracefile.header_to_json(trace.header),
+            "totals": {
+                "calls": trace.total_calls,
+                "distinct": len(trace.syscalls),
+                "processes": len(trace.processes),
+            },
+            "view": args.by,
+        }
+        _write_json_with_rows(sys.stdout, doc, islice(rows, top))
+        return 0
+    h = trace.header
+    out.print(ui.trace_heading(args.trace, shlex.join(h.command)), soft_wrap=True)
+    out.print(printable(f"recorded {h.started} by seccomp-gen {h.tool_version}, libseccomp "
+                        f"{h.libseccomp}"), soft_wrap=True, highlight=False, markup=False)
+    ui.print_view(out.real(), trace, args.by, top)
+    ui.print_totals(out.real(), trace)
+    return 0
+
+
+def _write_json_with_rows(stream: Any, doc: dict[str, Any],
+                          rows: Iterable[dict[str, Any]]) -> None:
+    """``json.dumps({**doc, "rows": list(rows)}, indent=1)``, byte for byte, written one row
+    at a time: the rows of a million processes are never all in memory, nor their text."""
+    import json
+
+    head = json.dumps({**doc, "rows": []}, indent=1)
+    prefix = head[: head.rindex('"rows": []')]
+    stream.write(prefix + '"rows": [')
+    first = True
+    for row in rows:
+        text = json.dumps(row, indent=1).replace("\n", "\n  ")
+        stream.write(("\n  " if first else ",\n  ") + text)
+        first = False
+    stream.write(("]" if first else "\n ]") + "\n}\n")
