@@ -1,13 +1,15 @@
-"""Generated profiles in the real consumers: runc, crun, LXC, the Python table, Docker's profile.
+"""Generated profiles in the real consumers: runc, crun, LXC, Docker, podman, the Python table.
 
 No mocks: every profile here comes from a real recording (``seccomp_gen.record``), is written by
-the real emitters, and is loaded by the real runtime (Debian 12: runc 1.1, crun 1.8, LXC 5.0).
+the real emitters, and is loaded by the real runtime (Debian 12: runc 1.1, crun 1.8, LXC 5.0,
+Docker 20.10 with a dockerd the tests start, podman 4.3), at the runtime's defaults
+(noNewPrivileges false) and with no_new_privs.
 Each runtime must run the recorded work with the profile, and must fail visibly when one syscall
 the work needs is left out, so that a profile the runtime silently ignored cannot pass.
 
 Every child (recorder, runc, crun, lxc-execute) runs in its own session with a timeout; on overrun
 its whole process group gets SIGKILL, and any container left behind is deleted. A missing runtime
-is a failure (CI installs runc, crun, lxc and busybox-static), never a skip; only a kernel without
+is a failure (CI installs runc, crun, lxc, docker.io, podman and busybox-static), never a skip; only a kernel without
 seccomp filters or cgroup2 skips, and says so.
 
 What is recorded, and why it matches what runs in the container: the bundle's rootfs holds a copy
@@ -26,10 +28,12 @@ import itertools
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -82,8 +86,10 @@ _RECORD_HELPER = (
 
 
 def run(cmd: Sequence[str], *, timeout: float = TIMEOUT, cwd: str | os.PathLike[str] | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` in a new session; SIGKILL its process group if it overruns."""
+        env: dict[str, str] | None = None,
+        hang_fails: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` in a new session; SIGKILL its process group if it overruns, which fails the
+    test unless ``hang_fails`` is False (then the result has returncode -SIGKILL)."""
     proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=cwd, env=env, text=True,
                             start_new_session=True)
@@ -92,8 +98,10 @@ def run(cmd: Sequence[str], *, timeout: float = TIMEOUT, cwd: str | os.PathLike[
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"timed out after {timeout}s and was killed: {list(cmd)}")
+        out, err = proc.communicate()
+        if hang_fails:
+            pytest.fail(f"timed out after {timeout}s and was killed: {list(cmd)}")
+        return subprocess.CompletedProcess(list(cmd), -signal.SIGKILL, out, err)
     return subprocess.CompletedProcess(list(cmd), proc.returncode, out, err)
 
 
@@ -154,11 +162,15 @@ class Bundle:
     path: Path
     rootfs: Path
     env: dict[str, str]
+    #: ``process.noNewPrivileges``: ``runc spec``'s default is true; Docker's, podman's and
+    #: Kubernetes' is false.
+    nnp: bool = True
 
     def configure(self, args: Sequence[str], profile: Profile | None) -> None:
         config_path = self.path / "config.json"
         config = json.loads(config_path.read_text())
         config["process"]["args"] = list(args)
+        config["process"]["noNewPrivileges"] = self.nnp
         if profile is None:
             config["linux"].pop("seccomp", None)
         else:
@@ -185,7 +197,6 @@ def bundle(tmp_path: Path) -> Bundle:
     assert res.returncode == 0, res.stderr
     config = json.loads((path / "config.json").read_text())
     config["process"]["terminal"] = False
-    # runc spec's default, stated: the runc baseline is for a filter loaded just before execve.
     config["process"]["noNewPrivileges"] = True
     (path / "config.json").write_text(json.dumps(config, indent=1))
     env = dict(e.split("=", 1) for e in config["process"]["env"])
@@ -256,19 +267,36 @@ def _work(bundle: Bundle, tmp_path: Path, baseline: str) -> Profile:
     return profile
 
 
+#: (baseline, noNewPrivileges): each runtime at its own defaults and with no_new_privs.
+RUNC_MODES = [("runc-nnp", True), ("runc", False)]
+CRUN_MODES = [("crun-nnp", True), ("crun", False)]
+
+
 @pytest.mark.live
-def test_runc_runs_the_recorded_work_and_refuses_without_it(bundle: Bundle,
-                                                             tmp_path: Path) -> None:
-    profile = _work(bundle, tmp_path, "runc")
+@pytest.mark.parametrize(("baseline", "nnp"), RUNC_MODES)
+def test_runc_runs_the_recorded_work_and_refuses_without_it(bundle: Bundle, tmp_path: Path,
+                                                             baseline: str, nnp: bool) -> None:
+    bundle.nnp = nnp
+    profile = _work(bundle, tmp_path, baseline)
     res = runc_run(bundle, tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout == EXPECTED
-    # The profile is really loaded: leave out what cat needs and cat gets EPERM.
-    bundle.configure(["/bin/busybox", "sh", "-c", SCRIPT], without(profile, WORK_ONLY))
-    res = runc_run(bundle, tmp_path)
-    assert res.returncode != 0
-    assert f"cat: read error: {EPERM_TEXT}" in res.stderr, res.stderr
-    assert res.stdout == EXPECTED.replace(HOSTNAME + "\n", "")
+    # The profile is really loaded: leave out what the work needs and it gets EPERM. With
+    # noNewPrivileges false the baseline allows read, and busybox cat falls back to read when
+    # sendfile fails, so there the call left out is sh's fork (clone), which no runtime makes.
+    if nnp:
+        bundle.configure(["/bin/busybox", "sh", "-c", SCRIPT], without(profile, WORK_ONLY))
+        res = runc_run(bundle, tmp_path)
+        assert res.returncode != 0
+        assert f"cat: read error: {EPERM_TEXT}" in res.stderr, res.stderr
+        assert res.stdout == EXPECTED.replace(HOSTNAME + "\n", "")
+    else:
+        assert "clone" not in BASELINES[baseline]
+        bundle.configure(["/bin/busybox", "sh", "-c", SCRIPT], without(profile, "clone"))
+        res = runc_run(bundle, tmp_path)
+        assert res.returncode != 0
+        assert f"can't fork: {EPERM_TEXT}" in res.stderr, res.stderr
+        assert res.stdout == "hello\n"
 
 
 def _true_profile(tmp_path: Path, baseline: str, default: str = "kill-process") -> Profile:
@@ -291,9 +319,12 @@ def _measured_only(baseline: str, profile: Profile, trace_names: set[str]) -> li
 
 
 @pytest.mark.live
-def test_runc_baseline_is_needed_and_each_measured_entry_is_true(bundle: Bundle,
-                                                                  tmp_path: Path) -> None:
-    profile = _true_profile(tmp_path, "runc")
+@pytest.mark.parametrize(("baseline", "nnp"), RUNC_MODES)
+def test_runc_baseline_is_needed_and_each_measured_entry_is_true(bundle: Bundle, tmp_path: Path,
+                                                                  baseline: str,
+                                                                  nnp: bool) -> None:
+    bundle.nnp = nnp
+    profile = _true_profile(tmp_path, baseline)
     work = {r.name for r in profile.rules if not r.baseline}
     for attempt in range(3):  # the Go runtime's calls vary from run to run
         bundle.configure(["/bin/busybox", "true"], profile)
@@ -305,22 +336,32 @@ def test_runc_baseline_is_needed_and_each_measured_entry_is_true(bundle: Bundle,
     res = runc_run(bundle, tmp_path)
     assert res.returncode != 0, "runc ran without its baseline"
     # Each "(measured)" entry: leave it out and runc fails.
-    measured = _measured_only("runc", profile, work)
-    assert {"close", "epoll_ctl", "fstatfs", "getdents64", "getpid", "openat",
-            "write"} <= set(measured), measured
+    measured = _measured_only(baseline, profile, work)
+    expected = {"close", "epoll_ctl", "fstatfs", "getdents64", "getpid", "openat", "write"}
+    if not nnp:
+        expected |= {"capget", "capset", "prctl", "setgroups", "setgid", "setuid", "chdir",
+                     "faccessat2", "fcntl", "getcwd", "getppid"}
+    assert expected - work <= set(measured), measured
     for name in measured:
         bundle.configure(["/bin/busybox", "true"], without(profile, name))
         res = runc_run(bundle, tmp_path)
-        assert res.returncode != 0, f"runc did not need {name}: {BASELINES['runc'][name]}"
+        assert res.returncode != 0, f"runc did not need {name}: {BASELINES[baseline][name]}"
+    if not nnp:
+        # runc-nnp's smaller set does not start a container at the runtimes' defaults.
+        bundle.configure(["/bin/busybox", "true"], _true_profile(tmp_path, "runc-nnp"))
+        res = runc_run(bundle, tmp_path)
+        assert res.returncode != 0, "runc-nnp was enough with noNewPrivileges false"
 
 
 # --- crun ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.live
-def test_crun_runs_the_recorded_work_and_refuses_without_it(bundle: Bundle,
-                                                             tmp_path: Path) -> None:
-    profile = _work(bundle, tmp_path, "crun")
+@pytest.mark.parametrize(("baseline", "nnp"), CRUN_MODES)
+def test_crun_runs_the_recorded_work_and_refuses_without_it(bundle: Bundle, tmp_path: Path,
+                                                             baseline: str, nnp: bool) -> None:
+    bundle.nnp = nnp
+    profile = _work(bundle, tmp_path, baseline)
     res = crun_run(bundle, tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout == EXPECTED
@@ -331,21 +372,29 @@ def test_crun_runs_the_recorded_work_and_refuses_without_it(bundle: Bundle,
 
 
 @pytest.mark.live
-def test_crun_baseline_is_complete_and_each_entry_is_true(bundle: Bundle,
-                                                          tmp_path: Path) -> None:
-    """crun loads the filter, closes its fd and execs: nothing else, even under kill-process."""
-    profile = _true_profile(tmp_path, "crun")
+@pytest.mark.parametrize(("baseline", "nnp"), CRUN_MODES)
+def test_crun_baseline_is_complete_and_each_entry_is_true(bundle: Bundle, tmp_path: Path,
+                                                          baseline: str, nnp: bool) -> None:
+    """With no_new_privs crun loads the filter, closes its fd and execs: nothing else, even
+    under kill-process; without, it also drops capabilities and switches user."""
+    bundle.nnp = nnp
+    profile = _true_profile(tmp_path, baseline)
     for attempt in range(3):
         bundle.configure(["/bin/busybox", "true"], profile)
         res = crun_run(bundle, tmp_path)
         assert res.returncode == 0, f"run {attempt}: {res.stderr}"
     # execve is always recorded (the work starts with it), close is not.
     work = {r.name for r in profile.rules if not r.baseline}
-    assert _measured_only("crun", profile, work) == ["close"]
-    for name in ("close", "execve"):
+    measured = _measured_only(baseline, profile, work)
+    if nnp:
+        assert measured == ["close"]
+    else:
+        assert {"capset", "close", "prctl", "rt_sigaction", "setresgid",
+                "setresuid"} - work <= set(measured), measured
+    for name in {*measured, "execve"}:
         bundle.configure(["/bin/busybox", "true"], without(profile, name))
         res = crun_run(bundle, tmp_path)
-        assert res.returncode != 0, f"crun did not need {name}: {BASELINES['crun'][name]}"
+        assert res.returncode != 0, f"crun did not need {name}: {BASELINES[baseline][name]}"
 
 
 # --- LXC -----------------------------------------------------------------------------------------
@@ -354,14 +403,21 @@ def test_crun_baseline_is_complete_and_each_entry_is_true(bundle: Bundle,
 AUDIT_I386 = 0x40000003
 
 
+#: How long an lxc-execute that is expected to fail may take before it counts as hung (LXC
+#: waits forever for a child its filter killed, ignoring SIGTERM; it is SIGKILLed).
+LXC_HANG_TIMEOUT = 15
+
+
 @dataclass
 class LxcRun:
     result: subprocess.CompletedProcess[str]
     log: str
 
 
-def lxc_execute(tmp_path: Path, policy_text: str, argv: Sequence[str]) -> LxcRun:
-    """``lxc-execute`` on the host rootfs with ``policy_text`` as lxc.seccomp.profile."""
+def lxc_execute(tmp_path: Path, policy_text: str, argv: Sequence[str], *,
+                net: bool = False, may_hang: bool = False) -> LxcRun:
+    """``lxc-execute`` on the host rootfs with ``policy_text`` as lxc.seccomp.profile; with
+    ``net``, in its own network namespace (``lxc.net.0.type = empty``)."""
     tool = need("lxc-execute", "lxc")
     n = next(_ids)
     lxcpath = tmp_path / "lxc"
@@ -382,10 +438,12 @@ def lxc_execute(tmp_path: Path, policy_text: str, argv: Sequence[str]) -> LxcRun
         # DEBUG, not TRACE: TRACE also exports the filter, which libseccomp 2.5.4 fails to do
         # (a WARN that has nothing to do with the policy).
         "lxc.log.level = DEBUG",
+        *(["lxc.net.0.type = empty"] if net else []),
         "",
     ]))
     name = f"sg-{os.getpid()}-{n}"
-    res = run([tool, "-P", str(lxcpath), "-n", name, "-f", str(conf), "--", *argv])
+    cmd = [tool, "-P", str(lxcpath), "-n", name, "-f", str(conf), "--", *argv]
+    res = run(cmd, timeout=LXC_HANG_TIMEOUT, hang_fails=False) if may_hang else run(cmd)
     return LxcRun(res, log.read_text(errors="replace") if log.exists() else "")
 
 
@@ -439,6 +497,22 @@ def test_lxc_baseline_is_needed_and_each_measured_entry_is_true(tmp_path: Path) 
     for name in measured:
         res = lxc_execute(tmp_path, lxc.emit(without(profile, name)), argv).result
         assert res.returncode != 0, f"LXC did not need {name}: {BASELINES['lxc'][name]}"
+
+
+@pytest.mark.live
+def test_lxc_baseline_holds_with_a_network_namespace(tmp_path: Path) -> None:
+    """With a network namespace LXC sends the devices it set up to its parent with sendto
+    after loading the filter: without it lxc-execute hangs (measured: its child dies on
+    EPERM and the parent waits on; SIGKILL ends it)."""
+    profile = _true_profile(tmp_path, "lxc", "kill")
+    argv = [BUSYBOX, "true"]
+    run_ = lxc_execute(tmp_path, lxc.emit(profile), argv, net=True)
+    assert run_.result.returncode == 0, run_.log[-3000:]
+    assert_lxc_parsed_cleanly(run_.log)
+    if "sendto" not in {r.name for r in profile.rules if not r.baseline}:
+        res = lxc_execute(tmp_path, lxc.emit(without(profile, "sendto")), argv, net=True,
+                          may_hang=True).result
+        assert res.returncode != 0, "LXC did not need sendto with a network namespace"
 
 
 @pytest.mark.live
@@ -542,3 +616,156 @@ def test_compare_with_docker_default() -> None:
     # clone3 is answered ENOSYS by both (Docker: unless CAP_SYS_ADMIN), so glibc falls back.
     for p in (mine, docker):
         assert any(r.name == "clone3" and r.verdict == ("errno", 38) for r in p.rules)
+
+
+# --- Docker and podman, at their defaults --------------------------------------------------------
+
+#: The work under Docker and podman: their /etc/hostname is the container's id and their / holds
+#: more than the image, so the work reads a file of its own.
+IMAGE_SCRIPT = "echo hello; ls /srv; cat /srv/greeting"
+IMAGE_EXPECTED = "hello\ngreeting\nhi from the image\n"
+
+
+def _image_work(bundle: Bundle, tmp_path: Path, baseline: str) -> tuple[Profile, Path, Path]:
+    """The image's work recorded in the bundle's rootfs; (profile, its OCI file, the rootfs
+    tarball to import as an image)."""
+    (bundle.rootfs / "srv").mkdir()
+    (bundle.rootfs / "srv" / "greeting").write_text("hi from the image\n")
+    argv = ["/bin/busybox", "sh", "-c", IMAGE_SCRIPT]
+    trace, stdout = record_in_bundle(bundle, tmp_path, argv)
+    assert stdout == IMAGE_EXPECTED
+    profile = synthesize(trace, Policy(baseline=baseline))
+    path = tmp_path / f"{baseline}.json"
+    path.write_text(oci.emit(profile))
+    tarball = tmp_path / "rootfs.tar"
+    res = run(["tar", "-C", str(bundle.rootfs), "-cf", str(tarball), "."])
+    assert res.returncode == 0, res.stderr
+    return profile, path, tarball
+
+
+def _assert_runs_and_refuses(start: Any, profile: Profile, path: Path, tmp_path: Path) -> None:
+    """``start(profile_file)`` runs the work: it succeeds under ``profile``; without sh's fork
+    (clone: no runtime makes it) the work sees EPERM exactly there."""
+    res = start(path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == IMAGE_EXPECTED
+    lacking = tmp_path / "lacking.json"
+    lacking.write_text(oci.emit(without(profile, "clone")))
+    res = start(lacking)
+    assert res.returncode != 0
+    assert f"can't fork: {EPERM_TEXT}" in res.stderr, res.stderr
+    assert res.stdout == "hello\n"
+
+
+def _docker_client() -> str:
+    """Debian's docker client: a newer client elsewhere on PATH may not speak to dockerd 20.10."""
+    return "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else need("docker", "docker.io")
+
+
+@pytest.fixture(scope="module")
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """A dockerd of our own (vfs storage, no bridge, no iptables) on a private socket, stopped
+    after the module; yields the client command line that talks to it."""
+    daemon = need("dockerd", "docker.io")
+    root = tmp_path_factory.mktemp("dockerd")
+    sock = root / "docker.sock"
+    log = (root / "dockerd.log").open("w")
+    proc = subprocess.Popen(
+        [daemon, "--storage-driver", "vfs", "--bridge=none", "--iptables=false",
+         "-H", f"unix://{sock}", "--data-root", str(root / "data"), "--exec-root",
+         str(root / "exec"), "--pidfile", str(root / "docker.pid")],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    client = [_docker_client(), "-H", f"unix://{sock}"]
+    try:
+        for _ in range(60):
+            if proc.poll() is not None:
+                pytest.fail(f"dockerd exited with {proc.returncode}: "
+                            f"{(root / 'dockerd.log').read_text()[-2000:]}")
+            if run([*client, "version"], hang_fails=False).returncode == 0:
+                break
+            subprocess.run(["sleep", "0.5"], check=False)
+        else:
+            pytest.fail(f"dockerd did not answer: {(root / 'dockerd.log').read_text()[-2000:]}")
+        yield client
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+        # dockerd's containerd and shims are in its session: none may outlive the test.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        log.close()
+
+
+@pytest.mark.live
+def test_docker_runs_the_work_at_its_defaults(bundle: Bundle, tmp_path: Path,
+                                              dockerd: list[str]) -> None:
+    """``--baseline docker``: the container starts with Docker's defaults (no
+    --security-opt no-new-privileges), runs the work, and a call left out gets EPERM."""
+    profile, path, tarball = _image_work(bundle, tmp_path, "docker")
+    image = f"sg-img-{os.getpid()}-{next(_ids)}"
+    res = run([*dockerd, "import", str(tarball), image])
+    assert res.returncode == 0, res.stderr
+    try:
+        def start(p: Path) -> subprocess.CompletedProcess[str]:
+            return run([*dockerd, "run", "--rm", "--network", "none", "--security-opt",
+                        f"seccomp={p}", image, "/bin/busybox", "sh", "-c", IMAGE_SCRIPT])
+
+        _assert_runs_and_refuses(start, profile, path, tmp_path)
+        # runc-nnp's set is not enough at Docker's defaults.
+        small = tmp_path / "nnp.json"
+        small.write_text(oci.emit(synthesize(record_in_bundle(
+            bundle, tmp_path, ["/bin/busybox", "sh", "-c", IMAGE_SCRIPT])[0],
+            Policy(baseline="runc-nnp"))))
+        res = start(small)
+        assert res.returncode != 0 and "operation not permitted" in res.stderr, res.stderr
+    finally:
+        run([*dockerd, "rmi", "-f", image])
+
+
+@pytest.fixture
+def podman_run_root() -> Iterator[Path]:
+    """podman's run root: a short path of its own (podman refuses one over 50 characters)."""
+    path = Path(tempfile.mkdtemp(prefix="sgp-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _podman(tmp_path: Path, run_root: Path) -> list[str]:
+    """podman with storage of its own. runc, not crun: crun 1.8 refuses this host's hybrid
+    cgroup layout."""
+    return [need("podman", "podman"), "--root", str(tmp_path / "podman-root"), "--runroot",
+            str(run_root), "--storage-driver", "vfs", "--runtime",
+            need("runc", "runc"), "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
+
+
+@pytest.mark.live
+def test_podman_runs_the_work_at_its_defaults(bundle: Bundle, tmp_path: Path,
+                                              podman_run_root: Path) -> None:
+    profile, path, tarball = _image_work(bundle, tmp_path, "podman")
+    podman = _podman(tmp_path, podman_run_root)
+    image = "localhost/sg-img:latest"
+    res = run([*podman, "import", str(tarball), image])
+    assert res.returncode == 0, res.stderr
+    # The test process has no CAP_SYS_RESOURCE here, so podman must not raise the limits above
+    # the current hard ones (its default nofile and nproc are higher).
+    def capped(limit: int, most: int) -> int:
+        hard = resource.getrlimit(limit)[1]
+        return most if hard == resource.RLIM_INFINITY else min(hard, most)
+
+    nofile = capped(resource.RLIMIT_NOFILE, 1024)
+    nproc = capped(resource.RLIMIT_NPROC, 4096)
+    limits = ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}"]
+
+    def start(p: Path) -> subprocess.CompletedProcess[str]:
+        return run([*podman, "run", "--rm", "--network", "none", *limits, "--security-opt",
+                    f"seccomp={p}", image, "/bin/busybox", "sh", "-c", IMAGE_SCRIPT])
+
+    try:
+        _assert_runs_and_refuses(start, profile, path, tmp_path)
+    finally:
+        run([*podman, "rmi", "-f", image])

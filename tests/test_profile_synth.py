@@ -112,7 +112,7 @@ def test_bad_policy_values() -> None:
     with pytest.raises(SeccompGenError, match="default action"):
         Policy(default_action="allow")
     with pytest.raises(SeccompGenError, match="baseline"):
-        Policy(baseline="podman")
+        Policy(baseline="gvisor")
     with pytest.raises(SeccompGenError, match="errno"):
         Policy(errno=5000)
 
@@ -120,8 +120,10 @@ def test_bad_policy_values() -> None:
 def test_baseline_rules_marked_with_reason_on_host_arch() -> None:
     p = synthesize(mixed_trace(), Policy(baseline="runc"))
     base = {r.name: r for r in p.rules if r.baseline}
-    # close, execve, openat and write were observed, so they are not baseline-only.
-    assert set(base) == set(BASELINES["runc"]) - {"close", "execve", "openat", "write"}
+    # close, execve, fcntl, openat, read and write were observed (their arguments pinned by
+    # no rule under --args safe), so they are not baseline-only.
+    assert set(base) == set(BASELINES["runc"]) - {"close", "execve", "fcntl", "openat", "read",
+                                                   "write"}
     assert all(r.arches == ("x86_64",) and r.comment.startswith("runc: ") for r in base.values())
     assert all(reason for b in BASELINES.values() for reason in b.values())
 
@@ -223,3 +225,16 @@ def test_provenance_is_one_line_per_entry() -> None:
     p = synthesize(t)
     assert all("\n" not in line for line in p.provenance)
     assert any("echo a\\necho b" in line for line in p.provenance)
+
+
+def test_runtime_defaults_pin_the_capability_prctl_options() -> None:
+    """runc and crun at their defaults drop capabilities with prctl after the filter: only
+    PR_SET_KEEPCAPS, PR_CAPBSET_DROP and PR_CAP_AMBIENT are allowed, not every prctl."""
+    t = trace([rec("x86_64", "read")])
+    for runtime in ("runc", "docker", "podman", "crun"):
+        p = synthesize(t, Policy(baseline=runtime))
+        prctl = sorted(r.conditions for r in p.rules if r.name == "prctl")
+        assert prctl == [(ArgCondition(0, "EQ", option, 0),) for option in (8, 24, 47)], runtime
+    # With no_new_privs the runtimes make no prctl call after the filter.
+    for runtime in ("runc-nnp", "crun-nnp"):
+        assert "prctl" not in synthesize(t, Policy(baseline=runtime)).names()
