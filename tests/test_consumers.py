@@ -9,8 +9,9 @@ the work needs is left out, so that a profile the runtime silently ignored canno
 
 Every child (recorder, runc, crun, lxc-execute) runs in its own session with a timeout; on overrun
 its whole process group gets SIGKILL, and any container left behind is deleted. A missing runtime
-is a failure (CI installs runc, crun, lxc, docker.io, podman and busybox-static), never a skip; only a kernel without
-seccomp filters or cgroup2 skips, and says so.
+is a failure (CI installs runc, crun, lxc, docker.io, podman and busybox-static), never a skip;
+only a kernel without seccomp filters, cgroup2 or (for record --container) the ebpf backend's
+needs skips, and says so.
 
 What is recorded, and why it matches what runs in the container: the bundle's rootfs holds a copy
 of Debian's static busybox. The recorder runs that same file as ``busybox chroot ROOTFS
@@ -672,6 +673,7 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     log = (root / "dockerd.log").open("w")
     proc = subprocess.Popen(
         [daemon, "--storage-driver", "vfs", "--bridge=none", "--iptables=false",
+         "--exec-opt", "native.cgroupdriver=cgroupfs",
          "-H", f"unix://{sock}", "--data-root", str(root / "data"), "--exec-root",
          str(root / "exec"), "--pidfile", str(root / "docker.pid")],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -697,6 +699,17 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         log.close()
+        # dockerd bind-mounts its data root onto itself and leaves it mounted.
+        for point in sorted(_mounts_below(root), key=len, reverse=True):
+            run(["umount", "-l", point], hang_fails=False)
+
+
+def _mounts_below(root: Path) -> list[str]:
+    """The mount points at or below ``root`` (mountinfo's fifth field)."""
+    prefix = str(root)
+    return [fields[4] for fields in (line.split() for line in
+                                     Path("/proc/self/mountinfo").read_text().splitlines())
+            if len(fields) > 4 and (fields[4] == prefix or fields[4].startswith(prefix + "/"))]
 
 
 @pytest.mark.live
@@ -743,6 +756,19 @@ def _podman(tmp_path: Path, run_root: Path) -> list[str]:
             need("runc", "runc"), "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
 
 
+def _podman_limits() -> list[str]:
+    """``--ulimit`` options no higher than this process's hard limits: without
+    CAP_SYS_RESOURCE (as here) podman cannot raise them to its defaults."""
+
+    def capped(limit: int, most: int) -> int:
+        hard = resource.getrlimit(limit)[1]
+        return most if hard == resource.RLIM_INFINITY else min(hard, most)
+
+    nofile = capped(resource.RLIMIT_NOFILE, 1024)
+    nproc = capped(resource.RLIMIT_NPROC, 4096)
+    return ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}"]
+
+
 @pytest.mark.live
 def test_podman_runs_the_work_at_its_defaults(bundle: Bundle, tmp_path: Path,
                                               podman_run_root: Path) -> None:
@@ -751,15 +777,7 @@ def test_podman_runs_the_work_at_its_defaults(bundle: Bundle, tmp_path: Path,
     image = "localhost/sg-img:latest"
     res = run([*podman, "import", str(tarball), image])
     assert res.returncode == 0, res.stderr
-    # The test process has no CAP_SYS_RESOURCE here, so podman must not raise the limits above
-    # the current hard ones (its default nofile and nproc are higher).
-    def capped(limit: int, most: int) -> int:
-        hard = resource.getrlimit(limit)[1]
-        return most if hard == resource.RLIM_INFINITY else min(hard, most)
-
-    nofile = capped(resource.RLIMIT_NOFILE, 1024)
-    nproc = capped(resource.RLIMIT_NPROC, 4096)
-    limits = ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}"]
+    limits = _podman_limits()
 
     def start(p: Path) -> subprocess.CompletedProcess[str]:
         return run([*podman, "run", "--rm", "--network", "none", *limits, "--security-opt",
@@ -769,3 +787,187 @@ def test_podman_runs_the_work_at_its_defaults(bundle: Bundle, tmp_path: Path,
         _assert_runs_and_refuses(start, profile, path, tmp_path)
     finally:
         run([*podman, "rmi", "-f", image])
+
+
+# --- record --container: the container alone, not its runtime -----------------------------------
+
+
+def _needs_ebpf() -> None:
+    from seccomp_gen.recorders.ebpf import ebpf_unavailable
+
+    why = ebpf_unavailable()
+    if why is not None:
+        print(f"SKIP: record --container needs the ebpf backend: {why}")
+        pytest.skip(f"record --container needs the ebpf backend: {why}")
+
+
+def record_container(tmp_path: Path, cmd: Sequence[str],
+                     name: str = "container") -> tuple[Trace, subprocess.CompletedProcess[str]]:
+    """``seccomp-gen record --container -- CMD``; (its trace, the run)."""
+    _needs_ebpf()
+    out = tmp_path / f"{name}.trace.json"
+    res = run([PYTHON, "-m", "seccomp_gen", "record", "--container", "-q", "-o", str(out), "--",
+               *cmd])
+    assert res.returncode == 0, res.stderr
+    return seccomp_gen.load_trace(out), res
+
+
+def _observed(profile: Profile) -> set[str]:
+    """The names a profile allows because its traces made them (not its baseline)."""
+    return {r.name for r in profile.rules if not r.baseline and r.action == "allow"}
+
+
+def _assert_container_only(trace: Trace, runtime: str, host_names: set[str]) -> None:
+    """Only the container's own programs, and about what the work makes when recorded on the
+    host in the same rootfs (that recording's busybox chroot adds chroot and chdir)."""
+    exes = {e for p in trace.processes for e in p.exes}
+    assert exes == {"/bin/busybox"}, exes
+    assert any(runtime in n for n in trace.header.notes if n.startswith("container only")), \
+        trace.header.notes
+    names = {r.name for r in trace.syscalls}
+    assert "execve" in names
+    # The host recording adds its chroot applet's own calls; the container adds nothing but
+    # what its environment changes (none here).
+    assert names <= host_names, sorted(names - host_names)
+    assert len(host_names - names) <= 4, sorted(host_names - names)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(("baseline", "nnp"), RUNC_MODES)
+def test_record_container_under_runc(bundle: Bundle, tmp_path: Path, baseline: str,
+                                     nnp: bool) -> None:
+    """The container's processes only (not runc, runc init or their netlink and setuid calls);
+    its profile starts the container at that mode's defaults."""
+    bundle.nnp = nnp
+    argv = ["/bin/busybox", "sh", "-c", SCRIPT]
+    host, _ = record_in_bundle(bundle, tmp_path, argv)
+    bundle.configure(argv, None)
+    runtime = [need("runc", "runc"), "--root", str(tmp_path / "runc-state")]
+    with container_id(runtime, "rec") as cid:
+        trace, res = record_container(tmp_path, [*runtime, "run", "--bundle", str(bundle.path),
+                                                 cid])
+    assert res.stdout == EXPECTED
+    _assert_container_only(trace, "runc", {r.name for r in host.syscalls})
+    names = {r.name for r in trace.syscalls}
+    assert not {"socket", "setuid", "setgid", "capset", "mount", "pivot_root", "sethostname",
+                "keyctl", "unshare"} & names, names
+    profile = synthesize(trace, Policy(baseline=baseline))
+    if nnp:
+        assert "setuid" not in profile.names() and "socket" not in profile.names()
+    bundle.configure(argv, profile)
+    res = runc_run(bundle, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == EXPECTED
+
+
+@pytest.mark.live
+def test_record_container_under_crun(bundle: Bundle, tmp_path: Path) -> None:
+    bundle.nnp = False
+    argv = ["/bin/busybox", "sh", "-c", SCRIPT]
+    host, _ = record_in_bundle(bundle, tmp_path, argv)
+    bundle.configure(argv, None)
+    _crun_usable()
+    crun = [need("crun", "crun"), "--root", str(tmp_path / "crun-state")]
+    wrap = [need("unshare", "util-linux"), "-m", "--propagation", "private",
+            "sh", "-c", _CRUN_WRAPPER, "crun"]
+    with container_id(crun, "rec") as cid:
+        trace, res = record_container(tmp_path, [*wrap, *crun, "--cgroup-manager=disabled",
+                                                 "run", "--bundle", str(bundle.path), cid])
+    assert res.stdout == EXPECTED
+    _assert_container_only(trace, "crun", {r.name for r in host.syscalls})
+    bundle.configure(argv, synthesize(trace, Policy(baseline="crun")))
+    res = crun_run(bundle, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == EXPECTED
+
+
+@pytest.mark.live
+def test_record_container_under_podman(bundle: Bundle, tmp_path: Path,
+                                       podman_run_root: Path) -> None:
+    """podman, conmon, runc and the CNI plugins are left out; the profile starts the image."""
+    profile_host, path, tarball = _image_work(bundle, tmp_path, "podman")
+    podman = _podman(tmp_path, podman_run_root)
+    image = "localhost/sg-img:latest"
+    res = run([*podman, "import", str(tarball), image])
+    assert res.returncode == 0, res.stderr
+    limits = _podman_limits()
+    cmd = [*podman, "run", "--rm", "--network", "none", *limits, image, "/bin/busybox", "sh",
+           "-c", IMAGE_SCRIPT]
+    try:
+        trace, res = record_container(tmp_path, cmd)
+        assert res.stdout == IMAGE_EXPECTED
+        _assert_container_only(trace, "podman", _observed(profile_host))
+        path.write_text(oci.emit(synthesize(trace, Policy(baseline="podman"))))
+
+        def start(p: Path) -> subprocess.CompletedProcess[str]:
+            return run([*podman, "run", "--rm", "--network", "none", *limits, "--security-opt",
+                        f"seccomp={p}", image, "/bin/busybox", "sh", "-c", IMAGE_SCRIPT])
+
+        _assert_runs_and_refuses(start, synthesize(trace, Policy(baseline="podman")), path,
+                                 tmp_path)
+    finally:
+        run([*podman, "rmi", "-f", image])
+
+
+@pytest.mark.live
+def test_record_container_under_docker(bundle: Bundle, tmp_path: Path,
+                                       dockerd: list[str]) -> None:
+    """The container is dockerd's, not the command's: it is followed by its cgroup."""
+    profile_host, path, tarball = _image_work(bundle, tmp_path, "docker")
+    image = f"sg-img-{os.getpid()}-{next(_ids)}"
+    res = run([*dockerd, "import", str(tarball), image])
+    assert res.returncode == 0, res.stderr
+    try:
+        trace, res = record_container(tmp_path, [*dockerd, "run", "--rm", "--network", "none",
+                                                 image, "/bin/busybox", "sh", "-c",
+                                                 IMAGE_SCRIPT])
+        assert res.stdout == IMAGE_EXPECTED
+        _assert_container_only(trace, "docker", _observed(profile_host))
+        assert any("--cgroup-parent" in n for n in trace.header.notes)
+        leftovers = [p for p in Path("/sys/fs/cgroup").rglob("seccomp-gen-*") if p.is_dir()]
+        assert leftovers == [], leftovers
+        profile = synthesize(trace, Policy(baseline="docker"))
+        path.write_text(oci.emit(profile))
+
+        def start(p: Path) -> subprocess.CompletedProcess[str]:
+            return run([*dockerd, "run", "--rm", "--network", "none", "--security-opt",
+                        f"seccomp={p}", image, "/bin/busybox", "sh", "-c", IMAGE_SCRIPT])
+
+        _assert_runs_and_refuses(start, profile, path, tmp_path)
+    finally:
+        run([*dockerd, "rmi", "-f", image])
+
+
+@pytest.mark.live
+def test_record_container_bad_input(tmp_path: Path) -> None:
+    """No container, another backend, no daemon, a detached run: one line each, nothing
+    written."""
+    _needs_ebpf()
+    out = tmp_path / "x.trace.json"
+    cases = [
+        (["--", "true"], "no container was seen"),
+        (["--backend", "seccomp", "--", "true"], "ebpf backend only"),
+        (["--", _docker_client(), "-H", f"unix://{tmp_path}/none.sock", "run", "--rm", "img",
+          "true"], "docker does not answer: Cannot connect"),
+        (["--", _docker_client(), "run", "-d", "img", "true"], "cannot follow docker run -d"),
+    ]
+    for argv, message in cases:
+        res = run([PYTHON, "-m", "seccomp_gen", "record", "--container", "-q", "-o", str(out),
+                   *argv])
+        assert res.returncode != 0, argv
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (argv, res.stderr)
+        assert "Traceback" not in res.stderr
+        assert not out.exists()
+
+
+@pytest.mark.live
+def test_plain_record_of_docker_run_warns(tmp_path: Path) -> None:
+    """Without --container, recording ``docker ...`` records the client: it says so."""
+    out = tmp_path / "client.trace.json"
+    res = run([PYTHON, "-m", "seccomp_gen", "record", "-q", "-o", str(out), "--",
+               _docker_client(), "--version"])
+    assert res.returncode == 0, res.stderr
+    assert "warning: recorded the docker client only" in res.stderr
+    notes = seccomp_gen.load_trace(out).header.notes
+    assert any("docker client only" in n for n in notes)

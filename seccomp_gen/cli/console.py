@@ -310,6 +310,11 @@ def error_line(console: Console, message: str) -> None:
     console.print(Text(f"seccomp-gen: error: {message}", style="bold red"), soft_wrap=True)
 
 
+def warning_line(console: Any, message: str) -> None:
+    """One warning line: the command worked, but its result may not be what was meant."""
+    console.print(Text(f"seccomp-gen: warning: {message}", style="bold yellow"), soft_wrap=True)
+
+
 def diff_table(rows: list[dict[str, Any]]) -> Table:
     """Per-arch counts of what two profiles allow."""
     table = Table(box=None, pad_edge=False)

@@ -48,6 +48,10 @@ def add_arguments(rec: argparse.ArgumentParser) -> None:
                      "file) already allows: those syscalls run untraced at native speed and only "
                      f"new ones are recorded ({known_backends_text()} backend; argument "
                      "conditions are honoured)")
+    rec.add_argument("--container", action="store_true",
+                     help="record only the container COMMAND starts (runc run, crun run, podman "
+                     "run, docker run), from its first exec on, not the runtime (ebpf backend, "
+                     "root)")
     rec.add_argument("--profile", action="append", default=[], metavar="FORMAT:FILE",
                      help=f"also write a profile from this recording ({choices_text()}; with "
                      "generate's defaults); may be given more than once")
@@ -59,6 +63,24 @@ def add_arguments(rec: argparse.ArgumentParser) -> None:
 def _default_output(command: Sequence[str]) -> str:
     base = os.path.basename(command[0]) if command and command[0] else "workload"
     return f"{base or 'workload'}.trace.json"
+
+
+#: Container runtimes whose container a plain ``record`` records mixed with (or, for docker,
+#: instead of) the runtime.
+_RUNTIMES = frozenset({"runc", "crun", "podman", "docker", "nerdctl", "ctr"})
+
+
+def _container_warning(command: Sequence[str], container: bool) -> str | None:
+    """What a plain ``record`` of a container runtime recorded, when that is not the
+    container."""
+    name = os.path.basename(command[0]) if command else ""
+    if container or name not in _RUNTIMES:
+        return None
+    if name == "docker":
+        return ("recorded the docker client only: the container runs under dockerd, not "
+                "below this command; use record --container")
+    return (f"recorded {name} itself together with the container; use record --container to "
+            f"record only the container")
 
 
 def _profile_target(spec: str) -> tuple[str, str]:
@@ -93,7 +115,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         from ..files.profiles import load_profile
 
         known, _ = load_profile(args.known)
-    backend = get_backend(args.backend, known=known is not None)
+    backend = get_backend(args.backend, known=known is not None, container=args.container)
     stats = LiveStats()
     live: Any = nullcontext()
     if not args.quiet:
@@ -108,7 +130,14 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
             live = statusline.StatusLine(lambda: ui.status_segments(stats, shown))
     with live:
         trace = backend.record(command, RecordOptions(pin=not args.no_pin, known=known,
-                                                      known_source=args.known or ""), stats)
+                                                      known_source=args.known or "",
+                                                      container=args.container), stats)
+    warning = _container_warning(command, args.container)
+    if warning is not None:
+        from dataclasses import replace
+
+        trace = replace(trace, header=replace(trace.header,
+                                              notes=(*trace.header.notes, warning)))
     # The command has run: from here on, whatever cannot be written is said in one line, and
     # seccomp-gen still exits with the command's own status (README, "Recording").
     status = trace.header.exit.shell_status if trace.header.exit else 0
@@ -126,6 +155,10 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
                       markup=False)
     if problem is not None:
         error_line(err, problem)
+    if warning is not None:
+        from . import console as ui
+
+        ui.warning_line(err, warning)
     if profiles:
         from ..synthesize import synthesize
 

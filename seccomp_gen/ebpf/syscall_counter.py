@@ -13,7 +13,10 @@ Programs (built with :mod:`.asm`, offsets from the kernel's BTF via :mod:`.btf`)
 * ``task_newtask(task, clone_flags)`` runs in the parent before the new task can run: a task
   created by a thread of the tree joins it, and ``forks[child] = (parent tgid, CLONE_THREAD)``.
 * ``sched_process_exec(p, old_pid, bprm)``: membership follows a de_thread (a non-leader thread
-  that execs takes the leader's pid) and ``exes[tgid, self_exec_id]`` = the path given to execve.
+  that execs takes the leader's pid) and ``exes[tgid, level, self_exec_id]`` = the path given to
+  execve, where ``level`` is the depth of the pid namespace the process runs in
+  (``task->thread_pid->level``): how ``record --container`` tells a container's programs from
+  the runtime's.
 * ``sched_process_exit(p, ...)``: the thread leaves the tree (a recycled pid is never taken for
   ours) and a leader's ``exit_code`` goes to ``exits[tgid]``.
 
@@ -57,10 +60,12 @@ _CALL_KEY = struct.Struct("<IIQq")  # tgid, compat, self_exec_id, syscall number
 _RESULT_KEY = struct.Struct("<IIQqq")  # a call key, then 0 or the errno it returned
 #: ``tree`` value: a flag and the key of the call the thread is in (so its exit can be matched).
 _THREAD = struct.Struct("<II24x")
-_EXE_KEY = struct.Struct("<IIQ")  # tgid, 0, self_exec_id
+_EXE_KEY = struct.Struct("<IIQ")  # tgid, pid namespace level, self_exec_id
 _SPEC_KEY = struct.Struct("<II")  # compat, syscall number (low 32 bits, x32 bit included)
 _SPEC = struct.Struct("<III")  # pt_regs offset of the first and second value, clone3 flag
-_ROW_KEY = struct.Struct("<IIQQ")  # compat, syscall number, first and second value
+#: compat, syscall number, first and second value, then the program that made the call (tgid,
+#: 0, self_exec_id), so that the values of a container and of its runtime stay apart.
+_ROW_KEY = struct.Struct("<IIQQIIQ")
 _U32, _S32, _U64 = struct.Struct("<I"), struct.Struct("<i"), struct.Struct("<Q")
 
 #: The struct members the programs read: (struct, member path).
@@ -70,6 +75,8 @@ FIELDS = {
     "exit_code": ("task_struct", "exit_code"),
     "status": ("task_struct", "thread_info.status"),
     "filename": ("linux_binprm", "filename"),
+    "thread_pid": ("task_struct", "thread_pid"),
+    "pid_level": ("pid", "level"),
     **{f"reg_{r}": ("pt_regs", r) for r in ("di", "si", "dx", "r10", "r8", "r9", "bx", "cx", "bp")},
 }
 #: The registers that carry syscall arguments 0-5, for 64-bit (and x32) and for 32-bit calls.
@@ -83,14 +90,18 @@ class Counts:
 
     calls: dict[tuple[int, int, int, int], int] = field(default_factory=dict)
     exes: dict[tuple[int, int], str] = field(default_factory=dict)
+    #: (tgid, self_exec_id) -> the depth of the pid namespace that execve ran in (0: the initial
+    #: one).
+    levels: dict[tuple[int, int], int] = field(default_factory=dict)
     forks: dict[int, tuple[int, bool]] = field(default_factory=dict)
     exits: dict[int, int] = field(default_factory=dict)
     #: (tgid, self_exec_id, nr, compat, result) -> how many of those calls returned that result
     #: (0 or an errno); calls never seen returning (exit, a successful execve of a new thread
     #: leader, a thread killed mid-call) are the difference from ``calls``.
     results: dict[tuple[int, int, int, int, int], int] = field(default_factory=dict)
-    #: (syscall number, compat) -> every distinct (first, second) argument value pair seen.
-    args: dict[tuple[int, int], set[tuple[int, int]]] = field(default_factory=dict)
+    #: (tgid, self_exec_id, syscall number, compat) -> every distinct (first, second) argument
+    #: value pair that program made.
+    args: dict[tuple[int, int, int, int], set[tuple[int, int]]] = field(default_factory=dict)
     lost: dict[str, int] = field(default_factory=dict)
 
 
@@ -116,6 +127,8 @@ def kernel_fields(cache: Path | None = None) -> dict[str, Field]:
             raise BTFError(f"task_struct member for {name} is {fields[name].size} bytes, not 4")
     if fields["filename"].size != 8 or fields["exec_id"].size not in (4, 8):
         raise BTFError("unexpected sizes of linux_binprm.filename or task_struct.self_exec_id")
+    if fields["thread_pid"].size != 8 or fields["pid_level"].size != 4:
+        raise BTFError("unexpected sizes of task_struct.thread_pid or struct pid.level")
     if path is not None:
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,9 +143,12 @@ class SyscallCounter:
     detaches the programs and frees the maps."""
 
     def __init__(self, fields: dict[str, Field], seed_key: int,
-                 calls_max: int = CALLS_MAX) -> None:
+                 calls_max: int = CALLS_MAX, cgroup: tuple[int, int] | None = None) -> None:
         self.fields = fields
         self.seed_key = seed_key
+        #: (id, level) of a cgroup v2 directory: a task below it that execs joins the tree
+        #: (how ``record --container`` finds a container a daemon starts, not the command).
+        self.cgroup = cgroup
         self._maps: list[k.Map] = []
         self._fds: list[int] = []
         try:
@@ -224,16 +240,17 @@ class SyscallCounter:
             tgid, compat, gen, nr, result = _RESULT_KEY.unpack(key)
             counts.results[(tgid, gen, nr, compat, result)] = _U64.unpack(value)[0]
         for key, value in self.exes.items():
-            tgid, _, gen = _EXE_KEY.unpack(key)
+            tgid, level, gen = _EXE_KEY.unpack(key)
             counts.exes[(tgid, gen)] = value.split(b"\0", 1)[0].decode(errors="surrogateescape")
+            counts.levels[(tgid, gen)] = level
         for key, value in self.forks.items():
             parent, thread = struct.unpack("<II", value)
             counts.forks[_U32.unpack(key)[0]] = (parent, thread != 0)
         for key, value in self.exits.items():
             counts.exits[_U32.unpack(key)[0]] = _S32.unpack(value)[0]
         for key, _ in self.argrows.items():
-            compat, nr, first, second = _ROW_KEY.unpack(key)
-            counts.args.setdefault((nr, compat), set()).add((first, second))
+            compat, nr, first, second, tgid, _, gen = _ROW_KEY.unpack(key)
+            counts.args.setdefault((tgid, gen, nr, compat), set()).add((first, second))
         for index, name in enumerate(LOST_NAMES):
             lost = self.lost.lookup(_U32.pack(index))
             if lost is not None and _U64.unpack(lost)[0]:
@@ -420,7 +437,8 @@ class SyscallCounter:
         """If ``argspec`` names this call, add its argument values to ``argrows``.
 
         Row key at FP-88: compat (from FP-28), nr (low half of FP-16), two u64 values, read from
-        the ``struct pt_regs`` the tracepoint hands us at the offsets the spec gives.
+        the ``struct pt_regs`` the tracepoint hands us at the offsets the spec gives, then tgid
+        (FP-32), a zero and self_exec_id (FP-24) at FP-64.
         """
         p.load(R1, FP, -28, 4)
         p.store(FP, -88, R1, 4)
@@ -448,6 +466,11 @@ class SyscallCounter:
         p.load(R1, FP, -80, 8)
         p.store(FP, -72, R1, 8)  # one value: the second slot repeats it
         p.label("row")
+        p.load(R1, FP, -32, 4)
+        p.store(FP, -64, R1, 4)
+        p.store_imm(FP, -60, 0, 4)
+        p.load(R1, FP, -24, 8)
+        p.store(FP, -56, R1, 8)
         self._lookup(p, self.argrows, -88)
         p.jne_imm(R0, 0, "out")  # a pair seen before: nothing to do
         p.store_imm(FP, -92, 1, 4)
@@ -475,7 +498,8 @@ class SyscallCounter:
         p = Program()
         p.mov(R6, R1)
         p.load(R7, R6, 8, 8)
-        self._in_tree(p, R7, -4)
+        self._in_tree(p, R7, -4, "cgroup" if self.cgroup is not None else "out")
+        p.label("member")
         p.call(k.GET_CURRENT_PID_TGID)
         p.mov(R7, R0)
         p.store(FP, -8, R7, 4)
@@ -483,11 +507,14 @@ class SyscallCounter:
         self._zero(p, -320, _THREAD.size)
         self._update(p, self.tree, -8, -320, LOST_TREE, k.NOEXIST)
         p.rsh_imm(R7, 32)
-        p.store(FP, -24, R7, 4)  # exes key: tgid, 0, gen
-        p.store_imm(FP, -20, 0, 4)
+        p.store(FP, -24, R7, 4)  # exes key: tgid, pid namespace level, gen
         p.call(k.GET_CURRENT_TASK)
         p.mov(R8, R0)
         self._exec_id(p, -16, R8)
+        # level = current->thread_pid->level (FP-32 holds the pointer until the filename's).
+        self._read_kernel(p, -32, 8, R8, self.fields["thread_pid"].offset)
+        p.load(R9, FP, -32, 8)
+        self._read_kernel(p, -20, 4, R9, self.fields["pid_level"].offset)
         p.load(R8, R6, 16, 8)
         self._read_kernel(p, -32, 8, R8, self.fields["filename"].offset)
         p.jne_imm(R0, 0, "out")
@@ -496,6 +523,15 @@ class SyscallCounter:
         p.load(R3, FP, -32, 8)
         p.call(k.PROBE_READ_KERNEL_STR)
         self._update(p, self.exes, -24, -32 - STRLEN, LOST_EXES)
+        if self.cgroup is not None:
+            cgroup_id, level = self.cgroup
+            p.ja("out")
+            p.label("cgroup")  # not in the tree: below the watched cgroup, it joins it now
+            p.mov_imm(R1, level)
+            p.call(k.GET_CURRENT_ANCESTOR_CGROUP_ID)
+            p.ld_imm64(R2, cgroup_id)
+            p.jne(R0, R2, "out")
+            p.ja("member")
         return self._finish(p)
 
     def _on_exit(self) -> Program:

@@ -111,9 +111,28 @@ def unavailable_reasons() -> dict[str, str | None]:
     return {name: backend.unavailable() for name, backend in _backends().items()}
 
 
-def get_backend(name: str, *, known: bool = False) -> Recorder:
+#: The backend that can record a container alone: it follows pid namespaces, not the tree.
+CONTAINER_BACKEND = "ebpf"
+
+
+def get_backend(name: str, *, known: bool = False, container: bool = False) -> Recorder:
     """The recorder called ``name`` (``auto``: the first one available here). ``known``: it must
-    be able to skip the syscalls a known profile allows (``record --known``)."""
+    be able to skip the syscalls a known profile allows (``record --known``); ``container``: it
+    must see a container apart from its runtime (``record --container``)."""
+    if container:
+        if name not in ("auto", CONTAINER_BACKEND):
+            raise RecordError(f"record --container works with the {CONTAINER_BACKEND} backend "
+                              f"only, not {name}",
+                              hint="the other backends follow the process tree, and the "
+                              "runtime is in it")
+        backend = _backend(CONTAINER_BACKEND)
+        why = backend.unavailable()
+        if why is not None:
+            raise RecordError(f"record --container needs the {CONTAINER_BACKEND} backend, "
+                              f"which is unavailable here: {why}")
+        if known:
+            raise known_refusal(CONTAINER_BACKEND)
+        return backend
     if name == "auto":
         reasons = []
         for candidate in AUTO_ORDER:

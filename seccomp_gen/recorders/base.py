@@ -28,6 +28,9 @@ class RecordOptions:
 
     ``known``: syscalls this profile allows are not recorded (they run untraced); only backends
     with ``supports_known`` take it. ``known_source`` names it in the trace header.
+
+    ``container``: record only the processes of the container the command starts (from the
+    first execve in a new pid namespace on), not the runtime; only the ebpf backend can.
     """
 
     pin: bool = True
@@ -35,6 +38,7 @@ class RecordOptions:
     cwd: str | None = None
     known: Profile | None = None
     known_source: str = ""
+    container: bool = False
 
 
 @dataclass

@@ -55,9 +55,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import FrameType
 
@@ -84,7 +86,7 @@ from ..linux.spawn import GAVE_UP, ErrorPipe, exec_child, forward_signal
 from ..model import ExitStatus, Trace
 from ..syscalls.arches import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64
 from ..syscalls.argspec import ARG_FIELDS, ARG_VALUE_CAP, fields_for
-from . import known_refusal
+from . import docker, known_refusal
 from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, forwarding, recording_header, resolve_command
 from .session import is_exec
@@ -127,7 +129,21 @@ class EbpfRecorder:
         if options.known is not None:
             raise known_refusal(self.name)
         path = resolve_command(argv, options.env)
-        return _EbpfSession(argv, path, options, live).run()
+        if not (options.container and docker.run_index(argv) is not None):
+            return _EbpfSession(argv, path, options, live).run()
+        exec_argv, cgroup = docker.prepare(argv)
+        session = _EbpfSession(argv, path, options, live, exec_argv=exec_argv,
+                               cgroup=(cgroup.id, cgroup.level))
+        session.notes.append(f"docker run was given --cgroup-parent=/"
+                             f"{os.path.basename(cgroup.path)} to follow its container")
+        try:
+            trace = session.run()
+        finally:
+            left = docker.remove_cgroup(cgroup)
+        if left is not None:
+            trace = replace(trace, header=replace(trace.header,
+                                                  notes=(*trace.header.notes, left)))
+        return trace
 
 
 def call_arch(nr: int, compat: int) -> int:
@@ -139,8 +155,13 @@ class _EbpfSession:
     """One run: the held child, the programs, the wait, the maps."""
 
     def __init__(self, argv: Sequence[str], path: str, options: RecordOptions,
-                 live: LiveStats) -> None:
+                 live: LiveStats, *, exec_argv: Sequence[str] | None = None,
+                 cgroup: tuple[int, int] | None = None) -> None:
         self.argv = list(argv)
+        #: What runs: ``argv``, or a rewriting of it (docker run's --cgroup-parent).
+        self.exec_argv = list(exec_argv) if exec_argv is not None else self.argv
+        #: (id, level) of a cgroup whose tasks join the recording when they exec.
+        self.cgroup = cgroup
         self.path = path
         self.options = options
         self.live = live
@@ -168,7 +189,8 @@ class _EbpfSession:
     def _counter(self) -> SyscallCounter:
         """Maps created and programs attached, or a one-line error saying why not."""
         try:
-            counter = SyscallCounter(kernel_fields(private_cache_dir()), self.seed_key, _keys())
+            counter = SyscallCounter(kernel_fields(private_cache_dir()), self.seed_key, _keys(),
+                                     cgroup=self.cgroup)
         except (BTFError, BPFError) as exc:
             raise RecordError(f"backend ebpf cannot start: {exc}") from None
         try:
@@ -235,7 +257,7 @@ class _EbpfSession:
 
         reaper = spawn()
         if reaper is None:  # the workload: nothing here may return or raise into the caller's code
-            exec_child(pipe, self.path, self.argv, env, steps)
+            exec_child(pipe, self.path, self.exec_argv, env, steps)
         self.reaper = reaper
         return reaper.main_pid
 
@@ -300,47 +322,111 @@ class _EbpfSession:
             exec_gens.setdefault(tgid, []).append(gen)
         first_main_exec = min(exec_gens.get(main, [0]))
 
-        def exe_of(tgid: int, gen: int, depth: int = 0) -> str:
+        def program_of(tgid: int, gen: int, depth: int = 0) -> tuple[int, int] | None:
+            """The (process, exec generation) whose execve started what ``tgid`` runs at
+            ``gen``: itself, or the parent it was forked from (a fork inherits
+            self_exec_id)."""
             if (tgid, gen) in maps.exes:
-                return _exe_path(maps.exes[(tgid, gen)])
-            if tgid == main:
-                return os.path.realpath(self.path)
+                return (tgid, gen)
             parent = parents.get(tgid)
             if parent is None or depth > 256:
-                return "?"
-            return exe_of(parent, gen, depth + 1)  # a fork inherits self_exec_id
+                return None
+            return program_of(parent, gen, depth + 1)
+
+        def exe_of(tgid: int, gen: int, depth: int = 0) -> str:
+            program = program_of(tgid, gen)
+            if program is None:
+                return os.path.realpath(self.path) if tgid == main else "?"
+            name = maps.exes[program]
+            if _SELF_EXEC.fullmatch(name) and depth < 64:
+                # A re-exec of itself (runc init, from /proc/self/exe or a copy of its binary
+                # behind an fd): the program that made it, not the path read in this process,
+                # where /proc/self/exe is the recorder.
+                return exe_of(program[0], program[1] - 1, depth + 1)
+            if self.options.container and in_container(tgid, gen):
+                return name  # a path in the container's mount namespace, not the host's
+            return _exe_path(name)
+
+        base_level = maps.levels.get((main, first_main_exec), 0)
+
+        def in_container(tgid: int, gen: int) -> bool:
+            """Whether the program started in a deeper pid namespace than the command's."""
+            program = program_of(tgid, gen)
+            return program is not None and maps.levels.get(program, 0) > base_level
+
+        def recorded(tgid: int, gen: int) -> bool:
+            return not self.options.container or in_container(tgid, gen)
 
         order = sorted({main, *parents, *(k[0] for k in maps.calls)},
                        key=lambda p: (p != main, p))
+        if self.options.container:
+            order = [tgid for tgid in order
+                     if any(recorded(tgid, g) for g in (*exec_gens.get(tgid, []),
+                                                          *(k[1] for k in maps.calls
+                                                            if k[0] == tgid)))]
+            if not order:
+                raise RecordError(
+                    "record --container: no container was seen (no program started in a new "
+                    "pid namespace below the command)",
+                    hint="COMMAND must start the container and wait for it: runc run, crun "
+                    "run, podman run (not -d)")
+            excluded = sorted({exe_of(k[0], k[1]) for k in maps.calls
+                               if not recorded(k[0], k[1])})
+            self.notes.append("container only: the runtime's own processes were not recorded "
+                              f"({', '.join(excluded) or 'none'})")
         parent_of_main = self.reaper.pid if self.reaper is not None else os.getpid()
+        kept = set(order)
         for tgid in order:
-            gens = sorted(exec_gens.get(tgid, []))
+            gens = sorted(g for g in exec_gens.get(tgid, []) if recorded(tgid, g))
             ppid = parent_of_main if tgid == main else parents.get(tgid)
-            exes = [_exe_path(maps.exes[(tgid, g)]) for g in gens]
-            inherited = [k[1] for k in maps.calls if k[0] == tgid and k[1] not in gens]
+            if self.options.container and ppid not in kept:
+                ppid = None
+            exes = [exe_of(tgid, g) for g in gens]
+            inherited = [k[1] for k in maps.calls
+                         if k[0] == tgid and k[1] not in gens and recorded(tgid, k[1])]
             if tgid != main and inherited:  # what it ran from fork to its first execve
                 exes.insert(0, exe_of(tgid, min(inherited)))
             status = maps.exits.get(tgid)
             raw.processes[tgid] = ProcessState(
                 pid=tgid, ppid=ppid, exes=exes, threads=1 + threads.get(tgid, 0),
                 exit=None if status is None else ExitStatus.from_wait_status(status & 0xFFFF))
-        raw.processes[main].exit = self.main_status
+        if main in raw.processes:
+            raw.processes[main].exit = self.main_status
 
         returned: dict[tuple[int, int, int, int], dict[int, int]] = {}
         for (tgid, gen, nr, compat, result), n in maps.results.items():
             returned.setdefault((tgid, gen, nr, compat), {})[result] = n
         tokens: dict[tuple[int, int], int] = {}
+        exec_counted: set[tuple[int, int]] = set()
         # Sorted so that the first token of a syscall is the earliest program that made it.
         for (tgid, gen, nr, compat), n in sorted(maps.calls.items()):
             audit = call_arch(nr, compat)
             if tgid == main and gen < first_main_exec and not is_exec(audit, nr):
                 continue  # our child before its execve
+            if not recorded(tgid, gen):
+                if not (is_exec(audit, nr) and recorded(tgid, gen + 1)):
+                    continue
+                # The execve that started a container's program is that program's first call,
+                # as every backend records it.
+                gen += 1
+                exec_counted.add((tgid, gen))
             token = tokens.get((tgid, gen))
             if token is None:
                 token = tokens[(tgid, gen)] = raw.new_token(tgid, exe_of(tgid, gen))
             for result, count in _split_by_result(n, returned.get((tgid, gen, nr, compat), {})):
                 raw.count(audit, nr, token, result, count)
-        self._add_args(raw, maps)
+        if self.options.container:
+            # A task that joined at its execve (below docker's cgroup) was not seen entering
+            # it: its program still began with one successful execve.
+            execve = syscall_number("x86_64", "execve")
+            for tgid, gen in sorted(maps.exes):
+                if (recorded(tgid, gen) and not recorded(tgid, gen - 1)
+                        and (tgid, gen) not in exec_counted):
+                    token = tokens.get((tgid, gen))
+                    if token is None:
+                        token = tokens[(tgid, gen)] = raw.new_token(tgid, exe_of(tgid, gen))
+                    raw.count(AUDIT_ARCH_X86_64, execve, token, 0, 1)
+        self._add_args(raw, maps, recorded)
         if maps.lost:
             self.notes.append("BPF maps were full; not recorded: " + ", ".join(
                 f"{n} {what}" for what, n in sorted(maps.lost.items())))
@@ -356,12 +442,17 @@ class _EbpfSession:
         return build_trace(raw, header, arch_name, syscall_name)
 
     @staticmethod
-    def _add_args(raw: RawRecording, maps: Counts) -> None:
-        """The argument value pairs of the maps as the other backends keep them: per (arch, nr),
-        a set of rows of the spec's length, at most ARG_VALUE_CAP of them (the lowest, so that
-        the choice is stable), ``capped`` when there were more."""
+    def _add_args(raw: RawRecording, maps: Counts,
+                  recorded: Callable[[int, int], bool]) -> None:
+        """The argument value pairs of the recorded programs as the other backends keep them:
+        per (arch, nr), a set of rows of the spec's length, at most ARG_VALUE_CAP of them (the
+        lowest, so that the choice is stable), ``capped`` when there were more."""
         counted = {k[:2] for k in raw.calls}
-        for (nr, compat), pairs in maps.args.items():
+        merged: dict[tuple[int, int], set[tuple[int, int]]] = {}
+        for (tgid, gen, nr, compat), pairs in maps.args.items():
+            if recorded(tgid, gen):
+                merged.setdefault((nr, compat), set()).update(pairs)
+        for (nr, compat), pairs in sorted(merged.items()):
             audit = call_arch(nr, compat)
             key = (audit, nr)
             if key not in counted:
@@ -408,6 +499,11 @@ def _keys() -> int:
     if not text.isdigit() or not 1 <= int(text) <= 1 << 24:
         raise RecordError(f"{KEYS_ENV}={text!r} is not a number of keys between 1 and {1 << 24}")
     return int(text)
+
+
+#: execve paths that run the calling program's own binary again (execveat of an fd shows as
+#: /dev/fd/N).
+_SELF_EXEC = re.compile(r"/proc/(self|[0-9]+)/(exe|fd/[0-9]+)|/dev/fd/[0-9]+")
 
 
 def _exe_path(name: str) -> str:
