@@ -12,6 +12,8 @@ C_DIR = Path(__file__).parent / "c"
 
 #: Programs built as static i386 binaries (-m32 -static); every other one is a native build.
 I386_PROGRAMS = frozenset({"hello32"})
+#: Programs built statically with musl (musl-gcc): a container's libc, not the host's glibc.
+MUSL_PROGRAMS = frozenset({"container_probe"})
 
 COMPILE_TIMEOUT = 120
 
@@ -42,7 +44,8 @@ class CPrograms:
 
 @pytest.fixture(scope="session")
 def cbuild(tmp_path_factory: pytest.TempPathFactory) -> CPrograms:
-    """Compile tests/c/*.c with gcc -O1 (-pthread; the i386 ones -m32 -static)."""
+    """Compile tests/c/*.c with gcc -O1 (-pthread; the i386 ones -m32 -static; the musl ones
+    with musl-gcc -static)."""
     gcc = shutil.which("gcc")
     sources = sorted(C_DIR.glob("*.c"))
     assert sources, f"no C sources in {C_DIR}"
@@ -65,12 +68,19 @@ def cbuild(tmp_path_factory: pytest.TempPathFactory) -> CPrograms:
         )
         print(f"SKIP: {m32_missing}")
 
+    musl = shutil.which("musl-gcc")
     paths: dict[str, Path] = {}
     missing: dict[str, str] = {}
     for src in sources:
         name = src.stem
         exe = out / name
         args = [gcc, "-O1", "-Wall", "-pthread", "-o", str(exe), str(src)]
+        if name in MUSL_PROGRAMS:
+            if musl is None:
+                missing[name] = "musl-gcc is not installed (install musl-tools)"
+                print(f"SKIP: {missing[name]}")
+                continue
+            args = [musl, "-O1", "-Wall", "-static", "-o", str(exe), str(src)]
         if name in I386_PROGRAMS:
             if m32_missing:
                 missing[name] = m32_missing

@@ -971,3 +971,37 @@ def test_plain_record_of_docker_run_warns(tmp_path: Path) -> None:
     assert "warning: recorded the docker client only" in res.stderr
     notes = seccomp_gen.load_trace(out).header.notes
     assert any("docker client only" in n for n in notes)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(("baseline", "nnp"), RUNC_MODES)
+def test_record_container_with_its_own_libc(bundle: Bundle, tmp_path: Path, cbuild: Any,
+                                            baseline: str, nnp: bool) -> None:
+    """A musl program in the container: its own calls are recorded (not the host's glibc's),
+    the profile runs it, and what a container must not do is denied inside it (setuid(0):
+    with no_new_privs only, since runc itself needs setuid at the defaults)."""
+    probe = cbuild["container_probe"]
+    (bundle.rootfs / "srv").mkdir()
+    (bundle.rootfs / "srv" / "greeting").write_text("hello from musl\n")
+    shutil.copy2(probe, bundle.rootfs / "bin" / "probe")
+    bundle.nnp = nnp
+    work = ["/bin/probe", "work"]
+    expected = "hello from musl\nentry greeting\n"
+    bundle.configure(work, None)
+    runtime = [need("runc", "runc"), "--root", str(tmp_path / "runc-state")]
+    with container_id(runtime, "musl") as cid:
+        trace, res = record_container(tmp_path, [*runtime, "run", "--bundle", str(bundle.path),
+                                                 cid])
+    assert res.stdout == expected
+    assert {e for p in trace.processes for e in p.exes} == {"/bin/probe"}
+    profile = synthesize(trace, Policy(baseline=baseline))
+    bundle.configure(work, profile)
+    res = runc_run(bundle, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == expected
+    bundle.configure(["/bin/probe", "escape"], profile)
+    res = runc_run(bundle, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "netlink: 1\n" in res.stdout, res.stdout  # EPERM
+    if nnp:
+        assert "setuid: 1\n" in res.stdout, res.stdout
