@@ -143,6 +143,7 @@ def merge_traces(traces: Sequence[Trace]) -> Trace:
         records_results=all(h.records_results for h in hs),
         notes=tuple(dict.fromkeys(
             runs + [n for h in hs for n in h.notes if not n.startswith(RUN_PREFIX)])),
+        runtime=hs[0].runtime if len({h.runtime for h in hs}) == 1 else "",
     )
     return Trace(
         header=header,

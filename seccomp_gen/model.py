@@ -127,6 +127,9 @@ class TraceHeader:
     records_args: bool = True
     records_results: bool = True
     notes: tuple[str, ...] = ()
+    #: The runtime baseline (``runc``, ``runc-nnp``, ``docker``, ...) of the container
+    #: ``record --container`` recorded, read from its command line and bundle; "" otherwise.
+    runtime: str = ""
 
 
 @dataclass(frozen=True)

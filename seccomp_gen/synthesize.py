@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import SeccompGenError
 from .model import RUN_PREFIX, ArgValues, SyscallRecord, Trace
@@ -34,6 +34,10 @@ ARG_POLICIES: tuple[str, ...] = ("none", "safe", "strict")
 
 
 
+#: ``--baseline auto``: the runtime the trace's header names (``record --container``), else none.
+AUTO_BASELINE = "auto"
+
+
 @dataclass(frozen=True)
 class Policy:
     """How to turn a trace into a profile: argument pinning, default verdict, runtime baseline."""
@@ -41,7 +45,7 @@ class Policy:
     args: str = "safe"
     default_action: str = "errno"
     errno: int = ERRNO_EPERM
-    baseline: str = "none"
+    baseline: str = AUTO_BASELINE
 
     def __post_init__(self) -> None:
         if self.args not in ARG_POLICIES:
@@ -52,9 +56,10 @@ class Policy:
                                   hint="use errno, kill, kill-process, trap or log")
         if not 0 <= self.errno <= MAX_ERRNO:
             raise SeccompGenError(f"errno {self.errno} out of range", hint=f"use 0-{MAX_ERRNO}")
-        if self.baseline not in BASELINES:
+        if self.baseline not in BASELINES and self.baseline != AUTO_BASELINE:
             raise SeccompGenError(f"unknown baseline {self.baseline!r}",
-                                  hint=f"use one of {', '.join(sorted(BASELINES))}")
+                                  hint=f"use one of {AUTO_BASELINE}, "
+                                  f"{', '.join(sorted(BASELINES))}")
 
 
 # --- argument shaping ---------------------------------------------------------------------------
@@ -242,6 +247,8 @@ def synthesize(trace: Trace, policy: Policy | None = None) -> Profile:
     """The minimal profile that allows everything ``trace`` observed, under ``policy``."""
     policy = policy or Policy()
     h = trace.header
+    if policy.baseline == AUTO_BASELINE:
+        policy = replace(policy, baseline=h.runtime if h.runtime in BASELINES else "none")
     notes: list[str] = []
     skipped: list[Skipped] = []
     rules: list[Rule] = []

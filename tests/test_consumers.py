@@ -851,7 +851,10 @@ def test_record_container_under_runc(bundle: Bundle, tmp_path: Path, baseline: s
     names = {r.name for r in trace.syscalls}
     assert not {"socket", "setuid", "setgid", "capset", "mount", "pivot_root", "sethostname",
                 "keyctl", "unshare"} & names, names
-    profile = synthesize(trace, Policy(baseline=baseline))
+    # The runtime and its mode are read from the command line and the bundle.
+    assert trace.header.runtime == baseline
+    profile = synthesize(trace, Policy())  # --baseline auto
+    assert profile == synthesize(trace, Policy(baseline=baseline))
     if nnp:
         assert "setuid" not in profile.names() and "socket" not in profile.names()
     bundle.configure(argv, profile)
@@ -875,7 +878,8 @@ def test_record_container_under_crun(bundle: Bundle, tmp_path: Path) -> None:
                                                  "run", "--bundle", str(bundle.path), cid])
     assert res.stdout == EXPECTED
     _assert_container_only(trace, "crun", {r.name for r in host.syscalls})
-    bundle.configure(argv, synthesize(trace, Policy(baseline="crun")))
+    assert trace.header.runtime == "crun"
+    bundle.configure(argv, synthesize(trace, Policy()))
     res = crun_run(bundle, tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout == EXPECTED
@@ -897,6 +901,7 @@ def test_record_container_under_podman(bundle: Bundle, tmp_path: Path,
         trace, res = record_container(tmp_path, cmd)
         assert res.stdout == IMAGE_EXPECTED
         _assert_container_only(trace, "podman", _observed(profile_host))
+        assert trace.header.runtime == "podman"
         path.write_text(oci.emit(synthesize(trace, Policy(baseline="podman"))))
 
         def start(p: Path) -> subprocess.CompletedProcess[str]:
@@ -924,7 +929,14 @@ def test_record_container_under_docker(bundle: Bundle, tmp_path: Path,
         assert res.stdout == IMAGE_EXPECTED
         _assert_container_only(trace, "docker", _observed(profile_host))
         assert any("--cgroup-parent" in n for n in trace.header.notes)
-        leftovers = [p for p in Path("/sys/fs/cgroup").rglob("seccomp-gen-*") if p.is_dir()]
+        assert trace.header.runtime == "docker"
+        # The run's cgroup is gone from every hierarchy (a walk of /sys/fs/cgroup would race
+        # with other cgroups coming and going).
+        name = next(re.search(r"--cgroup-parent=/(\S+)", n) for n in trace.header.notes
+                    if "--cgroup-parent" in n)
+        assert name is not None
+        leftovers = [p for p in (Path("/sys/fs/cgroup"), *Path("/sys/fs/cgroup").iterdir())
+                     if (p / name.group(1).split(" ")[0]).exists()]
         assert leftovers == [], leftovers
         profile = synthesize(trace, Policy(baseline="docker"))
         path.write_text(oci.emit(profile))

@@ -51,8 +51,9 @@ def _duration(h: TraceHeader) -> float:
 
 
 def header_to_json(h: TraceHeader) -> dict[str, Any]:
-    """The header as plain JSON data, in the documented layout."""
-    return {
+    """The header as plain JSON data, in the documented layout (``runtime`` only when a
+    container's runtime is known, so that other traces stay as they were)."""
+    doc = {
         "tool_version": h.tool_version,
         "command": list(h.command),
         "kernel": h.kernel,
@@ -68,6 +69,9 @@ def header_to_json(h: TraceHeader) -> dict[str, Any]:
         "records_results": h.records_results,
         "notes": list(h.notes),
     }
+    if h.runtime:
+        doc["runtime"] = h.runtime
+    return doc
 
 
 def _syscall_json(r: SyscallRecord) -> dict[str, Any]:
@@ -326,6 +330,7 @@ def _header(c: _Checker, value: Any) -> TraceHeader:
                               default=True),
         notes=tuple(c.str_list(c.get(h, "notes", list, "header", optional=True, default=[]),
                                "header.notes")),
+        runtime=c.get(h, "runtime", str, "header", optional=True, default=""),
     )
 
 

@@ -89,6 +89,7 @@ from ..syscalls.argspec import ARG_FIELDS, ARG_VALUE_CAP, fields_for
 from . import docker, known_refusal
 from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, forwarding, recording_header, resolve_command
+from .runtimes import runtime_baseline
 from .session import is_exec
 
 #: Environment variable: how many (process, program, syscall, arch) keys the calls map holds.
@@ -129,6 +130,15 @@ class EbpfRecorder:
         if options.known is not None:
             raise known_refusal(self.name)
         path = resolve_command(argv, options.env)
+        trace = self._record(argv, path, options, live)
+        if options.container:
+            runtime = runtime_baseline(argv, options.cwd)
+            trace = replace(trace, header=replace(trace.header, runtime=runtime))
+        return trace
+
+    @staticmethod
+    def _record(argv: Sequence[str], path: str, options: RecordOptions,
+                live: LiveStats) -> Trace:
         if not (options.container and docker.run_index(argv) is not None):
             return _EbpfSession(argv, path, options, live).run()
         exec_argv, cgroup = docker.prepare(argv)
