@@ -1,8 +1,9 @@
 """The profile model: what a seccomp filter allows, independent of any file format.
 
 Frozen dataclasses and pure helpers, nothing else: no I/O, no libseccomp, no formatting. The
-synthesizer builds a :class:`Profile`; emitters turn it into OCI JSON, an LXC policy or a Python
-table, and parse those back into the same model, so that round trips can be compared with ``==``.
+synthesizer builds a :class:`Profile`; the formats (:mod:`seccomp_gen.formats`) turn it into OCI
+JSON, an LXC policy or a Python table, and parse those back into the same model, so that round
+trips can be compared with ``==``.
 
 A profile is *per arch*: each :class:`Rule` names the ABIs (libseccomp arch tokens such as
 ``x86_64``, ``x86``, ``x32``) it applies to. Formats that cannot say that (OCI applies every rule

@@ -1,7 +1,7 @@
 /* seccomp-gen's compiled USER_NOTIF supervisor loop for the notify recorder.
  *
- * seccomp_gen/recorders/notify_backend.py holds the listener fd of a SECCOMP_RET_USER_NOTIF
- * filter loaded in the workload; every call the filter does not allow waits until it is answered.
+ * seccomp_gen/recorders/notify.py holds the listener fd of a SECCOMP_RET_USER_NOTIF filter
+ * loaded in the workload; every call the filter does not allow waits until it is answered.
  * A Python loop answering them costs ~13 us per call; most of that is the interpreter, not the
  * kernel. This file keeps the hot path in C: poll, SECCOMP_IOCTL_NOTIF_RECV, count the call,
  * SECCOMP_IOCTL_NOTIF_SEND with SECCOMP_USER_NOTIF_FLAG_CONTINUE. Python calls sgen_notify_run()
@@ -105,7 +105,7 @@ enum { SGEN_OP_POLL = 1, SGEN_OP_RECV = 2, SGEN_OP_SEND = 3, SGEN_OP_MEMORY = 4 
 /* How Python wants a syscall (arch, nr) handled; an unregistered one is SGEN_CALL_PYTHON. */
 enum { SGEN_CALL_PYTHON = 0, SGEN_CALL_COUNT = 1, SGEN_CALL_ARGS = 2 };
 
-/* Shared with Python (notify_backend.py _COUNT and _ROW; sizes checked at load). */
+/* Shared with Python (_native/notify_supervisor.py COUNT and ROW; sizes checked at load). */
 struct sgen_count {
     int64_t token;
     uint32_t arch;

@@ -1,7 +1,7 @@
 /* seccomp-gen's SIGSYS handler for seccomp_gen.recording(): record a syscall, then perform it.
  *
- * recording() loads a filter (built by hand in seccomp_gen/recording.py) that sends every x86_64
- * syscall of this process to SECCOMP_RET_TRAP, except
+ * recording() loads a filter (built by hand in seccomp_gen/recorders/inprocess.py) that sends
+ * every x86_64 syscall of this process to SECCOMP_RET_TRAP, except
  *   - calls made from the one `syscall` instruction in this file (seccomp_data.instruction_pointer
  *     equals sgen_rec_syscall_ret, the address right after it): the calls this handler performs;
  *   - a few numbers that cannot be re-executed from a signal handler (rt_sigreturn, clone, clone3,
@@ -68,7 +68,7 @@ __asm__(
 long sgen_rec_do_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 extern char sgen_rec_syscall_ret[];
 
-/* Must match seccomp_gen/recording.py RING_RECORD ("=IiiiqQ6Q", 72 bytes... see there). */
+/* Must match seccomp_gen/_native/recording_handler.py RING_RECORD ("=IIiiq6Q", 72 bytes). */
 struct rec_entry {
     uint32_t ready;     /* 1 once the slot is written */
     uint32_t arch;

@@ -37,7 +37,7 @@
 #define SYS_SECCOMP 1
 #endif
 
-/* Must match seccomp_gen/_native/__init__.py RECORD (struct "=IIiiiiQ6Q", 80 bytes). */
+/* Must match seccomp_gen/_native/sigsys_handler.py RECORD (struct "=IIiiiiQ6Q", 80 bytes). */
 struct sgen_record {
     uint32_t magic;
     uint32_t arch;      /* AUDIT_ARCH_* of the calling ABI (si_arch) */

@@ -3,7 +3,7 @@
 :data:`COMMANDS` is the one list of commands: name, module, one-line summary. A command is a
 module of this package with ``DESCRIPTION``, ``add_arguments(parser)`` and ``run(args, out, err)
 -> int``; it is imported only when its command runs (``record`` should not pay for importing
-libseccomp's compiler, the emitters or the enforcement machinery), and ``--help`` lists the
+libseccomp's compiler, the formats or the enforcement machinery), and ``--help`` lists the
 commands from this table without importing any. Adding a command is one module and one line.
 
 This is also the one place where errors become exit statuses: a :class:`SeccompGenError`

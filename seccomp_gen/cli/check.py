@@ -1,20 +1,10 @@
 """``seccomp-gen check --profile app.json -- CMD``: does the committed profile still cover CMD?
 
-CMD is recorded with the profile as ``known`` (``record --known``): what the profile allows runs
-untraced at native speed, and only the calls it does not allow are recorded. Those are listed,
-per arch, with their new argument values and the executables (and first process) that made
-them. ``--update`` adds them to the profile (the union of the profile and the profile
-synthesized from the new calls) and rewrites it atomically in its own format.
-
-Exit status: 0 the profile covers the run; 1 the run needed syscalls (or argument values) the
-profile does not allow (also with ``--update``, which rewrites the profile so that the next check
-passes); 3 nothing new, but CMD itself failed (so it may not have done everything it does when
-it succeeds); 125 an error of seccomp-gen (bad profile, unwritable output...), 126/127 CMD
-cannot be run / found. Nothing is written on an error.
-
-Calls the profile answers with an explicit verdict other than allow are not new: in particular
-clone3, which generated profiles answer with ENOSYS so that glibc falls back to clone(2), is
-covered when the clone rules allow the flags clone3 was called with.
+CMD is recorded with the profile as ``known`` (``record --known``): what it allows runs untraced,
+and only the calls it does not allow are recorded and listed (:mod:`seccomp_gen.coverage`).
+``--update`` adds them and rewrites the profile atomically in its own format. Exit 0 covered, 1
+new syscalls, 3 nothing new but CMD failed, 125/126/127 as for ``record``; nothing is written on
+an error. See docs/enforce.md, "check".
 """
 
 from __future__ import annotations

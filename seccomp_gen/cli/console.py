@@ -241,7 +241,7 @@ def print_totals(console: Console, trace: Trace) -> None:
 
 def status_segments(stats: LiveStats, command: str) -> list[tuple[str, str]]:
     """The one-line status shown while recording: elapsed, processes, syscalls, distinct, as
-    (text, SGR) pieces for :class:`seccomp_gen.statusline.StatusLine`."""
+    (text, SGR) pieces for :class:`seccomp_gen.cli.statusline.StatusLine`."""
     elapsed = time.monotonic() - stats.started if stats.started else 0.0
     return [("recording ", "1;36"), (command, "1"),
             (f"  {elapsed:6.1f}s  processes {stats.processes_alive}  "
@@ -250,7 +250,7 @@ def status_segments(stats: LiveStats, command: str) -> list[tuple[str, str]]:
 
 class LoadProgress:
     """A transient progress bar for reading and parsing a big input, on a terminal, gone when
-    the load is done (the CLI's :func:`seccomp_gen.inputs.set_progress` hook draws it)."""
+    the load is done (the CLI's :func:`seccomp_gen.progress.set_progress` hook draws it)."""
 
     def __init__(self, console: Console) -> None:
         self.console = console

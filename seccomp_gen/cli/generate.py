@@ -1,7 +1,7 @@
 """``seccomp-gen generate``: trace files -> merged trace -> profile -> checked file.
 
-Kept out of cli.py so that the command is one small module: ``add_parser`` registers it, ``run``
-does the work. Everything that can fail cheaply (format, output path, trace files) is checked
+One small module, as every command: ``add_arguments`` declares its options, ``run`` does the
+work. Everything that can fail cheaply (format, output path, trace files) is checked
 before anything is written; libseccomp must accept the profile before it reaches the disk.
 """
 

@@ -119,8 +119,9 @@ def _resolver() -> Any:
 
 def import_strace(paths: list[tuple[str, int]], arch: str,
                   first_text: str | None = None) -> tuple[Any, Any]:
-    """(ImportResult, StraceLog) for the given files (``first_text``: the first one's text,
-    already read); raises on unusable input."""
+    """(Trace, StraceLog) for the given files (``first_text``: the first one's text, already
+    read): the imported trace, with the notes of the import in its header; raises on unusable
+    input (no syscall lines, names that are not syscalls of ``arch``)."""
     from ..formats import strace as strace_import
     from ..libseccomp import version as libseccomp_version
     from ..model import TraceHeader

@@ -1,12 +1,12 @@
 """``seccomp-gen run``: run a command under a profile and report every syscall it denies.
 
-Registers itself with ``add_parser``; ``run`` does the work through :func:`seccomp_gen.enforce.run`
-and renders with :mod:`seccomp_gen.console`. Everything that can be refused (mode, profile,
-arch, output path, command) is refused in one line, exit 125 (126/127 for a command that cannot
-be run or found), before the workload starts.
+``add_arguments`` declares its options; ``run`` does the work through
+:func:`seccomp_gen.enforce.run.run` and renders with :mod:`seccomp_gen.cli.console`. Everything
+that can be refused (mode, profile, arch, output path, command) is refused in one line, exit 125
+(126/127 for a command that cannot be run or found), before the workload starts.
 
 Exit status: the workload's own (128+N if signal N killed it); with ``--fail-on-violation``,
-:data:`~seccomp_gen.enforce.VIOLATION_EXIT` (3) when the profile missed a syscall; 126 when the
+:data:`~seccomp_gen.enforce.run.VIOLATION_EXIT` (3) when the profile missed a syscall; 126 when the
 profile denies the execve that starts the workload. Once the workload has run, an output that
 cannot be written is saved elsewhere or reported lost, and the status stays the workload's.
 """

@@ -1,28 +1,14 @@
-"""The ebpf recorder's kernel side: four raw-tracepoint programs that count the syscalls of one
+"""The ebpf recorder's kernel side: five raw-tracepoint programs that count the syscalls of one
 process tree in BPF maps, and the code that loads them and reads the maps back.
 
-Programs (built with :mod:`.asm`, offsets from the kernel's BTF via :mod:`.btf`):
-
-* ``sys_enter(regs, id)``: if the calling thread is in ``tree``, add one to
-  ``calls[tgid, compat, self_exec_id, id]``. ``compat`` is ``TS_COMPAT`` of
-  ``current->thread_info.status``: the kernel sets it on entry of every 32-bit call (``int $0x80``,
-  sysenter, a 32-bit ``syscall``) before the tracepoint runs, and ``in_ia32_syscall()`` -- which
-  gives seccomp and audit their AUDIT_ARCH -- reads exactly that bit. x32 calls carry
-  ``__X32_SYSCALL_BIT`` in ``id``. ``self_exec_id`` goes up by one at each execve and is
-  inherited at fork, so ``(tgid, self_exec_id)`` names one program's lifetime in one process.
-* ``task_newtask(task, clone_flags)`` runs in the parent before the new task can run: a task
-  created by a thread of the tree joins it, and ``forks[child] = (parent tgid, CLONE_THREAD)``.
-* ``sched_process_exec(p, old_pid, bprm)``: membership follows a de_thread (a non-leader thread
-  that execs takes the leader's pid) and ``exes[tgid, level, self_exec_id]`` = the path given to
-  execve, where ``level`` is the depth of the pid namespace the process runs in
-  (``task->thread_pid->level``): how ``record --container`` tells a container's programs from
-  the runtime's.
-* ``sched_process_exit(p, ...)``: the thread leaves the tree (a recycled pid is never taken for
-  ours) and a leader's ``exit_code`` goes to ``exits[tgid]``.
-
-Counting happens in the kernel, a hash lookup and an atomic add per call: no event crosses to
-user space while the workload runs. A map that is full drops what did not fit and counts it in
-``lost``, which the recorder puts in the trace header.
+Programs (built with :mod:`.asm`, offsets from the kernel's BTF via :mod:`.btf`) on ``sys_enter``,
+``sys_exit``, ``task_newtask``, ``sched_process_exec`` and ``sched_process_exit``: a thread
+of ``tree`` adds one to ``calls[tgid, compat, self_exec_id, id]``, where ``compat`` is TS_COMPAT
+(an i386 call) and ``(tgid, self_exec_id)`` one program's lifetime in one process. Counting is a
+hash lookup and an atomic add per call; a full map counts what it dropped in ``lost``. What each
+program does: docs/backends/ebpf.md, "The programs". ``exes`` keys carry the pid-namespace
+level of each execve, and a task that execs below a watched cgroup joins the tree: how
+``record --container`` tells a container from its runtime (docs/backends/ebpf.md, "Containers").
 """
 
 from __future__ import annotations

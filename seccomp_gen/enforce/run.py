@@ -1,34 +1,13 @@
 """Run a workload under a profile and report what the profile denies: ``seccomp-gen run``.
 
 ``run(argv, profile, mode=...)`` loads the profile as a real seccomp filter in the workload,
-right before its execve, and returns a :class:`RunResult`: the workload's exit status, every
-denied call as a :class:`~seccomp_gen.model.Violation` (in the order they happened) and, in the
-traced modes, the violations as a :class:`~seccomp_gen.model.Trace` that ``generate`` can merge.
-
-Modes:
-
-* ``enforce``: every call the profile denies fails (or kills, or traps) exactly as the profile
-  says, and is reported.
-* ``complain``: calls that fall to the profile's *default* action are reported and let through,
-  so one run finds every missing syscall. Calls an explicit rule of the profile answers with an
-  errno (``clone3 -> ENOSYS``) are still answered so: they are the profile's intent, and glibc's
-  fallback to ``clone`` is what the profile must allow. Explicit kill/trap rules are reported and
-  let through (complain mode never kills).
-* ``kill``: the profile is the workload's only filter, as in production; nothing is traced. A
-  workload killed by SIGSYS is reported, with the syscall the kernel logged (audit records in
-  ``/dev/kmsg``) when it can be read.
-
-Mechanism (enforce, complain): a SECCOMP_RET_TRACE filter that ALLOWs what the profile allows
-(per arch, with its argument conditions) and TRACEs everything else, so allowed calls never stop
-and run at native speed. At a stop the *original* profile's verdict for (arch, nr, args) is
-computed by running its compiled BPF in :mod:`seccomp_gen.validate`'s simulator, so the verdict
-is libseccomp's, not ours; see :mod:`seccomp_gen.recorders.enforce_session` for how a verdict is
-carried out.
-
-Violations vs. rule denials: a *violation* is a call the profile does not mention (it hits the
-default action, or the call's ABI is not in the profile). A call an explicit non-allow rule
-answers is reported too, with ``by_rule=True``, but it does not count for
-``--fail-on-violation`` and is not written to the complain-mode trace.
+right before its execve, and returns a :class:`RunResult`: the exit status, every denied call as
+a :class:`~seccomp_gen.model.Violation` and, in the traced modes, the violations as a trace.
+Modes ``enforce`` and ``complain`` trace what the profile does not allow (a RET_TRACE filter; the
+verdict is the compiled profile's, run in :func:`seccomp_gen.linux.cbpf.run_bpf`, and
+:mod:`.session` carries it out); ``kill`` loads the profile alone and names a SIGSYS death from
+the kernel's audit record. This module is the policy: modes, verdicts, what counts as a
+violation (``by_rule``). See docs/enforce.md.
 """
 
 from __future__ import annotations

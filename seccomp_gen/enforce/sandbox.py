@@ -7,59 +7,14 @@
     os.mkdir("/tmp/x")   # not in the profile: fails with PermissionError (EPERM), and stderr says
     # seccomp-gen sandbox: denied mkdir [x86_64 #83] (0x7f.., 0x1ff, 0x0, 0x0, 0x0, 0x0) ...
 
-How it works. The profile becomes a seccomp filter for every thread of this process (TSYNC), with
-no_new_privs set. What the profile allows runs at native speed; everything else goes to
-``SECCOMP_RET_TRAP`` (``on_violation="report"``/``"raise"``) or ``SECCOMP_RET_KILL_PROCESS``
-(``"kill"``). A trapped call is skipped by the kernel, which raises SIGSYS in the calling thread.
-The SIGSYS handler is a few lines of C (``_native/sigsys_handler.c``, compiled with the machine's
-C compiler at first use and cached) because a signal handler may only call async-signal-safe
-functions: Python's ``signal`` module never sees ``siginfo``, and a ctypes callback would have to
-take the GIL and allocate, which can deadlock when the interrupted thread holds the GIL or a
-malloc lock. The C handler records arch, number, argument registers, pid and tid, makes the call
-return ``-errno``, ``write(2)``s one fixed-size record to a non-blocking pipe, and calls CPython's
-async-signal-safe ``PyErr_SetInterruptEx(SIGSYS)``. CPython then runs this module's Python-level
-SIGSYS handler in the main thread at its next bytecode boundary, which reads the pipe and reports
-each violation as one line (stderr, or ``report_to``). :meth:`Sandbox.drain` does the same on
-demand, and it also runs at exit, so nothing recorded is lost when the main thread is blocked.
-
-What ``on_violation`` means, precisely:
-
-``report``
-    The denied call fails with ``errno`` (default EPERM): os functions that check the result raise
-    ``OSError`` with that errno, as for any failing call. Each violation is reported once.
-``raise``
-    As ``report``, and in addition :class:`SyscallDenied` (a ``SeccompGenError``, not an
-    ``OSError``, carrying the :class:`~seccomp_gen.model.Violation`) is raised in the main thread
-    the next time CPython runs signal handlers, as ``KeyboardInterrupt`` is for Ctrl-C: a C signal
-    handler cannot raise a Python exception, so this is the earliest safe point. The point of this
-    mode is that a violation cannot be swallowed: it surfaces even when the failing call's error is
-    ignored (``os.getppid()`` returns -1 as a value; C code may ignore EPERM), caught by an
-    ``except OSError``, or happened in another thread. Sequence for an os function called in the
-    main thread: the call raises its own ``OSError`` (errno) first; ``SyscallDenied`` follows at
-    the next point where CPython runs signal handlers, a few bytecodes later, in practice the
-    first statement of the ``except`` block that caught the OSError (which becomes its
-    ``__context__``), or the caller's next call if nothing caught it. :meth:`Sandbox.check`
-    raises it at a point of your choosing. A main thread blocked in a syscall or a lock runs
-    handlers only when it wakes.
-``kill``
-    The filter's default is KILL_PROCESS: no handler, no pipe, nothing added; the process dies by
-    SIGSYS on the first violation, as it would in production.
-
-What the sandbox adds to the profile for its own use (``report``/``raise`` only, native arch only,
-listed in :attr:`Sandbox.added`; each only when the profile does not already allow it):
-``rt_sigreturn`` (returning from the handler), ``getpid`` and ``gettid`` (the handler records the
-caller), ``write`` on the pipe's fd, ``read`` on the pipe's fd, and ``write`` on fd 2 when
-reports go to stderr. The filter therefore allows those too. It also narrows one thing: when the
-profile allows ``rt_sigaction`` unconditionally, setting a SIGSYS action is no longer allowed (it
-would remove the handler); that attempt is itself reported. Listed in :attr:`Sandbox.narrowed`.
-
-Limits: x86_64 only. A 32-bit ``int $0x80`` caller is reported with arch ``x86``, its i386 number
-and registers. After ``execve`` the new program keeps the filter but not the handler, so its first
-violation kills it with SIGSYS. A thread that blocks SIGSYS and makes a denied call is killed by
-the kernel. A forked child shares the pipe, so its violations may be reported by either process
-(the pid says whose they are). Violations during interpreter teardown, after ``atexit``
-handlers ran, fail with errno but are not reported. If the pipe is full (more than about 800
-unread violations) records are counted as dropped, and the next report says how many.
+The profile becomes a filter on every thread (TSYNC) whose default is TRAP (``report``,
+``raise``) or KILL_PROCESS (``kill``). A trapped call gets SIGSYS, and a compiled handler
+(``_native/sigsys_handler.c``: a signal handler may only do async-signal-safe things, and
+Python's ``signal`` sees no siginfo) makes it fail with ``errno``, queues a record on a pipe and
+asks CPython to run this module's SIGSYS handler, which reports it (``raise``: and raises
+:class:`SyscallDenied` in the main thread, so an ``except OSError`` cannot swallow it). What each
+mode means precisely, what the sandbox adds to the profile for itself (:attr:`Sandbox.added`,
+:attr:`Sandbox.narrowed`) and the limits: docs/enforce.md, "seccomp_gen.sandbox()".
 """
 
 from __future__ import annotations
@@ -336,10 +291,10 @@ def sandbox(
     errno: int = errno_mod.EPERM,
     report_to: Callable[[Violation], object] | None = None,
 ) -> Sandbox:
-    """Enforce ``profile`` on this process (all threads) from now on; see the module docstring.
+    """Enforce ``profile`` on this process (all threads) from now on (see docs/enforce.md).
 
     ``profile`` is a :class:`~seccomp_gen.profile.Profile` or a path to any file
-    :func:`~seccomp_gen.profile_io.load_profile` reads. Denied calls fail with ``errno``
+    :func:`~seccomp_gen.files.profiles.load_profile` reads. Denied calls fail with ``errno``
     (``report``/``raise``) or kill the process (``kill``); ``report_to`` receives each
     :class:`~seccomp_gen.model.Violation` instead of a line on stderr. It runs in the main thread
     and may only use syscalls the profile allows.

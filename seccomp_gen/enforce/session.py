@@ -1,26 +1,12 @@
 """The tracer of ``seccomp-gen run`` (enforce and complain modes): ptrace mechanics only.
 
-The workload runs under a RET_TRACE filter built by the seccomp backend's :func:`build_filter`
-from the profile: whatever the profile allows is ALLOWed by the kernel (no stop, native speed),
-everything else stops once with PTRACE_EVENT_SECCOMP *before* the call runs. At that stop the
-session asks its ``judge`` (the policy, in :mod:`seccomp_gen.enforce`) what to do, and does it:
-
-* ``CONTINUE``: PTRACE_CONT; the call runs (complain mode, a ``log`` verdict).
-* ``ERRNO``: the call is skipped and fails with -errno, as SECCOMP_RET_ERRNO would make it:
-  orig_rax = -1 (skip) and rax = -errno, set with PTRACE_POKEUSER at the seccomp stop itself
-  (seccomp(2): "the system call will appear to return the value that the tracer puts in the
-  return value register"). A 64-bit tracer sees the 64-bit ``user_regs_struct`` of every tracee,
-  32-bit ones and int 0x80 callers included, so the same two pokes serve every x86 ABI.
-* ``KILL_PROCESS``, ``KILL_THREAD``, ``TRAP``: the kernel itself does it. The filter starts with
-  three instructions that answer three impossible syscall numbers (:data:`POISON`) with
-  KILL_PROCESS, KILL_THREAD and TRAP. The tracer rewrites the call's number to one of them; after
-  a RET_TRACE stop the kernel re-runs the filter on a changed number ("recheck"), and so kills
-  (SIGSYS, core dump, whole process or one thread) or traps exactly as a real profile would. For
-  TRAP the SIGSYS siginfo and registers then name the poison number; at the signal-delivery stop
-  the tracer puts the original number back (PTRACE_SETSIGINFO, PTRACE_POKEUSER) before the
-  workload's handler sees it.
-
-The recorder's hot loop is untouched: this session has its own loop.
+The workload runs under the RET_TRACE filter of :func:`seccomp_gen.libseccomp.recording_filter`
+(what the profile allows never stops); at each seccomp stop, *before* the call runs, the session
+asks its ``judge`` (the policy, in :mod:`.run`) and does what it says: ``CONTINUE``; ``ERRNO`` by
+poking orig_rax = -1 and rax = -errno; ``KILL_PROCESS``, ``KILL_THREAD`` or ``TRAP`` by rewriting
+the call's number to one of :data:`POISON`, which the filter's prefix answers with that action
+when the kernel rechecks the call. The recorder's hot loop is untouched: this session has its own
+loop. Why and how: docs/enforce.md, "Mechanism".
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ Every file a command reads (traces, profiles, strace logs) comes through :func:`
 they share one verdict: a file larger than the cap (``SECCOMP_GEN_MAX_INPUT``, default
 :data:`DEFAULT_MAX_INPUT`) is refused before it is read, a pipe or device (``/dev/zero``) is
 read only up to the cap, binary data (a NUL byte) and text that is not UTF-8 are refused at the
-first bad byte. :func:`loads_json` decodes JSON with the limits Python's decoder does not turn
-into a JSONDecodeError (nesting depth, the digits of an integer, NaN and Infinity, lone
-surrogates) turned into one-line errors as well. Stdlib only: pure readers use it.
+first bad byte. :func:`~seccomp_gen.jsontext.loads_json` decodes JSON with the limits Python's
+decoder does not turn into a JSONDecodeError (nesting depth, the digits of an integer, NaN and
+Infinity, lone surrogates) turned into one-line errors as well. Stdlib only: pure readers use it.
 """
 
 from __future__ import annotations

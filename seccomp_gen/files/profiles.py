@@ -1,21 +1,12 @@
 """Read any profile-like file as a :class:`~seccomp_gen.profile.Profile`: the one profile reader.
 
-``diff``, ``run``, ``check``, ``record --known``, ``import`` and :func:`seccomp_gen.sandbox` accept
-a trace, an OCI/Docker JSON profile, an LXC v2 policy or a generated Python table, and all of them
-read it here, so a file gets one verdict whichever command reads it:
-
-* the file is read within the input size cap (``-`` is standard input), and what it is, is said
-  plainly when it is none of these (``LXC policy version 3 is not supported``, ``a JSON array,
-  not a profile``);
-* the format's reader checks the shape of every field (syscall and arch names must look like
-  names: a NUL or a newline in one is an error naming where it is);
-* names libseccomp does not know, on an arch (a profile written for a newer kernel, such as
-  Docker's ``getxattrat``), and arches it does not know, are taken out by :func:`drop_unknown`
-  and listed in the profile's ``skipped`` entries and notes: runc ignores such names too, and a
-  filter cannot hold them. Every command reads the same profile, and says what was skipped.
-
-A trace becomes the profile that allows exactly what it recorded (no argument rules by default),
-so "what did this run need that the profile lacks" is a plain set difference.
+``diff``, ``run``, ``check``, ``record --known``, ``import`` and :func:`seccomp_gen.sandbox` read a
+trace, an OCI/Docker JSON profile, an LXC v2 policy or a generated Python table here, so a file
+gets one verdict whichever command reads it: read within the input cap, sniffed, every field
+checked by its format's reader, and names libseccomp does not know left out and listed as skipped
+(:func:`drop_unknown`), as runc ignores them. A trace becomes the profile that allows exactly what
+it recorded. Writing (:func:`write_profile`) emits, reads back and compiles before anything is
+written. See docs/formats/README.md.
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ is all adding a format takes: ``generate --format``, ``import --format``, ``chec
 ``record --profile FORMAT:FILE``, their help texts, and the readers of ``diff``, ``run``,
 ``check`` and ``record --known`` all read this table. Modules are imported when first used.
 
-Emitters are thin and pure: all decisions are in the :class:`~seccomp_gen.profile.Profile`;
+Formats are thin and pure: all decisions are in the :class:`~seccomp_gen.profile.Profile`;
 they never import libseccomp, rich or ptrace. Traces have their own format module
-(:mod:`.tracefile`), and strace logs theirs (:mod:`.strace`): they are not profiles.
+(:mod:`.tracefile`), and strace logs theirs (:mod:`.strace`): they are not profiles. One page per
+format, and how to add one: docs/formats/.
 """
 
 from __future__ import annotations

@@ -1,29 +1,17 @@
-"""LXC seccomp policy, version 2 (``lxc.seccomp.profile``).
-
-The grammar, as LXC's ``parse_config_v2`` reads it::
+"""LXC seccomp policy, version 2 (``lxc.seccomp.profile``), as LXC's ``parse_config_v2`` reads it::
 
     2
-    allowlist [kill | errno N | trap]          # default action for unmatched syscalls
+    allowlist errno 1
     # comment lines start with '#' in column 0
-    [x86_64]                                   # [all] [x86] [x32] [x86_64] [arm] [arm64] ...
-    name                                       # allowed (the allowlist's rule action)
-    name errno 38                              # explicit action
-    name allow [0,1,SCMP_CMP_EQ] [1,2,SCMP_CMP_EQ]
+    [x86_64]
+    name
+    name errno 38
     name allow [0,0,SCMP_CMP_MASKED_EQ,2114060288]   # MASKED_EQ: expected value, op, MASK
 
-Details that bite, all taken from LXC's parser: a rule with argument tuples needs an explicit
-action (``name [0,...]`` is an "unrecognized action"); MASKED_EQ puts the mask fourth and the
-expected value second, the reverse of OCI; empty lines are read as a syscall named "" and logged
-as undefined, so none are written; LXC has no ``log`` or ``kill-process`` action, so those
-defaults are refused; section names are LXC's (``arm64``, not ``aarch64``). A section is written
-for every arch of the profile, even an empty one, so the arch list survives a round trip.
-
-What LXC 5.0.2 enforces (measured in tests/test_consumers.py): sections only select rules for
-the host's family (on x86_64: ``[x86_64]``, ``[x86]``, ``[x32]``; ``[arm64]`` is skipped), and
-LXC adds every rule it reads to *all* of the host's ABIs where the name exists. So an
-``[x86_64]`` rule also allows that name to i386 and x32 callers: like OCI, the filter LXC loads
-is the :func:`~seccomp_gen.profile.widen`-ed profile. i386-only names in ``[x86]`` (e.g.
-``ugetrlimit``) do reach the i386 filter.
+Argument rules need an explicit action, MASKED_EQ's mask comes fourth (OCI's order reversed),
+there is no ``log`` or ``kill-process`` action, and no empty lines are written. LXC 5.0.2 adds
+every rule to all of the host's ABIs, like OCI. The grammar's traps, what LXC enforces (measured)
+and what is refused or escaped: docs/formats/lxc.md.
 """
 
 from __future__ import annotations

@@ -1,30 +1,13 @@
 """Read ``strace -f`` text output (``-o FILE``, ``-ff`` files, or what strace wrote to stderr).
 
-Pure: no ptrace, no rich, no libseccomp. :func:`parse` turns lines into calls; :func:`to_trace`
-builds a :class:`~seccomp_gen.model.Trace` from them, with syscall numbers resolved by a function
-the caller passes in (``seccomp_gen.arch`` in the CLI), so a log is named with the table of the
-arch it was recorded on.
-
-What is understood:
-
-* pid prefixes (``[pid  123] `` on stderr, ``123 `` with ``-o``; none in ``-ff`` files, whose pid
-  is the file name's suffix), timestamps (``-t``, ``-tt``, ``-ttt``, ``-r``), ``-i`` instruction
-  pointers and ``-T`` durations;
-* ``<unfinished ...>`` / ``<... NAME resumed>`` pairs (one call, counted when it completes);
-* results: ``= 0``, ``= 0x7f...``, ``= -1 ENOENT (...)``, ``= ? ERESTARTSYS (...)``, ``= ?``
-  (never returned);
-* ``--- SIGNAL ... ---``, ``+++ exited with N +++``, ``+++ killed by SIG +++``, strace's own
-  ``strace: ...`` messages and ``-k`` stack frames (understood, not calls);
-* ``[ Process PID=N runs in 32 bit mode. ]``: that process's calls use the compat ABI (x86 on
-  x86_64). strace writes this line to stderr, not to an ``-o`` file; for those, a process whose
-  calls include names only the compat ABI has (``mmap2``, ``ugetrlimit``...) is read as 32-bit,
-  and the trace header says so.
-
-Arguments are recorded where strace prints them symbolically and they matter to a profile:
-socket/socketpair domain and type, clone/clone3/unshare flags and setns nstype. Other arguments
-that a live recording keeps (prctl option, ioctl request, mmap prot...) are not read back from
-text; the header says so. Every line that is none of the above is kept in ``unparsed`` with its
-file and line number: nothing is dropped silently.
+Pure: no ptrace, no rich, no libseccomp. :func:`parse` turns lines into calls (a
+:class:`StraceLog`); :func:`to_trace` builds an :class:`ImportResult` from them (the
+:class:`~seccomp_gen.model.Trace`, the names it could not resolve, the pids read as 32-bit), with
+syscall numbers resolved by a function the caller passes in (``seccomp-gen import`` passes
+libseccomp's table for ``--arch``), so a log is named with the table of the arch it was recorded
+on. Only arguments strace prints symbolically and a profile pins are read back
+(:data:`PARSED_ARGS`); every line that is not understood is kept in ``unparsed``. What is
+understood: docs/formats/strace.md.
 """
 
 from __future__ import annotations
@@ -502,9 +485,9 @@ class ImportResult:
 
 def to_trace(log: StraceLog, arches: Sequence[str], resolve: Resolver,
              header: TraceHeader) -> ImportResult:
-    """Build a trace. ``arches``: the arch family (main, compat 32-bit, x32), e.g.
-    ``("x86_64", "x86", "x32")``; ``header``: provenance (its ``exit`` and ``command`` are
-    replaced by the log's when the log has them)."""
+    """Build the trace, returned in an :class:`ImportResult`. ``arches``: the arch family
+    (main, compat 32-bit, x32), e.g. ``("x86_64", "x86", "x32")``; ``header``: provenance (its
+    ``exit`` and ``command`` are replaced by the log's when the log has them)."""
     tgid_of: dict[int, int] = {}
 
     def tgid(tid: int) -> int:

@@ -1,8 +1,8 @@
 """The kernel's audit subsystem: a NETLINK_AUDIT socket, and the seccomp record it carries.
 
 seccomp-gen reads audit records in two places: the log backend, as the registered audit daemon
-(records arrive on its netlink socket, none lost), and ``run --mode kill`` and ``import``, from
-the kernel log or an audit log (text). One record format serves both, one parser reads it::
+(records arrive on its netlink socket, none lost), and ``run --mode kill``, from the kernel log
+(``/dev/kmsg``, text). One record format serves both, one parser reads it::
 
     audit(...): auid=... uid=0 ... pid=1234 comm="ls" exe="/usr/bin/ls" sig=0 arch=c000003e
     syscall=39 compat=0 ip=0x7f... code=0x7ffc0000

@@ -1,47 +1,17 @@
 """The workload dies with its recorder: a small reaper process between the two.
 
-The ptrace backends get this from the kernel: PTRACE_O_EXITKILL kills every tracee when the
-tracer dies. The log, notify and ebpf backends trace nothing, so a SIGKILLed recorder used to
-leave its workload running with ppid 1 (under notify, in a loop of calls answered ENOSYS for
-ever). They start the workload through :func:`spawn` instead, which puts a reaper R in between::
+The ptrace backends get this from the kernel (PTRACE_O_EXITKILL); the log, notify and ebpf
+backends trace nothing, so they start the workload through :func:`spawn`, which puts a reaper R in
+between::
 
     recorder ── R (child subreaper) ── workload ── its children ...
                                     └─ orphans of the tree (re-parented to R)
 
-* R is forked with every signal blocked (but SIGKILL): a Ctrl-C to the process group is the
-  recorder's to pass on, R is never stopped by the terminal, and none of the recorder's Python
-  signal handlers can run in it. It becomes a child subreaper, opens a pidfd on the recorder and
-  then checks ``getppid()`` (had the recorder died before the pidfd was open, its pid could since
-  belong to another process; the check after the open closes that race), forks the workload,
-  hands the recorder the workload's pid and a pidfd of it (SCM_RIGHTS on a socket pair: signals
-  sent through it can never reach a reused pid), and closes every other fd it holds (the audit
-  socket, the listener's socket pair, the gate...: none of them may outlive the recorder in R).
-  The workload gets the recorder's fds, its signal mask and default dispositions, exactly as
-  when the recorder forked it itself.
-* While the recorder lives, R reaps: the workload's wait status goes to the recorder (``S``),
-  orphans that end are collected, and when R has no child left it says so (``E``) and exits.
-  That is exact: every live process of the tree has a live parent in the tree or was re-parented
-  to R (the nearest subreaper), so R has no child only when the tree is empty.
-* When the recorder dies (its pidfd becomes readable) or drops its end of the socket pair (an
-  error in the recorder: :meth:`Reaper.close` before the end), R SIGKILLs all its children, again
-  and again as the orphans of killed processes are re-parented to it, until it has none, and
-  exits. A process being killed cannot fork any more (a pending SIGKILL aborts fork), so this
-  ends.
-
-Why this and not something else: a parent-death signal (PR_SET_PDEATHSIG) reaches only the
-direct child, not its children or a double-forked daemon. A new pid namespace (the kernel kills a
-namespace when its init dies) changes what the workload sees: it would run as pid 1, which
-ignores signals it has no handler for, so a forwarded Ctrl-C would no longer end it. A cgroup and
-``cgroup.kill`` need a writable, delegated cgroup2 hierarchy (not there for an unprivileged
-notify user, nor on this machine's hybrid layout) and move the workload out of its own cgroup;
-someone would still have to watch the recorder. A watchdog that is not the workload's ancestor
-cannot find the tree once the recorder is gone: its orphans go to init. R costs one fork (of the
-recorder, copy-on-write) per run.
-
-What the backends see differently: the workload's parent is R (the trace says so), orphans are
-re-parented to R rather than to the recorder (the log backend's attribution stops at R's pid),
-the recorder learns the exit status from R (``S``) and the end of the whole tree from ``E``. The
-notify listener and the ebpf seed call are made by the workload itself, as before.
+R relays the workload's pid, pidfd and wait status (``S``), says when it has no child left, which
+is exactly when the tree is empty (``E``), and SIGKILLs the whole tree, again and again until none
+is left, when the recorder dies or drops its socket. Why this and not PR_SET_PDEATHSIG, a pid
+namespace, a cgroup or a watchdog, and what the backends see differently: docs/backends/README.md,
+"The reaper".
 """
 
 from __future__ import annotations

@@ -1,20 +1,10 @@
 """What a log recording changed in the machine's audit settings, kept where the next run finds it.
 
-The log backend becomes the audit daemon for a run and changes ``rate_limit``, ``backlog_limit``
-and perhaps ``enabled``; it sets them back when it ends, also on Ctrl-C. A recorder that is
-SIGKILLed cannot: the settings stay changed and the audit pid names a dead process (or, once the
-pid is reused, some other live one). So, under ``/run/seccomp-gen``:
-
-* ``log-backend.lock`` is held (flock, exclusive) for the whole recording. The kernel lets go of
-  it when its holder dies, however it dies, so a held lock means a live seccomp-gen recording and
-  a free one that none is running.
-* ``audit-settings.json`` is written atomically *before* anything is changed: the recorder's pid,
-  the settings as they were, and the values it will set. It is removed once they are restored.
-
-A run that gets the lock and finds the file knows that its writer was killed: it puts back each
-setting that still has the killed recorder's value (one changed since by someone else is left
-alone), removes the file, and says so in the trace header. The file is only ever written and read
-by root (the directory is 0700).
+A recorder that is SIGKILLed cannot set ``rate_limit``, ``backlog_limit`` and ``enabled`` back, so
+under ``/run/seccomp-gen`` (0700, root only) a flock held for the whole recording says whether one
+runs, and a state file written atomically *before* anything is changed says what to restore: the
+next run that gets the lock and finds the file puts back each setting that still has the killed
+recorder's value. Details: docs/backends/log.md, "The state file".
 """
 
 from __future__ import annotations
@@ -58,7 +48,7 @@ class SavedSettings:
 
 
 class AuditClaim:
-    """The lock and the state file of one log recording (see the module's docstring)."""
+    """The lock and the state file of one log recording (docs/backends/log.md)."""
 
     def __init__(self, directory: Path = STATE_DIR) -> None:
         self.directory = directory

@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # only a type here: a plain ``record`` never needs the profil
 
 @dataclass(frozen=True)
 class RecordOptions:
-    """How to record. ``pin`` runs tracer and workload on one CPU (see DESIGN.md: ptrace stops
-    are ~10x dearer across vCPUs), at the price of the workload seeing a single CPU.
+    """How to record. ``pin`` runs tracer and workload on one CPU (see docs/architecture.md: ptrace
+    stops are ~10x dearer across vCPUs), at the price of the workload seeing a single CPU.
 
     ``known``: syscalls this profile allows are not recorded (they run untraced); only backends
     with ``supports_known`` take it. ``known_source`` names it in the trace header.

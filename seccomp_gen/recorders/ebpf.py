@@ -1,54 +1,12 @@
 """The ebpf recorder: syscalls of the workload's process tree counted in the kernel.
 
-No stops, no filter in the workload: BPF programs on the ``sys_enter``, ``task_newtask``,
-``sched_process_exec`` and ``sched_process_exit`` raw tracepoints count every call of the tree in
-kernel maps, and the maps are read once, when the run is over
-(:mod:`seccomp_gen.bpf.syscall_counter` says how; the programs are assembled in Python, with
-offsets read from the kernel's BTF).
-That costs well under a microsecond per call and ~15 ms to set up. Root only; never chosen by
-``auto``.
-
-Why not bpftrace: this backend first drove ``bpftrace``, which compiles its script with LLVM and
-parses the kernel's BTF at every start -- ~2.2 s here, so it was slower than ``strace -f`` on any
-workload under about half a million calls. Loading four hand-assembled programs takes
-milliseconds, and nothing but the kernel is needed (no bpftrace, clang, libbpf or tracefs).
-
-**Arch.** The tracepoint gives the syscall number but not its ABI. On x86_64 the kernel sets
-``TS_COMPAT`` in ``current->thread_info.status`` on entry of every 32-bit call (``int $0x80``,
-sysenter, a 32-bit syscall instruction) before the tracepoint runs; ``in_ia32_syscall()``, which
-gives seccomp and audit their AUDIT_ARCH, reads exactly that bit. So a call is i386 when the bit is
-set (also an ``int $0x80`` from a 64-bit program), x32 when its number has ``__X32_SYSCALL_BIT``,
-x86_64 otherwise: the same attribution as PTRACE_GET_SYSCALL_INFO. The bit is found through the
-kernel's BTF; where there is no BTF, or the host is not x86_64, the backend is unavailable rather
-than guessing.
-
-**Start and end.** The child is forked first and blocks reading a pipe; the programs are attached
-(attaching is synchronous: when it returns, every probe is live). Only then is the child released:
-it makes a seed call (``getpgid`` with a random 64-bit key of this run), which the ``sys_enter``
-program answers by putting the calling thread in the tree, and execs the workload: nothing is
-missed. The seed call, rather than our pid for the child, because the programs see the pids of the
-kernel's initial pid namespace, and a recorder in a container sees others. Calls of the
-child before its execve are dropped, except the execve itself, as in the other backends. The child
-is forked by a reaper process (:mod:`.reaper`; not in the tree: it makes no seed call), to which
-the workload's orphans are re-parented and which kills the whole tree if the recorder dies. When
-it says that the whole tree has ended, the programs are detached and the maps read. Closing our
-fds detaches everything, so a recorder that dies leaves nothing attached. A map that fills up
-drops what did not fit; the header says how much (raise the calls map's size, 262144 keys, with
-``SECCOMP_GEN_EBPF_KEYS``).
-
-**Arguments.** The same argument values the seccomp and ptrace backends record
-(:mod:`seccomp_gen.argspec`: clone flags, socket family, ioctl request, ...) are read in the kernel
-from the ``struct pt_regs`` the tracepoint carries, from the registers of the call's own ABI
-(i386: ebx, ecx, ...), and kept as distinct value pairs in a map; clone3's flags are read from the
-caller's memory. Values of 32-bit calls are cut to 32 bits, as seccomp sees them.
-
-**Results.** At ``sys_enter`` the thread's entry in the tree map keeps the key of the call it
-is in; ``sys_exit`` counts that key with its result (0, or the errno of a return value in
--4095..-1), as the ptrace backend sees it at its syscall-exit stop. Calls never seen returning
-(``exit``, a thread killed mid-call) are counted as unreturned.
-
-What it sees differently: executables are named by the path given to execve (resolved when
-absolute), so a ``#!`` script is named itself rather than its interpreter.
+No stops, no filter in the workload: our own BPF programs (:mod:`seccomp_gen.ebpf.syscall_counter`,
+assembled in Python with offsets from the kernel's BTF) count every call of the tree, with its
+arguments and result, in kernel maps that are read once when the run is over: well under a
+microsecond per call and ~15 ms to set up, with nothing but the kernel (bpftrace took ~2.2 s to
+start). Root and x86_64 only (a call's ABI is the TS_COMPAT bit); never chosen by ``auto``. The
+child is released into the tree by a keyed seed call once the programs are attached. How the arch,
+the start, the end, arguments and results are found: docs/backends/ebpf.md.
 """
 
 from __future__ import annotations
@@ -480,7 +438,7 @@ class _EbpfSession:
 
 def _watched_args() -> list[tuple[int, int, tuple[int | None, ...]]]:
     """(compat bit, syscall number, argument registers) of every call whose arguments the other
-    backends record (:data:`~seccomp_gen.argspec.ARG_FIELDS`), for x86_64, x32 and i386."""
+    backends record (:data:`~seccomp_gen.syscalls.argspec.ARG_FIELDS`), for x86_64, x32 and i386."""
     watched = []
     for arch, compat in (("x86_64", 0), ("x32", 0), ("x86", TS_COMPAT)):
         for name in sorted(ARG_FIELDS):

@@ -5,46 +5,15 @@
     import seccomp_gen
     with seccomp_gen.recording() as rec:
         os.getppid()
-        open("/etc/hostname").read()
     seccomp_gen.dump_trace(rec.trace, "block.trace.json")    # what `generate` reads
 
-How it works. A seccomp filter, loaded for every thread of the process (TSYNC), sends each x86_64
-syscall to ``SECCOMP_RET_TRAP``. The kernel skips the call and raises SIGSYS in the calling
-thread; a SIGSYS handler written in C (``_native/recording_handler.c``, compiled with the
-machine's C compiler at first use and cached, because a signal handler may only do
-async-signal-safe things) counts the call, stores (arch, nr, tid, six arguments, result) in a
-preallocated lock-free ring, then *performs the call itself* and puts the kernel's result in the
-caller's RAX. The program sees the same return values and the same errno as without recording.
-The handler's own calls come from one dedicated ``syscall`` instruction in the compiled helper,
-and the filter allows exactly that instruction: it compares ``seccomp_data.instruction_pointer``
-(the address after the instruction) with the helper's exported ``sgen_rec_syscall_ret``.
-libseccomp cannot match on the instruction pointer, so this module assembles the BPF itself
-(:func:`build_program`).
-
-What is not recorded (the trace notes say so):
-
-* ``rt_sigreturn``, ``exit``, ``exit_group``, ``clone``, ``clone3``, ``fork``, ``vfork``,
-  ``execve`` and ``execveat`` are allowed by the filter directly, by number: they cannot be
-  re-executed from inside a signal handler (a new thread or child would start on the handler's
-  stack; rt_sigreturn would return from the handler). They run natively and never appear in the
-  trace, even when the block made them (a thread start makes clone3; add them to a profile
-  yourself if the program needs them).
-* Calls of other ABIs (``int $0x80``, x32) are allowed directly and not recorded.
-* ``rt_sigprocmask`` is emulated on the saved signal mask (rt_sigreturn would undo a real one),
-  and SIGSYS is never blocked; ``rt_sigaction`` may not replace the SIGSYS handler (EPERM).
-
-After the block. A seccomp filter cannot be removed, so it stays and the handler switches to
-*pass-through*: every later syscall of the process still traps and is performed by the handler,
-without being recorded. The program behaves the same, but each syscall costs a trap and a signal
-return for the rest of the process's life (see the README's table for the measured cost). A
-later ``recording()`` in the same process reuses filter and handler. Run the code to record in a
-child process (``multiprocessing``, a subprocess) when the parent must stay fast. Without
-CAP_SYS_ADMIN the process gets ``no_new_privs`` too (the kernel requires it), for good.
-
-Limits: x86_64 only; the ring keeps the first :data:`RING` calls in full (arguments, results);
-counts stay exact beyond it, and later arguments/results are missing (the header says so). A
-program that installs its own SIGSYS handler by other means than rt_sigaction, or that crashes the
-handler with a bad pointer to rt_sigprocmask, is not supported.
+A TRAP filter on every thread (TSYNC) sends each x86_64 call to a compiled SIGSYS handler
+(``_native/recording_handler.c``) that records it and performs it itself, so results and errno are
+unchanged; the filter lets the handler's own ``syscall`` instruction through by its address, which
+libseccomp cannot express, so :func:`build_program` assembles it here. Calls that cannot be
+re-issued from a handler (:data:`ALWAYS_ALLOWED`) and other ABIs run unrecorded. The filter stays
+after the block (pass-through, a trap per call). Mechanism, limits and costs:
+docs/backends/inprocess.md.
 """
 
 from __future__ import annotations
@@ -290,8 +259,8 @@ class Recording:
 
 
 def recording() -> Recording:
-    """Record the syscalls this process (all its threads) makes inside the ``with`` block; see
-    the module docstring. ``rec.trace`` is the :class:`~seccomp_gen.model.Trace` afterwards.
+    """Record the syscalls this process (all its threads) makes inside the ``with`` block (see
+    docs/backends/inprocess.md). ``rec.trace`` is the :class:`~seccomp_gen.model.Trace` afterwards.
 
     Raises a one-line :class:`SeccompGenError` (and changes nothing) when there is no C compiler,
     the arch is not x86_64 or the kernel refuses the filter. After the first block the process

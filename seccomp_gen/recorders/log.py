@@ -1,72 +1,11 @@
 """The log recorder: a SECCOMP_RET_LOG filter in the workload, the audit log read as audit daemon.
 
-The child loads a classic BPF filter whose default action is RET_LOG (with ``known``: ALLOW for
-what the profile allows, LOG for the rest -- the seccomp backend's filter with another action),
-then execs the workload. There is no ptrace at all: every call runs at once, and the kernel emits
-one audit record (type 1326, AUDIT_SECCOMP) per logged call::
-
-    audit(...): auid=... uid=0 ... pid=1234 comm="ls" exe="/usr/bin/ls" sig=0 arch=c000003e
-    syscall=39 compat=0 ip=0x7f... code=0x7ffc0000
-
-Read through the kernel log (dmesg) those records are rate-limited and almost all are lost (10 of
-10,000 survived here). Read by the registered audit daemon over NETLINK_AUDIT they are not: the
-kernel queues them (up to ``backlog_limit``; beyond it, a logging task waits up to
-``backlog_wait_time``) and hands every one to the daemon's socket. So for the duration of a run
-this process *is* the audit daemon:
-
-* First the lock of :mod:`.audit_state` (another seccomp-gen log recording holds it: one line,
-  refused). A state file left by a recording that was killed is acted on: the settings it had
-  changed are set back (those still at its values).
-* AUDIT_GET: if another live process is registered (``status.pid``), we refuse with one line
-  rather than take its records away. A registration left by a dead process (or by a killed
-  recorder whose pid is now another process's, which the state file tells) is replaced.
-* The settings as they are, and what we will set, are saved to the state file, atomically and
-  before anything is changed. Then AUDIT_SET ``pid`` = our pid, ``rate_limit`` = 0,
-  ``backlog_limit`` raised to :data:`BACKLOG_LIMIT` (only if lower), ``enabled`` = 1 (only if it
-  was 0 and records do not arrive without it); the socket's receive buffer is raised with
-  SO_RCVBUFFORCE.
-* Afterwards -- also on Ctrl-C, SIGTERM or an exception -- exactly the fields we changed are set
-  back to what AUDIT_GET said before, we unregister (pid 0) and remove the state file. The signal
-  handlers are installed before any of this and removed after it; they never raise, so nothing
-  can come between a change and the ``try`` that undoes it. A signal before the workload exists
-  makes a one-line error (and the workload never starts); after, it is passed on to the workload.
-  If the recorder is SIGKILLed, the next log recording restores the settings from the state
-  file, and the workload dies with the recorder (:mod:`.reaper`).
-* ``status.lost`` (a system-wide counter) is compared from the moment we are registered, with the
-  lossless settings, to the end: any increase is reported in the trace header, since records may
-  then be missing. (Before we are registered, another program's records are lost whenever the
-  default backlog of 64 overflows: none of them are ours.)
-
-Attribution: the filter exists only in our child and its descendants (fork, clone and exec
-inherit it), and records carry the thread group id (``pid=``). A record counts when its pid is
-the workload's or a descendant's: known pids at once, a new pid by walking its ``PPid`` chain in
-``/proc`` up to a pid of ours (or the reaper's: orphans of the tree are re-parented to it). A
-process that is already gone when its record is read (a short ``sh -c`` child, say) cannot be
-walked; it is counted when its pid is newer than the workload's (pids are allocated upwards).
-Records of other processes (another program's RET_LOG or KILL filter) are ignored.
-
-Where counting starts: like the other backends, at the workload's execve; our own child's calls
-before it are dropped. The child makes that execve as a raw syscall whose unused argument
-registers 3-5 hold a random 192-bit key of the run, and the filter starts with a rule that LOGs
-exactly that call (:func:`~.seccomp_backend.key_prefix`): its record is there even when the known
-profile allows execve, so it marks the start exactly. It is counted itself only if the filter
-without that rule would have logged it (evaluated on the call's own arguments, with the BPF
-interpreter of :mod:`seccomp_gen.validate`), so a profile that allows execve is not told it lacks
-it. (Before, counting started at a logged execve only: with a known profile that allowed execve
-every call of the top-level process was dropped, and ``check`` passed profiles that lacked them.)
-
-Where it ends: the reaper says when the whole tree has ended. All records of it were emitted by
-then; they are in our socket or in the kernel's queue. The ``status.backlog`` AUDIT_GET reports
-then bounds how many records (ours or anyone's) can still come before ours are all read: that
-many, plus the one the kernel's sender may be holding. Once that many have been read, or nothing
-at all arrives for :data:`QUIET_S` and the queue is empty, the run ends; other programs' records
-cannot keep it going, and :data:`DRAIN_MAX_S` after the end it stops whatever comes (the header
-says so).
-
-What it cannot see: arguments and return values (not in the record; ``records_args`` and
-``records_results`` are false), and threads (a record names the thread group only). A descendant
-that outlives the main process is waited for, but its exit status is not known (it is not our
-child).
+No ptrace and no stops: the kernel writes one AUDIT_SECCOMP record per logged call, and for the
+run this process registers as the audit daemon, because records read over NETLINK_AUDIT are not
+lost as dmesg's are. Everything it changes in the audit settings is saved first
+(:mod:`.audit_state`) and set back afterwards. Counting starts at a keyed execve marker and ends
+when the reaper says the tree is gone and the kernel's queue is drained. No arguments, results or
+threads (not in the record). How and why, step by step: docs/backends/log.md.
 """
 
 from __future__ import annotations
@@ -587,7 +526,7 @@ class _LogSession:
         reaper = spawn()
         if reaper is None:  # the workload: nothing here may return or raise into the caller's code
             run_steps(pipe, steps)
-            # The marked execve (see the module's docstring), with arguments built before the
+            # The marked execve (docs/backends/log.md), with arguments built before the
             # fork: nothing else runs between the filter and the workload.
             syscall(nr_execve, self._path, self._argv, self._envp, k1, k2, k3)
             pipe.exec_failed(ctypes.get_errno())
@@ -643,8 +582,8 @@ class _LogSession:
             dispatch(data)
 
     def _drain(self, conn: AuditSocket, poller: select.poll) -> None:
-        """After the end of the tree, read what is still on its way (see the module's
-        docstring): no more records than the kernel's queue held then, plus one; or until
+        """After the end of the tree, read what is still on its way (docs/backends/log.md,
+        "Where it ends"): no more records than the kernel's queue held then, plus one; or until
         nothing arrives and the queue is empty; at most :data:`DRAIN_MAX_S`."""
         deadline = time.monotonic() + DRAIN_MAX_S
         self._read_queued(conn)

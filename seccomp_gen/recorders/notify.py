@@ -1,70 +1,13 @@
 """The notify recorder: a SECCOMP_RET_USER_NOTIF filter in the workload, a supervisor in this
 process that answers every call with SECCOMP_USER_NOTIF_FLAG_CONTINUE. No ptrace at all.
 
-Why: it works where ptrace does not -- the workload already has a debugger attached, a container
-forbids ptrace (seccomp profile, Yama, a missing capability) -- as long as seccomp filters and
-unix sockets work. Every call the filter does not ALLOW sends a notification to the listener fd
-(``struct seccomp_notif``: id, tid, arch, nr, ip, args[6]) and the calling thread waits until
-we answer; ``FLAG_CONTINUE`` lets the call run as if there were no filter. Like the seccomp
-backend it sees calls before they run: no return values (``records_results`` false).
-
-How the listener reaches us -- the ordering problem. The listener fd exists only once the
-child's ``seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, prog)`` returns, and
-from then on every syscall of the child waits for an answer from a listener nobody holds yet: a
-plain ``sendmsg`` of the fd would wait forever. ``pidfd_getfd`` from the parent would avoid
-that, but it needs ptrace access to the child (the container profiles that forbid ptrace forbid
-it too). So the child passes the fd over a socketpair (SCM_RIGHTS) with a call the filter lets
-through, and nothing else:
-
-1. The parent makes a socketpair and a random 192-bit key, and builds the filter: a short prefix
-   that ALLOWs a call of the host's native arch whose argument registers 3, 4 and 5 hold the key,
-   then libseccomp's program (:func:`~.seccomp_backend.build_filter` with action USER_NOTIF;
-   with ``known``, ALLOW for what the profile allows).
-2. The child sets no_new_privs (unless it has CAP_SYS_ADMIN), finds the fd number the listener
-   will get (the lowest free one), prepares the ``msghdr``, loads the filter, and calls
-   ``syscall(SYS_sendmsg, sock, &msg, 0, key...)``: ``sendmsg`` ignores registers 3-5, the filter
-   does not, so this one call runs without a notification. A failure there is reported and the
-   child exits the same way (``write`` and ``exit_group`` with the key).
-3. The parent receives the fd (with a timeout, and watching for the child's end), then answers
-   notifications. The child's next calls (the rest of ``os.execve``, then the workload) wait only
-   until then. Both ends of the socketpair and the listener are close-on-exec in the child.
-
-A workload's own call matches the key only if registers it does not use hold 192 random bits
-chosen for this run, which it cannot know: it never happens by chance. We count from the
-workload's execve, like the other backends: the main process's calls before it are dropped.
-
-Bookkeeping: a notification carries the calling thread's id (in our pid namespace). A thread seen
-for the first time is looked up in ``/proc`` (Tgid, PPid, exe): it is still there, since it is
-waiting for our answer. There are no fork/exec/exit events: after an ``execve``/``execveat`` the
-process's executable is read again at its next call (a new executable makes a new token, as the
-ptrace exec event does). Children inherit the filter, so forks and threads are followed with no
-work; the run ends when the listener reports that no task uses the filter any more (POLLHUP), which
-the kernel says once the last one is reaped, and the reaper (:mod:`.reaper`, which forks the
-workload, reaps its orphans and kills the whole tree if the recorder dies) has told the main
-process's status and the end of the tree. Exit statuses are known for the main process only. A
-pid reused by another process of the tree during one run would be
-counted under the old process (the pid space would have to wrap within the run).
-
-Speed: the supervisor is a compiled C loop (``_native/notify_supervisor.c``, built with the
-machine's C compiler at first use and cached like the sandbox's handler): it polls, receives,
-counts and answers each call itself, and hands a notification to Python only when Python must
-see it -- a thread it has no token for (Python reads ``/proc`` while the thread still waits), a
-syscall seen for the first time, an exec or a ``clone3`` (whose flags are read from the caller's
-memory) -- or when the workload's main process ended, the listener hung up or a signal arrived
-(``signal.set_wakeup_fd``: Ctrl-C is still forwarded from Python at once). Argument values are
-queued by C as distinct rows in arrival order, and Python folds them into its sets, with its own
-cap, before it accounts for any call itself, so the trace is exactly the Python loop's. A quick
-measurement on a busy machine (100k ``getppid()``, pinned): the supervisor loop took ~8 us per
-call in C against ~14 us in Python (poll, then the RECV and SEND ioctls through ctypes, a dict
-update per call); a bare C loop doing only poll, RECV and SEND measured 7.7 us, so that is the
-kernel's share. Skipping the poll (a blocking RECV) would save another ~1.3 us, but only recent
-kernels (6.11+) end a RECV when the last task is gone, and a signal arriving just before it
-would wait for the workload's next call. The Python loop is the fallback when there is no
-compiler or the build fails (the trace header notes which supervisor ran). The listener asks for
-SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6+) so the kernel switches between workload and supervisor
-on one CPU. ``SECCOMP_GEN_NOTIFY_SUPERVISOR=c`` insists on the compiled loop (an error if it
-cannot be built), ``=python`` uses the Python loop; unset or ``auto``, the compiled one if it
-can be built.
+Why: it works where ptrace does not (a debugger attached, a container that forbids ptrace), as
+long as seccomp filters and unix sockets work. It sees calls before they run: no return values.
+The child hands its listener fd over a socketpair with the one call a 192-bit key lets through
+(every other call would wait for a supervisor that has no listener yet); the supervisor is the
+compiled C loop of ``_native/notify_supervisor.c``, with a Python loop as fallback
+(``SECCOMP_GEN_NOTIFY_SUPERVISOR``). The handover, the bookkeeping and the measured costs:
+docs/backends/notify.md.
 """
 
 from __future__ import annotations

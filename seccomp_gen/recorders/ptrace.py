@@ -4,14 +4,11 @@ Two stops per call (entry and exit), so it sees every call's result; the seccomp
 once per call and is faster, but sees no results. Process bookkeeping, signal forwarding and the
 spawn are :class:`~.session.TraceSession`'s; this module is the hot loop.
 
-Why it looks like this:
-
-* PTRACE_GET_SYSCALL_INFO reports the AUDIT_ARCH of every call, so an ``int 0x80`` from a 64-bit
-  program is named with the i386 table and an x32 call (bit 30 in the number) with the x32 table.
-  python-ptrace has no binding for it, so the hot path calls libc's ``ptrace`` through ctypes
-  directly, with a buffer allocated once.
-* Counting in the hot loop is a couple of dict operations keyed by numbers; names, per-process and
-  per-exe views are made once at the end by :mod:`seccomp_gen.aggregate`.
+Why it looks like this: PTRACE_GET_SYSCALL_INFO reports the AUDIT_ARCH of every call (an ``int
+0x80`` is named with the i386 table, an x32 call with the x32 table) and python-ptrace has no
+binding for it, so the hot path calls libc's ``ptrace`` through ctypes with a buffer allocated
+once; counting is a couple of dict operations keyed by numbers, and names and views are made once
+at the end by :mod:`seccomp_gen.aggregate`. See docs/backends/ptrace.md.
 """
 
 from __future__ import annotations

@@ -1,31 +1,10 @@
 """The seccomp recorder: a SECCOMP_RET_TRACE filter in the workload, PTRACE_CONT in the tracer.
 
-The child loads a classic BPF filter whose default action is RET_TRACE, right before it execs the
-workload. Every syscall then stops the calling thread once, *before* the call runs, with a
-PTRACE_EVENT_SECCOMP stop; PTRACE_GET_SYSCALL_INFO (op SECCOMP) gives its arch, number and
-arguments, and PTRACE_CONT lets it go on. The ptrace backend stops twice per call (entry and
-exit), so this one costs about half as much per call -- and it never sees a call's result. The
-trace says so in its header and leaves ``results`` empty (a stop at the exit as well would make
-it exactly as dear as the ptrace backend; use that one when results matter).
-
-With ``known`` (``record --known PROFILE``) the filter ALLOWs what the profile allows, per arch and
-with its argument conditions, so those calls never stop: a workload the profile covers runs at
-nearly native speed and only the calls the profile lacks are recorded.
-
-Details that matter:
-
-* RET_TRACE needs PTRACE_O_TRACESECCOMP set before the filter is loaded (else the calls fail with
-  ENOSYS): the parent sets it while the child waits in its SIGSTOP, before the child loads it.
-* The filter is built and exported by libseccomp in the parent (so a profile libseccomp rejects
-  fails before anything is forked); the child only runs two ``prctl`` calls on the ready program.
-* The filter names every ABI of the host's kernel (x86_64, x86 and x32 here) and its bad-arch
-  action is TRACE too, so no call of any ABI is killed or missed.
-* The filter is inherited across fork, clone and execve, so every descendant is covered. It is
-  loaded after our own pre-exec code, and like the ptrace backend we start counting at the
-  workload's execve.
-* Without CAP_SYS_ADMIN the kernel requires no_new_privs before a filter can be loaded; with it
-  (root) we do not set it, so setuid programs and LSM transitions in the workload behave as they
-  do natively. The header says when it was set.
+Every syscall stops once, *before* it runs (PTRACE_EVENT_SECCOMP), so this costs about half of
+the ptrace backend's two stops per call, and never sees a result. With ``known`` the filter ALLOWs
+what the profile allows, and those calls never stop. PTRACE_O_TRACESECCOMP must be set before the
+child loads the filter (else ENOSYS); the filter, built by libseccomp in the parent, names every
+ABI of the host with TRACE as the bad-arch action too. Details: docs/backends/seccomp.md.
 """
 
 from __future__ import annotations

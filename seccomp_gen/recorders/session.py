@@ -1,18 +1,11 @@
 """What the ptrace-based recorders share: one traced session of a workload.
 
 A :class:`TraceSession` forks the workload under PTRACE_TRACEME, forwards the user's signals to it,
-and keeps the process / thread / executable bookkeeping from the ptrace events (fork, vfork,
-clone, exec, exit). A backend subclass supplies how a syscall is seen: its ``_wait_for_exec`` runs
-the child up to the workload's execve, its ``_loop`` is the hot loop, and ``resume`` is the ptrace
-request that lets a stopped thread go on (PTRACE_SYSCALL for a stop at every syscall entry and
-exit, PTRACE_CONT when a seccomp filter decides which calls stop).
-
-* One ``waitpid(-1, _WALL)`` loop for every traced thread and process. python-ptrace's
-  ``PtraceDebugger`` polls with sleeps once several processes are traced, which made a gcc compile
-  30x slower here, and its import alone costs ~17 ms of start-up; we call libc's ``ptrace``
-  through ctypes, with the uapi numbers in :mod:`.ptrace_abi`.
-* PTRACE_O_EXITKILL: if the recorder dies, the kernel kills every tracee, so no workload is ever
-  left stopped under a dead tracer.
+and keeps the process / thread / executable bookkeeping from the ptrace events; a backend subclass
+supplies ``_wait_for_exec``, the hot ``_loop`` and ``resume`` (PTRACE_SYSCALL or PTRACE_CONT). One
+``waitpid(-1, __WALL)`` loop for every tracee, libc's ``ptrace`` through ctypes (uapi numbers in
+:mod:`seccomp_gen.linux.ptrace`; python-ptrace polled with sleeps), PTRACE_O_EXITKILL so that no
+tracee outlives the recorder. See docs/backends/README.md, "The traced session".
 """
 
 from __future__ import annotations
@@ -124,7 +117,7 @@ class TraceSession:
 
     def _before_exec(self) -> None:
         """Runs in the child after it stopped for the tracer, right before execve; raises
-        :class:`ChildSetupError` on failure. Nothing by default."""
+        :class:`~seccomp_gen.linux.spawn.ChildSetupError` on failure. Nothing by default."""
 
     def _wait_for_exec(self) -> tuple[int, int]:
         """Let the child run up to its execve and return the stop for ``_loop`` to start with."""

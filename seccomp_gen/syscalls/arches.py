@@ -1,7 +1,7 @@
 """Which ABIs (libseccomp arch tokens) one kernel runs, in one table for every stage.
 
 The recorders watch the ABIs of the host's family, synthesis lists them in a profile, and the
-emitters group them (Docker's ``archMap``): they must agree, so the table is here and nowhere
+formats group them (Docker's ``archMap``): they must agree, so the table is here and nowhere
 else. Pure data: this is not a syscall table, only which ABIs share a kernel, main arch first.
 """
 
