@@ -30,6 +30,7 @@ from .errors import RecordError, SeccompGenError, UnknownSyscall
 from .linux import cbpf
 from .linux.seccomp import MAX_INSNS
 from .profile import ArgCondition, Profile, Rule
+from .proof import Mismatch, check
 from .syscalls.arches import X32_SYSCALL_BIT
 
 _AUDIT_ARCH_X86_64 = int(pyseccomp.Arch.X86_64)
@@ -353,6 +354,22 @@ class Simulator:
         if nr < 0:
             raise SeccompGenError(f"{name} does not exist on {arch}")
         return self.evaluate(arch, nr, args)
+
+
+def prove(profile: Profile, program: bytes, host: str | None = None) -> list[Mismatch]:
+    """Where the filter ``program`` (BPF, as exported) and ``profile``'s meaning disagree, over
+    the calls :mod:`seccomp_gen.proof` picks; empty when they agree everywhere it looked."""
+    sim = Simulator(program)
+
+    def compiled(arch: str, nr: int, args: tuple[int, ...]) -> tuple[str, int | None]:
+        v = sim.evaluate_raw(audit_arch(arch), nr, args)
+        return (v.action, v.errno)
+
+    def name_of(arch: str, nr: int) -> str | None:
+        name = syscall_name(arch, nr)
+        return None if name.startswith("syscall_") else name
+
+    return check(profile, compiled, name_of, host or native_arch())
 
 
 def simulator(profile: Profile) -> Simulator:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from .syscalls.arches import arch_sort_key, sort_arches
+from .syscalls.arches import WIDE, arch_sort_key, sort_arches
 
 #: Actions a rule or a default can take, in our spelling (the CLI's). ``kill`` is libseccomp's
 #: SCMP_ACT_KILL, which kills the thread; ``kill-process`` kills the whole process.
@@ -27,6 +27,9 @@ ACTIONS: tuple[str, ...] = ("allow", "errno", "kill", "kill-process", "trap", "l
 
 #: Comparison operators, libseccomp's names without the ``SCMP_CMP_`` prefix.
 OPS: tuple[str, ...] = ("NE", "LT", "LE", "EQ", "GE", "GT", "MASKED_EQ")
+
+#: The verdict for a call of an ABI a profile does not list.
+BADARCH_VERDICT: tuple[str, int | None] = ("kill", None)
 
 ERRNO_EPERM = 1
 ERRNO_ENOSYS = 38
@@ -76,6 +79,13 @@ class ArgCondition:
             "GE": a >= self.value,
             "GT": a > self.value,
         }[self.op]
+
+
+def _matches32(c: ArgCondition, arg: int) -> bool:
+    """A condition on a 32-bit ABI: libseccomp compares the low 32 bits of value and argument
+    (its ``datum`` is truncated for 32-bit arches)."""
+    low = ArgCondition(c.index, c.op, c.value & 0xFFFFFFFF, c.value_two & 0xFFFFFFFF)
+    return low.matches(arg & 0xFFFFFFFF)
 
 
 @dataclass(frozen=True)
@@ -166,6 +176,26 @@ class Profile:
     def rules_for(self, arch: str) -> tuple[Rule, ...]:
         """The rules that apply to one arch, in canonical order."""
         return tuple(r for r in self.rules if arch in r.arches)
+
+    def verdict(self, arch: str, name: str | None,
+                args: Sequence[int] = ()) -> tuple[str, int | None]:
+        """What the profile means for one call: ``name`` (None: a number no table names) made
+        with ``arch``'s ABI and these argument registers. An ABI the profile does not list is
+        killed (libseccomp's bad-arch action, which runc and crun keep); 32-bit ABIs compare
+        the low 32 bits of each argument, as libseccomp does. The compiled filter must give
+        the same answer (:mod:`seccomp_gen.proof`)."""
+        if arch not in self.architectures:
+            return BADARCH_VERDICT
+        if name is None:
+            return self.default_verdict
+        mask = (1 << 64) - 1 if arch in WIDE else 0xFFFFFFFF
+        regs = [(a & mask) for a in args] + [0] * (6 - len(args))
+        for rule in self.rules:
+            if rule.name == name and arch in rule.arches and all(
+                    c.matches(regs[c.index]) if arch in WIDE else _matches32(c, regs[c.index])
+                    for c in rule.conditions):
+                return rule.verdict
+        return self.default_verdict
 
 
 def normalize(profile: Profile) -> Profile:

@@ -34,6 +34,9 @@ ARG_POLICIES: tuple[str, ...] = ("none", "safe", "strict")
 
 
 
+#: ``--arches``: only the ABIs the traces used (the default), or every ABI of the host's family.
+ARCH_POLICIES: tuple[str, ...] = ("observed", "family")
+
 #: ``--baseline auto``: the runtime the trace's header names (``record --container``), else none.
 AUTO_BASELINE = "auto"
 
@@ -46,8 +49,12 @@ class Policy:
     default_action: str = "errno"
     errno: int = ERRNO_EPERM
     baseline: str = AUTO_BASELINE
+    arches: str = "observed"
 
     def __post_init__(self) -> None:
+        if self.arches not in ARCH_POLICIES:
+            raise SeccompGenError(f"unknown arch policy {self.arches!r}",
+                                  hint=f"use one of {', '.join(ARCH_POLICIES)}")
         if self.args not in ARG_POLICIES:
             raise SeccompGenError(f"unknown argument policy {self.args!r}",
                                   hint=f"use one of {', '.join(ARG_POLICIES)}")
@@ -188,6 +195,30 @@ def _clone3_rules(trace: Trace, policy: Policy, notes: list[str]) -> list[Rule]:
     return rules
 
 
+def _arches(observed: set[str], host: str, rules: list[Rule], policy: Policy,
+            notes: list[str]) -> tuple[str, ...]:
+    """The ABIs the profile lists: those the traces used (and the host's, where the runtime's
+    baseline runs), or with ``--arches family`` every ABI of the host's family. An ABI not
+    listed is killed by the filter: with runc and crun, which apply every name to every listed
+    ABI, listing one the workload never used would let any allowed name through it."""
+    used = set(observed)
+    if not used or any(r.baseline for r in rules):
+        used.add(host)
+    family = set(family_of(host))
+    if policy.arches == "family":
+        added = sort_arches(family - used)
+        if added:
+            notes.append(f"--arches family: {', '.join(added)} listed although the traces did "
+                         "not use them; name-based consumers (OCI) allow every name there too")
+        return sort_arches(used | family)
+    unused = sort_arches(family - used)
+    if unused:
+        notes.append(f"{', '.join(unused)} not used by the traces: calls of "
+                     f"{'that ABI' if len(unused) == 1 else 'those ABIs'} are killed "
+                     "(--arches family lists them)")
+    return sort_arches(used)
+
+
 def _nameable(rec: SyscallRecord) -> bool:
     return not rec.name.startswith("syscall_") and not rec.arch.startswith("audit_arch_")
 
@@ -205,7 +236,8 @@ def _provenance(trace: Trace, policy: Policy) -> list[str]:
     default = policy.default_action + (f" {policy.errno}" if policy.default_action == "errno"
                                        else "")
     lines = [
-        f"seccomp-gen profile: args={policy.args} default={default} baseline={policy.baseline}",
+        f"seccomp-gen profile: args={policy.args} default={default} baseline={policy.baseline} "
+        f"arches={policy.arches}",
         f"host {h.host_arch}, kernel {h.kernel}, libseccomp {h.libseccomp}, backend {h.backend}"
         + (f", pinned to cpu {h.pinned_cpu}" if h.pinned_cpu is not None else ""),
     ]
@@ -263,7 +295,7 @@ def synthesize(trace: Trace, policy: Policy | None = None) -> Profile:
     observed_arches = {r.arch for r in trace.syscalls if _nameable(r)}
     host = h.host_arch
     rules = _baseline_rules(rules, host, policy)
-    arches = sort_arches([*observed_arches, *family_of(host)])
+    arches = _arches(observed_arches, host, rules, policy, notes)
     if policy.args != "none" and not h.records_args:
         notes.append("the trace did not record arguments, so none are pinned")
     if any(r.name in ("socketcall", "ipc") for r in trace.syscalls):

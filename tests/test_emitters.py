@@ -54,7 +54,8 @@ def test_oci_shape() -> None:
     doc = json.loads(oci.emit(p))
     assert list(doc) == ["comment", "defaultAction", "defaultErrnoRet", "architectures",
                          "syscalls"]
-    assert doc["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    # Only the ABIs the trace used: x32 is not listed, so its calls are killed.
+    assert doc["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
     assert doc["defaultAction"] == "SCMP_ACT_ERRNO" and doc["defaultErrnoRet"] == 1
     clone = next(e for e in doc["syscalls"] if e["names"] == ["clone"])
     assert clone["args"] == [{"index": 0, "value": 0x7E020000, "valueTwo": 0,
@@ -71,7 +72,7 @@ def test_oci_docker_archmap() -> None:
     doc = json.loads(oci.emit(_profiles()[0], docker=True))
     assert "architectures" not in doc
     assert doc["archMap"] == [{"architecture": "SCMP_ARCH_X86_64",
-                               "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]}]
+                               "subArchitectures": ["SCMP_ARCH_X86"]}]
 
 
 def test_oci_parse_splits_same_index_args_like_runc() -> None:
@@ -109,14 +110,14 @@ def test_lxc_grammar_details() -> None:
     lines = text.splitlines()
     assert lines[:2] == ["2", "allowlist errno 1"]
     assert "" not in lines  # LXC reads an empty line as a syscall named ""
-    assert "[x86_64]" in lines and "[x86]" in lines and "[x32]" in lines
+    assert "[x86_64]" in lines and "[x86]" in lines and "[x32]" not in lines
     # MASKED_EQ: the expected value second, the mask fourth; an explicit action before args.
     assert "clone allow [0,0,SCMP_CMP_MASKED_EQ,2114060288]" in lines
     assert "mprotect allow [2,0,SCMP_CMP_MASKED_EQ,4]" in lines
     assert "clone3 errno 38" in lines
     i = lines.index("capget")
     assert lines[i - 1].startswith("# baseline: lxc: ")
-    x86 = lines[lines.index("[x86]") + 1: lines.index("[x32]")]
+    x86 = lines[lines.index("[x86]") + 1:]
     assert "socketcall allow [0,1,SCMP_CMP_EQ]" in x86 and "read" in x86
 
 
@@ -151,7 +152,7 @@ def test_python_table_module_runs_and_prints(tmp_path: Path) -> None:
     path.write_text(python_table.emit(p))
     out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
                          check=True).stdout
-    assert out.startswith("default: errno 1\narchitectures: x86_64, x86, x32\n")
+    assert out.startswith("default: errno 1\narchitectures: x86_64, x86\n")
     assert "clone3" in out and "skipped: x86_64 syscall_0x1f4" in out
     spec = importlib.util.spec_from_file_location("policy", path)
     assert spec is not None and spec.loader is not None

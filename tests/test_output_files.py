@@ -177,12 +177,17 @@ def test_full_disk_run_keeps_the_command_status(full_disk: Path, tmp_path: Path)
 
 
 def test_generate_names_only_the_arches_it_allows(tmp_path: Path) -> None:
-    """An x86_64-only trace: the LXC and Python profiles list x86 and x32 with nothing allowed;
-    OCI applies every name to every listed arch."""
+    """An x86_64-only trace lists x86_64 alone (the other ABIs are killed); with --arches
+    family the LXC and Python profiles list x86 and x32 with nothing allowed, and OCI applies
+    every name to every listed arch."""
     ls = SAMPLES / "ls.trace.json"
+    res = sg("generate", ls, "--format", "oci", "-o", tmp_path / "alone.json")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.strip().endswith("syscalls allowed on x86_64"), res.stderr
     said = {}
     for fmt in ("oci", "lxc", "python"):
-        res = sg("generate", ls, "--format", fmt, "-o", tmp_path / f"p.{fmt}")
+        res = sg("generate", ls, "--format", fmt, "--arches", "family", "-o",
+                 tmp_path / f"p.{fmt}")
         assert res.returncode == 0, res.stderr
         said[fmt] = res.stderr.strip()
     n = len(load_profile(str(tmp_path / "p.python"))[0].names("x86_64"))
@@ -195,8 +200,8 @@ def test_generate_names_only_the_arches_it_allows(tmp_path: Path) -> None:
         "where the names exist)")
     assert said["oci"].endswith("syscalls allowed on x86_64, x86, x32")
     # An i386 program: counts per arch, one arch without a call.
-    res = sg("generate", SAMPLES / "hello32.trace.json", "--format", "python", "-o",
-             tmp_path / "h.py")
+    res = sg("generate", SAMPLES / "hello32.trace.json", "--format", "python", "--arches",
+             "family", "-o", tmp_path / "h.py")
     assert res.returncode == 0
     h32 = load_profile(str(tmp_path / "h.py"))[0]
     per = {a: len(h32.names(a)) for a in ("x86_64", "x86")}

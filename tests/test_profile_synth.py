@@ -29,7 +29,9 @@ def _conds(p: Profile, name: str, arch: str = "x86_64") -> set[tuple[ArgConditio
 
 def test_minimal_per_arch_and_family_listed() -> None:
     p = synthesize(mixed_trace(), Policy(args="none"))
-    assert p.architectures == ("x86_64", "x86", "x32")
+    # Only the ABIs the trace used are listed; x32's calls are then killed, and a note says so.
+    assert p.architectures == ("x86_64", "x86")
+    assert any(n.startswith("x32 not used by the traces") for n in p.notes), p.notes
     assert p.names("x86") == {"read", "write", "exit_group", "socketcall", "mmap2",
                               "personality"}
     x64 = {r.name for r in mixed_trace().syscalls
@@ -37,6 +39,24 @@ def test_minimal_per_arch_and_family_listed() -> None:
     assert p.names("x86_64") == x64
     assert p.names("x32") == frozenset()
     assert all(not r.conditions for r in p.rules)
+    # --arches family lists the whole family, and says what that means for OCI.
+    wide = synthesize(mixed_trace(), Policy(args="none", arches="family"))
+    assert wide.architectures == ("x86_64", "x86", "x32")
+    assert any(n.startswith("--arches family: x32 listed") for n in wide.notes), wide.notes
+    assert wide.rules == p.rules
+    with pytest.raises(SeccompGenError, match="arch policy"):
+        Policy(arches="all")
+
+
+def test_an_x86_64_trace_lists_x86_64_alone() -> None:
+    """A workload that made no i386 call gets no i386 ABI: under runc (every name on every
+    listed ABI) an ``int $0x80`` write would otherwise pass."""
+    t = trace([rec("x86_64", "write"), rec("x86_64", "exit_group")])
+    assert synthesize(t).architectures == ("x86_64",)
+    # A baseline runs on the host's ABI even if the trace has only i386 calls.
+    t32 = trace([rec("x86", "write")])
+    assert synthesize(t32, Policy(baseline="runc")).architectures == ("x86_64", "x86")
+    assert synthesize(t32, Policy(baseline="none")).architectures == ("x86",)
 
 
 def test_unnameable_syscall_is_reported_not_dropped() -> None:

@@ -49,10 +49,10 @@ def test_the_bundle_defaults_to_the_working_directory() -> None:
         seen.append(bundle)
         return {"process": {}}
 
-    assert runtime_baseline(["runc", "run", "id"], "/work/b", read) == "runc"
-    assert seen == ["/work/b"]
-    assert runtime_baseline(["runc", "run", "-b", "rel", "id"], "/work", read) == "runc"
-    assert seen[-1] == "/work/rel"
+    assert runtime_baseline(["runc", "run", "id"], "/srv/b", read) == "runc"
+    assert seen == ["/srv/b"]
+    assert runtime_baseline(["runc", "run", "-b", "rel", "id"], "/srv", read) == "runc"
+    assert seen[-1] == "/srv/rel"
 
 
 def test_runtime_in_the_trace_file_and_generate_auto() -> None:

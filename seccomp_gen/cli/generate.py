@@ -19,7 +19,7 @@ from ..formats import NAMES as FORMATS
 from ..formats import resolve
 from ..merge import merge_traces
 from ..profile import ACTIONS, ERRNO_EPERM, Profile
-from ..synthesize import ARG_POLICIES, AUTO_BASELINE, synthesize
+from ..synthesize import ARCH_POLICIES, ARG_POLICIES, AUTO_BASELINE, synthesize
 from ..syscalls.baselines import NAMES as BASELINE_NAMES
 from .options import policy_of
 
@@ -51,6 +51,10 @@ def add_arguments(gen: argparse.ArgumentParser) -> None:
     gen.add_argument("--errno", type=int, default=ERRNO_EPERM, metavar="N",
                      help=f"errno for --default-action errno (default: {ERRNO_EPERM}, EPERM; "
                      "clone3 always gets ENOSYS so that glibc falls back to clone)")
+    gen.add_argument("--arches", choices=ARCH_POLICIES, default="observed",
+                     help="which ABIs the profile lists: observed (those the traces used; "
+                     "calls of the others are killed; default) or family (every ABI of the "
+                     "host's family)")
     gen.add_argument("--baseline", choices=(AUTO_BASELINE, *BASELINE_NAMES),
                      default=AUTO_BASELINE,
                      help="also allow what this runtime does after loading the filter (default: "

@@ -48,4 +48,5 @@ def policy_of(args: argparse.Namespace) -> Policy:
     return Policy(args=getattr(args, "args", "safe"),
                   default_action=getattr(args, "default_action", "errno"),
                   errno=getattr(args, "errno", ERRNO_EPERM),
-                  baseline=getattr(args, "baseline", "auto"))
+                  baseline=getattr(args, "baseline", "auto"),
+                  arches=getattr(args, "arches", "observed"))

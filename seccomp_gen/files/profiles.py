@@ -196,7 +196,7 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
     as exactly the rules of the profile (a defence against anything that could add a rule
     through a name or a comment), and libseccomp must accept what it says."""
     from ..formats import emit, parse, resolve
-    from ..libseccomp import validate
+    from ..libseccomp import export_bpf, prove, validate
     from ..profile import normalize, widen
 
     profile = drop_unknown(profile)
@@ -209,6 +209,13 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
                               "from; nothing was written", path=output,
                               hint="this is a bug in seccomp-gen: please report it")
     validate(back)
+    # What the consumer will load (the file, compiled) must do what the profile means.
+    wrong = prove(meant, export_bpf(back))
+    if wrong:
+        raise SeccompGenError(f"the compiled {fmt} filter does not do what the profile says "
+                              f"({len(wrong)} call{'s' if len(wrong) != 1 else ''}, e.g. "
+                              f"{wrong[0].text()}); nothing was written", path=output,
+                              hint="this is a bug in seccomp-gen or libseccomp: please report it")
     return profile, text
 
 
