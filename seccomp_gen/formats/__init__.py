@@ -57,6 +57,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            emit="emit_docker", choice=False, per_arch=False),
     Format("lxc", "lxc", "LXC's version 2 policy (lxc.seccomp.profile)", ".seccomp",
            "LXC v2 policy"),
+    Format("kubernetes", "kubernetes", "the security-profiles-operator's SeccompProfile "
+           "resource (YAML)", ".yaml", "Kubernetes SeccompProfile", named=True, per_arch=False),
     Format("python", "python_table", "an importable Python module: the table and apply() "
            "(pyseccomp)", ".py", "Python table"),
 )}
@@ -77,7 +79,7 @@ def _or_list(items: Sequence[str]) -> str:
 
 
 def choices_text() -> str:
-    """``oci, lxc or python``, for help texts and errors."""
+    """``oci, lxc, kubernetes or python``, for help texts and errors."""
     return _or_list(NAMES)
 
 
