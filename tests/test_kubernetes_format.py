@@ -489,6 +489,16 @@ def test_bad_yaml_is_one_line_and_nothing_is_written(what: str, text: str, says:
     assert not out.exists()
 
 
+def test_the_json_form_is_refused_clearly(tmp_path: Path) -> None:
+    """kubectl get -o json: JSON files are OCI's, and the resource is not an OCI profile."""
+    src = tmp_path / "app.json"
+    src.write_text(json.dumps(yaml.safe_load(emit(SYNTHETIC["safe-runc"], "kubernetes"))))
+    res = cli("diff", src, SAMPLES[0])
+    assert res.returncode == 2 and res.stderr.count("\n") == 1
+    assert "a Kubernetes object (kind 'SeccompProfile') in JSON" in res.stderr
+    assert "as YAML (kubectl get -o yaml)" in res.stderr
+
+
 def test_input_cap_applies(tmp_path: Path) -> None:
     src = tmp_path / "app.yaml"
     src.write_text(emit(SYNTHETIC["safe-runc"], "kubernetes"))
