@@ -219,6 +219,7 @@ def _strace_reader(path: Path) -> None:
 
 READERS: dict[str, Callable[[Path], None]] = {
     "trace": _trace_reader, "oci": _profile_reader, "lxc": _profile_reader,
+    "kubernetes": _profile_reader,
     "python": _profile_reader, "strace": _strace_reader,
 }
 

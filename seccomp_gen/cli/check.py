@@ -19,6 +19,7 @@ from ..errors import SeccompGenError
 from ..files import traces
 from ..files.atomic import check_writable
 from ..formats import NAMES as FORMAT_NAMES
+from ..formats import kinds_text
 from ..merge import merge_traces
 from ..synthesize import ARG_POLICIES
 
@@ -38,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..recorders import BACKENDS, known_backends_text
 
     p.add_argument("--profile", required=True, metavar="PROFILE",
-                   help="the profile to check against (OCI/Docker, LXC, Python table or trace)")
+                   help=f"the profile to check against ({kinds_text('trace')})")
     p.add_argument("--update", action="store_true",
                    help="add what is new to PROFILE and rewrite it (atomically, in its own "
                    "format unless --format is given); a trace file gets the new run merged in")

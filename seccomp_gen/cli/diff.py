@@ -25,6 +25,7 @@ from ..compare import diff
 from ..errors import SeccompGenError
 from ..files.inputs import check_stdin_once
 from ..files.profiles import load_profile, skipped_summary
+from ..formats import kinds_text
 from ..libseccomp import arch_token, syscall_number
 from ..synthesize import ARG_POLICIES, Policy
 
@@ -34,7 +35,7 @@ DIFF_FORMATS = ("text", "json", "github")
 
 
 #: The description ``--help`` shows (the one-line summary is in the command registry).
-DESCRIPTION = ("Compare two of: trace, OCI/Docker JSON, LXC v2 policy, Python table. Shows per "
+DESCRIPTION = (f"Compare two of: trace, {kinds_text()}. Shows per "
                "arch how many syscalls each allows, which only one does, and where the argument "
                "conditions, other verdicts or default action differ. Exit 0 if equal, 1 if not, "
                "2 on error.")

@@ -16,7 +16,7 @@ from ..files.atomic import check_writable
 from ..files.inputs import check_stdin_once
 from ..files.profiles import write_profile
 from ..formats import NAMES as FORMATS
-from ..formats import resolve
+from ..formats import kinds_text, resolve
 from ..merge import merge_traces
 from ..profile import ACTIONS, ERRNO_EPERM, Profile
 from ..synthesize import ARCH_POLICIES, ARG_POLICIES, AUTO_BASELINE, synthesize
@@ -28,8 +28,7 @@ DEFAULT_ACTIONS = tuple(a for a in ACTIONS if a != "allow")
 
 #: The description ``--help`` shows (the one-line summary is in the command registry).
 DESCRIPTION = ("Build the minimal seccomp profile that allows what the traces observed (the "
-               "union of all runs), check it with libseccomp, and write it as OCI JSON, an LXC "
-               "v2 policy, or an importable Python module.")
+               f"union of all runs), check it with libseccomp, and write it as {kinds_text()}.")
 
 
 def add_arguments(gen: argparse.ArgumentParser) -> None:

@@ -28,7 +28,7 @@ from ..files.atomic import check_writable
 from ..files.inputs import STDIN, check_stdin_once, read_text, source_name
 from ..files.profiles import write_profile
 from ..formats import NAMES as FORMAT_NAMES
-from ..formats import resolve
+from ..formats import kinds_text, resolve
 from ..synthesize import ARG_POLICIES, Policy, synthesize
 from ..syscalls.arches import family_of
 
@@ -40,8 +40,8 @@ WHAT = "an strace log or a profile"
 
 #: The description ``--help`` shows (the one-line summary is in the command registry).
 DESCRIPTION = ("Import strace -f text output (strace -f -o FILE, strace -ff -o FILE's FILE.PID "
-               "files, or what strace printed on stderr) as a seccomp-gen trace; or read an "
-               "OCI/Docker, LXC or Python-table profile and write it in another format. Lines "
+               "files, or what strace printed on stderr) as a seccomp-gen trace; or read a "
+               f"profile ({kinds_text()}) and write it in another format. Lines "
                "strace printed that are not understood are reported (count and the first few); "
                "nothing is written on an error.")
 
@@ -98,10 +98,10 @@ def expand_inputs(inputs: list[str]) -> list[tuple[str, int]]:
 
 
 def looks_like_profile(text: str) -> bool:
-    """JSON (OCI/Docker/trace), an LXC v2 policy, or a generated Python table."""
-    head = text.lstrip()
-    return (head.startswith("{") or head.startswith("2\n") or head.startswith("2\r\n")
-            or ("\nRULES = " in text and "\nDEFAULT_ACTION = " in text))
+    """A trace or a file some profile format recognises (the format registry decides)."""
+    from ..formats import claims
+
+    return claims(text)
 
 
 def _resolver() -> Any:

@@ -21,7 +21,7 @@ DESCRIPTION = ("Run COMMAND under a recorder and write a trace file. The command
 
 def add_arguments(rec: argparse.ArgumentParser) -> None:
     """The options and arguments of ``record``."""
-    from ..formats import choices_text
+    from ..formats import choices_text, kinds_text
     from ..recorders import BACKENDS, known_backends_text
 
     rec.add_argument("-o", "--output", metavar="FILE",
@@ -44,8 +44,8 @@ def add_arguments(rec: argparse.ArgumentParser) -> None:
                      "root; never chosen by auto) or "
                      "auto (seccomp where available, else ptrace; the default)")
     rec.add_argument("--known", metavar="PROFILE",
-                     help="do not record what this profile (OCI, LXC, Python table or trace "
-                     "file) already allows: those syscalls run untraced at native speed and only "
+                     help=f"do not record what this profile ({kinds_text('trace file')}) "
+                     "already allows: those syscalls run untraced at native speed and only "
                      f"new ones are recorded ({known_backends_text()} backend; argument "
                      "conditions are honoured)")
     rec.add_argument("--container", action="store_true",

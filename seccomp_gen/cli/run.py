@@ -22,9 +22,10 @@ from ..enforce.run import VIOLATION_EXIT, RunResult, check_mode
 from ..errors import SeccompGenError
 from ..files.atomic import check_writable, write_or_rescue
 from ..files.inputs import source_name
+from ..formats import kinds_text
 
 #: The description ``--help`` shows (the one-line summary is in the command registry).
-DESCRIPTION = ("Load PROFILE (OCI JSON, LXC policy, Python table or trace file) as a real "
+DESCRIPTION = (f"Load PROFILE ({kinds_text('trace file')}) as a real "
                "seccomp filter in COMMAND, right before it starts, and report every syscall "
                "the profile denies as it happens (pid, executable, arch, call with decoded "
                "arguments, what happened), with a summary at the end. Allowed syscalls never "
@@ -38,9 +39,8 @@ DESCRIPTION = ("Load PROFILE (OCI JSON, LXC policy, Python table or trace file) 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options and arguments of ``run``."""
     p.add_argument("--profile", required=True, metavar="PROFILE",
-                   help="the profile to enforce: OCI/Docker JSON, LXC v2 policy, generated "
-                   "Python table, or a trace file (allows exactly what it recorded); '-': "
-                   "standard input")
+                   help=f"the profile to enforce: {kinds_text('a trace file')} (a trace "
+                   "allows exactly what it recorded); '-': standard input")
     p.add_argument("--mode", default="enforce", metavar="MODE",
                    help="enforce (deny as the profile says and report; the default), complain "
                    "(report calls the profile does not allow and let them through, so one run "

@@ -200,7 +200,7 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
     from ..profile import normalize, widen
 
     profile = drop_unknown(profile)
-    text = emit(profile, fmt, docker=docker)
+    text = emit(profile, fmt, docker=docker, output=output)
     # Check what the file says, read back, not the model: that also proves the emitter.
     back = parse(text, fmt, output)
     meant = normalize(profile) if resolve(fmt, docker).per_arch else widen(profile)

@@ -4,8 +4,9 @@ A format is a module in this package with ``emit(profile) -> str``, ``parse(text
 Profile`` and ``sniff(text) -> bool`` (is this file mine? it may raise a one-line error for a
 file that is plainly of another version), and one :class:`Format` line in :data:`FORMATS`. That
 is all adding a format takes: ``generate --format``, ``import --format``, ``check --format``,
-``record --profile FORMAT:FILE``, their help texts, and the readers of ``diff``, ``run``,
-``check`` and ``record --known`` all read this table. Modules are imported when first used.
+``record --profile FORMAT:FILE``, their help texts, ``import``'s "is this a profile?", and the
+readers of ``diff``, ``run``, ``check`` and ``record --known`` all read this table. Modules are
+imported when first used.
 
 Formats are thin and pure: all decisions are in the :class:`~seccomp_gen.profile.Profile`;
 they never import libseccomp, rich or ptrace. Traces have their own format module
@@ -16,7 +17,7 @@ format, and how to add one: docs/formats/.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -35,8 +36,13 @@ class Format:
     module: str
     summary: str
     suffix: str
+    #: What help texts call a file of this format, in lists of what a command reads.
+    noun: str = ""
     emit: str = "emit"
     choice: bool = True
+    #: Whether the text names the profile (Kubernetes' ``metadata.name``): the emitter then
+    #: takes ``output=``, the path the text will be written to, and derives the name from it.
+    named: bool = False
     #: Whether the file can say which arch a rule is for; OCI's cannot (runc and crun apply
     #: every rule to every listed arch), so it holds the :func:`~seccomp_gen.profile.widen`-ed
     #: profile and reads back as that.
@@ -47,12 +53,15 @@ class Format:
 #: fallback for text no other format claims).
 FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("oci", "oci", "OCI runtime-spec linux.seccomp JSON (runc, crun, podman, Docker, "
-           "Kubernetes' localhost profiles)", ".json", per_arch=False),
+           "Kubernetes' localhost profiles)", ".json", "OCI/Docker JSON", per_arch=False),
     Format("docker", "oci", "Docker's form of the OCI JSON, with archMap", ".json",
            emit="emit_docker", choice=False, per_arch=False),
-    Format("lxc", "lxc", "LXC's version 2 policy (lxc.seccomp.profile)", ".seccomp"),
+    Format("lxc", "lxc", "LXC's version 2 policy (lxc.seccomp.profile)", ".seccomp",
+           "LXC v2 policy"),
+    Format("kubernetes", "kubernetes", "the security-profiles-operator's SeccompProfile "
+           "resource (YAML)", ".yaml", "Kubernetes SeccompProfile", named=True, per_arch=False),
     Format("python", "python_table", "an importable Python module: the table and apply() "
-           "(pyseccomp)", ".py"),
+           "(pyseccomp)", ".py", "Python table"),
 )}
 
 #: The ``--format`` choices.
@@ -65,10 +74,20 @@ class _Module(Protocol):
     def sniff(self, text: str) -> bool: ...
 
 
-def choices_text() -> str:
-    """``oci, lxc or python``, for help texts and errors."""
-    *rest, last = NAMES
+def _or_list(items: Sequence[str]) -> str:
+    *rest, last = items
     return f"{', '.join(rest)} or {last}" if rest else last
+
+
+def choices_text() -> str:
+    """``oci, lxc, kubernetes or python``, for help texts and errors."""
+    return _or_list(NAMES)
+
+
+def kinds_text(*more: str) -> str:
+    """What the profile readers accept, for help texts: ``OCI/Docker JSON, ..., Python table``
+    and then ``more`` (``trace file``), the last joined with "or"."""
+    return _or_list([FORMATS[name].noun or name for name in NAMES] + list(more))
 
 
 def resolve(name: str, docker: bool = False) -> Format:
@@ -87,16 +106,26 @@ def _module(fmt: Format) -> _Module:
     return cast(_Module, importlib.import_module(f"{__name__}.{fmt.module}"))
 
 
-def emit(profile: Profile, fmt: str, *, docker: bool = False) -> str:
-    """The profile as the text of format ``fmt``."""
+def emit(profile: Profile, fmt: str, *, docker: bool = False, output: str | None = None) -> str:
+    """The profile as the text of format ``fmt``; ``output``: the file it is for, which a
+    format that names its profile (:attr:`Format.named`) takes the name from."""
     f = resolve(fmt, docker)
-    emitter: Callable[[Profile], str] = getattr(_module(f), f.emit)
-    return emitter(profile)
+    emitter: Callable[..., str] = getattr(_module(f), f.emit)
+    return emitter(profile, output=output) if f.named else emitter(profile)
 
 
 def parse(text: str, fmt: str, source: str = "<profile>") -> Profile:
     """Read a profile written in format ``fmt`` back into the model."""
     return _module(resolve(fmt)).parse(text, source)
+
+
+def claims(text: str) -> bool:
+    """Whether some profile format (the fallback's too) recognises ``text`` as its own; a file
+    that one plainly recognises as another version of itself counts (its reader says why)."""
+    try:
+        return any(_module(FORMATS[name]).sniff(text) for name in NAMES)
+    except SeccompGenError:
+        return True
 
 
 def sniff(text: str) -> str:
@@ -108,4 +137,5 @@ def sniff(text: str) -> str:
     return NAMES[-1]
 
 
-__all__ = ["FORMATS", "NAMES", "Format", "choices_text", "emit", "parse", "resolve", "sniff"]
+__all__ = ["FORMATS", "NAMES", "Format", "choices_text", "claims", "emit", "kinds_text", "parse",
+           "resolve", "sniff"]

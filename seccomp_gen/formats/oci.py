@@ -286,6 +286,9 @@ def from_json(doc: Any, source: str = "<oci profile>", *, docker_arch: str = "am
     naming its JSON path."""
     if not isinstance(doc, dict):
         _fail(source, "", f"expected a JSON object, found {_json_kind(doc)}")
+    if "kind" in doc and "apiVersion" in doc:  # kubectl get -o json: JSON files are OCI's
+        _fail(source, "", f"a Kubernetes object (kind {_show(doc['kind'])}) in JSON, not an OCI "
+              "profile: give a SeccompProfile as YAML (kubectl get -o yaml)")
     if isinstance(doc.get("linux"), dict) and "seccomp" in doc["linux"]:
         doc = doc["linux"]["seccomp"]  # a whole config.json
         if not isinstance(doc, dict):
