@@ -37,3 +37,10 @@ def test_generate_complain_profile_and_docker_errno_note(tmp_path: Path) -> None
         res = run("generate", LS, *extra, "-o", tmp_path / f"p{len(extra)}")
         assert res.returncode == 0 and "defaultErrnoRet" not in res.stderr, res.stderr
 
+
+def test_import_to_oci_notes_it_too(tmp_path: Path) -> None:
+    assert run("generate", LS, "--errno", "38", "--format", "lxc", "-o",
+               tmp_path / "p.lxc").returncode == 0
+    res = run("import", tmp_path / "p.lxc", "--format", "oci", "-o", tmp_path / "p.json")
+    assert res.returncode == 0, res.stderr
+    assert "note: Docker 20.10 ignores defaultErrnoRet" in res.stderr

@@ -9,7 +9,8 @@ is all adding a format takes: ``generate --format``, ``import --format``, ``chec
 
 Emitters are thin and pure: all decisions are in the :class:`~seccomp_gen.profile.Profile`;
 they never import libseccomp, rich or ptrace. Traces have their own format module
-(:mod:`.tracefile`), and strace logs theirs (:mod:`.strace`): they are not profiles.
+(:mod:`.tracefile`), and the logs ``import`` reads theirs (:mod:`.strace`, and
+:mod:`.auditlog` for the kernel's SECCOMP audit records): they are not profiles.
 """
 
 from __future__ import annotations
