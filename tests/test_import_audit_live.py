@@ -5,26 +5,31 @@ write a SECCOMP record for each call it does not list. Without an audit daemon t
 them to its log; these tests read them back with ``dmesg`` (never registering as the audit
 daemon: another test may own it) and import them.
 
-The kernel log is machine-wide and lossy, so each capture is a window: a line written to
-/dev/kmsg opens it, and a marker record closes it (a child that logs one getppid call; the audit
-queue is FIFO, so once the marker is printed every record before it is too). Records of other
-processes in the window are left out by ``--pid``/``--exe``. The kernel log's rate limit (10
-messages per 5 s, shared by every ``printk_ratelimit`` caller) would drop most records, so it is
-lifted for the window (``kernel.printk_ratelimit = 0``) and restored after. Waiting has a hard
-cap. When an audit daemon is registered, records go to it and not to the kernel log: the tests
-then skip, printing why (a machine condition, not a result).
+The kernel log is machine-wide and lossy, so each capture is a window between two marker
+records (a child that logs one getppid call; the audit queue is FIFO, so once the closing
+marker is printed every record before it is too). Records of other processes in the window are
+left out by ``--pid``/``--exe``. The kernel log's rate limit (10 messages per 5 s, shared by
+every ``printk_ratelimit`` caller) would drop most records, so it is lifted for the window
+(``kernel.printk_ratelimit = 0``) and restored after. Each capture is checked against the
+records the kernel multicast meanwhile (the read-only group journald reads): when an audit
+daemon registered by another test took some records, the capture is incomplete and the test
+skips, printing why (a machine condition, not a result); with a daemon registered at the start
+it skips too. Every wait has a hard cap.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
-import secrets
 import shutil
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -46,7 +51,8 @@ from test_consumers import (
 )
 
 from seccomp_gen import dump_trace
-from seccomp_gen.linux.audit import AuditSocket, AuditStatus
+from seccomp_gen.auditrecord import AUDIT_SECCOMP, SeccompRecord, parse_seccomp_record
+from seccomp_gen.linux.audit import NETLINK_AUDIT, AuditSocket
 
 __all__ = ["bundle"]
 
@@ -79,6 +85,8 @@ _MARKER = (
     "os.getppid()\n"
 )
 _GETPPID_X86_64 = 110
+#: linux/audit.h: the multicast group of audit records for readers (CAP_AUDIT_READ).
+_AUDIT_NLGRP_READLOG = 1
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -99,17 +107,13 @@ def _skip(why: str) -> None:
     pytest.skip(why)
 
 
-def _audit_status() -> AuditStatus:
-    sock = AuditSocket()
-    try:
-        return sock.status()
-    finally:
-        sock.close()
-
-
 def _audit_daemon() -> int:
     """The pid of the registered audit daemon (0: none, records go to the kernel log)."""
-    return _audit_status().pid
+    sock = AuditSocket()
+    try:
+        return sock.status().pid
+    finally:
+        sock.close()
 
 
 @pytest.fixture
@@ -128,48 +132,117 @@ def kernel_log() -> Iterator[KernelLog]:
     yield KernelLog()
 
 
+def _marker() -> int:
+    """Run the marker child (one logged getppid); its pid."""
+    res = run([sys.executable, "-c", _MARKER])
+    assert res.returncode == 0, res.stderr
+    return pid_of(res)
+
+
+def _is_marker(rec: SeccompRecord | None, pid: int) -> bool:
+    return rec is not None and rec.pid == pid and rec.syscall == _GETPPID_X86_64
+
+
+class _Multicast:
+    """Every audit record the kernel sends, as a reader of its multicast group sees them
+    (AUDIT_NLGRP_READLOG: what journald reads; not the audit daemon's unicast, so nothing is
+    taken from anyone). kauditd multicasts each record, then prints it (or hands it to a
+    daemon), in one order: the ground truth a dmesg capture is checked against."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                  NETLINK_AUDIT)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.bind((0, 1 << (_AUDIT_NLGRP_READLOG - 1)))
+        self.sock.settimeout(0.2)
+        self.records: list[SeccompRecord] = []
+        self.overflow = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:  # records dropped on this socket: cannot check
+                    self.overflow = True
+                    continue
+                return
+            if len(data) > 16 and struct.unpack_from("=H", data, 4)[0] == AUDIT_SECCOMP:
+                rec = parse_seccomp_record(data[16:])
+                if rec is not None:
+                    self.records.append(rec)
+
+    def between(self, first: int, last: int) -> list[SeccompRecord] | None:
+        """The records sent after marker ``first`` and before marker ``last`` (waiting for it,
+        with a hard cap); None if they cannot be known (this socket overflowed)."""
+        deadline = time.monotonic() + MARKER_WAIT
+        while not any(_is_marker(r, last) for r in list(self.records)):
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+        self.close()
+        recs = self.records
+        i = next((i for i, r in enumerate(recs) if _is_marker(r, first)), None)
+        j = next(j for j, r in enumerate(recs) if _is_marker(r, last))
+        return None if self.overflow or i is None else recs[i + 1:j]
+
+    def close(self) -> None:
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join()
+            self.sock.close()
+
+
 class KernelLog:
-    """Windows of the kernel log, read with dmesg."""
+    """Windows of the kernel log, read with dmesg, each checked to be complete."""
 
     @contextlib.contextmanager
     def window(self) -> Iterator[list[str]]:
-        """The dmesg lines logged while the body runs (filled in when it ends)."""
-        token = secrets.token_hex(8)
+        """The dmesg lines logged while the body runs (filled in when it ends), between two
+        marker records. Skips, saying why, when the kernel log did not get every record the
+        kernel sent meanwhile (an audit daemon registered by another test took some)."""
         lines: list[str] = []
         old = RATELIMIT.read_text()
-        lost = _audit_status().lost
+        multicast = _Multicast()
         RATELIMIT.write_text("0")
         try:
-            with open("/dev/kmsg", "w") as kmsg:
-                kmsg.write(f"seccomp-gen-test: window {token} opens\n")
+            first = _marker()
             yield lines
-            marker = run([sys.executable, "-c", _MARKER])
-            assert marker.returncode == 0, marker.stderr
-            pid = pid_of(marker)
-            closing = re.compile(rf"\bpid={pid} .* syscall={_GETPPID_X86_64} ")
+            last = _marker()
+            sent = multicast.between(first, last)
             deadline = time.monotonic() + MARKER_WAIT
             while True:
                 text = run(["dmesg"]).stdout.splitlines()
-                start = next((i for i, ln in enumerate(text)
-                              if f"window {token} opens" in ln), None)
-                assert start is not None, "the window's opening line left the kernel log"
-                end = next((i for i, ln in enumerate(text) if i > start and closing.search(ln)),
-                           None)
-                if end is not None:
-                    lines += text[start + 1:end]
+                recs = [auditrecord_of(ln) for ln in text]
+                i = next((i for i, r in enumerate(recs) if _is_marker(r, first)), None)
+                j = next((j for j, r in enumerate(recs) if _is_marker(r, last)), None)
+                if i is not None and j is not None:
+                    lines += text[i + 1:j]
                     break
                 if time.monotonic() > deadline:
                     if owner := _audit_daemon():
                         _skip(f"process {owner} registered as the audit daemon during the test: "
                               "the records went to it")
-                    pytest.fail(f"the marker record did not reach the kernel log in "
+                    pytest.fail(f"the marker records did not reach the kernel log in "
                                 f"{MARKER_WAIT}s")
                 time.sleep(0.2)
         finally:
             RATELIMIT.write_text(old)
-        dropped = (_audit_status().lost - lost) & 0xFFFFFFFF
-        if dropped:  # machine-wide: another process's backlog or rate limit; the capture is short
-            _skip(f"the audit subsystem lost {dropped} record(s) during the window (status.lost)")
+            multicast.close()
+        logged = {r.stamp for r in map(auditrecord_of, lines) if r is not None}
+        missing = [r for r in sent or () if r.stamp not in logged]
+        if missing:
+            _skip(f"{len(missing)} of the {len(sent or ())} SECCOMP records the kernel sent in the "
+                  "window did not reach its log (an audit daemon registered meanwhile took them)")
+
+
+def auditrecord_of(line: str) -> SeccompRecord | None:
+    return parse_seccomp_record(line) if "type=1326" in line else None
 
 
 def _names(trace: Path) -> set[tuple[str, str]]:
