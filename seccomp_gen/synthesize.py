@@ -156,7 +156,8 @@ def _rules_for_record(rec: SyscallRecord, policy: Policy) -> list[Rule]:
         return [Rule(rec.name, arches)]
     if rec.args.capped:
         return [Rule(rec.name, arches, comment=(
-            "argument values hit the recorder's cap; not pinned"))]
+            "argument values incomplete (over the recorder's cap, or not in an imported log); "
+            "not pinned"))]
     sets = _condition_sets(policy.args, rec.name, rec.args)
     if not sets or () in sets or _covers_everything(sets):
         return [Rule(rec.name, arches)]
@@ -303,7 +304,8 @@ def synthesize(trace: Trace, policy: Policy | None = None) -> Profile:
                      "arguments are in memory, so socket/socketpair argument rules do not cover "
                      "them; only the sub-call number is pinned")
     if any(r.args is not None and r.args.capped for r in trace.syscalls):
-        notes.append("some argument sets hit the recorder's cap and are left unpinned")
+        notes.append("some argument sets are incomplete (over the recorder's cap, or not in an "
+                     "imported log) and are left unpinned")
     profile = Profile(
         default_action=policy.default_action,
         default_errno=policy.errno if policy.default_action == "errno" else None,

@@ -295,6 +295,16 @@ def note_line(console: Any, note: str) -> None:
     console.print(Text(f"note: {note}", style="dim"), soft_wrap=True)
 
 
+def consumer_notes(console: Any, profile: Profile, fmt: str) -> None:
+    """A note line for each way the format's consumers read the profile differently from what
+    it says (Docker 20.10 and ``defaultErrnoRet``)."""
+    if fmt == "oci":
+        from ..formats.oci import consumer_notes as oci_notes
+
+        for note in oci_notes(profile):
+            note_line(console, note)
+
+
 def trace_heading(path: str, command: str) -> Text:
     """``show``'s first line: the trace file in bold, then the command it recorded."""
     return Text.assemble((printable(path), "bold"), printable(f": {command}"))

@@ -79,4 +79,5 @@ def run(args: argparse.Namespace, out: Any = None, err: Any = None) -> int:
 
         err.print(ui.profile_summary(profile, args.format, args.output), soft_wrap=True,
                   highlight=False, markup=False)
+        ui.consumer_notes(err, profile, args.format)
     return 0

@@ -20,10 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..auditrecord import SeccompRecord
 from ..errors import SeccompGenError
 from ..libseccomp import arch_name, syscall_name, syscall_number
-from ..linux.audit import SeccompRecord, parse_seccomp_record
-from ..linux.kmsg import open_at_end, records_since
+from ..linux.kmsg import open_at_end, seccomp_records_since
 from ..model import ExitStatus, Trace, Violation
 from ..profile import Profile
 from ..syscalls.arches import sort_arches
@@ -153,12 +153,7 @@ def load(profile: Profile | str | os.PathLike[str]) -> tuple[Profile, str]:
 def _kmsg_kills(fd: int, pid: int) -> list[SeccompRecord]:
     """The seccomp kill records (sig=SIGSYS) of ``pid`` the kernel logged since ``fd`` was
     opened (:func:`~seccomp_gen.linux.kmsg.open_at_end`); closes ``fd``."""
-    found = []
-    for text in records_since(fd):
-        rec = parse_seccomp_record(text)
-        if rec is not None and rec.sig == signal.SIGSYS and rec.pid == pid:
-            found.append(rec)
-    return found
+    return [rec for rec in seccomp_records_since(fd) if rec.sig == signal.SIGSYS and rec.pid == pid]
 
 
 def _run_killmode(argv: Sequence[str], path: str, program: bytes,
@@ -292,7 +287,7 @@ def run(
         if status.signal == signal.SIGSYS:
             for rec in _kmsg_kills(kmsg, pid):
                 arch, nr = arch_name(rec.arch, rec.syscall), rec.syscall
-                action = to_verdict(rec.code).action
+                action = rec.action
                 v = Violation(arch=arch, name=syscall_name(arch, nr), nr=nr, args=(),
                               pid=rec.pid, tid=rec.pid, exe=rec.exe, action=action, errno=None,
                               by_rule=(arch in prof.architectures

@@ -10,7 +10,8 @@ imported when first used.
 
 Formats are thin and pure: all decisions are in the :class:`~seccomp_gen.profile.Profile`;
 they never import libseccomp, rich or ptrace. Traces have their own format module
-(:mod:`.tracefile`), and strace logs theirs (:mod:`.strace`): they are not profiles. One page per
+(:mod:`.tracefile`), and the logs ``import`` reads theirs (:mod:`.strace`, and
+:mod:`.auditlog` for the kernel's SECCOMP audit records): they are not profiles. One page per
 format, and how to add one: docs/formats/.
 """
 

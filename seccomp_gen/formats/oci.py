@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from ..errors import SeccompGenError
 from ..jsontext import loads_json
 from ..profile import (
+    ERRNO_EPERM,
     MAX_ERRNO,
     ArgCondition,
     Profile,
@@ -27,6 +28,7 @@ from ..profile import (
 )
 from ..safetext import is_arch_name, is_syscall_name
 from ..syscalls.arches import FAMILIES, sort_arches
+from ..syscalls.constants import errno_name
 
 ACTION_NAMES: dict[str, str] = {
     "allow": "SCMP_ACT_ALLOW",
@@ -122,6 +124,20 @@ def to_json(profile: Profile, *, docker: bool = False) -> dict[str, Any]:
         doc["architectures"] = [arch_token(a) for a in p.architectures]
     doc["syscalls"] = _syscalls(p)
     return doc
+
+
+def consumer_notes(profile: Profile) -> tuple[str, ...]:
+    """What a consumer of this OCI profile does differently from what it says, one line each.
+
+    Docker 20.10 ignores ``defaultErrnoRet`` (measured with Debian's docker.io 20.10.24 and its
+    runc: a call the profile does not list fails with EPERM whatever ``defaultErrnoRet`` says,
+    while a rule's own ``errnoRet`` is honoured); runc, crun and podman honour it."""
+    errno = profile.default_errno
+    if profile.default_action != "errno" or errno is None or errno == ERRNO_EPERM:
+        return ()
+    return (f"Docker 20.10 ignores defaultErrnoRet: under it, syscalls this profile does not "
+            f"list fail with EPERM, not {errno_name(errno)} ({errno}); runc, crun and podman "
+            "honour it",)
 
 
 def sniff(text: str) -> bool:

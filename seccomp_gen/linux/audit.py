@@ -1,30 +1,29 @@
-"""The kernel's audit subsystem: a NETLINK_AUDIT socket, and the seccomp record it carries.
+"""The kernel's audit subsystem: a NETLINK_AUDIT socket, and the seccomp records it carries.
 
 seccomp-gen reads audit records in two places: the log backend, as the registered audit daemon
-(records arrive on its netlink socket, none lost), and ``run --mode kill``, from the kernel log
-(``/dev/kmsg``, text). One record format serves both, one parser reads it::
-
-    audit(...): auid=... uid=0 ... pid=1234 comm="ls" exe="/usr/bin/ls" sig=0 arch=c000003e
-    syscall=39 compat=0 ip=0x7f... code=0x7ffc0000
-
-:func:`parse_seccomp_record` is pure.
+(records arrive on its netlink socket, none lost), and ``run --mode kill`` and ``import``, from
+the kernel log or an audit log (text). One record format serves both, and one pure parser reads
+it, :func:`seccomp_gen.auditrecord.parse_seccomp_record` (re-exported here), so that ``import``
+(in ``formats/``, which may not import this package) reads it too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..auditrecord import AUDIT_SECCOMP as AUDIT_SECCOMP
+from ..auditrecord import SeccompRecord as SeccompRecord
+from ..auditrecord import exe_field as exe_field
+from ..auditrecord import parse_seccomp_record as parse_seccomp_record
 from ..errors import RecordError
 
 NETLINK_AUDIT = 9
 AUDIT_GET, AUDIT_SET = 1000, 1001
-AUDIT_SECCOMP = 1326
 #: Message types from 1100 up are audit records (from the kernel's queue); below, replies.
 AUDIT_FIRST_RECORD = 1100
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -38,48 +37,6 @@ RCVBUF = 64 << 20
 _NLMSGHDR = struct.Struct("=IHHII")
 _STATUS_FIELDS = ("mask", "enabled", "failure", "pid", "rate_limit", "backlog_limit", "lost",
                   "backlog")
-
-_RECORD = re.compile(
-    rb"\bpid=(\d+) .*?\bexe=(\"[^\"]*\"|[0-9A-Fa-f]+|\(null\)) (?:.*? )?sig=(\d+) "
-    rb"arch=([0-9a-f]+) syscall=(\d+) .*?\bcode=0x([0-9a-f]+)"
-)
-
-
-@dataclass(frozen=True)
-class SeccompRecord:
-    """One AUDIT_SECCOMP record: who (thread group ``pid``, ``exe``), which call (the kernel's
-    AUDIT_ARCH ``arch`` and number ``syscall``), and the filter's return value ``code``; ``sig``
-    is the signal that killed it (SIGSYS for a kill), 0 otherwise."""
-
-    pid: int
-    exe: str
-    sig: int
-    arch: int
-    syscall: int
-    code: int
-
-
-def exe_field(raw: bytes) -> str:
-    """The ``exe=`` value: quoted, or hex when it holds unusual bytes."""
-    if raw.startswith(b'"'):
-        return raw[1:-1].decode(errors="surrogateescape")
-    if raw == b"(null)":
-        return "?"
-    try:
-        return bytes.fromhex(raw.decode()).decode(errors="surrogateescape")
-    except ValueError:
-        return raw.decode(errors="replace")
-
-
-def parse_seccomp_record(text: bytes) -> SeccompRecord | None:
-    """The seccomp record in ``text`` (a netlink payload, a kernel log line, a line of
-    audit.log), or None if it holds none."""
-    m = _RECORD.search(text)
-    if m is None:
-        return None
-    return SeccompRecord(pid=int(m.group(1)), exe=exe_field(m.group(2)), sig=int(m.group(3)),
-                         arch=int(m.group(4), 16), syscall=int(m.group(5)),
-                         code=int(m.group(6), 16))
 
 
 @dataclass(frozen=True)

@@ -15,33 +15,25 @@ from dataclasses import dataclass
 
 from ..errors import SeccompGenError
 
+# The seccomp return values: one table, in syscalls.constants (audit records name them too);
+# re-exported here for the assembler's users (``cbpf.RET_LOG``).
+from ..syscalls.constants import RET_ACTION_FULL as RET_ACTION_FULL
+from ..syscalls.constants import RET_ALLOW as RET_ALLOW
+from ..syscalls.constants import RET_DATA as RET_DATA
+from ..syscalls.constants import RET_ERRNO as RET_ERRNO
+from ..syscalls.constants import RET_KILL_PROCESS as RET_KILL_PROCESS
+from ..syscalls.constants import RET_KILL_THREAD as RET_KILL_THREAD
+from ..syscalls.constants import RET_LOG as RET_LOG
+from ..syscalls.constants import RET_TRACE as RET_TRACE
+from ..syscalls.constants import RET_TRAP as RET_TRAP
+from ..syscalls.constants import RET_USER_NOTIF as RET_USER_NOTIF
+from ..syscalls.constants import action_name
+
 # Opcodes (linux/filter.h) of the instructions the hand-written programs use.
 LD_W_ABS = 0x20
 JEQ_K = 0x15
 JSET_K = 0x45
 RET_K = 0x06
-
-# Seccomp return values (linux/seccomp.h): the action in the high 16 bits, data below.
-RET_KILL_PROCESS = 0x80000000
-RET_KILL_THREAD = 0x00000000
-RET_TRAP = 0x00030000
-RET_ERRNO = 0x00050000
-RET_USER_NOTIF = 0x7FC00000
-RET_TRACE = 0x7FF00000
-RET_LOG = 0x7FFC0000
-RET_ALLOW = 0x7FFF0000
-RET_ACTION_FULL = 0xFFFF0000
-RET_DATA = 0x0000FFFF
-_RET_NAMES = {
-    RET_KILL_PROCESS: "kill-process",
-    RET_KILL_THREAD: "kill",
-    RET_TRAP: "trap",
-    RET_ERRNO: "errno",
-    RET_USER_NOTIF: "notify",
-    RET_TRACE: "trace",
-    RET_LOG: "log",
-    RET_ALLOW: "allow",
-}
 
 #: ``struct seccomp_data`` offsets: nr u32 @0, arch u32 @4, ip u64 @8, args u64[6] @16.
 NR, ARCH, IP, ARGS = 0, 4, 8, 16
@@ -203,7 +195,7 @@ def run_bpf(program: Sequence[Insn], data: bytes) -> int:
 
 def to_verdict(value: int) -> Verdict:
     """Name a seccomp return value."""
-    action = _RET_NAMES.get(value & RET_ACTION_FULL, f"unknown {value:#x}")
+    action = action_name(value)
     return Verdict(action, value & RET_DATA if action == "errno" else None, value)
 
 

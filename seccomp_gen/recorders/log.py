@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from ..aggregate import ProcessState, RawRecording, build_trace
+from ..auditrecord import parse_seccomp_record
 from ..errors import RecordError
 from ..libseccomp import arch_name, arch_token, syscall_name, syscall_number
 from ..linux import cbpf
@@ -35,7 +36,6 @@ from ..linux.audit import (
     STATUS_RATE_LIMIT,
     AuditSocket,
     AuditStatus,
-    parse_seccomp_record,
 )
 from ..linux.host import host_arches
 from ..linux.libc import string_array, syscall

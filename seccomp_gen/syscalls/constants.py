@@ -37,6 +37,36 @@ CLONE_NS_MASK: Final = 0x7E020000
 CLONE_NEWTIME: Final = CLONE_NAMES["CLONE_NEWTIME"]
 PROT_EXEC: Final = 0x4
 
+#: linux/seccomp.h: a filter's return value holds the action in its high 16 bits, data below.
+RET_KILL_PROCESS: Final = 0x80000000
+RET_KILL_THREAD: Final = 0x00000000
+RET_TRAP: Final = 0x00030000
+RET_ERRNO: Final = 0x00050000
+RET_USER_NOTIF: Final = 0x7FC00000
+RET_TRACE: Final = 0x7FF00000
+RET_LOG: Final = 0x7FFC0000
+RET_ALLOW: Final = 0x7FFF0000
+RET_ACTION_FULL: Final = 0xFFFF0000
+RET_DATA: Final = 0x0000FFFF
+#: Each seccomp action by value, named as profiles name it (``kill`` is the thread's kill).
+RET_ACTIONS: Final[dict[int, str]] = {
+    RET_KILL_PROCESS: "kill-process",
+    RET_KILL_THREAD: "kill",
+    RET_TRAP: "trap",
+    RET_ERRNO: "errno",
+    RET_USER_NOTIF: "notify",
+    RET_TRACE: "trace",
+    RET_LOG: "log",
+    RET_ALLOW: "allow",
+}
+
+
+def action_name(value: int) -> str:
+    """The action of a seccomp return value (an audit record's ``code=``): ``log``, ``errno``...;
+    ``unknown 0x...`` for a value no kernel defines."""
+    return RET_ACTIONS.get(value & RET_ACTION_FULL, f"unknown {value:#x}")
+
+
 #: include/linux/errno.h: codes the kernel uses internally, which a tracer (or strace) can see.
 KERNEL_ERRNOS: Final[dict[str, int]] = {
     "ERESTARTSYS": 512, "ERESTARTNOINTR": 513, "ERESTARTNOHAND": 514, "ENOIOCTLCMD": 515,
