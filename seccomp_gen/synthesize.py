@@ -28,7 +28,7 @@ from .profile import (
 )
 from .syscalls.arches import family_of, sort_arches
 from .syscalls.baselines import BASELINES, PINNED
-from .syscalls.constants import CLONE_NEWTIME, CLONE_NS_MASK, PROT_EXEC
+from .syscalls.constants import CLONE_NEWTIME, CLONE_NS_MASK, PROT_EXEC, PROT_WRITE
 
 ARG_POLICIES: tuple[str, ...] = ("none", "safe", "strict")
 
@@ -100,12 +100,16 @@ _SAFE: dict[tuple[str, str], _Shaper] = {
     ("ipc", "call"): _eq,
 }
 
+#: W^X: the write and exec bits of a mapping's protection, pinned together, so that a profile
+#: allows PROT_WRITE|PROT_EXEC only if a recorded call asked for both.
+_WX = _masked(PROT_WRITE | PROT_EXEC)
+
 #: Shapes ``strict`` uses instead of plain equality; every other recorded field is pinned EQ.
 _STRICT_SPECIAL: dict[tuple[str, str], _Shaper] = {
-    ("mmap", "prot"): _masked(PROT_EXEC),
-    ("mmap2", "prot"): _masked(PROT_EXEC),
-    ("mprotect", "prot"): _masked(PROT_EXEC),
-    ("pkey_mprotect", "prot"): _masked(PROT_EXEC),
+    ("mmap", "prot"): _WX,
+    ("mmap2", "prot"): _WX,
+    ("mprotect", "prot"): _WX,
+    ("pkey_mprotect", "prot"): _WX,
 }
 
 

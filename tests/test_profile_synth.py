@@ -84,9 +84,10 @@ def test_strict_pins_ioctl_fcntl_and_prot_exec() -> None:
     p = synthesize(mixed_trace(), Policy(args="strict"))
     assert _conds(p, "ioctl") == {(ArgCondition(1, "EQ", 0x5401),)}
     assert _conds(p, "fcntl") == {(ArgCondition(1, "EQ", 1),), (ArgCondition(1, "EQ", 2),)}
-    # mmap was seen with and without PROT_EXEC: nothing to pin; mprotect never with it.
-    assert _conds(p, "mmap") == {()}
-    assert _conds(p, "mprotect") == {(ArgCondition(2, "MASKED_EQ", 4, 0),)}
+    # W^X: mmap was seen writable and executable, never both at once; mprotect never executable.
+    assert _conds(p, "mmap") == {(ArgCondition(2, "MASKED_EQ", 6, 2),),
+                                 (ArgCondition(2, "MASKED_EQ", 6, 4),)}
+    assert _conds(p, "mprotect") == {(ArgCondition(2, "MASKED_EQ", 6, 0),)}
     assert _conds(p, "socket") == {(ArgCondition(0, "EQ", 1), ArgCondition(1, "EQ", 0x80001)),
                                    (ArgCondition(0, "EQ", 2), ArgCondition(1, "EQ", 1))}
     assert _conds(p, "clone") == {(ArgCondition(0, "MASKED_EQ", CLONE_NS_MASK, 0),)}
@@ -258,3 +259,24 @@ def test_runtime_defaults_pin_the_capability_prctl_options() -> None:
     # With no_new_privs the runtimes make no prctl call after the filter.
     for runtime in ("runc-nnp", "crun-nnp"):
         assert "prctl" not in synthesize(t, Policy(baseline=runtime)).names()
+
+
+def test_strict_keeps_write_xor_execute() -> None:
+    """Under --args strict, mmap/mprotect may map writable or executable as recorded, never
+    both unless a recorded call asked for both (the mask is PROT_WRITE|PROT_EXEC)."""
+    rw, rx, rwx, ro = 0x3, 0x5, 0x7, 0x1
+    t = trace([rec("x86_64", "mprotect", {(rw,), (rx,), (ro,)}),
+               rec("x86_64", "mmap", {(rw,)})])
+    p = synthesize(t, Policy(args="strict"))
+    for name, allowed in (("mprotect", (rw, rx, ro, 0x2, 0x4, 0)), ("mmap", (rw, 0x2))):
+        for prot in allowed:
+            assert p.verdict("x86_64", name, (0, 0, prot)) == ("allow", None), (name, prot)
+        assert p.verdict("x86_64", name, (0, 0, rwx)) != ("allow", None), name
+        assert p.verdict("x86_64", name, (0, 0, 0x6)) != ("allow", None), name
+    assert p.verdict("x86_64", "mmap", (0, 0, rx)) != ("allow", None)
+    assert p.verdict("x86_64", "mmap", (0, 0, ro)) != ("allow", None)
+    # A recorded RWX mapping (a JIT) is allowed, and only then.
+    jit = synthesize(trace([rec("x86_64", "mprotect", {(rwx,)})]), Policy(args="strict"))
+    assert jit.verdict("x86_64", "mprotect", (0, 0, rwx)) == ("allow", None)
+    # The safe policy does not pin protections at all.
+    assert synthesize(t).verdict("x86_64", "mprotect", (0, 0, rwx)) == ("allow", None)

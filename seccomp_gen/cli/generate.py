@@ -44,7 +44,7 @@ def add_arguments(gen: argparse.ArgumentParser) -> None:
     gen.add_argument("--args", choices=ARG_POLICIES, default="safe",
                      help="argument pinning: none, safe (namespaces, socket domain, "
                      "personality, prctl option; default) or strict (also ioctl, fcntl, "
-                     "PROT_EXEC and every other recorded argument)")
+                     "W^X in mmap/mprotect and every other recorded argument)")
     gen.add_argument("--default-action", choices=DEFAULT_ACTIONS, default="errno",
                      help="what unlisted syscalls get (default: errno)")
     gen.add_argument("--errno", type=int, default=ERRNO_EPERM, metavar="N",

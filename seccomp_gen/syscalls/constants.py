@@ -36,6 +36,7 @@ CLONE_NS_MASK: Final = 0x7E020000
 #: unshare(2) and setns(2) also take CLONE_NEWTIME, which clone(2) reads as part of the exit signal.
 CLONE_NEWTIME: Final = CLONE_NAMES["CLONE_NEWTIME"]
 PROT_EXEC: Final = 0x4
+PROT_WRITE: Final = 0x2
 
 #: linux/seccomp.h: a filter's return value holds the action in its high 16 bits, data below.
 RET_KILL_PROCESS: Final = 0x80000000
