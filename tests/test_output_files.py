@@ -184,6 +184,12 @@ def test_generate_names_only_the_arches_it_allows(tmp_path: Path) -> None:
     res = sg("generate", ls, "--format", "oci", "-o", tmp_path / "alone.json")
     assert res.returncode == 0, res.stderr
     assert res.stderr.strip().endswith("syscalls allowed on x86_64"), res.stderr
+    # LXC cannot leave an ABI out (it adds every rule to all of the host's ABIs): it says so.
+    res = sg("generate", ls, "--format", "lxc", "-o", tmp_path / "alone.lxc")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.strip().endswith(
+        "; LXC also applies these rules to x86, x32 (it adds every rule to all of the host's "
+        "ABIs, whatever the sections say)"), res.stderr
     said = {}
     for fmt in ("oci", "lxc", "python"):
         res = sg("generate", ls, "--format", fmt, "--arches", "family", "-o",

@@ -22,6 +22,7 @@ from ..model import ExitStatus, Trace, Violation
 from ..profile import Profile, widen
 from ..recorders import LiveStats
 from ..safetext import printable
+from ..syscalls.arches import family_of
 
 
 def describe_exit(status: ExitStatus | None) -> str:
@@ -463,6 +464,11 @@ def profile_summary(profile: Profile, fmt: str, output: str) -> str:
     elif empty:
         msg += (f"; {', '.join(empty)} {'is' if one else 'are'} listed with no allowed syscalls "
                 f"(deny-all for {'that ABI' if one else 'those ABIs'})")
+    unlisted = [a for a in family_of(shown.architectures[0]) if a not in shown.architectures] \
+        if fmt == "lxc" and shown.architectures else []
+    if unlisted:
+        msg += (f"; LXC also applies these rules to {', '.join(unlisted)} (it adds every rule to "
+                "all of the host's ABIs, whatever the sections say)")
     if profile.skipped:
         msg += f"; {len(profile.skipped)} observed syscall(s) skipped (see the file's comment)"
     return msg
