@@ -18,7 +18,9 @@ from ..coverage import new_syscalls, updated_profile
 from ..errors import SeccompGenError
 from ..files import traces
 from ..files.atomic import check_writable
+from ..files.inputs import read_text, source_name
 from ..formats import NAMES as FORMAT_NAMES
+from ..jsontext import loads_json
 from ..merge import merge_traces
 from ..synthesize import ARG_POLICIES
 
@@ -66,18 +68,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 # --- the command --------------------------------------------------------------------------------
 
 
-def _is_docker_form(path: str) -> bool:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except (OSError, ValueError):
-        return False
+def _is_docker_form(text: str, source: str) -> bool:
+    """Whether the OCI text already read is in Docker's form (``archMap``), so that ``--update``
+    writes that form back."""
+    doc = loads_json(text, source)
     return isinstance(doc, dict) and "archMap" in doc
 
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``check``."""
-    from ..files.profiles import load_profile
+    from ..files.profiles import profile_from_text
     from ..recorders import LiveStats, RecordOptions, get_backend, resolve_command
     from . import console as ui
 
@@ -92,9 +92,15 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     if args.update and args.profile == "-":
         raise SeccompGenError("--update cannot rewrite standard input", hint="give a file")
     # Everything that can fail cheaply fails before the command runs.
-    profile, kind = load_profile(args.profile)
+    # Read once (within the input cap; ``-`` is stdin); the text is kept only while it is needed
+    # (a trace that --update merges the run into), not held through the recording otherwise.
+    raw = read_text(args.profile, "a profile or trace")
+    source = source_name(args.profile)
+    profile, kind = profile_from_text(raw, source)
     fmt = args.format or kind
-    docker = fmt == "oci" and kind == "oci" and _is_docker_form(args.profile)
+    docker = fmt == "oci" and kind == "oci" and _is_docker_form(raw, source)
+    if not (args.update and fmt == "trace"):
+        raw = ""
     if args.update:
         from ..formats import resolve
 
@@ -114,7 +120,9 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     wrote = ""
     if rows and args.update:
         if fmt == "trace":
-            traces.dump(merge_traces([traces.load(args.profile), trace]), args.profile)
+            from ..formats import tracefile
+
+            traces.dump(merge_traces([tracefile.loads(raw, source), trace]), args.profile)
         else:
             from ..files.profiles import drop_unknown, write_profile
 
