@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+
+from seccomp_gen.errors import SeccompGenError
+from seccomp_gen.formats import oci
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "seccomp_gen"]
@@ -98,3 +103,107 @@ def test_check_update_merges_the_run_into_a_trace_profile(tmp_path: Path) -> Non
     assert upd.returncode == 1 and "updated (trace)" in upd.stderr, upd.stderr
     again = run("check", "--profile", trace, "--", *CHECKED)
     assert again.returncode == 0, again.stderr
+
+
+# --- check --update on a runtime's config.json replaces only linux.seccomp ----------------------
+
+
+def _runc_config(tmp_path: Path) -> str:
+    """The config.json ``runc spec`` writes (tab-indented, no final newline)."""
+    if shutil.which("runc") is None:
+        pytest.skip("runc is not installed: no runtime to write a config.json")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    subprocess.run(["runc", "spec"], cwd=bundle, check=True, capture_output=True, timeout=60)
+    return (bundle / "config.json").read_text()
+
+
+@pytest.mark.live
+def test_check_update_of_a_config_json_keeps_the_rest_of_the_file(oci_profile: Path,
+                                                                   tmp_path: Path) -> None:
+    seccomp = json.loads(oci_profile.read_text())
+    for entry in seccomp["syscalls"]:
+        if "openat" in entry["names"]:
+            entry["names"].remove("openat")
+    seccomp["syscalls"] = [e for e in seccomp["syscalls"] if e["names"]]
+    # A key of the runtime's that the profile model does not hold: it must stay.
+    seccomp["flags"] = ["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
+    doc = json.loads(_runc_config(tmp_path))
+    doc["linux"]["seccomp"] = seccomp
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(doc, indent="\t"))  # as runc writes it: tabs, no final newline
+    upd = run("check", "--profile", config, "--update", "--", *CHECKED)
+    assert upd.returncode == 1 and "updated (oci)" in upd.stderr, upd.stderr
+    text = config.read_text()
+    new = json.loads(text)
+    assert list(new) == list(doc) and list(new["linux"]) == list(doc["linux"])
+    assert {k: v for k, v in new.items() if k != "linux"} == {
+        k: v for k, v in doc.items() if k != "linux"}
+    assert {k: v for k, v in new["linux"].items() if k != "seccomp"} == {
+        k: v for k, v in doc["linux"].items() if k != "seccomp"}
+    assert new["linux"]["seccomp"]["flags"] == ["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
+    assert any("openat" in e["names"] for e in new["linux"]["seccomp"]["syscalls"])
+    assert text == json.dumps(new, indent="\t")  # the file's own indentation and ending
+    again = run("check", "--profile", config, "--", *CHECKED)
+    assert again.returncode == 0, again.stderr
+
+
+@pytest.mark.live
+def test_check_update_of_a_config_json_in_another_format_is_refused(oci_profile: Path,
+                                                                    tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"ociVersion": "1.0.2",
+                                  "linux": {"seccomp": json.loads(oci_profile.read_text())}}))
+    before = config.read_bytes()
+    marker = tmp_path / "ran"
+    res = run("check", "--profile", config, "--update", "--format", "lxc", "--", "touch", marker)
+    assert res.returncode == 125
+    assert "config.json" in one_error_line(res)
+    assert config.read_bytes() == before and not marker.exists()
+
+
+SECCOMP = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+           "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}
+
+
+@pytest.mark.parametrize("dump", [
+    lambda d: json.dumps(d, indent=2) + "\n",
+    lambda d: json.dumps(d, indent="\t"),
+    lambda d: json.dumps(d, separators=(",", ":")),
+    lambda d: "\n  " + json.dumps(d, indent=4) + "\n\n",
+    lambda d: json.dumps(d, indent=3).replace("\n", "\r\n") + "\r\n",
+])
+def test_with_seccomp_keeps_layout_and_order(dump: object) -> None:
+    assert callable(dump)
+    doc = {"ociVersion": "1.0.2", "process": {"args": ["sh"], "env": ["A=\u00e9 <&>"]},
+           "linux": {"namespaces": [{"type": "pid"}], "seccomp": {"flags": [], **SECCOMP},
+                     "maskedPaths": ["/proc/kcore"]}, "annotations": {}}
+    text = dump(doc)
+    new_seccomp = {**SECCOMP, "comment": ["x"], "syscalls": [{"names": ["read", "write"],
+                                                             "action": "SCMP_ACT_ALLOW"}]}
+    out = oci.with_seccomp(text, new_seccomp, "config.json")
+    want = json.loads(text)
+    want["linux"]["seccomp"] = {"flags": [], **new_seccomp}
+    assert out == dump(want)  # nothing but linux.seccomp changed, byte for byte
+    assert list(json.loads(out)["linux"]["seccomp"]) == [
+        "flags", "defaultAction", "architectures", "syscalls", "comment"]
+
+
+def test_with_seccomp_keeps_escapes_of_an_ascii_file_and_refuses_duplicate_keys() -> None:
+    text = json.dumps({"hostname": "h\u00e9", "linux": {"seccomp": SECCOMP}}, indent=1)
+    assert "\\u00e9" in oci.with_seccomp(text, SECCOMP, "config.json")
+    dup = '{"hostname": "a", "hostname": "b", "linux": {"seccomp": {}}}'
+    with pytest.raises(SeccompGenError, match="given twice") as info:
+        oci.with_seccomp(dup, SECCOMP, "config.json")
+    assert "\n" not in info.value.one_line()
+
+
+def test_check_update_refuses_a_config_json_with_a_key_given_twice(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"hostname": "a", "hostname": "b", "linux": {"seccomp": '
+                      + json.dumps(SECCOMP) + "}}")
+    before = config.read_bytes()
+    marker = tmp_path / "ran"
+    res = run("check", "--profile", config, "--update", "--", "touch", marker)
+    assert res.returncode == 125 and "given twice" in one_error_line(res)
+    assert config.read_bytes() == before and not marker.exists()

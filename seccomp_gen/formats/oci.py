@@ -11,6 +11,7 @@ Output is sorted and carries no timestamps, so equal profiles give equal bytes.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, NoReturn
 
 from ..errors import SeccompGenError
@@ -138,6 +139,64 @@ def emit_docker(profile: Profile) -> str:
 def emit(profile: Profile, *, docker: bool = False) -> str:
     """OCI ``linux.seccomp`` JSON text; equal profiles give equal bytes."""
     return json.dumps(to_json(profile, docker=docker), indent=2, ensure_ascii=False) + "\n"
+
+
+# --- a runtime's config.json ---------------------------------------------------------------------
+
+#: The keys of a ``linux.seccomp`` object that the profile model holds; a rewrite replaces these
+#: and keeps the others (``flags``, ``listenerPath``, ``listenerMetadata``) as they were.
+MODEL_KEYS = frozenset({"comment", "defaultAction", "defaultErrnoRet", "architectures",
+                        "archMap", "syscalls"})
+#: The first indented line of a pretty-printed document: its indentation.
+_INDENT = re.compile(r"\s*[{\[][ \t]*\r?\n([ \t]+)\S")
+
+
+def is_runtime_config(doc: Any) -> bool:
+    """Whether decoded JSON is a runtime's whole config.json (a ``linux.seccomp`` inside) rather
+    than a seccomp object."""
+    return isinstance(doc, dict) and isinstance(doc.get("linux"), dict) and (
+        "seccomp" in doc["linux"])
+
+
+def seccomp_object(doc: Any) -> Any:
+    """The seccomp object of decoded JSON: ``linux.seccomp`` of a config.json, else ``doc``."""
+    return doc["linux"]["seccomp"] if is_runtime_config(doc) else doc
+
+
+def with_seccomp(config_text: str, seccomp: dict[str, Any], source: str) -> str:
+    """The text of a runtime's config.json with only its ``linux.seccomp`` replaced.
+
+    The rest is written back as it was, as far as JSON allows: key order, the indentation of
+    the file (a one-line file stays on one line) and its line ends, ASCII escapes if the file
+    was ASCII, and the white space around the document. Keys of the old seccomp object outside
+    :data:`MODEL_KEYS` are kept in place. A key given twice in one object is refused (the
+    decoder would keep one of them and the rewrite lose the other)."""
+    doc = loads_json(config_text, source, unique_keys=True)
+    if not is_runtime_config(doc):
+        _fail(source, "linux.seccomp", "not found: not a runtime's config.json")
+    old = doc["linux"]["seccomp"]
+    if not isinstance(old, dict):
+        _fail(source, "linux.seccomp", f"expected an object, found {_json_kind(old)}")
+    merged = {k: seccomp[k] if k in MODEL_KEYS else v for k, v in old.items()
+              if k not in MODEL_KEYS or k in seccomp}
+    merged.update((k, v) for k, v in seccomp.items() if k not in merged)
+    doc["linux"]["seccomp"] = merged
+    body = config_text.strip()
+    lead = config_text[:len(config_text) - len(config_text.lstrip())]
+    trail = config_text[len(config_text.rstrip()):]
+    indent = _INDENT.match(body)
+    ascii_only = config_text.isascii()
+    if indent is not None:
+        text = json.dumps(doc, indent=indent.group(1), ensure_ascii=ascii_only)
+    elif "\n" not in body:
+        compact = not re.search(r'"\s*:\s', body)
+        text = json.dumps(doc, ensure_ascii=ascii_only,
+                          separators=(",", ":") if compact else (", ", ": "))
+    else:
+        text = json.dumps(doc, indent=2, ensure_ascii=ascii_only)
+    if "\r\n" in body:  # JSON text holds no raw newline inside a string: each is a line end
+        text = text.replace("\n", "\r\n")
+    return lead + text + trail
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -286,8 +345,8 @@ def from_json(doc: Any, source: str = "<oci profile>", *, docker_arch: str = "am
     naming its JSON path."""
     if not isinstance(doc, dict):
         _fail(source, "", f"expected a JSON object, found {_json_kind(doc)}")
-    if isinstance(doc.get("linux"), dict) and "seccomp" in doc["linux"]:
-        doc = doc["linux"]["seccomp"]  # a whole config.json
+    if is_runtime_config(doc):
+        doc = seccomp_object(doc)  # a whole config.json
         if not isinstance(doc, dict):
             _fail(source, "linux.seccomp", f"expected an object, found {_json_kind(doc)}")
     default = _action(source, doc.get("defaultAction"), "defaultAction")
