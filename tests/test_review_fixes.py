@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from seccomp_gen.errors import SeccompGenError
-from seccomp_gen.formats import oci
+from seccomp_gen.errors import SeccompGenError, TraceFileError
+from seccomp_gen.formats import oci, tracefile
 
 ROOT = Path(__file__).resolve().parent.parent
+LS_TRACE = ROOT / "sample_traces" / "ls.trace.json"
 CLI = [sys.executable, "-m", "seccomp_gen"]
 #: A deterministic command with a fork and an exec.
 CHECKED = ["sh", "-c", "cat /etc/hostname >/dev/null; exit 0"]
@@ -207,3 +208,74 @@ def test_check_update_refuses_a_config_json_with_a_key_given_twice(tmp_path: Pat
     res = run("check", "--profile", config, "--update", "--", "touch", marker)
     assert res.returncode == 125 and "given twice" in one_error_line(res)
     assert config.read_bytes() == before and not marker.exists()
+
+
+# --- argument values in a trace must fit a 64-bit register ---------------------------------------
+
+
+def _socket_with(value: int) -> tuple[dict[str, object], int]:
+    """ls's trace with a socket call whose domain is ``value`` (values[0]), and its index."""
+    doc = json.loads(LS_TRACE.read_text())
+    i = next(i for i, r in enumerate(doc["syscalls"]) if r["name"] == "socket")
+    doc["syscalls"][i]["args"]["values"] = [[value, 1], [1, 526337]]
+    return doc, i
+
+
+@pytest.mark.parametrize("value", [2**70, 2**64, -1])
+def test_trace_reader_refuses_argument_values_out_of_64_bits(value: int) -> None:
+    doc, i = _socket_with(value)
+    # As seccomp-gen writes traces (the streaming reader), and with keys in another order.
+    written = tracefile.dumps(tracefile.from_json(_socket_with(0)[0]))
+    planted = written.replace('"values": [\n     [\n      0,',
+                              f'"values": [\n     [\n      {value},', 1)
+    assert planted != written, "the writer's layout changed: plant the value another way"
+    for text in (planted, json.dumps(doc, sort_keys=True)):
+        with pytest.raises(TraceFileError) as info:
+            tracefile.loads(text, "t.json")
+        line = info.value.one_line()
+        assert line.startswith(f"t.json: syscalls[{i}].args.values[0]"), line
+        assert "64-bit" in line
+
+
+def test_generate_refuses_an_out_of_range_value_instead_of_masking_it(tmp_path: Path) -> None:
+    doc, i = _socket_with(2**70)  # 2**70 & (2**64 - 1) == 0: it became "arg0 == 0"
+    trace = tmp_path / "t.json"
+    trace.write_text(json.dumps(doc, indent=1))
+    out = tmp_path / "p.json"
+    res = run("generate", trace, "--args", "strict", "-o", out)
+    assert res.returncode == 125
+    assert f"syscalls[{i}].args.values[0]" in one_error_line(res)
+    assert not out.exists()
+
+
+def test_synthesize_refuses_a_value_no_register_holds() -> None:
+    from dataclasses import replace
+
+    from seccomp_gen.model import ArgValues
+    from seccomp_gen.synthesize import Policy, synthesize
+
+    trace = tracefile.loads(LS_TRACE.read_text(), str(LS_TRACE))
+    for field, policy in (("domain", "safe"), ("type", "strict")):
+        bad = tuple(replace(r, args=ArgValues(("domain", "type"), (0, 1),
+                                              frozenset({(2**70, 1) if field == "domain"
+                                                         else (1, -1)})))
+                    if r.name == "socket" else r for r in trace.syscalls)
+        with pytest.raises(ValueError, match="64-bit"):
+            synthesize(replace(trace, syscalls=bad), Policy(args=policy))
+
+
+def test_strace_import_leaves_a_value_out_of_64_bits_unpinned(tmp_path: Path) -> None:
+    log = tmp_path / "s.log"
+    log.write_text("socket(-1, SOCK_STREAM, 0) = -1 EAFNOSUPPORT (Address family not supported)\n"
+                   "socket(AF_UNIX, 0x1ffffffffffffffff, 0) = 3\n"
+                   "exit_group(0) = ?\n+++ exited with 0 +++\n")
+    trace = tmp_path / "s.trace.json"
+    res = run("import", log, "-o", trace)
+    assert res.returncode == 0, res.stderr
+    rec = next(r for r in json.loads(trace.read_text())["syscalls"] if r["name"] == "socket")
+    assert rec["args"]["values"] == [] and rec["args"]["capped"] is True
+    out = tmp_path / "p.json"
+    gen = run("generate", trace, "--args", "strict", "-o", out)
+    assert gen.returncode == 0, gen.stderr
+    socket = [e for e in json.loads(out.read_text())["syscalls"] if "socket" in e["names"]]
+    assert socket and all("args" not in e for e in socket)
