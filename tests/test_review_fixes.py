@@ -279,3 +279,104 @@ def test_strace_import_leaves_a_value_out_of_64_bits_unpinned(tmp_path: Path) ->
     assert gen.returncode == 0, gen.stderr
     socket = [e for e in json.loads(out.read_text())["syscalls"] if "socket" in e["names"]]
     assert socket and all("args" not in e for e in socket)
+
+
+# --- Docker's includes/excludes are resolved for the real host ------------------------------------
+
+DOCKER = ROOT / "tests" / "data" / "docker-default-seccomp.json"
+
+
+def _imported_names(tmp_path: Path, *personality: str) -> set[str]:
+    """The names Docker's default allows, imported by seccomp-gen running under ``setarch
+    PERSONALITY`` (a real kernel personality: uname then reports another machine or kernel)."""
+    setarch = shutil.which("setarch")
+    if setarch is None:
+        pytest.skip("setarch (util-linux) is not installed: cannot change what uname reports")
+    out = tmp_path / f"docker{'-'.join(personality)}.json"
+    cmd = [setarch, *personality, *CLI] if personality else CLI
+    res = subprocess.run([*cmd, "import", str(DOCKER), "--format", "oci", "-o", str(out)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(out.read_text())
+    return {n for e in doc["syscalls"] if e["action"] == "SCMP_ACT_ALLOW" for n in e["names"]}
+
+
+def test_docker_includes_follow_the_kernel_uname_reports(tmp_path: Path) -> None:
+    if os.uname().machine != "x86_64":
+        pytest.skip(f"the names expected are Docker's default on x86_64, not {os.uname().machine}")
+    here = _imported_names(tmp_path)
+    assert {"ptrace", "process_vm_readv", "arch_prctl"} <= here  # minKernel 4.8; amd64
+    # --uname-2.6: the kernel says 2.6.x, older than ptrace's includes.minKernel 4.8.
+    old = _imported_names(tmp_path, "--uname-2.6")
+    assert not {"ptrace", "process_vm_readv"} & old
+    assert old | {"ptrace", "process_vm_readv", "process_vm_writev"} == here
+
+
+def test_docker_includes_follow_the_machine_uname_reports(tmp_path: Path) -> None:
+    if os.uname().machine != "x86_64":
+        pytest.skip(f"the names expected are Docker's default on x86_64, not {os.uname().machine}")
+    here = _imported_names(tmp_path)
+    # i686 (linux32): moby's arch is then "x86": arch_prctl is for amd64 and x32 only.
+    i386 = _imported_names(tmp_path, "i686")
+    assert "arch_prctl" in here and "arch_prctl" not in i386
+    assert "modify_ldt" in i386  # includes.arches amd64, x32, x86
+    assert i386 | {"arch_prctl"} == here
+
+
+def test_profile_reader_passes_this_host() -> None:
+    from seccomp_gen.files.profiles import docker_host
+    from seccomp_gen.linux.host import host_arch
+
+    host = docker_host()
+    assert (host.arch, host.release) == (host_arch(), os.uname().release)
+
+
+def _docker_doc(*entries: dict[str, object]) -> str:
+    return json.dumps({"defaultAction": "SCMP_ACT_ERRNO",
+                       "archMap": [{"architecture": "SCMP_ARCH_X86_64",
+                                    "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+                                   {"architecture": "SCMP_ARCH_AARCH64",
+                                    "subArchitectures": ["SCMP_ARCH_ARM"]}],
+                       "syscalls": [{"action": "SCMP_ACT_ALLOW", **e} for e in entries]})
+
+
+def test_docker_resolution_for_explicit_hosts() -> None:
+    reference = DOCKER.read_text()
+    arm = oci.parse(reference, "d.json", host=oci.DockerHost("aarch64", "6.1.0-rpi"))
+    assert "cacheflush" in arm.names() and "arch_prctl" not in arm.names()
+    amd = oci.parse(reference, "d.json", host=oci.DockerHost("x86_64", "6.18.44"))
+    assert "arch_prctl" in amd.names() and "cacheflush" not in amd.names()
+    assert "ptrace" in amd.names()
+    assert "ptrace" not in oci.parse(reference, "d.json",
+                                     host=oci.DockerHost("x86_64", "4.7.10")).names()
+    assert "ptrace" in oci.parse(reference, "d.json",
+                                 host=oci.DockerHost("x86_64", "4.8-1-amd64")).names()
+    # excludes.minKernel: left out from that kernel on (moby reads it; it was ignored).
+    text = _docker_doc({"names": ["read"]}, {"names": ["uselib"], "excludes": {"minKernel": "5.4"}})
+    assert oci.parse(text, host=oci.DockerHost("x86_64", "5.3")).names() == {"read", "uselib"}
+    assert oci.parse(text, host=oci.DockerHost("x86_64", "5.4")).names() == {"read"}
+    # Capabilities still default to Docker's set; they can be given.
+    caps = _docker_doc({"names": ["bpf"], "includes": {"caps": ["CAP_BPF"]}})
+    assert oci.parse(caps).names() == set()
+    assert oci.parse(caps, host=oci.DockerHost("x86_64", "6.18", frozenset({"CAP_BPF"}))
+                     ).names() == {"bpf"}
+
+
+def test_docker_kernel_versions_are_read_as_moby_reads_them() -> None:
+    for release, want in (("6.18.44", (6, 18)), ("3.12-1-amd64", (3, 12)),
+                          ("2.6.78-fc-v857", (2, 6)), ("6", None), ("x6.1", None)):
+        assert oci.DockerHost("x86_64", release).kernel == want, release
+
+
+def test_docker_selectors_without_a_host_or_version_are_one_line() -> None:
+    text = _docker_doc({"names": ["read"]}, {"names": ["ptrace"],
+                                             "includes": {"minKernel": "4.8"}})
+    with pytest.raises(SeccompGenError, match=r"syscalls\[1\]\.includes\.minKernel") as info:
+        oci.parse(text, "d.json")
+    assert "\n" not in info.value.one_line()
+    with pytest.raises(SeccompGenError, match="does not begin with a version"):
+        oci.parse(text, "d.json", host=oci.DockerHost("x86_64", "weird"))
+    arches = _docker_doc({"names": ["read"], "excludes": {"arches": ["s390"]}})
+    with pytest.raises(SeccompGenError, match=r"syscalls\[0\]\.excludes\.arches"):
+        oci.parse(arches, "d.json")
+    assert oci.parse(_docker_doc({"names": ["read"]}), "d.json").names() == {"read"}

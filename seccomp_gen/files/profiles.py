@@ -23,6 +23,7 @@ from ..safetext import is_syscall_name
 from .inputs import read_text, source_name
 
 if TYPE_CHECKING:
+    from ..formats import oci
     from ..profile import Profile
     from ..synthesize import Policy
 
@@ -64,7 +65,7 @@ def profile_from_text(text: str, source: str,
         if doc.get("format") != TRACE_FORMAT:
             from ..formats import oci
 
-            return drop_unknown(oci.from_json(doc, source)), "oci"
+            return drop_unknown(oci.from_json(doc, source, host=docker_host())), "oci"
         from ..formats import tracefile
 
         trace = tracefile.from_json(doc, source)  # a trace with its keys in another order
@@ -79,6 +80,16 @@ def profile_from_text(text: str, source: str,
     from ..synthesize import Policy, synthesize
 
     return drop_unknown(synthesize(trace, trace_policy or Policy(args="none"))), "trace"
+
+
+def docker_host() -> oci.DockerHost:
+    """This machine, for Docker's ``includes``/``excludes``: its arch and kernel release, as
+    moby resolves them when it starts a container here (the formats read nothing from the
+    machine themselves)."""
+    from ..formats import oci
+    from ..linux.host import host_arch, kernel_release
+
+    return oci.DockerHost(arch=host_arch(), release=kernel_release())
 
 
 def load_profile(path: str | os.PathLike[str],

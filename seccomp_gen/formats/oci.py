@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ..errors import SeccompGenError
@@ -46,6 +47,36 @@ DOCKER_DEFAULT_CAPS: frozenset[str] = frozenset({
     "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
     "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 })
+
+
+#: libseccomp's arch names that moby spells otherwise in ``includes``/``excludes.arches`` (its
+#: ``goToNative`` names for Go's GOARCH); the other arches are spelled alike.
+_DOCKER_ARCH_NAMES: dict[str, str] = {"x86_64": "amd64", "aarch64": "arm64", "mipsel": "mipsle",
+                                      "mipsel64n32": "mips3l64n32"}
+
+
+@dataclass(frozen=True)
+class DockerHost:
+    """What Docker's ``includes``/``excludes`` are resolved for, as moby resolves them when it
+    starts a container: the host's ``arch`` (libseccomp's name, ``x86_64``), its kernel
+    ``release`` (``uname -r``), and the container's capabilities. The caller passes the real
+    host's (``files/profiles.py``); this module reads nothing from the machine."""
+
+    arch: str
+    release: str
+    caps: frozenset[str] = DOCKER_DEFAULT_CAPS
+
+    @property
+    def docker_arch(self) -> str:
+        """The arch as moby names it in ``includes.arches`` (``amd64``)."""
+        return _DOCKER_ARCH_NAMES.get(self.arch, self.arch)
+
+    @property
+    def kernel(self) -> tuple[int, int] | None:
+        """(major, minor) of ``release``, read as moby reads it (``3.12-1-amd64`` is 3.12);
+        None if it does not begin with them."""
+        m = re.match(r"(\d{1,9})\.(\d{1,9})", self.release)
+        return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def arch_token(arch: str) -> str:
@@ -295,20 +326,42 @@ def _selector(source: str, e: dict[str, Any], key: str, where: str) -> dict[str,
     return sel
 
 
-def _docker_applies(source: str, e: dict[str, Any], where: str, docker_arch: str,
-                    caps: frozenset[str], kernel: tuple[int, int]) -> bool:
-    """Whether a Docker entry's includes/excludes select it, as moby reads them."""
+def _docker_applies(source: str, e: dict[str, Any], where: str,
+                    host: DockerHost | None) -> bool:
+    """Whether a Docker entry's includes/excludes select it on ``host``, as moby reads them."""
     inc = _selector(source, e, "includes", where)
     exc = _selector(source, e, "excludes", where)
-    if inc.get("arches") and docker_arch not in inc["arches"]:
+
+    def on_arch(key: str, sel: dict[str, Any]) -> bool:
+        if host is None:
+            _fail(source, f"{where}.{key}.arches", _NO_HOST)
+        return host.docker_arch in sel["arches"]
+
+    def kernel_reached(key: str, sel: dict[str, Any]) -> bool:
+        if host is None:
+            _fail(source, f"{where}.{key}.minKernel", _NO_HOST)
+        if host.kernel is None:
+            _fail(source, f"{where}.{key}.minKernel", "cannot be resolved: the kernel release "
+                  f"{host.release[:40]!r} does not begin with a version")
+        return _kernel_at_least(sel["minKernel"], host.kernel)
+
+    caps = host.caps if host is not None else DOCKER_DEFAULT_CAPS
+    if inc.get("arches") and not on_arch("includes", inc):
         return False
     if inc.get("caps") and not set(inc["caps"]) <= caps:
         return False
-    if inc.get("minKernel") and not _kernel_at_least(inc["minKernel"], kernel):
+    if inc.get("minKernel") and not kernel_reached("includes", inc):
         return False
-    if exc.get("arches") and docker_arch in exc["arches"]:
+    if exc.get("arches") and on_arch("excludes", exc):
         return False
-    return not (exc.get("caps") and set(exc["caps"]) & caps)
+    if exc.get("caps") and set(exc["caps"]) & caps:
+        return False
+    return not (exc.get("minKernel") and kernel_reached("excludes", exc))
+
+
+#: Why an entry that selects by arch or kernel cannot be read without a host.
+_NO_HOST = ("Docker's includes/excludes are resolved for a host, and none was given "
+            "(oci.parse(..., host=DockerHost(arch, release)))")
 
 
 def _names(source: str, e: dict[str, Any], where: str) -> list[str]:
@@ -325,22 +378,18 @@ def _names(source: str, e: dict[str, Any], where: str) -> list[str]:
     return raw
 
 
-def parse(text: str, source: str = "<oci profile>", *, docker_arch: str = "amd64",
-          caps: frozenset[str] = DOCKER_DEFAULT_CAPS,
-          kernel: tuple[int, int] = (6, 18)) -> Profile:
+def parse(text: str, source: str = "<oci profile>", *, host: DockerHost | None = None) -> Profile:
     """Read OCI/Docker seccomp JSON (a ``linux.seccomp`` object or a config.json) as a Profile.
 
     Args on the same index in one entry are split into separate rules, as runc does (it ORs
-    them). Docker's ``includes``/``excludes`` are resolved as moby would for a container on a
-    ``docker_arch`` host (Go's arch names) with capabilities ``caps`` and kernel ``kernel``.
+    them). Docker's ``includes``/``excludes`` are resolved as moby would for a container on
+    ``host``; without one, an entry that selects by arch or kernel is a one-line error.
     """
-    return from_json(loads_json(text, source), source, docker_arch=docker_arch, caps=caps,
-                     kernel=kernel)
+    return from_json(loads_json(text, source), source, host=host)
 
 
-def from_json(doc: Any, source: str = "<oci profile>", *, docker_arch: str = "amd64",
-              caps: frozenset[str] = DOCKER_DEFAULT_CAPS,
-              kernel: tuple[int, int] = (6, 18)) -> Profile:
+def from_json(doc: Any, source: str = "<oci profile>", *,
+              host: DockerHost | None = None) -> Profile:
     """:func:`parse` for JSON already decoded; every field is checked, each problem one line
     naming its JSON path."""
     if not isinstance(doc, dict):
@@ -367,7 +416,7 @@ def from_json(doc: Any, source: str = "<oci profile>", *, docker_arch: str = "am
         w = f"syscalls[{i}]"
         if not isinstance(e, dict):
             _fail(source, w, "expected an object")
-        if not _docker_applies(source, e, w, docker_arch, caps, kernel):
+        if not _docker_applies(source, e, w, host):
             continue
         names = _names(source, e, w)
         action = _action(source, e.get("action"), f"{w}.action")
