@@ -380,3 +380,48 @@ def test_docker_selectors_without_a_host_or_version_are_one_line() -> None:
     with pytest.raises(SeccompGenError, match=r"syscalls\[0\]\.excludes\.arches"):
         oci.parse(arches, "d.json")
     assert oci.parse(_docker_doc({"names": ["read"]}), "d.json").names() == {"read"}
+
+
+# --- a generated Python table prints its text escaped ---------------------------------------------
+
+#: Text a terminal would act on: clear screen, set the title, a carriage return, a bidi override,
+#: a line separator, a C1 control (CSI).
+HOSTILE = "\x1b[2J\x1b]0;owned\x07 \r\u202e\u2028\x9b31m"
+
+
+def test_python_table_prints_comments_notes_and_reasons_escaped(tmp_path: Path) -> None:
+    from seccomp_gen.formats import python_table
+    from seccomp_gen.profile import Profile, Rule, Skipped
+    from seccomp_gen.safetext import printable
+
+    profile = Profile("errno", 1, ("x86_64",),
+                      (Rule("read", ("x86_64",), comment=f"c{HOSTILE}"),
+                       Rule("write", ("x86_64",), comment=f"b{HOSTILE}", baseline=True)),
+                      notes=(f"n{HOSTILE}",),
+                      skipped=(Skipped("x86_64", "getxattrat", f"r{HOSTILE}"),))
+    path = tmp_path / "table.py"
+    path.write_text(python_table.emit(profile))
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, timeout=60,
+                         check=True).stdout.decode()
+    lines = out.splitlines()
+    assert len(lines) == 6, out  # default, architectures, two rules, a note, a skipped entry
+    assert all(line.isprintable() for line in lines), out
+    shown = printable(HOSTILE)  # the escapes the rest of the tool shows
+    assert lines[2].endswith(f"# c{shown}") and lines[3].endswith(f"# baseline: b{shown}")
+    assert lines[4] == f"note: n{shown}"
+    assert lines[5] == f"skipped: x86_64 getxattrat: r{shown}"
+    assert python_table.parse(path.read_text()).rules == profile.rules  # the table is unchanged
+
+
+def test_imported_oci_comment_reaches_the_table_escaped(tmp_path: Path) -> None:
+    src = tmp_path / "p.json"
+    src.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO",
+                               "architectures": ["SCMP_ARCH_X86_64"],
+                               "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW",
+                                             "comment": f"from {HOSTILE}"}]}))
+    table = tmp_path / "p.py"
+    res = run("import", src, "--format", "python", "-o", table)
+    assert res.returncode == 0, res.stderr
+    out = subprocess.run([sys.executable, str(table)], capture_output=True, timeout=60,
+                         check=True).stdout.decode()
+    assert "\x1b" not in out and "\r" not in out and "\\x1b[2J" in out
