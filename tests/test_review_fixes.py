@@ -425,3 +425,32 @@ def test_imported_oci_comment_reaches_the_table_escaped(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, str(table)], capture_output=True, timeout=60,
                          check=True).stdout.decode()
     assert "\x1b" not in out and "\r" not in out and "\\x1b[2J" in out
+
+
+# --- one errno range: sandbox() takes what the profile model takes -----------------------------
+
+#: Whether a filter is installed, no_new_privs is set, and SIGSYS is at its default.
+_STATE = ("import signal\n"
+          "status = dict(l.split(':\\t') for l in open('/proc/self/status').read().splitlines()"
+          " if ':\\t' in l)\n"
+          "print('STATE', status['Seccomp'].strip(), status['NoNewPrivs'].strip(),"
+          " signal.getsignal(signal.SIGSYS) is signal.SIG_DFL)\n")
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("errno", [4095, 0, 5000])
+def test_sandbox_refuses_an_errno_the_profile_model_refuses(errno: int) -> None:
+    from seccomp_gen.profile import MAX_ERRNO
+
+    script = ("import seccomp_gen\n"
+              "from seccomp_gen.profile import Profile, Rule\n"
+              "try:\n"
+              "    seccomp_gen.sandbox(Profile('errno', 1, ('x86_64',), "
+              f"(Rule('read', ('x86_64',)),)), errno={errno})\n"
+              "except seccomp_gen.SeccompGenError as e:\n"
+              "    print('ERROR', e.one_line())\n" + _STATE)
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [
+        f"ERROR errno {errno} out of range (use 1-{MAX_ERRNO})", "STATE 0 0 True"], res.stdout
