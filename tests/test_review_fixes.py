@@ -454,3 +454,31 @@ def test_sandbox_refuses_an_errno_the_profile_model_refuses(errno: int) -> None:
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [
         f"ERROR errno {errno} out of range (use 1-{MAX_ERRNO})", "STATE 0 0 True"], res.stdout
+
+
+# --- import_strace says what it returns -----------------------------------------------------------
+
+
+def test_import_strace_is_typed(tmp_path: Path) -> None:
+    """mypy sees a Trace and a StraceLog (it accepted anything when they were ``Any``)."""
+    pytest.importorskip("mypy", reason="mypy (the test extra) is not installed")
+    snippet = tmp_path / "use_import_strace.py"
+    snippet.write_text(
+        "from seccomp_gen.cli.import_ import import_strace\n"
+        "from seccomp_gen.formats.strace import StraceLog\n"
+        "from seccomp_gen.model import Trace\n\n"
+        "trace, log = import_strace([('strace.log', 0)], 'x86_64')\n"
+        "ok_trace: Trace = trace\n"
+        "ok_log: StraceLog = log\n"
+        "wrong_trace: int = trace\n"
+        "wrong_log: str = log\n")
+    res = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary",
+                          "--cache-dir", str(tmp_path / "cache"), str(snippet)],
+                         capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
+    errors = [line.split(": error: ", 1)[1] for line in res.stdout.splitlines()
+              if ": error: " in line]
+    assert errors == [
+        'Incompatible types in assignment (expression has type "Trace", variable has type '
+        '"int")  [assignment]',
+        'Incompatible types in assignment (expression has type "StraceLog", variable has type '
+        '"str")  [assignment]'], res.stdout + res.stderr

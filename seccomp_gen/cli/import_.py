@@ -19,7 +19,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..errors import SeccompGenError
@@ -31,6 +31,10 @@ from ..formats import NAMES as FORMAT_NAMES
 from ..formats import resolve
 from ..synthesize import ARG_POLICIES, Policy, synthesize
 from ..syscalls.arches import family_of
+
+if TYPE_CHECKING:
+    from ..formats.strace import StraceLog
+    from ..model import Trace
 
 #: Unparsed lines shown on the terminal (all are counted).
 SHOW_UNPARSED = 5
@@ -118,7 +122,7 @@ def _resolver() -> Any:
 
 
 def import_strace(paths: list[tuple[str, int]], arch: str,
-                  first_text: str | None = None) -> tuple[Any, Any]:
+                  first_text: str | None = None) -> tuple[Trace, StraceLog]:
     """(Trace, StraceLog) for the given files (``first_text``: the first one's text, already
     read): the imported trace, with the notes of the import in its header; raises on unusable
     input (no syscall lines, names that are not syscalls of ``arch``)."""
