@@ -543,7 +543,7 @@ def test_lxc_grammar_as_lxc_reads_it(tmp_path: Path) -> None:
     assert "arg_cmp[0]: SCMP_CMP(0, 7, 0, 2114060288)" in bad.log
     # LXC 5.0 adds every rule it reads to all of the host's ABIs, whatever its section says:
     # on x86_64 an [x86_64] rule also allows the i386 and x32 calls of that name. LXC
-    # policies are name-based like OCI ones (seccomp_gen/emitters/lxc.py says so).
+    # policies are name-based like OCI ones (seccomp_gen/formats/lxc.py says so).
     assert re.search(rf":getuid\] action\[\d+:allow\] arch\[{AUDIT_I386}\]", good.log), \
         "LXC no longer copies [x86_64] rules to i386; update the LXC emitter's docstring"
 
