@@ -33,8 +33,24 @@ def _finite_float(text: str) -> float:
     return value
 
 
+class _DuplicateKey(ValueError):
+    """One object names a key twice: the decoder keeps the last, so a rewrite would lose one."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(f"the key {key[:60]!r} is given twice in one object")
+        out[key] = value
+    return out
+
+
 #: The decoder every JSON reader uses: NaN, Infinity and 1e400 are refused as they are met.
 DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+#: The same, refusing a key given twice in one object (for a file that is rewritten).
+_UNIQUE_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float,
+                                   object_pairs_hook=_unique_keys)
 #: A ``\ud800``-``\udfff`` escape: the only way JSON text can hold a lone surrogate.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -55,6 +71,8 @@ def json_error(exc: Exception, text: str, pos_base: int = 0) -> str:
         return "JSON nested too deeply to read (arrays or objects more than ~1000 levels deep)"
     if isinstance(exc, _NotJSONNumber):
         return f"{exc}: JSON allows only finite numbers"
+    if isinstance(exc, _DuplicateKey):
+        return str(exc)
     return (f"a number with more than {sys.get_int_max_str_digits()} digits "
             "(Python's limit for reading integers)")
 
@@ -78,10 +96,11 @@ def check_strings(value: Any, source: str, where: str = "",
             stack.extend((item, f"{w}[{i}]") for i, item in enumerate(v))
 
 
-def loads_json(text: str, source: str) -> Any:
-    """Decode JSON text; every failure is a one-line SeccompGenError naming ``source``."""
+def loads_json(text: str, source: str, *, unique_keys: bool = False) -> Any:
+    """Decode JSON text; every failure is a one-line SeccompGenError naming ``source``.
+    ``unique_keys``: refuse a key given twice in one object (a file about to be rewritten)."""
     try:
-        doc = DECODER.decode(text)
+        doc = (_UNIQUE_DECODER if unique_keys else DECODER).decode(text)
     except (ValueError, RecursionError) as exc:
         raise SeccompGenError(json_error(exc, text), path=source) from None
     if may_hold_surrogates(text):

@@ -39,6 +39,10 @@ class ExitStatus:
         return cls(signal=status & 0x7F, core_dumped=bool(status & 0x80))
 
 
+#: The largest argument value: values are what a 64-bit register holds, unsigned.
+MAX_ARG_VALUE = 2**64 - 1
+
+
 @dataclass(frozen=True)
 class ArgValues:
     """Distinct values of the arguments a profile can filter on, for one (arch, syscall).

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .errors import SeccompGenError
-from .model import RUN_PREFIX, ArgValues, SyscallRecord, Trace
+from .model import MAX_ARG_VALUE, RUN_PREFIX, ArgValues, SyscallRecord, Trace
 from .profile import (
     ACTIONS,
     ERRNO_ENOSYS,
@@ -75,13 +75,21 @@ class Policy:
 _Shaper = Callable[[int, int], ArgCondition]
 
 
+def _register(value: int) -> int:
+    """A recorded value as it is: masking one no register holds would pin another value
+    (2**70 would become 0). The trace reader refuses them; this catches a Trace built in code."""
+    if not 0 <= value <= MAX_ARG_VALUE:
+        raise ValueError(f"argument value {value!r:.40} is not a 64-bit register value")
+    return value
+
+
 def _eq(value: int, index: int) -> ArgCondition:
-    return ArgCondition(index, "EQ", value & (2**64 - 1))
+    return ArgCondition(index, "EQ", _register(value))
 
 
 def _masked(mask: int) -> _Shaper:
     def shape(value: int, index: int) -> ArgCondition:
-        return ArgCondition(index, "MASKED_EQ", mask, value & mask)
+        return ArgCondition(index, "MASKED_EQ", mask, _register(value) & mask)
     return shape
 
 

@@ -606,7 +606,8 @@ def test_python_table_same_output_under_the_filter(tmp_path: Path) -> None:
 
 
 def test_compare_with_docker_default() -> None:
-    docker = oci.parse(DOCKER_DEFAULT.read_text(), str(DOCKER_DEFAULT))
+    docker = oci.parse(DOCKER_DEFAULT.read_text(), str(DOCKER_DEFAULT),
+                       host=oci.DockerHost("x86_64", "6.18"))
     trace = seccomp_gen.load_trace(HERE.parent / "sample_traces" / "ls.trace.json")
     mine = synthesize(trace, Policy())
     cmp = compare_counts(mine, docker, "x86_64")

@@ -85,7 +85,7 @@ def test_oci_parse_splits_same_index_args_like_runc() -> None:
 
 
 def test_oci_parses_docker_reference() -> None:
-    p = oci.parse(REFERENCE.read_text(), str(REFERENCE))
+    p = oci.parse(REFERENCE.read_text(), str(REFERENCE), host=oci.DockerHost("x86_64", "6.18"))
     assert "x86_64" in p.architectures and "read" in p.names("x86_64")
     assert "chroot" in p.names()  # CAP_SYS_CHROOT is a Docker default capability
     assert "bpf" not in p.names()  # CAP_SYS_ADMIN is not

@@ -272,7 +272,7 @@ def compare_with_qemu_sandbox(profile: Profile, trace: Trace, label: str) -> dic
     # clone: the profile's fallback for clone3 (answered ENOSYS), so "used" through glibc.
     # Names, not (arch, name) pairs: an OCI file cannot say which ABI a rule is for (runc and crun
     # add every rule to every listed arch), so the OCI form of an x86_64-only profile allows the
-    # same names on x86 and x32 too (emitters/oci.py, documented); the Python table does not.
+    # same names on x86 and x32 too (formats/oci.py, documented); the Python table does not.
     needed = used_any | ({"clone"} if "clone3" in used_any else set())
     for arch in profile.architectures:
         allowed = profile.names(arch)

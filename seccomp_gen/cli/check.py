@@ -18,6 +18,7 @@ from ..coverage import new_syscalls, updated_profile
 from ..errors import SeccompGenError
 from ..files import traces
 from ..files.atomic import check_writable
+from ..files.inputs import read_text, source_name
 from ..formats import NAMES as FORMAT_NAMES
 from ..formats import kinds_text
 from ..merge import merge_traces
@@ -67,18 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 # --- the command --------------------------------------------------------------------------------
 
 
-def _is_docker_form(path: str) -> bool:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except (OSError, ValueError):
-        return False
-    return isinstance(doc, dict) and "archMap" in doc
-
-
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``check``."""
-    from ..files.profiles import load_profile
+    from ..files.profiles import oci_form, profile_from_text
     from ..recorders import LiveStats, RecordOptions, get_backend, resolve_command
     from . import console as ui
 
@@ -93,9 +85,21 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     if args.update and args.profile == "-":
         raise SeccompGenError("--update cannot rewrite standard input", hint="give a file")
     # Everything that can fail cheaply fails before the command runs.
-    profile, kind = load_profile(args.profile)
+    # Read once (within the input cap; ``-`` is stdin); the text is kept only while it is needed
+    # (a trace that --update merges the run into, a config.json whose linux.seccomp it
+    # replaces), not held through the recording otherwise.
+    raw = read_text(args.profile, "a profile or trace")
+    source = source_name(args.profile)
+    profile, kind = profile_from_text(raw, source)
     fmt = args.format or kind
-    docker = fmt == "oci" and kind == "oci" and _is_docker_form(args.profile)
+    docker, config = oci_form(raw, source, rewrite=args.update) if kind == "oci" else (False, False)
+    docker = docker and fmt == "oci"
+    if args.update and config and fmt != "oci":
+        raise SeccompGenError(f"--update --format {fmt} would replace a runtime's config.json "
+                              "with a profile", path=source,
+                              hint="without --format, --update replaces only its linux.seccomp")
+    if not (args.update and (fmt == "trace" or config)):
+        raw = ""
     if args.update:
         from ..formats import resolve
 
@@ -115,12 +119,14 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     wrote = ""
     if rows and args.update:
         if fmt == "trace":
-            traces.dump(merge_traces([traces.load(args.profile), trace]), args.profile)
+            from ..formats import tracefile
+
+            traces.dump(merge_traces([tracefile.loads(raw, source), trace]), args.profile)
         else:
             from ..files.profiles import drop_unknown, write_profile
 
             write_profile(drop_unknown(updated_profile(profile, trace, args.args, command)), fmt,
-                          args.profile, docker=docker)
+                          args.profile, docker=docker, config=raw if config else None)
         wrote = f"{args.profile} updated ({fmt}): it now allows what this run needed"
     result = EXIT_DRIFT if rows else (EXIT_COMMAND_FAILED if status else 0)
     if args.json:

@@ -39,6 +39,7 @@ from ..syscalls.arches import family_of
 
 if TYPE_CHECKING:
     from ..formats.auditlog import AuditLog
+    from ..formats.strace import StraceLog
     from ..model import Trace
 
 #: Unparsed lines shown on the terminal (all are counted).
@@ -152,7 +153,7 @@ def _resolver() -> Any:
 
 
 def import_strace(paths: list[tuple[str, int]], arch: str,
-                  first_text: str | None = None) -> tuple[Any, Any]:
+                  first_text: str | None = None) -> tuple[Trace, StraceLog]:
     """(Trace, StraceLog) for the given files (``first_text``: the first one's text, already
     read): the imported trace, with the notes of the import in its header; raises on unusable
     input (no syscall lines, names that are not syscalls of ``arch``)."""

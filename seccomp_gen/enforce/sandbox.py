@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import SeccompGenError
 from ..model import Violation
-from ..profile import ArgCondition, Profile, Rule, normalize
+from ..profile import MAX_ERRNO, ArgCondition, Profile, Rule, normalize
 from ..syscalls.arches import family_of
 
 if TYPE_CHECKING:
@@ -311,8 +311,9 @@ def sandbox(
     if on_violation not in ON_VIOLATION:
         raise SeccompGenError(f"unknown on_violation {on_violation!r}",
                               hint=f"use one of {', '.join(ON_VIOLATION)}")
-    if not isinstance(errno, int) or not 1 <= errno <= 4095:
-        raise SeccompGenError(f"errno {errno!r} out of range", hint="use 1-4095")
+    # The profile model's range (libseccomp 2.5 refuses 4095); 0 would make a denied call succeed.
+    if not isinstance(errno, int) or isinstance(errno, bool) or not 1 <= errno <= MAX_ERRNO:
+        raise SeccompGenError(f"errno {errno!r} out of range", hint=f"use 1-{MAX_ERRNO}")
     prof = _resolve_profile(profile)
     host = host_arch()
     if host not in prof.architectures:

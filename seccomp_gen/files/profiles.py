@@ -23,6 +23,7 @@ from ..safetext import is_syscall_name
 from .inputs import read_text, source_name
 
 if TYPE_CHECKING:
+    from ..formats import oci
     from ..profile import Profile
     from ..synthesize import Policy
 
@@ -64,7 +65,7 @@ def profile_from_text(text: str, source: str,
         if doc.get("format") != TRACE_FORMAT:
             from ..formats import oci
 
-            return drop_unknown(oci.from_json(doc, source)), "oci"
+            return drop_unknown(oci.from_json(doc, source, host=docker_host())), "oci"
         from ..formats import tracefile
 
         trace = tracefile.from_json(doc, source)  # a trace with its keys in another order
@@ -79,6 +80,16 @@ def profile_from_text(text: str, source: str,
     from ..synthesize import Policy, synthesize
 
     return drop_unknown(synthesize(trace, trace_policy or Policy(args="none"))), "trace"
+
+
+def docker_host() -> oci.DockerHost:
+    """This machine, for Docker's ``includes``/``excludes``: its arch and kernel release, as
+    moby resolves them when it starts a container here (the formats read nothing from the
+    machine themselves)."""
+    from ..formats import oci
+    from ..linux.host import host_arch, kernel_release
+
+    return oci.DockerHost(arch=host_arch(), release=kernel_release())
 
 
 def load_profile(path: str | os.PathLike[str],
@@ -219,10 +230,41 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
     return profile, text
 
 
-def write_profile(profile: Profile, fmt: str, output: str, *, docker: bool = False) -> Profile:
+def oci_form(text: str, source: str, *, rewrite: bool = False) -> tuple[bool, bool]:
+    """For the text of an OCI file: (Docker's form, with ``archMap``; a runtime's whole
+    config.json), the form ``check --update`` writes back. ``rewrite``: a config.json is to be
+    rewritten, so a key given twice in it (one would be lost) is refused now, before any work."""
+    from ..formats import oci
+
+    doc = loads_json(text, source)
+    config = oci.is_runtime_config(doc)
+    if config and rewrite:
+        loads_json(text, source, unique_keys=True)
+    seccomp = oci.seccomp_object(doc)
+    return isinstance(seccomp, dict) and "archMap" in seccomp, config
+
+
+def write_profile(profile: Profile, fmt: str, output: str, *, docker: bool = False,
+                  config: str | None = None) -> Profile:
     """Emit, prove (:func:`profile_text`) and write atomically; nothing is written if any
-    step fails. Returns the profile written."""
+    step fails. Returns the profile written.
+
+    ``config``: the text of the runtime's config.json that ``output`` holds (``fmt`` is then
+    ``oci``): only its ``linux.seccomp`` is replaced, the rest written back as it was
+    (:func:`~seccomp_gen.formats.oci.with_seccomp`), and the whole file must read back as the
+    profile."""
     written, text = profile_text(profile, fmt, output, docker=docker)
+    if config is not None:
+        import json
+
+        from ..formats import oci
+
+        seccomp = json.loads(text)  # our own output, just proven
+        text = oci.with_seccomp(config, seccomp, output)
+        if _verdicts(oci.parse(text, output)) != _verdicts(oci.from_json(seccomp, output)):
+            raise SeccompGenError("the config.json does not read back as the profile; nothing "
+                                  "was written", path=output,
+                                  hint="this is a bug in seccomp-gen: please report it")
     from .atomic import write_atomic
 
     write_atomic(output, text)

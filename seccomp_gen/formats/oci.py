@@ -11,6 +11,8 @@ Output is sorted and carries no timestamps, so equal profiles give equal bytes.
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ..errors import SeccompGenError
@@ -47,6 +49,36 @@ DOCKER_DEFAULT_CAPS: frozenset[str] = frozenset({
     "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
     "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 })
+
+
+#: libseccomp's arch names that moby spells otherwise in ``includes``/``excludes.arches`` (its
+#: ``goToNative`` names for Go's GOARCH); the other arches are spelled alike.
+_DOCKER_ARCH_NAMES: dict[str, str] = {"x86_64": "amd64", "aarch64": "arm64", "mipsel": "mipsle",
+                                      "mipsel64n32": "mips3l64n32"}
+
+
+@dataclass(frozen=True)
+class DockerHost:
+    """What Docker's ``includes``/``excludes`` are resolved for, as moby resolves them when it
+    starts a container: the host's ``arch`` (libseccomp's name, ``x86_64``), its kernel
+    ``release`` (``uname -r``), and the container's capabilities. The caller passes the real
+    host's (``files/profiles.py``); this module reads nothing from the machine."""
+
+    arch: str
+    release: str
+    caps: frozenset[str] = DOCKER_DEFAULT_CAPS
+
+    @property
+    def docker_arch(self) -> str:
+        """The arch as moby names it in ``includes.arches`` (``amd64``)."""
+        return _DOCKER_ARCH_NAMES.get(self.arch, self.arch)
+
+    @property
+    def kernel(self) -> tuple[int, int] | None:
+        """(major, minor) of ``release``, read as moby reads it (``3.12-1-amd64`` is 3.12);
+        None if it does not begin with them."""
+        m = re.match(r"(\d{1,9})\.(\d{1,9})", self.release)
+        return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def arch_token(arch: str) -> str:
@@ -156,6 +188,64 @@ def emit(profile: Profile, *, docker: bool = False) -> str:
     return json.dumps(to_json(profile, docker=docker), indent=2, ensure_ascii=False) + "\n"
 
 
+# --- a runtime's config.json ---------------------------------------------------------------------
+
+#: The keys of a ``linux.seccomp`` object that the profile model holds; a rewrite replaces these
+#: and keeps the others (``flags``, ``listenerPath``, ``listenerMetadata``) as they were.
+MODEL_KEYS = frozenset({"comment", "defaultAction", "defaultErrnoRet", "architectures",
+                        "archMap", "syscalls"})
+#: The first indented line of a pretty-printed document: its indentation.
+_INDENT = re.compile(r"\s*[{\[][ \t]*\r?\n([ \t]+)\S")
+
+
+def is_runtime_config(doc: Any) -> bool:
+    """Whether decoded JSON is a runtime's whole config.json (a ``linux.seccomp`` inside) rather
+    than a seccomp object."""
+    return isinstance(doc, dict) and isinstance(doc.get("linux"), dict) and (
+        "seccomp" in doc["linux"])
+
+
+def seccomp_object(doc: Any) -> Any:
+    """The seccomp object of decoded JSON: ``linux.seccomp`` of a config.json, else ``doc``."""
+    return doc["linux"]["seccomp"] if is_runtime_config(doc) else doc
+
+
+def with_seccomp(config_text: str, seccomp: dict[str, Any], source: str) -> str:
+    """The text of a runtime's config.json with only its ``linux.seccomp`` replaced.
+
+    The rest is written back as it was, as far as JSON allows: key order, the indentation of
+    the file (a one-line file stays on one line) and its line ends, ASCII escapes if the file
+    was ASCII, and the white space around the document. Keys of the old seccomp object outside
+    :data:`MODEL_KEYS` are kept in place. A key given twice in one object is refused (the
+    decoder would keep one of them and the rewrite lose the other)."""
+    doc = loads_json(config_text, source, unique_keys=True)
+    if not is_runtime_config(doc):
+        _fail(source, "linux.seccomp", "not found: not a runtime's config.json")
+    old = doc["linux"]["seccomp"]
+    if not isinstance(old, dict):
+        _fail(source, "linux.seccomp", f"expected an object, found {_json_kind(old)}")
+    merged = {k: seccomp[k] if k in MODEL_KEYS else v for k, v in old.items()
+              if k not in MODEL_KEYS or k in seccomp}
+    merged.update((k, v) for k, v in seccomp.items() if k not in merged)
+    doc["linux"]["seccomp"] = merged
+    body = config_text.strip()
+    lead = config_text[:len(config_text) - len(config_text.lstrip())]
+    trail = config_text[len(config_text.rstrip()):]
+    indent = _INDENT.match(body)
+    ascii_only = config_text.isascii()
+    if indent is not None:
+        text = json.dumps(doc, indent=indent.group(1), ensure_ascii=ascii_only)
+    elif "\n" not in body:
+        compact = not re.search(r'"\s*:\s', body)
+        text = json.dumps(doc, ensure_ascii=ascii_only,
+                          separators=(",", ":") if compact else (", ", ": "))
+    else:
+        text = json.dumps(doc, indent=2, ensure_ascii=ascii_only)
+    if "\r\n" in body:  # JSON text holds no raw newline inside a string: each is a line end
+        text = text.replace("\n", "\r\n")
+    return lead + text + trail
+
+
 # --- parsing ------------------------------------------------------------------------------------
 
 
@@ -252,20 +342,42 @@ def _selector(source: str, e: dict[str, Any], key: str, where: str) -> dict[str,
     return sel
 
 
-def _docker_applies(source: str, e: dict[str, Any], where: str, docker_arch: str,
-                    caps: frozenset[str], kernel: tuple[int, int]) -> bool:
-    """Whether a Docker entry's includes/excludes select it, as moby reads them."""
+def _docker_applies(source: str, e: dict[str, Any], where: str,
+                    host: DockerHost | None) -> bool:
+    """Whether a Docker entry's includes/excludes select it on ``host``, as moby reads them."""
     inc = _selector(source, e, "includes", where)
     exc = _selector(source, e, "excludes", where)
-    if inc.get("arches") and docker_arch not in inc["arches"]:
+
+    def on_arch(key: str, sel: dict[str, Any]) -> bool:
+        if host is None:
+            _fail(source, f"{where}.{key}.arches", _NO_HOST)
+        return host.docker_arch in sel["arches"]
+
+    def kernel_reached(key: str, sel: dict[str, Any]) -> bool:
+        if host is None:
+            _fail(source, f"{where}.{key}.minKernel", _NO_HOST)
+        if host.kernel is None:
+            _fail(source, f"{where}.{key}.minKernel", "cannot be resolved: the kernel release "
+                  f"{host.release[:40]!r} does not begin with a version")
+        return _kernel_at_least(sel["minKernel"], host.kernel)
+
+    caps = host.caps if host is not None else DOCKER_DEFAULT_CAPS
+    if inc.get("arches") and not on_arch("includes", inc):
         return False
     if inc.get("caps") and not set(inc["caps"]) <= caps:
         return False
-    if inc.get("minKernel") and not _kernel_at_least(inc["minKernel"], kernel):
+    if inc.get("minKernel") and not kernel_reached("includes", inc):
         return False
-    if exc.get("arches") and docker_arch in exc["arches"]:
+    if exc.get("arches") and on_arch("excludes", exc):
         return False
-    return not (exc.get("caps") and set(exc["caps"]) & caps)
+    if exc.get("caps") and set(exc["caps"]) & caps:
+        return False
+    return not (exc.get("minKernel") and kernel_reached("excludes", exc))
+
+
+#: Why an entry that selects by arch or kernel cannot be read without a host.
+_NO_HOST = ("Docker's includes/excludes are resolved for a host, and none was given "
+            "(oci.parse(..., host=DockerHost(arch, release)))")
 
 
 def _names(source: str, e: dict[str, Any], where: str) -> list[str]:
@@ -282,22 +394,18 @@ def _names(source: str, e: dict[str, Any], where: str) -> list[str]:
     return raw
 
 
-def parse(text: str, source: str = "<oci profile>", *, docker_arch: str = "amd64",
-          caps: frozenset[str] = DOCKER_DEFAULT_CAPS,
-          kernel: tuple[int, int] = (6, 18)) -> Profile:
+def parse(text: str, source: str = "<oci profile>", *, host: DockerHost | None = None) -> Profile:
     """Read OCI/Docker seccomp JSON (a ``linux.seccomp`` object or a config.json) as a Profile.
 
     Args on the same index in one entry are split into separate rules, as runc does (it ORs
-    them). Docker's ``includes``/``excludes`` are resolved as moby would for a container on a
-    ``docker_arch`` host (Go's arch names) with capabilities ``caps`` and kernel ``kernel``.
+    them). Docker's ``includes``/``excludes`` are resolved as moby would for a container on
+    ``host``; without one, an entry that selects by arch or kernel is a one-line error.
     """
-    return from_json(loads_json(text, source), source, docker_arch=docker_arch, caps=caps,
-                     kernel=kernel)
+    return from_json(loads_json(text, source), source, host=host)
 
 
-def from_json(doc: Any, source: str = "<oci profile>", *, docker_arch: str = "amd64",
-              caps: frozenset[str] = DOCKER_DEFAULT_CAPS,
-              kernel: tuple[int, int] = (6, 18)) -> Profile:
+def from_json(doc: Any, source: str = "<oci profile>", *,
+              host: DockerHost | None = None) -> Profile:
     """:func:`parse` for JSON already decoded; every field is checked, each problem one line
     naming its JSON path."""
     if not isinstance(doc, dict):
@@ -305,8 +413,8 @@ def from_json(doc: Any, source: str = "<oci profile>", *, docker_arch: str = "am
     if "kind" in doc and "apiVersion" in doc:  # kubectl get -o json: JSON files are OCI's
         _fail(source, "", f"a Kubernetes object (kind {_show(doc['kind'])}) in JSON, not an OCI "
               "profile: give a SeccompProfile as YAML (kubectl get -o yaml)")
-    if isinstance(doc.get("linux"), dict) and "seccomp" in doc["linux"]:
-        doc = doc["linux"]["seccomp"]  # a whole config.json
+    if is_runtime_config(doc):
+        doc = seccomp_object(doc)  # a whole config.json
         if not isinstance(doc, dict):
             _fail(source, "linux.seccomp", f"expected an object, found {_json_kind(doc)}")
     default = _action(source, doc.get("defaultAction"), "defaultAction")
@@ -327,7 +435,7 @@ def from_json(doc: Any, source: str = "<oci profile>", *, docker_arch: str = "am
         w = f"syscalls[{i}]"
         if not isinstance(e, dict):
             _fail(source, w, "expected an object")
-        if not _docker_applies(source, e, w, docker_arch, caps, kernel):
+        if not _docker_applies(source, e, w, host):
             continue
         names = _names(source, e, w)
         action = _action(source, e.get("action"), f"{w}.action")

@@ -4,7 +4,9 @@ The generated module needs only pyseccomp, and only inside ``build()``/``apply()
 imported (and its table read or diffed) anywhere. ``build()`` makes one libseccomp filter per
 arch, adding the arch before any rule (rules added first would not be copied to it), and merges
 them, so each rule applies only to the arches it names. ``python -m`` or running the file prints
-the table. :func:`parse` reads the table back with ``ast.literal_eval``, never executing it.
+the table, with what is not printable escaped as :func:`~seccomp_gen.safetext.printable` does
+(the module cannot import seccomp-gen, so it carries its own few lines for it). :func:`parse`
+reads the table back with ``ast.literal_eval``, never executing it.
 """
 
 from __future__ import annotations
@@ -58,10 +60,19 @@ def apply():
     build().load()
 
 
+def _shown(text):
+    """Text of the table as a terminal may show it: what is not printable (an escape sequence
+    from an imported comment, a newline) as a visible escape, as seccomp-gen shows it."""
+    return "".join(
+        c if c.isprintable() else f"\\\\x{ord(c):02x}" if ord(c) < 0x100
+        else f"\\\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\\\U{ord(c):08x}" for c in text
+    )
+
+
 def _main():
     default = DEFAULT_ACTION + (f" {DEFAULT_ERRNO}" if DEFAULT_ACTION == "errno" else "")
-    print(f"default: {default}")
-    print(f"architectures: {', '.join(ARCHITECTURES)}")
+    print(_shown(f"default: {default}"))
+    print(_shown(f"architectures: {', '.join(ARCHITECTURES)}"))
     for arches, name, action, errno, conditions, comment, baseline in RULES:
         verdict = action + (f" {errno}" if action == "errno" else "")
         conds = " && ".join(
@@ -69,11 +80,11 @@ def _main():
             for i, op, a, b in conditions
         )
         note = (" # baseline: " if baseline else " # ") + comment if comment or baseline else ""
-        print(f"{','.join(arches):<16} {name:<24} {verdict:<10} {conds}{note}".rstrip())
+        print(_shown(f"{','.join(arches):<16} {name:<24} {verdict:<10} {conds}{note}".rstrip()))
     for line in NOTES:
-        print(f"note: {line}")
+        print(_shown(f"note: {line}"))
     for arch, name, reason in SKIPPED:
-        print(f"skipped: {arch} {name}: {reason}")
+        print(_shown(f"skipped: {arch} {name}: {reason}"))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
-from ..model import ArgValues, ExitStatus, Trace, TraceHeader
+from ..model import MAX_ARG_VALUE, ArgValues, ExitStatus, Trace, TraceHeader
 from ..syscalls.argspec import ARG_VALUE_CAP, fields_for
 from ..syscalls.constants import CLONE_NAMES, CLONE_THREAD, KERNEL_ERRNOS
 
@@ -149,7 +149,8 @@ def _number(token: str) -> int | None:
 
 
 def _symbol(token: str, lookup: Callable[[str], int | None]) -> int | None:
-    """``A|B|0x10`` -> the OR of the parts, or None if one part is unknown."""
+    """``A|B|0x10`` -> the OR of the parts, or None if one part is unknown or the value is not
+    what a 64-bit register holds (``-1``: which register bits were set is not known)."""
     total = 0
     for part in token.split("|"):
         part = part.strip()
@@ -159,7 +160,7 @@ def _symbol(token: str, lookup: Callable[[str], int | None]) -> int | None:
         if value is None:
             return None
         total |= value
-    return total
+    return total if 0 <= total <= MAX_ARG_VALUE else None
 
 
 def _socket_const(prefix: str) -> Callable[[str], int | None]:

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from ..errors import TraceFileError
 from ..jsontext import DECODER, check_strings, json_error, may_hold_surrogates
 from ..model import (
+    MAX_ARG_VALUE,
     TRACE_FORMAT,
     TRACE_VERSION,
     ArgValues,
@@ -469,6 +470,12 @@ def _load_args(c: _Checker, value: Any, where: str) -> ArgValues | None:
         row = c.int_list(v, f"{where}.values[{j}]")
         if len(row) != len(fields):
             c.fail(f"{where}.values[{j}]", f"expected {len(fields)} values, found {len(row)}")
+        # Register contents: a value no 64-bit register holds would only be masked into
+        # another value (2**70 into 0) by whatever pinned it.
+        bad = next((x for x in row if not 0 <= x <= MAX_ARG_VALUE), None)
+        if bad is not None:
+            c.fail(f"{where}.values[{j}]", "expected unsigned 64-bit register values "
+                   f"(0-{MAX_ARG_VALUE:#x}), found {bad!r:.40}")
         values.append(tuple(row))
     return ArgValues(fields=fields, indexes=tuple(raw_indexes), values=frozenset(values),
                      capped=c.get(a, "capped", bool, where, optional=True, default=False))
