@@ -9,14 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import DOCKER_DEFAULT as DOCKER
+from helpers.paths import HELLO32_TRACE as HELLO32
+from helpers.paths import LS_TRACE
 
 from seccomp_gen.formats.strace import parse, parse_args
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "sample_traces"
-LS_TRACE = SAMPLES / "ls.trace.json"
-HELLO32 = SAMPLES / "hello32.trace.json"
-DOCKER = ROOT / "tests" / "data" / "docker-default-seccomp.json"
 CLI = [sys.executable, "-m", "seccomp_gen"]
 #: A deterministic command with two processes (a fork and an exec).
 WORKLOAD = ["sh", "-c", "cat /etc/hostname >/dev/null; echo done >/dev/null"]

@@ -7,10 +7,8 @@ Issue 11, item 8: two test modules read Docker's default profile from a sibling 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-TESTS = Path(__file__).parent
-DATA = TESTS / "data"
+from helpers.paths import DATA, TESTS
 
 #: What a path outside the project looks like in a test's source.
 _OUTSIDE = re.compile(r"""["']/work/|["']\.\./shared|parent\s*/\s*["']shared["']""")

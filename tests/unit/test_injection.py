@@ -17,7 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from synth_helpers import mixed_trace
+from helpers.paths import LS_TRACE
+from helpers.synth_helpers import mixed_trace
 
 from seccomp_gen.cli.generate import write_profile
 from seccomp_gen.errors import SeccompGenError, TraceFileError
@@ -27,8 +28,6 @@ from seccomp_gen.profile import Profile, Rule, normalize
 from seccomp_gen.safetext import printable
 from seccomp_gen.synthesize import synthesize
 
-ROOT = Path(__file__).resolve().parent.parent
-LS_TRACE = ROOT / "sample_traces" / "ls.trace.json"
 CLI = [sys.executable, "-m", "seccomp_gen"]
 INJECTED = "read\n[x86_64]\nptrace"
 #: What a hostile string may hold: an escape sequence, a NUL, newlines, a bidi override.

@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers.paths import ROOT
 from test_record_live import (
     CLI,
     PIN_CPU,
@@ -453,7 +454,7 @@ def test_known_backends_are_named_alike_everywhere(marker, tmp_path: Path) -> No
         res = cli(command, "--help")
         assert res.returncode == 0
         assert text in " ".join(res.stdout.decode().split()), command
-    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
     assert f"`record --known PROFILE` ({text} backend;" in readme
     cmd, ran = marker
     prof = tmp_path / "p.lxc"

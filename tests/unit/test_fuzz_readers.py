@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.paths import DATA, SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
@@ -46,9 +47,7 @@ from seccomp_gen.model import Trace
 from seccomp_gen.profile import Profile, normalize
 from seccomp_gen.synthesize import Policy, synthesize
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
-TRACES = sorted((ROOT / "sample_traces").glob("*.trace.json"))
+TRACES = sorted(SAMPLES.glob("*.trace.json"))
 EXAMPLES = int(os.environ.get("SECCOMP_GEN_FUZZ_EXAMPLES", "120"))
 #: An example that takes longer than this is a hang, whatever hypothesis' deadline says.
 HARD_LIMIT_S = 30

@@ -1,5 +1,5 @@
 """Every command's ``--help`` is pinned in golden/help/: flags, choices and wording change only
-on purpose (``python -m pytest tests/golden_tests --update-golden``, then review the diff).
+on purpose (``python -m pytest tests/unit/golden_tests --update-golden``, then review the diff).
 
 Run in-process with a fixed width (argparse wraps to ``$COLUMNS``), so the text does not depend
 on the terminal the tests run in.
@@ -38,6 +38,7 @@ def test_help_is_unchanged(command: str, update_golden: bool,
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         return
-    assert path.exists(), f"{path.name} is missing; run pytest tests/golden_tests --update-golden"
+    assert path.exists(), (
+        f"{path.name} is missing; run pytest tests/unit/golden_tests --update-golden")
     assert text == path.read_text(), (
-        f"{path.name} changed; if intended, run pytest tests/golden_tests --update-golden")
+        f"{path.name} changed; if intended, run pytest tests/unit/golden_tests --update-golden")

@@ -1,9 +1,10 @@
 """Make a big, valid trace file (many processes) for the resource-limit tests and measurements.
 
-``python tests/big_trace.py OUT [--processes N]`` writes a trace shaped like a long build: the
-syscalls of ``sample_traces/ls.trace.json``, seven executables and N processes (pids, parent
-pids, one or two executables, an exit status each). It is written line by line in the trace file's
-own layout, so making a 200 MB file takes little memory; a 1,000,000-process trace is ~170 MB.
+``python tests/helpers/big_trace.py OUT [--processes N]`` writes a trace shaped like a long
+build: the syscalls of ``sample_traces/ls.trace.json``, seven executables and N processes (pids,
+parent pids, one or two executables, an exit status each). It is written line by line in the
+trace file's own layout, so making a 200 MB file takes little memory; a 1,000,000-process trace
+is ~170 MB.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces" / "ls.trace.json"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_traces" / "ls.trace.json"
 EXES = ("/usr/bin/make", "/usr/bin/gcc", "/usr/lib/gcc/x86_64-linux-gnu/12/cc1", "/usr/bin/as",
         "/usr/bin/ld", "/bin/sh")
 

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.paths import DATA, SAMPLES
 
 import seccomp_gen
 from seccomp_gen.files.profiles import load_profile
@@ -62,9 +63,9 @@ from seccomp_gen.synthesize import Policy, synthesize
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_TRACE = ROOT / "sample_traces" / "qemu-boot.trace.json"
-QEMU_DENY = Path(__file__).parent / "data" / "qemu_sandbox_deny.json"
+
+SAMPLE_TRACE = SAMPLES / "qemu-boot.trace.json"
+QEMU_DENY = DATA / "qemu_sandbox_deny.json"
 
 PYTHON = sys.executable
 CLI = [PYTHON, "-m", "seccomp_gen"]

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.paths import SAMPLES
 
 from seccomp_gen.files import traces
 from seccomp_gen.files.profiles import load_profile
 
 CLI = [sys.executable, "-m", "seccomp_gen"]
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
 TIMEOUT = 120
 
 

@@ -2,7 +2,7 @@
 every view, progress on a terminal, and memory within a small multiple of the file's size.
 
 The streaming reader and writer must give exactly what the plain JSON path gives (same model,
-same bytes). Traces of many processes are made by ``tests/big_trace.py``.
+same bytes). Traces of many processes are made by ``tests/helpers/big_trace.py``.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from big_trace import write_big_trace
+from helpers.big_trace import write_big_trace
+from helpers.paths import SAMPLES as SAMPLE_DIR
 from rich.console import Console
 
 from seccomp_gen.cli import console as ui
 from seccomp_gen.files import traces
 from seccomp_gen.formats import tracefile
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = sorted((ROOT / "sample_traces").glob("*.trace.json"))
+SAMPLES = sorted(SAMPLE_DIR.glob("*.trace.json"))
 CLI = [sys.executable, "-m", "seccomp_gen"]
 
 

@@ -15,9 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers.paths import LS_TRACE
 
-ROOT = Path(__file__).resolve().parent.parent
-LS_TRACE = ROOT / "sample_traces" / "ls.trace.json"
 CLI = [sys.executable, "-m", "seccomp_gen"]
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.paths import DOCKER_DEFAULT, LS_TRACE
 
 import seccomp_gen
 from seccomp_gen import Trace
@@ -49,9 +50,6 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 #: Seconds any single child may run before its process group is SIGKILLed.
 TIMEOUT = 60
 PYTHON = sys.executable
-HERE = Path(__file__).resolve().parent
-#: moby's default profile (profiles/seccomp/default.json); see tests/data/README.md.
-DOCKER_DEFAULT = HERE / "data" / "docker-default-seccomp.json"
 
 #: Where Debian's busybox-static puts the binary.
 BUSYBOX = "/usr/bin/busybox"
@@ -531,7 +529,7 @@ def test_python_table_same_output_under_the_filter(tmp_path: Path) -> None:
 
 def test_compare_with_docker_default() -> None:
     docker = oci.parse(DOCKER_DEFAULT.read_text(), str(DOCKER_DEFAULT))
-    trace = seccomp_gen.load_trace(HERE.parent / "sample_traces" / "ls.trace.json")
+    trace = seccomp_gen.load_trace(LS_TRACE)
     mine = synthesize(trace, Policy())
     cmp = compare_counts(mine, docker, "x86_64")
     print(f"\nx86_64: generated profile for ls allows {cmp.a_allowed} syscalls, "

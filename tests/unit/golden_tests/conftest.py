@@ -1,22 +1,17 @@
 """Golden-file tests: ``--update-golden`` rewrites the expected files instead of comparing.
 
 pytest only registers options from conftest files it loads at start-up, so pass this directory
-when updating: ``python -m pytest tests/golden_tests --update-golden``.
+when updating: ``python -m pytest tests/unit/golden_tests --update-golden``.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/synth_helpers.py
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", default=False,
-                     help="rewrite tests/golden_tests/golden/* from the current emitters")
+                     help="rewrite tests/unit/golden_tests/golden/* from the current emitters")
 
 
 @pytest.fixture

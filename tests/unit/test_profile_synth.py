@@ -6,7 +6,7 @@ import random
 from dataclasses import replace
 
 import pytest
-from synth_helpers import THREAD_FLAGS, mixed_trace, rec, trace
+from helpers.synth_helpers import THREAD_FLAGS, mixed_trace, rec, trace
 
 from seccomp_gen.errors import SeccompGenError
 from seccomp_gen.merge import merge_traces

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import DOCKER_DEFAULT as DOCKER
+from helpers.paths import LS_TRACE
 
-ROOT = Path(__file__).resolve().parent.parent
-LS_TRACE = ROOT / "sample_traces" / "ls.trace.json"
-DOCKER = ROOT / "tests" / "data" / "docker-default-seccomp.json"
 CLI = [sys.executable, "-m", "seccomp_gen"]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synth_helpers import mixed_trace, observed_tuples, rec, trace
+from helpers.synth_helpers import mixed_trace, observed_tuples, rec, trace
 
 import seccomp_gen
 from seccomp_gen.cli import generate as generate_cli

@@ -1,7 +1,7 @@
 """Every emitter's output for each input trace is pinned in golden/; a change must be deliberate.
 
 Inputs: the hand-built mixed x86_64/i386 trace, and every trace in sample_traces/. Update with
-``python -m pytest tests/golden_tests --update-golden`` and review the diff.
+``python -m pytest tests/unit/golden_tests --update-golden`` and review the diff.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from synth_helpers import mixed_trace
+from helpers.paths import SAMPLES
+from helpers.synth_helpers import mixed_trace
 
 from seccomp_gen.files import traces
 from seccomp_gen.formats import emit
@@ -17,7 +18,6 @@ from seccomp_gen.model import Trace
 from seccomp_gen.synthesize import Policy, synthesize
 
 GOLDEN = Path(__file__).parent / "golden"
-SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
 
 #: (format, docker, suffix); generated modules are not named .py, so linters leave them alone
 FORMATS = (("oci", False, "oci.json"), ("oci", True, "docker.json"), ("lxc", False, "lxc"),
@@ -44,9 +44,10 @@ def test_golden(name: str, pol: str, fmt: str, docker: bool, suffix: str,
     path = GOLDEN / f"{name}.{pol}.{suffix}"
     if update_golden or not path.exists():
         if not update_golden:
-            pytest.fail(f"{path.name} is missing; run pytest tests/golden_tests --update-golden")
+            pytest.fail(f"{path.name} is missing; run pytest tests/unit/golden_tests "
+                        "--update-golden")
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
         return
     assert text == path.read_text(), (
-        f"{path.name} changed; if intended, run pytest tests/golden_tests --update-golden")
+        f"{path.name} changed; if intended, run pytest tests/unit/golden_tests --update-golden")

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import DOCKER_DEFAULT as DOCKER
+from helpers.paths import LS_TRACE, SAMPLES
 
 from seccomp_gen.errors import SeccompGenError, TraceFileError
 from seccomp_gen.files import traces
@@ -21,9 +23,6 @@ from seccomp_gen.files.profiles import load_profile
 from seccomp_gen.formats import oci, python_table
 from seccomp_gen.profile import Profile
 
-ROOT = Path(__file__).resolve().parent.parent
-LS_TRACE = ROOT / "sample_traces" / "ls.trace.json"
-DOCKER = ROOT / "tests" / "data" / "docker-default-seccomp.json"
 CLI = [sys.executable, "-m", "seccomp_gen"]
 
 
@@ -324,7 +323,7 @@ def test_stdin_everywhere_a_file_is_read(tmp_path: Path) -> None:
     assert (tmp_path / "g.json").read_bytes() == prof
     assert cli("diff", "-", profile, "--arch", "x86_64", stdin=trace).returncode == 0
     assert cli("diff", profile, "-", "--arch", "x86_64", stdin=trace).returncode == 0
-    other = ROOT / "sample_traces" / "shell-pipeline.trace.json"  # another run: not a duplicate
+    other = SAMPLES / "shell-pipeline.trace.json"  # another run: not a duplicate
     assert cli("merge", "-", other, "-o", tmp_path / "m.json", stdin=trace).returncode == 0
     res = cli("import", "-", "--format", "lxc", "-o", tmp_path / "d.lxc",
               stdin=DOCKER.read_bytes())

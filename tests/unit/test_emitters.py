@@ -11,14 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from synth_helpers import mixed_trace
+from helpers.paths import DOCKER_DEFAULT as REFERENCE
+from helpers.synth_helpers import mixed_trace
 
 from seccomp_gen.errors import SeccompGenError
 from seccomp_gen.formats import emit, lxc, oci, parse, python_table, sniff
 from seccomp_gen.profile import Profile, widen
 from seccomp_gen.synthesize import Policy, synthesize
-
-REFERENCE = Path(__file__).parent / "data" / "docker-default-seccomp.json"
 
 
 def _profiles() -> list[Profile]:
