@@ -1,4 +1,5 @@
-"""Generated profiles in the real consumers: runc, crun, LXC, the Python table, Docker's profile.
+"""Generated profiles in the real consumers: runc, crun, LXC, the Python table (compared with
+Docker's default profile: tests/unit/test_compare_docker_default.py).
 
 No mocks: every profile here comes from a real recording (``seccomp_gen.record``), is written by
 the real emitters, and is loaded by the real runtime (Debian 12: runc 1.1, crun 1.8, LXC 5.0).
@@ -36,12 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.paths import DOCKER_DEFAULT, LS_TRACE
+from helpers.record import record_in_child
 
-import seccomp_gen
 from seccomp_gen import Trace
 from seccomp_gen.formats import lxc, oci, python_table
-from seccomp_gen.profile import Profile, compare_counts
+from seccomp_gen.profile import Profile
 from seccomp_gen.synthesize import Policy, synthesize
 from seccomp_gen.syscalls.baselines import BASELINES
 
@@ -64,17 +64,6 @@ WORK_ONLY = "sendfile"
 EPERM_TEXT = "Operation not permitted"
 
 _ids = itertools.count()
-
-# Record in a private mount namespace (unshare -m) with proc mounted in the rootfs, as runc does;
-# the mount goes away with the namespace. argv: OUT PROC_DIR COMMAND...
-_RECORD_HELPER = (
-    "import subprocess, sys, seccomp_gen\n"
-    "if sys.argv[2]:\n"
-    "    subprocess.run(['mount', '-t', 'proc', 'proc', sys.argv[2]], check=True)\n"
-    "trace = seccomp_gen.record(sys.argv[3:])\n"
-    "seccomp_gen.dump_trace(trace, sys.argv[1])\n"
-)
-
 
 # --- running children ----------------------------------------------------------------------------
 
@@ -122,18 +111,12 @@ def _needs_root_and_seccomp(request: pytest.FixtureRequest) -> None:
 
 def record(cmd: Sequence[str], tmp_path: Path, *, env: dict[str, str] | None = None,
            proc_dir: str = "", name: str = "work") -> tuple[Trace, str]:
-    """Record ``cmd`` with the public API in a helper process; (trace, the workload's stdout)."""
-    out = tmp_path / f"{name}.trace.json"
-    helper_env = dict(os.environ)
-    argv = [PYTHON, "-c", _RECORD_HELPER, str(out), proc_dir, *cmd]
-    if proc_dir:
-        argv = [need("unshare", "util-linux"), "-m", "--propagation", "private", *argv]
-    # The workload gets exactly ``env``; the recorder needs its own PYTHONPATH etc.
-    if env is not None:
-        helper_env = {**{k: v for k, v in os.environ.items() if k.startswith("PYTHON")}, **env}
-    res = run(argv, env=helper_env)
-    assert res.returncode == 0, f"recording {list(cmd)} failed: {res.stderr}"
-    return seccomp_gen.load_trace(out), res.stdout
+    """Record ``cmd`` with the public API in a helper process (:mod:`helpers.record`; the
+    workload gets exactly ``env``, with ``proc_dir`` a private /proc as runc mounts one);
+    (trace, the workload's stdout)."""
+    rec = record_in_child(list(cmd), tmp_path / f"{name}.trace.json", env=env,
+                          proc_dir=proc_dir or None, timeout=TIMEOUT)
+    return rec.trace, rec.stdout
 
 
 def without(profile: Profile, name: str) -> Profile:
@@ -524,19 +507,3 @@ def test_python_table_same_output_under_the_filter(tmp_path: Path) -> None:
     assert EPERM_TEXT in res.stderr, res.stderr
 
 
-# --- Docker's default profile --------------------------------------------------------------------
-
-
-def test_compare_with_docker_default() -> None:
-    docker = oci.parse(DOCKER_DEFAULT.read_text(), str(DOCKER_DEFAULT))
-    trace = seccomp_gen.load_trace(LS_TRACE)
-    mine = synthesize(trace, Policy())
-    cmp = compare_counts(mine, docker, "x86_64")
-    print(f"\nx86_64: generated profile for ls allows {cmp.a_allowed} syscalls, "
-          f"Docker's default {cmp.b_allowed}; {cmp.both} in both")
-    assert cmp.b_allowed > 250
-    assert cmp.a_allowed * 5 < cmp.b_allowed
-    assert cmp.only_a == (), f"ls needs what Docker's default refuses: {cmp.only_a}"
-    # clone3 is answered ENOSYS by both (Docker: unless CAP_SYS_ADMIN), so glibc falls back.
-    for p in (mine, docker):
-        assert any(r.name == "clone3" and r.verdict == ("errno", 38) for r in p.rules)

@@ -8,8 +8,8 @@ set, and the same counts for single-threaded programs. The seccomp backend sees 
 run under a profile made from an earlier trace of the same deterministic workload records nothing,
 and a profile lacking one syscall records exactly that one.
 
-Children are run by the helpers of test_record_live (new session, timeout, SIGKILL of the group on
-overrun); the recorder runs in a helper process there too.
+Children are run by helpers.cli (new session, timeout, SIGKILL of the group on overrun); the
+recorder runs in a helper process (helpers.record).
 """
 
 from __future__ import annotations
@@ -22,34 +22,18 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers.backends import backend_variants, needs
+from helpers.cli import CLI, assert_one_error_line, cli, run
 from helpers.paths import ROOT
-from test_record_live import (
-    CLI,
-    PIN_CPU,
-    assert_one_error_line,
-    backend_variants,
-    cli,
-    counts_of,
-    record_api,
-    run,
-)
+from helpers.record import PIN_CPU, counts_of, drop_syscall, record_api, record_cli
 
 import seccomp_gen
-from seccomp_gen.libseccomp import recording_filter
-from seccomp_gen.linux.host import host_arches
-from seccomp_gen.recorders import BACKENDS, get_backend, unavailable_reasons
+from seccomp_gen.recorders import BACKENDS, unavailable_reasons
 from seccomp_gen.recorders.seccomp import NOTE_NO_RESULTS
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 
 _REASONS = unavailable_reasons()
-needs_seccomp = pytest.mark.skipif(
-    _REASONS["seccomp"] is not None, reason=f"seccomp backend: {_REASONS['seccomp']}"
-)
-needs_both = pytest.mark.skipif(
-    any(_REASONS[b] is not None for b in ("seccomp", "ptrace")),
-    reason=f"needs both backends: {_REASONS}",
-)
 
 #: Deterministic single-threaded workloads (several processes for forker): name -> command,
 #: None = the C test program of that name (tests/c), with its arguments.
@@ -67,46 +51,10 @@ def _command(name: str, cbuild) -> list[str]:
     return SINGLE_THREADED[name] or [cbuild[name], *_ARGS.get(name, [])]
 
 
-def _drop(trace_path: Path, out: Path, arch: str, name: str) -> Path:
-    """A copy of a trace file without the record of (arch, name): a profile lacking it."""
-    doc = json.loads(trace_path.read_text())
-    before = len(doc["syscalls"])
-    doc["syscalls"] = [s for s in doc["syscalls"] if (s["arch"], s["name"]) != (arch, name)]
-    assert len(doc["syscalls"]) == before - 1, f"{arch} {name} not in {trace_path}"
-    for exe in doc["exes"]:
-        exe["syscalls"] = [s for s in exe["syscalls"] if (s["arch"], s["name"]) != (arch, name)]
-    out.write_text(json.dumps(doc))
-    return out
-
-
-# --- choosing a backend ---------------------------------------------------------------------------
-
-
-def test_each_backend_says_why_it_is_unavailable() -> None:
-    assert set(_REASONS) == set(BACKENDS) >= {"seccomp", "ptrace", "log", "notify"}
-    for why in _REASONS.values():
-        assert why is None or (why and "\n" not in why)
-
-
-@needs_seccomp
-def test_auto_prefers_seccomp() -> None:
-    assert get_backend("auto").name == "seccomp"
-    assert get_backend("auto", known=True).name == "seccomp"
-    with pytest.raises(seccomp_gen.SeccompGenError, match="cannot skip known"):
-        get_backend("ptrace", known=True)
-
-
-@needs_seccomp
-def test_filter_covers_every_x86_abi() -> None:
-    program, notes = recording_filter(None, host_arches(), "trace")
-    assert len(program) % 8 == 0 and 0 < len(program) // 8 < 64
-    assert notes == []
-
-
 # --- same trace from every backend ----------------------------------------------------------------
 
 
-@needs_both
+@needs("seccomp", "ptrace")
 @pytest.mark.live
 @pytest.mark.parametrize("workload", sorted(SINGLE_THREADED))
 def test_backends_agree(workload: str, cbuild, tmp_path: Path) -> None:
@@ -132,7 +80,7 @@ def test_backends_agree(workload: str, cbuild, tmp_path: Path) -> None:
     assert all(r.results for r in pt.syscalls if r.name not in ("exit", "exit_group"))
 
 
-@needs_both
+@needs("seccomp", "ptrace")
 @pytest.mark.live
 def test_int80_attribution_with_seccomp(cbuild, tmp_path: Path) -> None:
     trace = record_api([cbuild["int80"]], tmp_path, backend="seccomp")
@@ -143,7 +91,7 @@ def test_int80_attribution_with_seccomp(cbuild, tmp_path: Path) -> None:
     assert ("x86_64", "writev") not in got and ("x86_64", "fremovexattr") not in got
 
 
-@needs_both
+@needs("seccomp", "ptrace")
 @pytest.mark.live
 def test_threads_agree_up_to_futex(cbuild, tmp_path: Path) -> None:
     """Whether pthread_join (or a lock in libc) has to wait in ``futex`` depends on how the
@@ -161,7 +109,7 @@ def test_threads_agree_up_to_futex(cbuild, tmp_path: Path) -> None:
 # --- record --known -------------------------------------------------------------------------------
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 @pytest.mark.parametrize("workload", sorted(SINGLE_THREADED))
 def test_known_profile_of_same_workload_records_nothing(
@@ -179,7 +127,7 @@ def test_known_profile_of_same_workload_records_nothing(
     assert [p.exes for p in again.processes] == [p.exes for p in first.processes]
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 def test_known_threads_records_at_most_futex(cbuild, tmp_path: Path) -> None:
     cmd = [cbuild["threads"]]
@@ -190,7 +138,7 @@ def test_known_threads_records_at_most_futex(cbuild, tmp_path: Path) -> None:
     assert set(counts_of(again)) <= {("x86_64", "futex")}  # see test_threads_agree_up_to_futex
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 @pytest.mark.parametrize(
     ("workload", "arch", "name", "count"),
@@ -208,14 +156,15 @@ def test_known_profile_lacking_one_syscall_records_exactly_it(
 ) -> None:
     cmd = _command(workload, cbuild)
     first = record_api(cmd, tmp_path, backend="seccomp", name="first")
-    lacking = _drop(tmp_path / "first.trace.json", tmp_path / "lacking.trace.json", arch, name)
+    lacking = drop_syscall(tmp_path / "first.trace.json", tmp_path / "lacking.trace.json", arch,
+                           name)
     again = record_api(cmd, tmp_path, backend="seccomp", name="again", known=lacking)
     assert counts_of(again) == Counter({(arch, name): count})
     rec = again.find(name, arch)
     assert rec is not None and rec.nr == first.find(name, arch).nr  # type: ignore[union-attr]
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 def test_known_generated_oci_profile_via_cli(cbuild, tmp_path: Path) -> None:
     """The usual loop: record, generate (default policy, arguments pinned), record --known."""
@@ -243,7 +192,7 @@ def test_known_generated_oci_profile_via_cli(cbuild, tmp_path: Path) -> None:
     assert counts_of(seccomp_gen.load_trace(again)) == Counter({("x86_64", "getpid"): 2})
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 def test_known_argument_conditions_are_honoured(tmp_path: Path) -> None:
     """A call the profile allows only with other arguments is recorded."""
@@ -270,7 +219,7 @@ def test_known_argument_conditions_are_honoured(tmp_path: Path) -> None:
 # test_record_live.py (test_cli_exit_status, test_signal_*).
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 def test_seccomp_stdin_stdout_pass_through(tmp_path: Path) -> None:
     data = os.urandom(100_000)
@@ -334,7 +283,7 @@ def test_known_with_ptrace_backend_is_refused(marker, tmp_path: Path) -> None:
     assert not ran.exists()
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 def test_seccomp_exec_format_error(tmp_path: Path) -> None:
     junk = tmp_path / "junk"
@@ -345,13 +294,6 @@ def test_seccomp_exec_format_error(tmp_path: Path) -> None:
     line = assert_one_error_line(res, 126)
     assert "Exec format error" in line
     assert not out.exists()
-
-
-def test_backend_choices_in_help() -> None:
-    res = cli("record", "--help")
-    assert res.returncode == 0
-    text = res.stdout.decode()
-    assert "seccomp" in text and "ptrace" in text and "--known" in text
 
 
 # --- every backend that can skip known syscalls says red on a profile that lacks calls ----------
@@ -384,13 +326,12 @@ def test_profile_lacking_calls_is_red_on_every_known_backend(
     workload, name, count = _LACKING[case]
     cmd = [cbuild[workload]]
     full = tmp_path / "full.trace.json"
-    res = cli("record", "-q", "--backend", backend, "-o", str(full), "--", *cmd)
+    res = record_cli(cmd, full, backend=backend)
     assert res.returncode == 0, res.stderr
-    lacking = _drop(full, tmp_path / "lacking.trace.json", "x86_64", name)
+    lacking = drop_syscall(full, tmp_path / "lacking.trace.json", "x86_64", name)
     if mode == "record-known":
         again = tmp_path / "again.trace.json"
-        res = cli("record", "-q", "--backend", backend, "--known", str(lacking), "-o",
-                  str(again), "--", *cmd)
+        res = record_cli(cmd, again, backend=backend, known=lacking)
         assert res.returncode == 0, res.stderr
         trace = seccomp_gen.load_trace(again)
         assert trace.header.backend == backend
@@ -424,8 +365,7 @@ def test_profile_of_true_does_not_cover_ls(
     assert not lacked & seccomp_gen.load_trace(base).names("x86_64")
     if mode == "record-known":
         out = tmp_path / "ls.trace.json"
-        res = cli("record", "-q", "--backend", backend, "--known", str(profile), "-o",
-                  str(out), "--", "ls", "/")
+        res = record_cli(["ls", "/"], out, backend=backend, known=profile)
         assert res.returncode == 0, res.stderr
         assert lacked <= seccomp_gen.load_trace(out).names("x86_64")
     else:

@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from seccomp_gen.cli.statusline import fit, paint
-
 CLI = [sys.executable, "-m", "seccomp_gen"]
 ROWS, COLS = 40, 120
 #: Hard cap on any wait for the terminal (a wedged recorder must fail the test, not hang it).
@@ -272,14 +270,6 @@ def test_no_status_while_a_program_owns_the_terminal(term: Tmux, tmp_path: Path)
     term.run(record(tmp_path, work), during=watch)
     assert bottoms["raw"] == ["RAW MODE DRAWING"] * 8, bottoms
     no_status_anywhere(term)
-
-
-def test_status_text_is_safe_for_the_terminal() -> None:
-    """A command line's control characters never reach the terminal raw; wide characters
-    count two columns, so the row never wraps."""
-    assert fit("a\x1b[2Jb\nc", 80) == ("a?[2Jb?c", 8)
-    assert fit("日本語", 5) == ("日本", 4)
-    assert paint([("rec ", "1"), ("x" * 50, "")], 10) == b"\x1b[0;1mrec \x1b[0mxxxxxx"
 
 
 @pytest.mark.live

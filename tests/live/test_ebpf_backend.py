@@ -5,7 +5,7 @@ ptrace for deterministic single-threaded workloads, forks and execs followed, 32
 attributed to x86 (a static i386 program, and ``int $0x80`` from a 64-bit one) and x32 calls to
 x32, and a map too small for the workload (a real full map, made small on purpose) reported in the
 header.
-Offline: the BTF reader on a hand-built blob.
+Offline (the BTF reader on a hand-built blob): tests/unit/test_ebpf_offline.py.
 
 Skipped only where the kernel or the machine lacks what the backend needs (not root, no BTF,
 not x86_64), with the reason printed.
@@ -14,17 +14,16 @@ not x86_64), with the reason printed.
 from __future__ import annotations
 
 import os
-import struct
 import sys
 from pathlib import Path
 
 import pytest
-from test_record_live import CLI, PIN_CPU, assert_one_error_line, cli, counts_of, record_api, run
+from helpers.cli import CLI, assert_one_error_line, cli, run
+from helpers.record import PIN_CPU, counts_of, record_api
 
 import seccomp_gen
-from seccomp_gen.ebpf.btf import BTF, BTFError
-from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
-from seccomp_gen.recorders.ebpf import KEYS_ENV, call_arch
+from seccomp_gen.recorders import get_backend, unavailable_reasons
+from seccomp_gen.recorders.ebpf import KEYS_ENV
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 
@@ -60,63 +59,6 @@ _ARGS = {"getppid_loop": ["20000"]}
 
 def _command(name: str, cbuild) -> list[str]:
     return WORKLOADS[name] or [cbuild[name], *_ARGS.get(name, [])]
-
-
-# --- offline: the parts that need no kernel ---------------------------------------------------
-
-
-def test_registered_never_auto() -> None:
-    assert "ebpf" in BACKENDS and "ebpf" not in AUTO_ORDER
-    assert _WHY is None or (_WHY and "\n" not in _WHY)
-
-
-def test_call_arch() -> None:
-    assert call_arch(20, 2) == 0x40000003  # TS_COMPAT set: AUDIT_ARCH_I386
-    assert call_arch(39, 0) == 0xC000003E  # AUDIT_ARCH_X86_64 (x32 is told by the number)
-
-
-def _btf_blob() -> bytes:
-    """A BTF blob with a typedef, a nested struct and an anonymous union, as C would lay out
-    ``struct outer { int x; union { u32 status; }; struct inner { int a; u32 b; } ti; }``."""
-    names = b"\0int\0u32\0inner\0a\0b\0outer\0x\0status\0ti\0"
-
-    def off(name: str) -> int:
-        return names.index(b"\0" + name.encode() + b"\0") + 1
-
-    def typ(name: int, kind: int, vlen: int, size: int) -> bytes:
-        return struct.pack("<III", name, (kind << 24) | vlen, size)
-
-    def member(name: int, tid: int, bits: int) -> bytes:
-        return struct.pack("<III", name, tid, bits)
-
-    types = b"".join([
-        typ(off("int"), 1, 0, 4) + struct.pack("<I", 32),  # 1: int
-        typ(off("u32"), 8, 0, 1),  # 2: typedef u32 -> int
-        typ(off("inner"), 4, 2, 8) + member(off("a"), 1, 0) + member(off("b"), 2, 32),  # 3
-        typ(0, 5, 1, 4) + member(off("status"), 2, 0),  # 4: anonymous union
-        typ(off("outer"), 4, 3, 16) + member(off("x"), 1, 0) + member(0, 4, 32)
-        + member(off("ti"), 3, 64),  # 5
-    ])
-    header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(names))
-    return header + types + names
-
-
-def test_btf_member_offsets() -> None:
-    btf = BTF(_btf_blob())
-    assert (btf.member("outer", "status").offset, btf.member("outer", "status").size) == (4, 4)
-    assert (btf.member("outer", "ti.b").offset, btf.member("outer", "ti.b").size) == (12, 4)
-    assert btf.member("outer", "ti").size == 8
-    with pytest.raises(BTFError, match="no member nope"):
-        btf.member("outer", "nope")
-    with pytest.raises(BTFError, match="no struct task_struct"):
-        btf.member("task_struct", "pid")
-    with pytest.raises(BTFError, match="truncated"):
-        BTF(_btf_blob()[:-8])
-    with pytest.raises(BTFError, match="not BTF"):
-        BTF(b"\0" * 64)
-
-
-# --- live ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.live

@@ -1,8 +1,9 @@
-"""The log backend (RET_LOG + audit records read as audit daemon) and in-process recording().
+"""The log backend (RET_LOG + audit records read as audit daemon).
 
-Real filters only in children: the log backend runs in a helper process (record_api), and every
-recording() block runs in a ``python -c`` subprocess with a timeout and SIGKILL of its group on
-overrun. No filter is ever loaded into the pytest process.
+Real filters only in children: the log backend runs in a helper process (record_api) or the CLI,
+each with a timeout and SIGKILL of its group on overrun. No filter is ever loaded into the pytest
+process. The audit subsystem is machine-wide: only one of these tests may run at a time on a
+machine (``-k log`` selects them all; ``-k 'not log'`` leaves them out).
 """
 
 from __future__ import annotations
@@ -20,35 +21,17 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from test_record_live import (
-    CLI,
-    MARKER_ENV,
-    PYTHON,
-    _audit_settings,
-    _restore_audit_settings,
-    _wait_for_sleeping_child,
-    assert_one_error_line,
-    cli,
-    counts_of,
-    kill_marked,
-    marked_processes,
-    record_api,
-    run,
-)
+from helpers.audit import audit_settings, restore_audit_settings
+from helpers.backends import needs
+from helpers.cli import CLI, PYTHON, assert_one_error_line, cli, run
+from helpers.procs import MARKER_ENV, kill_marked, marked_processes, wait_for_sleeping_child
+from helpers.record import counts_of, record_api
 
 import seccomp_gen
-from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
-from seccomp_gen.recorders.inprocess import ALWAYS_ALLOWED, build_program
 from seccomp_gen.recorders.log import NOTE_NO_ARGS, AuditSocket
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 
-_REASONS = unavailable_reasons()
-needs_log = pytest.mark.skipif(_REASONS["log"] is not None, reason=f"log: {_REASONS['log']}")
-needs_log_and_ptrace = pytest.mark.skipif(
-    _REASONS["log"] is not None or _REASONS["ptrace"] is not None,
-    reason=f"needs log and ptrace: {_REASONS}",
-)
 
 
 def _audit_status() -> tuple[int, int, int, int]:
@@ -63,22 +46,7 @@ def _audit_status() -> tuple[int, int, int, int]:
 # --- the log backend ------------------------------------------------------------------------------
 
 
-def test_log_is_a_backend_but_not_auto() -> None:
-    assert "log" in BACKENDS and "log" not in AUTO_ORDER
-    assert AUTO_ORDER == ("seccomp", "ptrace")
-    why = _REASONS["log"]
-    assert why is None or (why and "\n" not in why)
-    if _REASONS["seccomp"] is None:
-        assert get_backend("auto").name == "seccomp"
-
-
-def test_backend_help_lists_log() -> None:
-    res = cli("record", "--help")
-    assert res.returncode == 0
-    assert "log" in res.stdout.decode()
-
-
-@needs_log
+@needs("log")
 @pytest.mark.live
 def test_log_backend_loses_nothing(cbuild, tmp_path: Path) -> None:
     before = _audit_status()
@@ -95,7 +63,7 @@ def test_log_backend_loses_nothing(cbuild, tmp_path: Path) -> None:
     assert _audit_status() == before
 
 
-@needs_log_and_ptrace
+@needs("log", "ptrace")
 @pytest.mark.live
 @pytest.mark.parametrize("workload", ["ls", "getppid_loop", "shell"])
 def test_log_and_ptrace_see_the_same_syscalls(workload: str, cbuild, tmp_path: Path) -> None:
@@ -112,7 +80,7 @@ def test_log_and_ptrace_see_the_same_syscalls(workload: str, cbuild, tmp_path: P
     assert len(log.processes) == len(pt.processes)
 
 
-@needs_log
+@needs("log")
 @pytest.mark.live
 def test_log_exit_status_and_cli(tmp_path: Path) -> None:
     out = tmp_path / "t.json"
@@ -122,7 +90,7 @@ def test_log_exit_status_and_cli(tmp_path: Path) -> None:
     assert doc["header"]["backend"] == "log"
 
 
-@needs_log
+@needs("log")
 @pytest.mark.live
 def test_log_refuses_when_another_daemon_owns_the_audit_log(tmp_path: Path) -> None:
     holder = textwrap.dedent("""
@@ -151,7 +119,7 @@ def test_log_refuses_when_another_daemon_owns_the_audit_log(tmp_path: Path) -> N
     assert _audit_status()[0] == 0
 
 
-@needs_log
+@needs("log")
 @pytest.mark.live
 def test_log_restores_audit_settings_after_ctrl_c(tmp_path: Path) -> None:
     """Ctrl-C (SIGINT to the recorder) ends the workload, and the audit settings the recorder
@@ -172,7 +140,7 @@ def test_log_restores_audit_settings_after_ctrl_c(tmp_path: Path) -> None:
         try:
             # The workload runs once the recorder is registered with its limits set (reading the
             # status as soon as the pid is registered raced with setting the limits).
-            _wait_for_sleeping_child(proc, "sleep")
+            wait_for_sleeping_child(proc, "sleep")
             during = _audit_status()
             assert during[0] == proc.pid
             assert during[2] == 0 and during[3] > 77  # the recorder's own settings
@@ -195,13 +163,13 @@ def test_log_restores_audit_settings_after_ctrl_c(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def distinct_audit_settings() -> Iterator[tuple[int, int, int, int]]:
+def distinctaudit_settings() -> Iterator[tuple[int, int, int, int]]:
     """rate_limit 7 and backlog_limit 77, values a log recording must change and then set back;
     yields the audit status with them (pid, enabled, rate_limit, backlog_limit) and puts the
     machine's own settings back afterwards."""
     from seccomp_gen.recorders.log import STATUS_BACKLOG_LIMIT, STATUS_RATE_LIMIT
 
-    saved = _audit_settings()
+    saved = audit_settings()
     conn = AuditSocket()
     try:
         conn.set(STATUS_RATE_LIMIT | STATUS_BACKLOG_LIMIT, rate_limit=7, backlog_limit=77)
@@ -212,7 +180,7 @@ def distinct_audit_settings() -> Iterator[tuple[int, int, int, int]]:
         assert status[2:] == (7, 77)
         yield status
     finally:
-        _restore_audit_settings(saved)
+        restore_audit_settings(saved)
 
 
 def _state_file() -> Path:
@@ -302,7 +270,7 @@ def _assert_trace_or_one_line(status: int, lines: list[str], out: Path, workload
     return "error"
 
 
-@needs_log
+@needs("log")
 @pytest.mark.live
 def test_log_ctrl_c_at_every_moment_restores_everything(
     distinct_audit_settings: tuple[int, int, int, int], tmp_path: Path
@@ -363,7 +331,7 @@ def audit_noise() -> Iterator[subprocess.Popen[bytes]]:
         proc.wait()
 
 
-@needs_log
+@needs("log")
 @pytest.mark.live
 def test_log_ends_and_is_right_while_another_program_logs(tmp_path: Path) -> None:
     """Records of another program arriving all the time neither keep the recorder waiting for
@@ -383,7 +351,7 @@ def test_log_ends_and_is_right_while_another_program_logs(tmp_path: Path) -> Non
     assert not any("stopped reading" in n for n in noisy.header.notes), noisy.header.notes
 
 
-@needs_log
+@needs("log")
 @pytest.mark.live
 @pytest.mark.parametrize("reaped", [True, False], ids=["reaped", "zombie"])
 def test_log_recovers_from_a_sigkilled_recorder(
@@ -400,7 +368,7 @@ def test_log_recovers_from_a_sigkilled_recorder(
                            stderr=subprocess.DEVNULL, start_new_session=True,
                            env={**os.environ, MARKER_ENV: marker})
     try:
-        _wait_for_sleeping_child(rec, "sleep")
+        wait_for_sleeping_child(rec, "sleep")
         os.kill(rec.pid, signal.SIGKILL)
         if reaped:
             rec.wait(timeout=30)
@@ -433,7 +401,7 @@ def test_log_recovers_from_a_sigkilled_recorder(
         kill_marked(marker)
 
 
-@needs_log
+@needs("log")
 @pytest.mark.live
 def test_log_refuses_while_another_log_recording_runs(tmp_path: Path) -> None:
     """Two log recordings at once: the second says in one line that the first (by pid) uses
@@ -443,7 +411,7 @@ def test_log_refuses_while_another_log_recording_runs(tmp_path: Path) -> None:
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, start_new_session=True)
     try:
-        _wait_for_sleeping_child(first, "sleep")
+        wait_for_sleeping_child(first, "sleep")
         marker = tmp_path / "ran"
         res = cli("record", "-q", "--backend", "log", "-o", str(tmp_path / "second.json"), "--",
                   "touch", str(marker))
@@ -460,98 +428,3 @@ def test_log_refuses_while_another_log_recording_runs(tmp_path: Path) -> None:
             os.killpg(first.pid, signal.SIGKILL)
             first.wait()
     assert _audit_status()[0] == 0
-
-
-# --- in-process recording ------------------------------------------------------------------------
-
-
-def test_filter_allows_own_instruction_and_always_allowed() -> None:
-    prog = build_program(0x7F0011223344)
-    assert len(prog) % 8 == 0
-    ks = [int.from_bytes(prog[i + 4:i + 8], "little") for i in range(0, len(prog), 8)]
-    assert 0x11223344 in ks and 0x7F00 in ks
-    for nr in ALWAYS_ALLOWED.values():
-        assert nr in ks
-    assert ks[-2:] == [0x00030000, 0x7FFF0000]  # TRAP, ALLOW
-
-
-_INPROCESS = textwrap.dedent("""
-    import json, os, sys, tempfile, threading
-    import seccomp_gen
-    fd, path = tempfile.mkstemp(); os.close(fd)
-    outside = (os.getppid(), os.getpid(), os.getuid())
-    def missing():
-        try:
-            os.open("/nonexistent-dir/x", os.O_RDONLY)
-        except OSError as e:
-            return (type(e).__name__, e.errno)
-    missing_outside = missing()
-    seen = {}
-    def in_thread():
-        seen["uid"] = os.getuid()
-        seen["tid"] = threading.get_native_id()
-    with seccomp_gen.recording() as rec:
-        inside = (os.getppid(), os.getpid(), os.getuid())
-        fd = os.open(path, os.O_RDONLY)
-        os.close(fd)
-        missing_inside = missing()
-        t = threading.Thread(target=in_thread)
-        t.start(); t.join()
-    after = (os.getppid(), missing())
-    seccomp_gen.dump_trace(rec.trace, sys.argv[1])
-    print(json.dumps({"outside": outside, "inside": inside, "after": after,
-                      "missing_outside": missing_outside, "missing_inside": missing_inside,
-                      "thread": seen}))
-""")
-
-
-@pytest.mark.live
-def test_inprocess_recording(tmp_path: Path) -> None:
-    out = tmp_path / "block.trace.json"
-    res = run([PYTHON, "-c", _INPROCESS, str(out)], timeout=120)
-    assert res.returncode == 0, res.stderr.decode(errors="replace")
-    got = json.loads(res.stdout)
-    # Behaviour unchanged: the same values, and errno preserved.
-    assert got["inside"] == got["outside"]
-    assert got["missing_inside"] == got["missing_outside"] == ["FileNotFoundError", 2]
-    assert got["after"] == [got["outside"][0], ["FileNotFoundError", 2]]
-    trace = seccomp_gen.load_trace(out)  # the format generate reads
-    assert trace.header.backend == "inprocess"
-    for name in ("getppid", "getpid", "openat", "close", "getuid"):
-        rec = trace.find(name)
-        assert rec is not None and rec.arch == "x86_64", name
-    openat = trace.find("openat")
-    assert openat is not None and openat.results == {"ENOENT": 1, "ok": 1}
-    # The thread's getuid (twice: main and thread) and the thread itself.
-    uid = trace.find("getuid")
-    assert uid is not None and uid.count == 2
-    assert trace.processes[0].threads >= 2
-    assert any("always allowed" in n and "clone3" in n for n in trace.header.notes)
-    # generate reads it.
-    prof = tmp_path / "p.json"
-    res = cli("generate", "-o", str(prof), str(out))
-    assert res.returncode == 0, res.stderr.decode(errors="replace")
-    assert "getppid" in prof.read_text()
-
-
-@pytest.mark.live
-def test_inprocess_without_compiler_is_one_line(tmp_path: Path) -> None:
-    code = textwrap.dedent("""
-        import os, seccomp_gen
-        try:
-            with seccomp_gen.recording():
-                os.getppid()
-        except seccomp_gen.SeccompGenError as e:
-            print(e)
-            raise SystemExit(3)
-    """)
-    env = {k: v for k, v in os.environ.items() if k != "CC"}
-    env["SECCOMP_GEN_CACHE_DIR"] = str(tmp_path / "cache")
-    env["PATH"] = str(tmp_path)  # no gcc, no cc
-
-    res = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, timeout=60,
-                         check=False)
-    assert res.returncode == 3, res.stderr
-    lines = res.stdout.decode().splitlines()
-    assert len(lines) == 1 and "no C compiler" in lines[0]
-    assert b"Traceback" not in res.stderr

@@ -8,7 +8,6 @@ then execs the recorder. No filter is ever loaded into the pytest process.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -19,44 +18,25 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_record_live import (
-    CLI,
-    PIN_CPU,
-    PYTHON,
-    _kill_group,
-    _proc_descendants,
-    assert_one_error_line,
-    assert_sigterm_reaches_busy_workload,
-    cli,
-    counts_of,
-    record_api,
-    run,
-)
+from helpers.backends import needs
+from helpers.cli import CLI, PYTHON, assert_one_error_line, cli, kill_group, run
+from helpers.compiler import needs_cc
+from helpers.procs import proc_descendants
+from helpers.record import PIN_CPU, counts_of, drop_syscall, record_api, record_cli
+from helpers.signals import assert_sigterm_reaches_busy_workload
 
 import seccomp_gen
-from seccomp_gen._native import build as _native
-from seccomp_gen.linux.cbpf import keyed_prefix
-from seccomp_gen.linux.seccomp import SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND
-from seccomp_gen.recorders import AUTO_ORDER, BACKENDS, get_backend, unavailable_reasons
 from seccomp_gen.recorders.notify import (
     NOTE_NO_RESULTS,
     NOTE_SUPERVISOR_C,
     NOTE_SUPERVISOR_FALLBACK,
     NOTE_SUPERVISOR_FORCED_PYTHON,
     SUPERVISOR_ENV,
-    SUPERVISOR_SOURCE,
 )
 from seccomp_gen.syscalls.argspec import ARG_VALUE_CAP
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 
-_REASONS = unavailable_reasons()
-needs_notify = pytest.mark.skipif(_REASONS["notify"] is not None,
-                                  reason=f"notify: {_REASONS['notify']}")
-needs_notify_and_ptrace = pytest.mark.skipif(
-    _REASONS["notify"] is not None or _REASONS["ptrace"] is not None,
-    reason=f"needs notify and ptrace: {_REASONS}",
-)
 
 WORKLOADS: dict[str, list[str] | None] = {
     "ls": ["ls", "-la", "/"],
@@ -80,53 +60,10 @@ def _command(name: str, cbuild) -> list[str]:
     return WORKLOADS[name] or [cbuild[name], *_ARGS.get(name, [])]
 
 
-def _drop(trace_path: Path, out: Path, arch: str, name: str) -> Path:
-    doc = json.loads(trace_path.read_text())
-    doc["syscalls"] = [s for s in doc["syscalls"] if (s["arch"], s["name"]) != (arch, name)]
-    for exe in doc["exes"]:
-        exe["syscalls"] = [s for s in exe["syscalls"] if (s["arch"], s["name"]) != (arch, name)]
-    out.write_text(json.dumps(doc))
-    return out
-
-
-# --- registry, constants --------------------------------------------------------------------------
-
-
-def test_notify_is_a_backend_but_not_auto() -> None:
-    assert "notify" in BACKENDS and "notify" not in AUTO_ORDER
-    assert AUTO_ORDER == ("seccomp", "ptrace")
-    why = _REASONS["notify"]
-    assert why is None or (why and "\n" not in why)
-    if _REASONS["seccomp"] is None:
-        assert get_backend("auto").name == "seccomp"
-        assert get_backend("auto", known=True).name == "seccomp"
-
-
-def test_backend_help_lists_notify() -> None:
-    res = cli("record", "--help")
-    assert res.returncode == 0
-    assert "notify" in res.stdout.decode()
-
-
-def test_ioctl_numbers() -> None:
-    # _IOWR('!', 0, struct seccomp_notif) and _IOWR('!', 1, struct seccomp_notif_resp).
-    assert SECCOMP_IOCTL_NOTIF_RECV == 0xC0502100
-    assert SECCOMP_IOCTL_NOTIF_SEND == 0xC0182101
-
-
-def test_key_prefix_is_a_chain_of_checks_then_allow() -> None:
-    prog = keyed_prefix(0xC000003E, (1, 2, 3))
-    assert len(prog) == 8 * (2 * 7 + 1)
-    # Every mismatch jumps just past the ALLOW: instruction 2i+1 has jf = 2*(7-i-1)+1.
-    for i in range(7):
-        code, jt, jf, _ = __import__("struct").unpack_from("=HBBI", prog, 8 * (2 * i + 1))
-        assert (code, jt, jf) == (0x15, 0, 2 * (7 - i - 1) + 1)
-
-
 # --- same trace as the ptrace backend -------------------------------------------------------------
 
 
-@needs_notify_and_ptrace
+@needs("notify", "ptrace")
 @pytest.mark.live
 @pytest.mark.parametrize("workload", sorted(WORKLOADS))
 def test_notify_agrees_with_ptrace(workload: str, cbuild, tmp_path: Path) -> None:
@@ -149,7 +86,7 @@ def test_notify_agrees_with_ptrace(workload: str, cbuild, tmp_path: Path) -> Non
     assert not nt.header.records_results
 
 
-@needs_notify_and_ptrace
+@needs("notify", "ptrace")
 @pytest.mark.live
 def test_notify_threads_agree_up_to_futex(cbuild, tmp_path: Path) -> None:
     cmd = [cbuild["threads"]]
@@ -168,7 +105,7 @@ def test_notify_threads_agree_up_to_futex(cbuild, tmp_path: Path) -> None:
 # --- where ptrace is impossible -------------------------------------------------------------------
 
 
-@needs_notify
+@needs("notify")
 @pytest.mark.live
 def test_notify_works_where_ptrace_is_forbidden(cbuild, tmp_path: Path) -> None:
     cmd = [cbuild["forker"]]
@@ -190,7 +127,7 @@ def test_notify_works_where_ptrace_is_forbidden(cbuild, tmp_path: Path) -> None:
     assert len(trace.processes) == 5
 
 
-@needs_notify
+@needs("notify")
 @pytest.mark.live
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
 def test_notify_works_under_a_debugger(cbuild, tmp_path: Path) -> None:
@@ -215,7 +152,7 @@ def test_notify_works_under_a_debugger(cbuild, tmp_path: Path) -> None:
 # tested for every backend in test_record_live.py; the Python loop's busy case is here.
 
 
-@needs_notify
+@needs("notify")
 @pytest.mark.live
 def test_notify_exec_failure_is_one_line(tmp_path: Path) -> None:
     junk = tmp_path / "junk"
@@ -226,7 +163,7 @@ def test_notify_exec_failure_is_one_line(tmp_path: Path) -> None:
     assert "cannot execute" in assert_one_error_line(res, 126)
 
 
-@needs_notify
+@needs("notify")
 @pytest.mark.live
 def test_notify_python_loop_passes_a_signal_to_a_busy_workload(
         cbuild, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -235,7 +172,7 @@ def test_notify_python_loop_passes_a_signal_to_a_busy_workload(
                                          tmp_path / "busy.json", timeout=10)
 
 
-@needs_notify
+@needs("notify")
 @pytest.mark.live
 def test_notify_stdin_stdout_pass_through(tmp_path: Path) -> None:
     data = os.urandom(100_000)
@@ -248,7 +185,7 @@ def test_notify_stdin_stdout_pass_through(tmp_path: Path) -> None:
 # --- record --known -------------------------------------------------------------------------------
 
 
-@needs_notify
+@needs("notify")
 @pytest.mark.live
 @pytest.mark.parametrize("workload", sorted(WORKLOADS))
 def test_notify_known_same_workload_records_nothing(workload: str, cbuild,
@@ -263,7 +200,7 @@ def test_notify_known_same_workload_records_nothing(workload: str, cbuild,
     assert counts_of(first)
 
 
-@needs_notify
+@needs("notify")
 @pytest.mark.live
 @pytest.mark.parametrize(("workload", "name", "count"),
                          [("getppid_loop", "getppid", 3000), ("forker", "getpid", 2)])
@@ -272,7 +209,7 @@ def test_notify_known_lacking_one_syscall_records_exactly_it(
 ) -> None:
     cmd = _command(workload, cbuild)
     record_api(cmd, tmp_path, backend="notify", name="first")
-    lacking = _drop(tmp_path / "first.trace.json", tmp_path / "lacking.trace.json", "x86_64",
+    lacking = drop_syscall(tmp_path / "first.trace.json", tmp_path / "lacking.trace.json", "x86_64",
                     name)
     again = record_api(cmd, tmp_path, backend="notify", name="again", known=lacking)
     assert counts_of(again) == Counter({("x86_64", name): count})
@@ -280,12 +217,6 @@ def test_notify_known_lacking_one_syscall_records_exactly_it(
 
 # --- the compiled supervisor (notify_supervisor.c) against the Python loop ------------------------
 
-try:
-    _native.find_compiler()
-    _NO_CC: str | None = None
-except seccomp_gen.SeccompGenError as exc:
-    _NO_CC = exc.message
-needs_cc = pytest.mark.skipif(_NO_CC is not None, reason=f"no C compiler: {_NO_CC}")
 
 #: Fills ioctl's argument set past ARG_VALUE_CAP so that which values are kept depends on the
 #: order they reached the recorder: 300 distinct requests answered by C (their rows queued),
@@ -329,7 +260,7 @@ def _record_cli(cmd: list[str], out: Path, supervisor: str,
                 monkeypatch: pytest.MonkeyPatch) -> subprocess.CompletedProcess[bytes]:
     """``seccomp-gen record --backend notify`` in a child, with the supervisor chosen by env."""
     monkeypatch.setenv(SUPERVISOR_ENV, supervisor)
-    return cli("record", "-q", "--backend", "notify", "-o", str(out), "--", *cmd)
+    return record_cli(cmd, out, backend="notify")
 
 
 def _everything(trace: seccomp_gen.Trace, skip: frozenset[str] = frozenset()) -> dict[str, object]:
@@ -346,7 +277,7 @@ def _everything(trace: seccomp_gen.Trace, skip: frozenset[str] = frozenset()) ->
     }
 
 
-@needs_notify
+@needs("notify")
 @needs_cc
 @pytest.mark.live
 @pytest.mark.parametrize(("workload", "args"), [("getppid_loop", ["20000"]), ("forker", []),
@@ -379,7 +310,7 @@ def test_c_supervisor_records_what_the_python_loop_records(
         assert {a for a, _ in counts_of(c)} >= {"x86_64", "x86"}
 
 
-@needs_notify
+@needs("notify")
 @needs_cc
 @pytest.mark.live
 def test_c_supervisor_keeps_the_same_capped_argument_values(
@@ -406,7 +337,7 @@ def test_c_supervisor_keeps_the_same_capped_argument_values(
     assert kept["c"] == kept["python"]
 
 
-@needs_notify
+@needs("notify")
 @pytest.mark.live
 @pytest.mark.parametrize("cc", ["missing", "failing"])
 def test_notify_falls_back_to_the_python_loop(cc: str, cbuild, tmp_path: Path,
@@ -441,7 +372,7 @@ def test_notify_falls_back_to_the_python_loop(cc: str, cbuild, tmp_path: Path,
     assert not (tmp_path / "forced.json").exists()
 
 
-@needs_notify
+@needs("notify")
 @pytest.mark.live
 def test_notify_supervisor_env_is_checked(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
@@ -449,7 +380,7 @@ def test_notify_supervisor_env_is_checked(tmp_path: Path,
     assert SUPERVISOR_ENV in assert_one_error_line(res, 125)
 
 
-@needs_notify
+@needs("notify")
 @needs_cc
 @pytest.mark.live
 def test_c_supervisor_passes_a_signal_to_an_idle_workload(cbuild, tmp_path: Path,
@@ -464,7 +395,7 @@ def test_c_supervisor_passes_a_signal_to_an_idle_workload(cbuild, tmp_path: Path
                            stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 20
-        while not any(c == "sleep" for _, c, _ in _proc_descendants(rec.pid)):
+        while not any(c == "sleep" for _, c, _ in proc_descendants(rec.pid)):
             assert time.monotonic() < deadline, "workload did not start"
             time.sleep(0.02)
         time.sleep(0.3)
@@ -481,15 +412,6 @@ def test_c_supervisor_passes_a_signal_to_an_idle_workload(cbuild, tmp_path: Path
         assert NOTE_SUPERVISOR_C in trace.header.notes
     finally:
         if rec.poll() is None:
-            _kill_group(rec)
+            kill_group(rec)
 
 
-@needs_cc
-def test_c_supervisor_compiles_without_warnings(tmp_path: Path) -> None:
-    src = tmp_path / SUPERVISOR_SOURCE
-    src.write_text(_native.source_text(SUPERVISOR_SOURCE))
-    cc = _native.find_compiler()
-    res = subprocess.run([*cc, *_native.CFLAGS, "-Werror", "-o", str(tmp_path / "s.so"),
-                          str(src)], capture_output=True, text=True, timeout=120, check=False)
-    assert res.returncode == 0, res.stderr
-    assert res.stderr == ""

@@ -1,42 +1,27 @@
 """What the commands write: never through a symlink, never over an entry without --force, and a
-recording that survives a full disk (a real, tiny tmpfs); what ``generate`` says it wrote."""
+recording that survives a full disk (a real, tiny tmpfs). What ``generate`` says it wrote:
+tests/unit/test_generate_cmd.py."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.cli import cli_text
 from helpers.paths import SAMPLES
 
 from seccomp_gen.files import traces
 from seccomp_gen.files.profiles import load_profile
 
-CLI = [sys.executable, "-m", "seccomp_gen"]
-TIMEOUT = 120
-
 
 def sg(*args: str | Path, env: dict[str, str] | None = None,
        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """seccomp-gen in its own session; its process group is SIGKILLed on overrun."""
-    proc = subprocess.Popen([*CLI, *map(str, args)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, cwd=cwd,
-                            env=None if env is None else {**os.environ, **env})
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"timed out after {TIMEOUT}s and was killed: {args}")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    """seccomp-gen in its own session (:func:`helpers.cli.run`), ``env`` added to ours."""
+    return cli_text(*args, cwd=cwd, env=None if env is None else {**os.environ, **env})
 
 
 def error_lines(res: subprocess.CompletedProcess[str]) -> list[str]:
@@ -172,35 +157,4 @@ def test_full_disk_run_keeps_the_command_status(full_disk: Path, tmp_path: Path)
     assert traces.load(saved).syscalls
     assert left_on(full_disk) == ["fill"]
 
-
-# --- what generate says --------------------------------------------------------------------------
-
-
-def test_generate_names_only_the_arches_it_allows(tmp_path: Path) -> None:
-    """An x86_64-only trace: the LXC and Python profiles list x86 and x32 with nothing allowed;
-    OCI applies every name to every listed arch."""
-    ls = SAMPLES / "ls.trace.json"
-    said = {}
-    for fmt in ("oci", "lxc", "python"):
-        res = sg("generate", ls, "--format", fmt, "-o", tmp_path / f"p.{fmt}")
-        assert res.returncode == 0, res.stderr
-        said[fmt] = res.stderr.strip()
-    n = len(load_profile(str(tmp_path / "p.python"))[0].names("x86_64"))
-    assert said["python"] == (
-        f"python profile written to {tmp_path / 'p.python'}: {n} syscalls allowed on x86_64; "
-        "x86, x32 are listed with no allowed syscalls (deny-all for those ABIs)")
-    assert said["lxc"] == (
-        f"lxc profile written to {tmp_path / 'p.lxc'}: {n} syscalls allowed on x86_64; "
-        "[x86], [x32] are empty sections (LXC adds the other sections' rules to those ABIs, "
-        "where the names exist)")
-    assert said["oci"].endswith("syscalls allowed on x86_64, x86, x32")
-    # An i386 program: counts per arch, one arch without a call.
-    res = sg("generate", SAMPLES / "hello32.trace.json", "--format", "python", "-o",
-             tmp_path / "h.py")
-    assert res.returncode == 0
-    h32 = load_profile(str(tmp_path / "h.py"))[0]
-    per = {a: len(h32.names(a)) for a in ("x86_64", "x86")}
-    assert res.stderr.strip().endswith(
-        f"{per['x86_64']} syscall{'s' if per['x86_64'] != 1 else ''} allowed on x86_64, "
-        f"{per['x86']} on x86; x32 is listed with no allowed syscalls (deny-all for that ABI)")
 

@@ -3,7 +3,7 @@
 The loop every test follows: record a workload (seccomp backend), take one syscall out of its
 trace (a profile lacking it), then run the workload under that profile and check what is reported
 and what the workload saw. Every child runs in its own session with a timeout, its process group
-SIGKILLed on overrun (``run`` from test_record_live); the library API runs in a helper process.
+SIGKILLed on overrun (helpers.cli.run); the library API runs in a helper process.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_backends import _drop, needs_seccomp
-from test_record_live import PYTHON, assert_one_error_line, cli, run
+from helpers.backends import needs
+from helpers.cli import PYTHON, assert_one_error_line, cli, run
+from helpers.record import drop_syscall, record_cli
 
 import seccomp_gen
-from seccomp_gen.enforce.run import VIOLATION_EXIT, outcome
-from seccomp_gen.model import Violation
-from seccomp_gen.syscalls.argdecode import format_args, format_call
+from seccomp_gen.enforce.run import VIOLATION_EXIT
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 
@@ -59,7 +58,7 @@ def run_api(cmd: list[str], profile: Path, mode: str, tmp_path: Path, name: str 
 
 def record(cmd: list[str], tmp_path: Path, name: str) -> Path:
     out = tmp_path / f"{name}.trace.json"
-    res = cli("record", "-q", "--backend", "seccomp", "-o", str(out), "--", *cmd, cwd=tmp_path)
+    res = record_cli(cmd, out, backend="seccomp", cwd=tmp_path)
     assert out.exists(), res.stderr.decode(errors="replace")
     return out
 
@@ -67,7 +66,7 @@ def record(cmd: list[str], tmp_path: Path, name: str) -> Path:
 def lacking(cmd: list[str], tmp_path: Path, arch: str, name: str) -> tuple[Path, Path]:
     """(trace of cmd, that trace without (arch, name))."""
     full = record(cmd, tmp_path, "full")
-    return full, _drop(full, tmp_path / "lacking.trace.json", arch, name)
+    return full, drop_syscall(full, tmp_path / "lacking.trace.json", arch, name)
 
 
 def _ls_dir(tmp_path: Path) -> Path:
@@ -78,55 +77,10 @@ def _ls_dir(tmp_path: Path) -> Path:
     return d
 
 
-# --- pure parts -----------------------------------------------------------------------------------
-
-
-def test_format_args_decodes_constants() -> None:
-    assert format_call("x86_64", "socket", [2, 0x80002, 0]) == (
-        "socket(domain=AF_INET, type=SOCK_DGRAM|SOCK_CLOEXEC, 0)")
-    assert format_args("x86_64", "clone", [0x01200011, 0, 0, 0x7F00, 0]) == (
-        "flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, NULL, NULL, 0x7f00, NULL")
-    assert format_args("x86_64", "unshare", [0x10000000 | 0x20000]) == (
-        "flags=CLONE_NEWNS|CLONE_NEWUSER")
-    assert format_args("x86_64", "ioctl", [1, 0x5413, 0x7FFC]) == (
-        "1, request=TIOCGWINSZ (0x5413), 0x7ffc")
-    assert format_args("x86_64", "ioctl", [3, 0xC0106401, 0]) == "3, request=0xc0106401, NULL"
-    assert format_args("x86_64", "openat", [2**64 - 100, 0x5555, 0o2000000 | 0o100 | 1, 0o644]) \
-        == "AT_FDCWD, 0x5555, flags=O_WRONLY|O_CREAT|O_CLOEXEC, 0644"
-    assert format_args("x86_64", "prctl", [38, 1, 0, 0, 0]) == (
-        "option=PR_SET_NO_NEW_PRIVS, 0x1, 0x0, 0x0, 0x0")
-    # 32-bit callers: registers are 32-bit values, even if the upper half is garbage.
-    assert format_args("x86", "kill", [0xDEAD00000001, 9]) == "1, SIGKILL"
-    # Unknown syscalls: six hex registers.
-    assert format_args("x86_64", "syscall_0x1ff", [1, 2]) == "0x1, 0x2, 0x0, 0x0, 0x0, 0x0"
-
-
-def test_outcome_words() -> None:
-    v = Violation(arch="x86_64", name="getppid", nr=110, args=(), pid=1, tid=1, exe="/x",
-                  action="errno", errno=1)
-    assert outcome(v, "enforce") == "failed with EPERM"
-    assert outcome(v, "complain") == "allowed (complain; would fail with EPERM)"
-    rule = Violation(arch="x86_64", name="clone3", nr=435, args=(), pid=1, tid=1, exe="/x",
-                     action="errno", errno=38, by_rule=True)
-    assert outcome(rule, "complain") == "failed with ENOSYS"  # explicit rules still apply
-    kill = Violation(arch="x86", name="write", nr=4, args=(), pid=1, tid=1, exe="/x",
-                     action="kill-process")
-    assert outcome(kill, "enforce") == "killed by SIGSYS"
-    assert outcome(kill, "complain") == "allowed (complain; would kill-process)"
-
-
-def test_run_has_help() -> None:
-    res = cli("run", "--help")
-    text = res.stdout.decode()
-    assert res.returncode == 0
-    for word in ("--profile", "--mode", "complain", "--fail-on-violation", str(VIOLATION_EXIT)):
-        assert word in text
-
-
 # --- one syscall missing: enforce, complain, kill ------------------------------------------------
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 def test_missing_syscall_reported_with_args_enforce_and_complain(tmp_path: Path) -> None:
     cmd = [PYTHON, "-c", SOCKET_SCRIPT]
@@ -151,7 +105,7 @@ def test_missing_syscall_reported_with_args_enforce_and_complain(tmp_path: Path)
     assert any("complain" in n for n in trace.header.notes)
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 def test_cli_enforce_complain_then_merge_gives_zero_violations(tmp_path: Path) -> None:
     d = _ls_dir(tmp_path)
@@ -186,7 +140,7 @@ def test_cli_enforce_complain_then_merge_gives_zero_violations(tmp_path: Path) -
     assert doc["violations"] == 0 and doc["rows"] == [] and doc["status"] == 0
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 def test_fail_on_violation_status(tmp_path: Path) -> None:
     cmd = ["sh", "-c", "ls / >/dev/null; exit 7"]
@@ -203,7 +157,7 @@ def test_fail_on_violation_status(tmp_path: Path) -> None:
     assert res.returncode == VIOLATION_EXIT
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 def test_kill_default_enforce_and_kill_modes(tmp_path: Path) -> None:
     d = _ls_dir(tmp_path)
@@ -232,7 +186,7 @@ def test_kill_default_enforce_and_kill_modes(tmp_path: Path) -> None:
     assert "SIGSYS" in res.stderr.decode()
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 def test_trap_is_delivered_as_the_kernel_does(cbuild, tmp_path: Path) -> None:
     """A TRAP verdict: the handler sees the same si_syscall, si_arch and registers under
@@ -254,7 +208,7 @@ def test_trap_is_delivered_as_the_kernel_does(cbuild, tmp_path: Path) -> None:
     assert [(v["name"], v["action"]) for v in enforced["violations"]] == [("getppid", "trap")]
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 @pytest.mark.parametrize(("workload", "name", "nr", "stdout"), [
     ("int80", "getuid32", 199, "getuid32=-1 "),
@@ -274,7 +228,7 @@ def test_32bit_caller_reported_as_x86(workload: str, name: str, nr: int, stdout:
     assert f" x86 {name}(" in res.stderr.decode()
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 def test_explicit_rule_denials_are_not_violations(cbuild, tmp_path: Path) -> None:
     """Generated profiles answer clone3 with ENOSYS so glibc falls back to clone: threads run,
@@ -316,7 +270,7 @@ def _rejected_profile(tmp_path: Path) -> Path:
     return p
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 @pytest.mark.parametrize("default", ["SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"])
 def test_profile_that_denies_execve_never_starts_the_command(default: str,
@@ -369,7 +323,7 @@ def test_bad_input_is_one_line_before_anything_runs(case: str, expect: str,
     assert not marker.exists()
 
 
-@needs_seccomp
+@needs("seccomp")
 @pytest.mark.live
 def test_overhead_on_allowed_only_workload(cbuild, tmp_path: Path) -> None:
     """A workload the profile covers never stops: ``run`` costs a fixed start-up, not per call."""

@@ -1,64 +1,17 @@
-"""Every command that reads a file, on a table of bad files (issue 11, item 5).
+"""Every command that only reads files, on a table of bad files (issue 11, item 5).
 
 For each: one line on stderr starting ``seccomp-gen: error:``, exit 125 (``diff``: 2, as
-diff(1)), no traceback, and nothing written. The commands run as a user runs them, in a fresh
-interpreter each (two at a time, each with a timeout after which it is SIGKILLed).
+diff(1)), no traceback, and nothing written (:mod:`helpers.bad_files`). The same table given to
+``run``, ``check`` and ``record --known``: tests/live/test_bad_files_run_check_record.py.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers.bad_files import assert_bad_files_refused
 from helpers.paths import LS_TRACE
-
-CLI = [sys.executable, "-m", "seccomp_gen"]
-
-
-def _ls() -> dict[str, object]:
-    doc: dict[str, object] = json.loads(LS_TRACE.read_text())
-    return doc
-
-
-def _edited(**header: object) -> str:
-    doc = _ls()
-    assert isinstance(doc["header"], dict)
-    doc["header"].update(header)
-    return json.dumps(doc)
-
-
-def _injected() -> str:
-    doc = _ls()
-    syscalls = doc["syscalls"]
-    assert isinstance(syscalls, list)
-    syscalls.append({**syscalls[0], "name": "read\n[x86_64]\nptrace", "nr": 999})
-    return json.dumps(doc)
-
-
-#: name -> file content (bytes or text); None: the file does not exist; "DIR": a directory.
-BAD: dict[str, bytes | str | None] = {
-    "missing": None,
-    "directory": "DIR",
-    "empty": "",
-    "binary": b"\x7fELF\x02\x01\x01\x00" + bytes(64),
-    "not-utf8": b'{"format": "seccomp-gen-trace", "x": "\xff\xfe"}',
-    "truncated": LS_TRACE.read_text()[:700],
-    "deep": '{"a": ' + "[" * 100_000,
-    "digits": LS_TRACE.read_text().replace('"count": 2,', '"count": ' + "9" * 5001 + ",", 1),
-    "nan": _edited(duration_s=float("nan")),
-    "json-array": "[1, 2, 3]",
-    "lxc-v3": "3\nallowlist\n[x86_64]\nread\n",
-    "wrong-type": _edited(command="ls -la"),
-    "injected-name": _injected(),
-    "python-errno": "DEFAULT_ACTION = 'errno'\nDEFAULT_ERRNO = 'one'\nARCHITECTURES = "
-                    "('x86_64',)\nRULES = ()\n",
-    "too-big": LS_TRACE.read_text(),  # with SECCOMP_GEN_MAX_INPUT=1K
-}
 
 #: (name, argv with {} for the bad file and {out} for an output path).
 COMMANDS: list[tuple[str, list[str]]] = [
@@ -70,51 +23,10 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("merge", ["merge", str(LS_TRACE), "{}", "-o", "{out}"]),
     ("import", ["import", "{}", "-o", "{out}"]),
     ("import-lxc", ["import", "{}", "--format", "lxc", "-o", "{out}"]),
-    ("run", ["run", "--profile", "{}", "-o", "{out}", "--", "true"]),
-    ("check", ["check", "--profile", "{}", "--trace-out", "{out}", "--", "true"]),
-    ("record", ["record", "--known", "{}", "-o", "{out}", "--", "true"]),
 ]
-
-
-def _make(tmp: Path, name: str) -> Path:
-    path = tmp / f"bad-{name}"
-    content = BAD[name]
-    if content == "DIR":
-        path.mkdir()
-    elif isinstance(content, bytes):
-        path.write_bytes(content)
-    elif isinstance(content, str):
-        path.write_text(content)
-    return path
-
-
-def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # subprocess.run SIGKILLs the child when the timeout expires.
-    return subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=120,
-                          check=False, env=env, stdin=subprocess.DEVNULL)
 
 
 @pytest.mark.parametrize("command", [c for c, _ in COMMANDS])
 def test_bad_files_one_line_and_nothing_written(tmp_path: Path, command: str) -> None:
-    argv_template = dict(COMMANDS)[command]
-    jobs = []
-    for name in BAD:
-        bad = _make(tmp_path, name)
-        out = tmp_path / f"out-{name}"
-        argv = [a.replace("{}", str(bad)).replace("{out}", str(out)) for a in argv_template]
-        env = dict(os.environ)
-        if name == "too-big":
-            env["SECCOMP_GEN_MAX_INPUT"] = "1K"
-        jobs.append((name, out, argv, env))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda j: _run(j[2], j[3]), jobs))
-    status = 2 if command.startswith("diff") else 125
-    problems = []
-    for (name, out, _argv, _env), res in zip(jobs, results, strict=True):
-        lines = res.stderr.strip().splitlines()
-        if (res.returncode != status or len(lines) != 1
-                or not lines[0].startswith("seccomp-gen: error:") or "Traceback" in res.stderr
-                or out.exists()):
-            problems.append(f"{name}: exit {res.returncode}, output written: {out.exists()}, "
-                            f"stderr: {res.stderr[-600:]!r}")
-    assert not problems, "\n".join(problems)
+    assert_bad_files_refused(tmp_path, dict(COMMANDS)[command],
+                             2 if command.startswith("diff") else 125)

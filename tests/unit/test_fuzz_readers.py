@@ -21,15 +21,14 @@ import io
 import json
 import os
 import shutil
-import signal
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.fuzz import hard_limit, mutated
 from helpers.paths import DATA, SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -82,29 +81,6 @@ TOKENS = [b"\x00", b"\xff", b"\xc3", b"\n", b"\r\n", b"\x1b[2J", b"\xe2\x80\xa8"
           b"DEFAULT_ERRNO = 'one'", b"(" * 500, b"0x" + b"f" * 40, b"SCMP_ARCH_", b"\t"]
 
 
-@st.composite
-def mutated(draw: st.DrawFn, kind: str) -> bytes:
-    """A seed of ``kind`` with a few byte-level mutations."""
-    data = bytearray(draw(st.sampled_from(SEEDS[kind])))
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(("flip", "insert", "delete", "truncate", "repeat", "token")))
-        at = draw(st.integers(0, max(0, len(data) - 1)))
-        if op == "flip" and data:
-            data[at] = draw(st.integers(0, 255))
-        elif op == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=8))
-        elif op == "delete":
-            del data[at:at + draw(st.integers(1, 64))]
-        elif op == "truncate":
-            del data[at:]
-        elif op == "repeat":
-            chunk = data[at:at + draw(st.integers(1, 200))]
-            data[at:at] = chunk * draw(st.integers(1, 50))
-        else:
-            data[at:at] = draw(st.sampled_from(TOKENS))
-    return bytes(data)
-
-
 _JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False)
     | st.text(max_size=12) | st.sampled_from(["read", "SCMP_ARCH_X86_64", "SCMP_ACT_ALLOW",
@@ -140,21 +116,6 @@ def json_mutated(draw: st.DrawFn, kind: str) -> bytes:
             parent = parent[key]
         parent[path[-1]] = value
     return json.dumps(doc, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
-
-
-@contextmanager
-def hard_limit(seconds: int) -> Iterator[None]:
-    """Fail an example that hangs: SIGALRM raises in the reader, wherever it is looping."""
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError(f"a reader ran for more than {seconds} s on one input")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 _DIR = Path(tempfile.mkdtemp(prefix="seccomp-gen-fuzz-"))
@@ -235,7 +196,7 @@ def test_seeds_are_read(kind: str) -> None:
 @settings(settings.get_profile("readers"))
 @given(data=st.data())
 def test_mutated_bytes(kind: str, data: st.DataObject) -> None:
-    read_as_file(data.draw(mutated(kind)), READERS[kind])
+    read_as_file(data.draw(mutated(SEEDS[kind], TOKENS)), READERS[kind])
 
 
 @pytest.mark.parametrize("kind", ["trace", "oci"])

@@ -4,19 +4,18 @@ A syscall name is a word of LXC's grammar: a trace whose name was ``"read\\n[x86
 made ``generate --format lxc`` write a policy that allows ptrace. Names and arches are checked
 where files are read (the trace and profile readers) and again where policies are written; free
 text (comments, commands, exe paths, notes) is escaped for its format and for the terminal.
+Programs recorded and run at hostile paths: tests/live/test_hostile_exe_paths.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers.cli import assert_no_raw_controls, cli, one_error_line
 from helpers.paths import LS_TRACE
 from helpers.synth_helpers import mixed_trace
 
@@ -28,31 +27,9 @@ from seccomp_gen.profile import Profile, Rule, normalize
 from seccomp_gen.safetext import printable
 from seccomp_gen.synthesize import synthesize
 
-CLI = [sys.executable, "-m", "seccomp_gen"]
 INJECTED = "read\n[x86_64]\nptrace"
 #: What a hostile string may hold: an escape sequence, a NUL, newlines, a bidi override.
 HOSTILE = "\x1b[31mred\x1b[0m\x00nul\nnew\rline\u202eevil\u2028sep\x9b"
-
-
-def cli(*args: str | Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    # subprocess.run SIGKILLs the child when the timeout expires.
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, timeout=120,
-                          check=False, input=stdin if stdin is not None else b"")
-
-
-def one_error_line(res: subprocess.CompletedProcess[bytes], status: int = 125) -> str:
-    err = res.stderr.decode()
-    lines = err.strip().splitlines()
-    assert res.returncode == status, err
-    assert len(lines) == 1 and lines[0].startswith("seccomp-gen: error:"), err
-    assert "Traceback" not in err
-    return lines[0]
-
-
-def no_raw_controls(text: str) -> None:
-    """Nothing a terminal would act on, and nothing that would split a line."""
-    bad = sorted({c for c in text if not c.isprintable() and c not in "\n"})
-    assert not bad, f"raw control characters in output: {bad!r}"
 
 
 def _trace_doc() -> dict[str, object]:
@@ -129,7 +106,7 @@ def test_comments_are_escaped_for_each_format(tmp_path: Path) -> None:
                       notes=(*p.notes, HOSTILE), rules=rules)
     text = lxc.emit(hostile)
     for line in text.split("\n"):
-        no_raw_controls(line)
+        assert_no_raw_controls(line)
     back = lxc.parse(text)
     assert "ptrace" not in back.names() and _verdicts(back) == _verdicts(p)
     assert printable(HOSTILE) in text
@@ -172,7 +149,7 @@ def test_show_prints_no_terminal_escapes(tmp_path: Path, view: list[str]) -> Non
     res = cli("show", _hostile_trace(tmp_path), *view)
     assert res.returncode == 0, res.stderr
     out = res.stdout.decode()
-    no_raw_controls(out)
+    assert_no_raw_controls(out)
     assert "\\x1b[31mred" in out
     if not view:
         assert "note: \\x1b[31mred" in out and f"on {printable(HOSTILE)}" in out
@@ -203,36 +180,3 @@ def test_trace_writer_makes_non_utf8_exe_paths_visible(tmp_path: Path) -> None:
     assert traces.load(out).processes[0].exes == ("/tmp/bin\\xff/ls",)
 
 
-@pytest.mark.live
-def test_recording_a_program_at_a_non_utf8_path(tmp_path: Path) -> None:
-    """The same, for real: a program whose path is not UTF-8 is recorded and its trace written."""
-    d = os.path.join(os.fsencode(tmp_path), b"dir\xff")
-    os.mkdir(d)
-    prog = os.path.join(d, b"true")
-    shutil.copy(b"/bin/true", prog)
-    out = tmp_path / "t.trace.json"
-    res = subprocess.run([*map(os.fsencode, CLI), b"record", b"-q", b"-o", os.fsencode(out),
-                          b"--", prog], capture_output=True, timeout=120, check=False)
-    assert res.returncode == 0, res.stderr.decode(errors="replace")
-    exes = {e for p in traces.load(out).processes for e in p.exes}
-    assert any(e.endswith("dir\\xff/true") for e in exes), exes
-
-
-@pytest.mark.live
-def test_run_violation_lines_escape_the_exe_path(tmp_path: Path) -> None:
-    """``run`` prints the exe path from /proc with every denied call: a path with an escape
-    sequence and a newline is shown escaped, on one line."""
-    d = tmp_path / "\x1b[2Jx\ny"
-    d.mkdir()
-    prog = d / "ls"
-    shutil.copy("/bin/ls", prog)
-    profile = tmp_path / "true.json"
-    rec = cli("record", "-q", "-o", tmp_path / "true.trace.json", "--profile", f"oci:{profile}",
-              "--", "/bin/true")
-    assert rec.returncode == 0, rec.stderr
-    res = cli("run", "--profile", profile, "--", str(prog), "/")
-    err = res.stderr.decode()
-    denied = [line for line in err.splitlines() if line.startswith("denied pid")]
-    assert denied, err
-    no_raw_controls(err)
-    assert all(printable(str(prog)) in line for line in denied), denied

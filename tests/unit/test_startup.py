@@ -4,53 +4,19 @@ Short workloads under ``record`` (and ``record --known``, meant to run at native
 dominated by the tool's start-up, most of it imports. These tests pin down what a command must
 not import (another backend, rich with ``-q``, the emitters for a trace, ...), each in a fresh
 interpreter so that this process's own imports do not count. No timings: only ``sys.modules``.
+What ``record`` imports when it records for real: tests/live/test_startup_record.py.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from helpers.cli import PYTHON
+from helpers.imports import HEAVY, OTHER_BACKENDS, OTHER_COMMANDS, TIMEOUT, imported, modules_after
 
 from seccomp_gen import cli
 from seccomp_gen.recorders import _IMPLEMENTATIONS, BACKENDS, unavailable_reasons
-
-PYTHON = sys.executable
-TIMEOUT = 60
-
-#: Imported by no command before it needs them.
-HEAVY = ("rich", "pyseccomp", "ptrace", "seccomp_gen.enforce", "seccomp_gen.libseccomp",
-         "seccomp_gen.formats.strace", "seccomp_gen.formats.oci", "seccomp_gen.formats.lxc",
-         "seccomp_gen.formats.python_table", "seccomp_gen.synthesize")
-#: Every command module but ``record``'s own.
-OTHER_COMMANDS = tuple(f"seccomp_gen.cli.{c.module}" for c in cli.COMMANDS if c.name != "record")
-#: Backends other than the default one (the seccomp backend shares the ptrace backend's check
-#: and session, so that one may be imported), and the modules only they use.
-OTHER_BACKENDS = (*(f"seccomp_gen.recorders.{impl.module}" for name, impl in
-                    _IMPLEMENTATIONS.items() if name not in ("seccomp", "ptrace")),
-                  "seccomp_gen.linux.reaper", "seccomp_gen.recorders.audit_state")
-
-_SEEN = """
-import json, sys
-{code}
-print(json.dumps(sorted(sys.modules)))
-"""
-
-
-def modules_after(code: str, cwd: Path | None = None) -> set[str]:
-    """The modules a fresh interpreter has imported after running ``code``."""
-    res = subprocess.run([PYTHON, "-c", _SEEN.format(code=code)], capture_output=True,
-                         timeout=TIMEOUT, check=False, cwd=cwd)
-    assert res.returncode == 0, res.stderr.decode(errors="replace")
-    return set(json.loads(res.stdout.decode().splitlines()[-1]))
-
-
-def imported(modules: set[str], names: tuple[str, ...]) -> list[str]:
-    """Which of ``names`` (or their submodules) are in ``modules``."""
-    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
 
 
 def test_package_import_is_light() -> None:
@@ -154,46 +120,3 @@ def test_every_backend_has_an_implementation() -> None:
     assert set(unavailable_reasons()) == set(BACKENDS)
 
 
-_REASONS = unavailable_reasons()
-needs_seccomp = pytest.mark.skipif(
-    _REASONS["seccomp"] is not None, reason=f"seccomp backend: {_REASONS['seccomp']}"
-)
-
-_RECORD = """
-from seccomp_gen import cli
-status = cli.main({argv!r})
-assert status == 0, status
-"""
-
-
-@pytest.mark.live
-@needs_seccomp
-@pytest.mark.parametrize("known", ["", "trace", "oci"])
-def test_record_imports_only_what_it_uses(known: str, tmp_path: Path) -> None:
-    """``record -q`` (default backend) imports no other backend and no rich; with --known a
-    trace needs no emitter and an OCI profile no synthesizer."""
-    base = tmp_path / "base.json"
-    subprocess.run([PYTHON, "-m", "seccomp_gen", "record", "-q", "-o", str(base), "--",
-                    "/bin/true"], check=True, timeout=TIMEOUT)
-    argv = ["record", "-q", "-o", str(tmp_path / "x.json")]
-    if known == "trace":
-        argv += ["--known", str(base)]
-    elif known == "oci":
-        oci = tmp_path / "base.oci.json"
-        subprocess.run([PYTHON, "-m", "seccomp_gen", "generate", str(base), "-o", str(oci)],
-                       check=True, timeout=TIMEOUT, capture_output=True)
-        argv += ["--known", str(oci)]
-    argv += ["--", "/bin/true"]
-    seen = modules_after(_RECORD.format(argv=argv))
-    never = ["rich", *OTHER_BACKENDS, *OTHER_COMMANDS, "seccomp_gen.enforce",
-             "seccomp_gen.recorders.inprocess", "seccomp_gen.formats.strace"]
-    if known != "oci":
-        never.append("seccomp_gen.formats.oci")
-    if known != "trace":
-        never.append("seccomp_gen.synthesize")
-    assert imported(seen, tuple(never)) == []
-    assert "seccomp_gen.recorders.seccomp" in seen
-    trace = json.loads((tmp_path / "x.json").read_text())
-    assert trace["header"]["backend"] == "seccomp"
-    if known:
-        assert any("known syscalls were not recorded" in n for n in trace["header"]["notes"])
