@@ -7,7 +7,8 @@ the kernel log or an audit log (text). One record format serves both, one parser
     audit(...): auid=... uid=0 ... pid=1234 comm="ls" exe="/usr/bin/ls" sig=0 arch=c000003e
     syscall=39 compat=0 ip=0x7f... code=0x7ffc0000
 
-:func:`parse_seccomp_record` is pure.
+:func:`parse_seccomp_record` and the netlink framing (:func:`unpack_message`,
+:func:`error_code`) are pure.
 """
 
 from __future__ import annotations
@@ -39,10 +40,16 @@ _NLMSGHDR = struct.Struct("=IHHII")
 _STATUS_FIELDS = ("mask", "enabled", "failure", "pid", "rate_limit", "backlog_limit", "lost",
                   "backlog")
 
-_RECORD = re.compile(
-    rb"\bpid=(\d+) .*?\bexe=(\"[^\"]*\"|[0-9A-Fa-f]+|\(null\)) (?:.*? )?sig=(\d+) "
-    rb"arch=([0-9a-f]+) syscall=(\d+) .*?\bcode=0x([0-9a-f]+)"
-)
+#: The record's fields, in the order the kernel writes them, each found after the one before on
+#: the same line: ``pid=``, ``exe=`` (quoted, hex, or ``(null)``), ``sig= arch= syscall=``,
+#: ``code=``. One pattern for the whole record backtracked: on a line of near misses (the fields
+#: again and again, one missing) a search took minutes. Each search here starts where the one
+#: before ended and none backtracks over the line, so a line is read a few times at most.
+#: Decimal fields longer than 19 digits are no kernel's (and int() refuses more than 4300).
+_PID = re.compile(rb"\bpid=(\d{1,19}) ")
+_EXE = re.compile(rb"\bexe=(\"[^\"]*\"|[0-9A-Fa-f]+|\(null\)) ")
+_CALL = re.compile(rb" sig=(\d{1,19}) arch=([0-9a-f]+) syscall=(\d{1,19}) ")
+_CODE = re.compile(rb"\bcode=0x([0-9a-f]+)")
 
 
 @dataclass(frozen=True)
@@ -72,14 +79,41 @@ def exe_field(raw: bytes) -> str:
 
 
 def parse_seccomp_record(text: bytes) -> SeccompRecord | None:
-    """The seccomp record in ``text`` (a netlink payload, a kernel log line, a line of
+    """The first seccomp record in ``text`` (a netlink payload, a kernel log line, a line of
     audit.log), or None if it holds none."""
-    m = _RECORD.search(text)
-    if m is None:
-        return None
-    return SeccompRecord(pid=int(m.group(1)), exe=exe_field(m.group(2)), sig=int(m.group(3)),
-                         arch=int(m.group(4), 16), syscall=int(m.group(5)),
-                         code=int(m.group(6), 16))
+    for line in text.split(b"\n"):
+        pid = _PID.search(line)
+        exe = pid and _EXE.search(line, pid.end())
+        # The space after exe's value may be the one before sig=.
+        call = exe and _CALL.search(line, exe.end() - 1)
+        code = call and _CODE.search(line, call.end())
+        if pid and exe and call and code:
+            return SeccompRecord(pid=int(pid[1]), exe=exe_field(exe[1]), sig=int(call[1]),
+                                 arch=int(call[2], 16), syscall=int(call[3]),
+                                 code=int(code[1], 16))
+    return None
+
+
+def unpack_message(data: bytes) -> tuple[int, int, bytes]:
+    """(type, seq, payload) of one datagram from the audit socket; RecordError if it is shorter
+    than a netlink header.
+
+    Audit records are one per datagram, and their ``nlmsg_len`` is the payload length (a
+    long-standing quirk of the kernel; the read-log multicast copies say the whole length), so
+    the payload is everything after the header, whatever ``nlmsg_len`` says.
+    """
+    if len(data) < _NLMSGHDR.size:
+        raise RecordError(f"a {len(data)}-byte netlink message from the audit socket, shorter "
+                          "than its header")
+    _, msg_type, _, seq, _ = _NLMSGHDR.unpack_from(data)
+    return msg_type, seq, data[_NLMSGHDR.size:]
+
+
+def error_code(payload: bytes) -> int:
+    """The (negative) errno of an NLMSG_ERROR payload, 0 for an ACK; RecordError if cut short."""
+    if len(payload) < 4:
+        raise RecordError("a truncated netlink error message from the audit socket")
+    return int(struct.unpack_from("=i", payload)[0])
 
 
 @dataclass(frozen=True)
@@ -134,13 +168,8 @@ class AuditSocket:
         return self._seq
 
     def dispatch(self, data: bytes) -> tuple[int, int, bytes]:
-        """Hand a record to ``on_record``; return (type, seq, payload) of one datagram.
-
-        Audit records are one per datagram, and their ``nlmsg_len`` is the payload length (a
-        long-standing quirk of the kernel), so the payload is everything after the header.
-        """
-        _, msg_type, _, seq, _ = _NLMSGHDR.unpack_from(data)
-        payload = data[_NLMSGHDR.size:]
+        """Hand a record to ``on_record``; return (type, seq, payload) of one datagram."""
+        msg_type, seq, payload = unpack_message(data)
         if msg_type >= AUDIT_FIRST_RECORD:
             self.records += 1
             if msg_type == AUDIT_SECCOMP and self.on_record is not None:
@@ -167,7 +196,7 @@ class AuditSocket:
 
         def want(msg_type: int, _seq: int, payload: bytes) -> bool:
             if msg_type == NLMSG_ERROR:
-                err = struct.unpack_from("=i", payload)[0]
+                err = error_code(payload)
                 if err:
                     raise _os_error(-err, "AUDIT_GET")
             return msg_type == AUDIT_GET
@@ -188,7 +217,7 @@ class AuditSocket:
 
         def want(msg_type: int, got: int, body: bytes) -> bool:
             if msg_type == NLMSG_ERROR and got == seq:
-                result.append(struct.unpack_from("=i", body)[0])
+                result.append(error_code(body))
                 return True
             return False
 
