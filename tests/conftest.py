@@ -1,4 +1,5 @@
-"""Shared fixtures: the small C workloads in tests/c, compiled once per session."""
+"""For every tier (unit, live, e2e): the small C workloads in tests/c, compiled once per session,
+and the ``live`` marker on every test under tests/live and tests/e2e."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-C_DIR = Path(__file__).parent / "c"
+TESTS = Path(__file__).resolve().parent
+C_DIR = TESTS / "c"
+#: Where every test is live: it traces real processes, loads real filters, runs ``record``,
+#: ``run``, ``check``, the sandbox or ``recording()``, or a real consumer of a profile (root, or
+#: CAP_SYS_PTRACE for the ptrace backends). tests/unit holds the rest: ``-m 'not live'`` or
+#: ``pytest tests/unit`` runs only those.
+LIVE_DIRS = (TESTS / "live", TESTS / "e2e")
 
 #: Programs built as static i386 binaries (-m32 -static); every other one is a native build.
 I386_PROGRAMS = frozenset({"hello32"})
@@ -23,6 +30,13 @@ def _gcc(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         args, capture_output=True, text=True, timeout=COMPILE_TIMEOUT, check=False
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test collected below :data:`LIVE_DIRS` ``live``."""
+    for item in items:
+        if any(item.path.is_relative_to(d) for d in LIVE_DIRS):
+            item.add_marker(pytest.mark.live)
 
 
 class CPrograms:

@@ -4,7 +4,8 @@ seccomp-gen reads audit records in two places: the log backend, as the registere
 (records arrive on its netlink socket, none lost), and ``run --mode kill`` and ``import``, from
 the kernel log or an audit log (text). One record format serves both, and one pure parser reads
 it, :func:`seccomp_gen.auditrecord.parse_seccomp_record` (re-exported here), so that ``import``
-(in ``formats/``, which may not import this package) reads it too.
+(in ``formats/``, which may not import this package) reads it too. The netlink framing
+(:func:`unpack_message`, :func:`error_code`) is pure too.
 """
 
 from __future__ import annotations
@@ -37,6 +38,27 @@ RCVBUF = 64 << 20
 _NLMSGHDR = struct.Struct("=IHHII")
 _STATUS_FIELDS = ("mask", "enabled", "failure", "pid", "rate_limit", "backlog_limit", "lost",
                   "backlog")
+
+def unpack_message(data: bytes) -> tuple[int, int, bytes]:
+    """(type, seq, payload) of one datagram from the audit socket; RecordError if it is shorter
+    than a netlink header.
+
+    Audit records are one per datagram, and their ``nlmsg_len`` is the payload length (a
+    long-standing quirk of the kernel; the read-log multicast copies say the whole length), so
+    the payload is everything after the header, whatever ``nlmsg_len`` says.
+    """
+    if len(data) < _NLMSGHDR.size:
+        raise RecordError(f"a {len(data)}-byte netlink message from the audit socket, shorter "
+                          "than its header")
+    _, msg_type, _, seq, _ = _NLMSGHDR.unpack_from(data)
+    return msg_type, seq, data[_NLMSGHDR.size:]
+
+
+def error_code(payload: bytes) -> int:
+    """The (negative) errno of an NLMSG_ERROR payload, 0 for an ACK; RecordError if cut short."""
+    if len(payload) < 4:
+        raise RecordError("a truncated netlink error message from the audit socket")
+    return int(struct.unpack_from("=i", payload)[0])
 
 
 @dataclass(frozen=True)
@@ -91,13 +113,8 @@ class AuditSocket:
         return self._seq
 
     def dispatch(self, data: bytes) -> tuple[int, int, bytes]:
-        """Hand a record to ``on_record``; return (type, seq, payload) of one datagram.
-
-        Audit records are one per datagram, and their ``nlmsg_len`` is the payload length (a
-        long-standing quirk of the kernel), so the payload is everything after the header.
-        """
-        _, msg_type, _, seq, _ = _NLMSGHDR.unpack_from(data)
-        payload = data[_NLMSGHDR.size:]
+        """Hand a record to ``on_record``; return (type, seq, payload) of one datagram."""
+        msg_type, seq, payload = unpack_message(data)
         if msg_type >= AUDIT_FIRST_RECORD:
             self.records += 1
             if msg_type == AUDIT_SECCOMP and self.on_record is not None:
@@ -124,7 +141,7 @@ class AuditSocket:
 
         def want(msg_type: int, _seq: int, payload: bytes) -> bool:
             if msg_type == NLMSG_ERROR:
-                err = struct.unpack_from("=i", payload)[0]
+                err = error_code(payload)
                 if err:
                     raise _os_error(-err, "AUDIT_GET")
             return msg_type == AUDIT_GET
@@ -145,7 +162,7 @@ class AuditSocket:
 
         def want(msg_type: int, got: int, body: bytes) -> bool:
             if msg_type == NLMSG_ERROR and got == seq:
-                result.append(struct.unpack_from("=i", body)[0])
+                result.append(error_code(body))
                 return True
             return False
 

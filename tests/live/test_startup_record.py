@@ -1,0 +1,52 @@
+"""What ``record`` imports before it runs a workload, in a fresh interpreter that records for real
+(what the other commands import: tests/unit/test_startup.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers.backends import needs
+from helpers.cli import PYTHON
+from helpers.imports import OTHER_BACKENDS, OTHER_COMMANDS, TIMEOUT, imported, modules_after
+
+_RECORD = """
+from seccomp_gen import cli
+status = cli.main({argv!r})
+assert status == 0, status
+"""
+
+
+@pytest.mark.live
+@needs("seccomp")
+@pytest.mark.parametrize("known", ["", "trace", "oci"])
+def test_record_imports_only_what_it_uses(known: str, tmp_path: Path) -> None:
+    """``record -q`` (default backend) imports no other backend and no rich; with --known a
+    trace needs no emitter and an OCI profile no synthesizer."""
+    base = tmp_path / "base.json"
+    subprocess.run([PYTHON, "-m", "seccomp_gen", "record", "-q", "-o", str(base), "--",
+                    "/bin/true"], check=True, timeout=TIMEOUT)
+    argv = ["record", "-q", "-o", str(tmp_path / "x.json")]
+    if known == "trace":
+        argv += ["--known", str(base)]
+    elif known == "oci":
+        oci = tmp_path / "base.oci.json"
+        subprocess.run([PYTHON, "-m", "seccomp_gen", "generate", str(base), "-o", str(oci)],
+                       check=True, timeout=TIMEOUT, capture_output=True)
+        argv += ["--known", str(oci)]
+    argv += ["--", "/bin/true"]
+    seen = modules_after(_RECORD.format(argv=argv))
+    never = ["rich", *OTHER_BACKENDS, *OTHER_COMMANDS, "seccomp_gen.enforce",
+             "seccomp_gen.recorders.inprocess", "seccomp_gen.formats.strace"]
+    if known != "oci":
+        never.append("seccomp_gen.formats.oci")
+    if known != "trace":
+        never.append("seccomp_gen.synthesize")
+    assert imported(seen, tuple(never)) == []
+    assert "seccomp_gen.recorders.seccomp" in seen
+    trace = json.loads((tmp_path / "x.json").read_text())
+    assert trace["header"]["backend"] == "seccomp"
+    if known:
+        assert any("known syscalls were not recorded" in n for n in trace["header"]["notes"])

@@ -1,0 +1,41 @@
+"""The notify backend's pieces that need no workload: the kernel's ioctl numbers, the BPF prefix
+that lets the supervisor's own calls through, and the C supervisor building cleanly (the backend
+itself: tests/live/test_notify_backend.py)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from helpers.compiler import needs_cc
+
+from seccomp_gen._native import build as _native
+from seccomp_gen.linux.cbpf import keyed_prefix
+from seccomp_gen.linux.seccomp import SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND
+from seccomp_gen.recorders.notify import SUPERVISOR_SOURCE
+
+
+def test_ioctl_numbers() -> None:
+    # _IOWR('!', 0, struct seccomp_notif) and _IOWR('!', 1, struct seccomp_notif_resp).
+    assert SECCOMP_IOCTL_NOTIF_RECV == 0xC0502100
+    assert SECCOMP_IOCTL_NOTIF_SEND == 0xC0182101
+
+
+def test_key_prefix_is_a_chain_of_checks_then_allow() -> None:
+    prog = keyed_prefix(0xC000003E, (1, 2, 3))
+    assert len(prog) == 8 * (2 * 7 + 1)
+    # Every mismatch jumps just past the ALLOW: instruction 2i+1 has jf = 2*(7-i-1)+1.
+    for i in range(7):
+        code, jt, jf, _ = __import__("struct").unpack_from("=HBBI", prog, 8 * (2 * i + 1))
+        assert (code, jt, jf) == (0x15, 0, 2 * (7 - i - 1) + 1)
+
+
+@needs_cc
+def test_c_supervisor_compiles_without_warnings(tmp_path: Path) -> None:
+    src = tmp_path / SUPERVISOR_SOURCE
+    src.write_text(_native.source_text(SUPERVISOR_SOURCE))
+    cc = _native.find_compiler()
+    res = subprocess.run([*cc, *_native.CFLAGS, "-Werror", "-o", str(tmp_path / "s.so"),
+                          str(src)], capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""
