@@ -163,7 +163,7 @@ def test_log_restores_audit_settings_after_ctrl_c(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def distinctaudit_settings() -> Iterator[tuple[int, int, int, int]]:
+def distinct_audit_settings() -> Iterator[tuple[int, int, int, int]]:
     """rate_limit 7 and backlog_limit 77, values a log recording must change and then set back;
     yields the audit status with them (pid, enabled, rate_limit, backlog_limit) and puts the
     machine's own settings back afterwards."""

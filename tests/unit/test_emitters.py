@@ -112,7 +112,7 @@ def test_lxc_grammar_details() -> None:
     assert "[x86_64]" in lines and "[x86]" in lines and "[x32]" not in lines
     # MASKED_EQ: the expected value second, the mask fourth; an explicit action before args.
     assert "clone allow [0,0,SCMP_CMP_MASKED_EQ,2114060288]" in lines
-    assert "mprotect allow [2,0,SCMP_CMP_MASKED_EQ,4]" in lines
+    assert "mprotect allow [2,0,SCMP_CMP_MASKED_EQ,6]" in lines  # W^X: write and exec bits
     assert "clone3 errno 38" in lines
     i = lines.index("capget")
     assert lines[i - 1].startswith("# baseline: lxc: ")
