@@ -16,7 +16,13 @@ from .errors import SeccompGenError
 from .model import RUN_PREFIX, ArgValues, ExeRecord, SyscallRecord, Trace, TraceHeader
 
 
-def _merge_args(a: ArgValues | None, b: ArgValues | None, what: str) -> ArgValues | None:
+def _merge_args(a: ArgValues | None, b: ArgValues | None, what: str,
+                b_unknown: bool = False) -> ArgValues | None:
+    """The union of two records' argument values. ``b_unknown``: ``b`` comes from a trace that
+    records no arguments (the log backend, an imported audit log), so its calls' values are
+    unknown: the union is incomplete (``capped``) and the synthesizer leaves it unpinned."""
+    if b_unknown:
+        return replace(a, capped=True) if a is not None else None
     if a is None or b is None:
         return a or b
     if (a.fields, a.indexes) != (b.fields, b.indexes):
@@ -25,7 +31,8 @@ def _merge_args(a: ArgValues | None, b: ArgValues | None, what: str) -> ArgValue
     return ArgValues(a.fields, a.indexes, a.values | b.values, a.capped or b.capped)
 
 
-def _merge_record(a: SyscallRecord, b: SyscallRecord) -> SyscallRecord:
+def _merge_record(a: SyscallRecord, b: SyscallRecord, b_unknown: bool = False
+                  ) -> SyscallRecord:
     what = f"{a.arch}/{a.name}"
     if a.nr != b.nr:
         raise SeccompGenError(f"traces disagree on {what}: nr {a.nr} vs {b.nr}",
@@ -39,7 +46,7 @@ def _merge_record(a: SyscallRecord, b: SyscallRecord) -> SyscallRecord:
         processes=a.processes + b.processes,
         exes=tuple(sorted(set(a.exes) | set(b.exes))),
         results=dict(sorted(results.items())),
-        args=_merge_args(a.args, b.args, what),
+        args=_merge_args(a.args, b.args, what, b_unknown),
     )
 
 
@@ -103,11 +110,20 @@ def merge_traces(traces: Sequence[Trace]) -> Trace:
                     f"traces disagree on {r.arch} nr {r.nr}: {prev!r} vs {r.name!r}",
                     hint="were they recorded with different libseccomp syscall tables?")
     by_key: dict[tuple[str, str], SyscallRecord] = {}
+    unknown_args: set[tuple[str, str]] = set()  # made in a run that records no arguments
     for t in traces:
+        blind = not t.header.records_args
         for r in t.syscalls:
             r = replace(r, name=names[(r.arch, r.nr)])
             rkey = (r.arch, r.name)
-            by_key[rkey] = _merge_record(by_key[rkey], r) if rkey in by_key else r
+            if rkey not in by_key:
+                by_key[rkey] = replace(r, args=None) if blind else r
+            elif rkey in unknown_args:
+                by_key[rkey] = _merge_record(by_key[rkey], replace(r, args=None), True)
+            else:
+                by_key[rkey] = _merge_record(by_key[rkey], r, blind)
+            if blind:
+                unknown_args.add(rkey)
     exes: dict[str, ExeRecord] = {}
     for t in traces:
         for e in t.exes:
@@ -139,7 +155,9 @@ def merge_traces(traces: Sequence[Trace]) -> Trace:
         ended=max(h.ended for h in hs),
         duration_s=sum(h.duration_s for h in hs),
         exit=hs[0].exit if len({h.exit for h in hs}) == 1 else None,
-        records_args=all(h.records_args for h in hs),
+        # Values are kept where every run that made the call recorded them (the others are
+        # marked incomplete), so the merge records arguments if any run did.
+        records_args=any(h.records_args for h in hs),
         records_results=all(h.records_results for h in hs),
         notes=tuple(dict.fromkeys(
             runs + [n for h in hs for n in h.notes if not n.startswith(RUN_PREFIX)])),

@@ -301,7 +301,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
                                   hint="to combine traces use merge")
         from ..files.profiles import one_family, profile_from_text
 
-        profile, what = profile_from_text(first_text, first)
+        profile, what = profile_from_text(first_text, first, arch=args.arch)
         profile = one_family(profile, args.arch or host_arch())
         fmt = args.format or "oci"
         write_profile(profile, fmt, args.output, docker=args.docker)

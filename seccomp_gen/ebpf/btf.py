@@ -138,7 +138,15 @@ class BTF:
 
     def member(self, struct_name: str, path: str) -> Field:
         """Offset and size of ``path`` (``"thread_info.status"``) inside ``struct struct_name``,
-        looking through anonymous struct/union members as C does."""
+        looking through anonymous struct/union members as C does. A blob whose records point
+        outside it (a corrupt or foreign file) raises BTFError, never IndexError."""
+        try:
+            return self._member(struct_name, path)
+        except (IndexError, ValueError, struct.error, RecursionError) as exc:
+            raise BTFError(f"BTF blob is malformed ({type(exc).__name__} while looking up "
+                           f"{struct_name}.{path})") from None
+
+    def _member(self, struct_name: str, path: str) -> Field:
         tid = self.struct_id(struct_name)
         offset = 0
         for part in path.split("."):

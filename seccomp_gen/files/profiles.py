@@ -45,9 +45,11 @@ def kind_of(text: str) -> str:
     return sniff(text)
 
 
-def profile_from_text(text: str, source: str,
-                      trace_policy: Policy | None = None) -> tuple[Profile, str]:
-    """The profile in ``text`` (read from ``source``) and its kind; see :func:`load_profile`."""
+def profile_from_text(text: str, source: str, trace_policy: Policy | None = None, *,
+                      arch: str | None = None) -> tuple[Profile, str]:
+    """The profile in ``text`` (read from ``source``) and its kind; see :func:`load_profile`.
+    ``arch``: the host Docker's ``includes.arches`` selectors are resolved for (``import
+    --arch``; default: this machine's)."""
     if not text.strip():
         raise SeccompGenError("empty file, not a profile or trace", path=source)
     try:
@@ -65,7 +67,7 @@ def profile_from_text(text: str, source: str,
         if doc.get("format") != TRACE_FORMAT:
             from ..formats import oci
 
-            return drop_unknown(oci.from_json(doc, source, host=docker_host())), "oci"
+            return drop_unknown(oci.from_json(doc, source, host=docker_host(arch))), "oci"
         from ..formats import tracefile
 
         trace = tracefile.from_json(doc, source)  # a trace with its keys in another order
@@ -82,14 +84,14 @@ def profile_from_text(text: str, source: str,
     return drop_unknown(synthesize(trace, trace_policy or Policy(args="none"))), "trace"
 
 
-def docker_host() -> oci.DockerHost:
-    """This machine, for Docker's ``includes``/``excludes``: its arch and kernel release, as
-    moby resolves them when it starts a container here (the formats read nothing from the
-    machine themselves)."""
+def docker_host(arch: str | None = None) -> oci.DockerHost:
+    """This machine, for Docker's ``includes``/``excludes``: its arch (or ``arch``, for a
+    profile meant for another host) and kernel release, as moby resolves them when it starts a
+    container here (the formats read nothing from the machine themselves)."""
     from ..formats import oci
     from ..linux.host import host_arch, kernel_release
 
-    return oci.DockerHost(arch=host_arch(), release=kernel_release())
+    return oci.DockerHost(arch=arch or host_arch(), release=kernel_release())
 
 
 def load_profile(path: str | os.PathLike[str],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 from collections.abc import Iterator
 
 from ..auditrecord import SeccompRecord, parse_seccomp_record
@@ -35,13 +36,23 @@ def open_at_end() -> int:
     return fd
 
 
-def records_since(fd: int) -> Iterator[bytes]:
-    """Every record logged since ``fd`` was opened (one per read); closes ``fd`` at the end.
-    Nothing for fd -1."""
+#: Hard caps on one read of the log: it is machine-wide, and a process that logs without pause
+#: (a flood of seccomp LOG records, a driver) would otherwise keep the reader going for ever.
+MAX_RECORDS = 200_000
+MAX_SECONDS = 5.0
+
+
+def records_since(fd: int, *, max_records: int = MAX_RECORDS,
+                  max_seconds: float = MAX_SECONDS) -> Iterator[bytes]:
+    """Every record logged since ``fd`` was opened (one per read), up to ``max_records`` or
+    ``max_seconds``, whichever comes first; closes ``fd`` at the end. Nothing for fd -1."""
     if fd < 0:
         return
+    deadline = time.monotonic() + max_seconds
     try:
-        while True:
+        for _ in range(max_records):
+            if time.monotonic() > deadline:
+                return
             try:
                 rec = os.read(fd, 8192)
             except BlockingIOError:
@@ -79,4 +90,5 @@ def read_all(path: str = KMSG) -> str:
     /dev/kmsg gives them); raises OSError if it cannot be opened. Bounded by the kernel's log
     buffer."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # opens at the oldest record
-    return "".join(rec.decode("utf-8", "replace") for rec in records_since(fd))
+    return "".join(rec.decode("utf-8", "replace")
+                   for rec in records_since(fd, max_records=4_000_000, max_seconds=30.0))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.procs import wait_or_kill
 from helpers.record import record_api
 
 from seccomp_gen.formats import python_table
@@ -17,7 +18,8 @@ from seccomp_gen.synthesize import Policy, synthesize
 
 
 def _load_and_exec(policy_py: Path, argv: list[str]) -> int:
-    """Fork; in the child apply the generated module's filter and exec argv; wait status."""
+    """Fork; in the child apply the generated module's filter and exec argv; its wait status
+    (killed, and the test failed, after 60 s)."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         try:
@@ -29,8 +31,7 @@ def _load_and_exec(policy_py: Path, argv: list[str]) -> int:
             os.execv(argv[0], argv)
         finally:
             os._exit(127)
-    _, status = os.waitpid(pid, 0)
-    return status
+    return wait_or_kill(pid, 60)
 
 
 @pytest.mark.live

@@ -94,3 +94,19 @@ def kill_marked(marker: str) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.05)
+
+
+def wait_or_kill(pid: int, seconds: float = 60) -> int:
+    """The wait status of child ``pid``; SIGKILL and a test failure if it runs longer than
+    ``seconds`` (a wrong filter can make a workload spin: a missing rt_sigreturn loops on
+    SIGSEGV for ever)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.01)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail(f"child {pid} ran for more than {seconds} s and was killed")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seccomp_gen.ebpf.btf import BTF, BTFError
 from seccomp_gen.recorders.ebpf import call_arch
@@ -55,3 +57,29 @@ def test_btf_member_offsets() -> None:
         BTF(_btf_blob()[:-8])
     with pytest.raises(BTFError, match="not BTF"):
         BTF(b"\0" * 64)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_corrupt_btf_raises_btferror_only(data: st.DataObject) -> None:
+    """Any byte of the blob overwritten (a type id pointing past the table, a name offset past
+    the strings, a self-referencing typedef or array): BTFError or a result, never another
+    exception, so the ebpf backend says one line and falls back."""
+    blob = bytearray(_btf_blob())
+    for _ in range(data.draw(st.integers(1, 4))):
+        blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        btf = BTF(bytes(blob))
+        for path in ("status", "ti.b", "ti", "x"):
+            btf.member("outer", path)
+    except BTFError:
+        pass
+
+
+def test_btf_type_id_out_of_range() -> None:
+    """The member type of ``ti`` points at type 99, which does not exist (IndexError before)."""
+    blob = bytearray(_btf_blob())
+    at = blob.index(struct.pack("<I", 3) + struct.pack("<I", 64))  # member ti: type 3, bits 64
+    blob[at:at + 4] = struct.pack("<I", 99)
+    with pytest.raises(BTFError, match="malformed"):
+        BTF(bytes(blob)).member("outer", "ti.b")

@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,3 +106,20 @@ def test_any_records_come_back_whole_and_parse_or_not(records: list[bytes],
         for rec in got:
             parsed = parse_seccomp_record(rec)
             assert parsed is None or isinstance(parsed, SeccompRecord)
+
+
+
+
+def test_a_log_that_never_goes_quiet_still_ends() -> None:
+    """The reader stops at its record cap and at its time cap (before: it read on while records
+    kept coming, as they do on a machine-wide log while another process logs without pause).
+    Deterministic: the log holds far more records than either cap lets through."""
+    many = [OTHER] * 200  # a SOCK_SEQPACKET pair holds about 270 such records
+    with kmsg_like(many, writer_open=True) as fd, hard_limit(HARD_LIMIT_S):
+        assert len(list(records_since(fd, max_records=50, max_seconds=60))) == 50
+    with kmsg_like(many, writer_open=True) as fd, hard_limit(HARD_LIMIT_S):
+        got = 0
+        for _ in records_since(fd, max_seconds=0.2):
+            got += 1
+            time.sleep(0.01)  # a slow consumer: the cap is on time, not on records
+        assert 0 < got < len(many)

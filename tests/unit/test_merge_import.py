@@ -239,3 +239,18 @@ def test_import_truncated_profile_is_one_line(tmp_path: Path) -> None:
     assert res.returncode != 0
     one_error_line(res)
     assert not (tmp_path / "x.lxc").exists()
+
+
+def test_import_docker_default_for_another_arch(tmp_path: Path) -> None:
+    """``import --arch aarch64`` of Docker's default resolves its ``includes.arches`` for an
+    arm64 host, as moby there would: arm64's cacheflush/set_tls are in, amd64's arch_prctl is
+    out (before, the selectors were resolved for this x86_64 machine whatever --arch said)."""
+    out = tmp_path / "arm.json"
+    res = cli_text("import", DOCKER, "-o", out, "--arch", "aarch64")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(out.read_text())
+    names = {n for rule in doc["syscalls"] for n in rule["names"]}
+    assert doc["architectures"] == ["SCMP_ARCH_AARCH64"] or "SCMP_ARCH_AARCH64" in doc[
+        "architectures"], doc["architectures"]
+    assert {"cacheflush", "set_tls"} <= names, sorted(names)
+    assert "arch_prctl" not in names and "modify_ldt" not in names

@@ -280,3 +280,21 @@ def test_strict_keeps_write_xor_execute() -> None:
     assert jit.verdict("x86_64", "mprotect", (0, 0, rwx)) == ("allow", None)
     # The safe policy does not pin protections at all.
     assert synthesize(t).verdict("x86_64", "mprotect", (0, 0, rwx)) == ("allow", None)
+
+
+def test_merge_with_a_trace_that_records_no_arguments() -> None:
+    """A log-backend run (no arguments seen) merged with a ptrace run: the socket calls of the
+    log run had unknown arguments, so the merged socket record is incomplete and left unpinned
+    (before, the ptrace run's pins were kept, denying what the log run did); fcntl, made only in
+    the run that saw arguments, keeps its pins."""
+    seen = trace([rec("x86_64", "socket", {(2, 1)}), rec("x86_64", "fcntl", {(1,)})],
+                 command=("a",))
+    blind = trace([rec("x86_64", "socket"), rec("x86_64", "read")], command=("b",))
+    blind = replace(blind, header=replace(blind.header, records_args=False))
+    for m in (merge_traces([seen, blind]), merge_traces([blind, seen])):
+        sock, fcntl = m.find("socket"), m.find("fcntl")
+        assert sock is not None and (sock.args is None or sock.args.capped)
+        assert fcntl is not None and fcntl.args is not None and not fcntl.args.capped
+        p = synthesize(m, Policy(args="safe"))
+        assert _conds(p, "socket") == {()}
+        assert m.header.records_args
