@@ -8,17 +8,42 @@ hosts (different host arches, one number named two ways) are refused.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from .errors import SeccompGenError
-from .model import RUN_PREFIX, ArgValues, ExeRecord, SyscallRecord, Trace, TraceHeader
+from .model import ArgValues, ExeRecord, SyscallRecord, Trace, TraceHeader
+
+
+class _Runs:
+    """Which of the merged runs made what: trace ``i`` holds runs ``offset[i]`` to
+    ``offset[i] + count[i] - 1`` of the merge, in order."""
+
+    def __init__(self, traces: Sequence[Trace]) -> None:
+        self.offsets: list[int] = []
+        total = 0
+        for t in traces:
+            self.offsets.append(total)
+            total += len(t.header.run_names)
+        self.total = total
+        self.counts = [len(t.header.run_names) for t in traces]
+
+    def of(self, i: int, local: Iterable[int]) -> frozenset[int]:
+        """The merge's indexes of trace ``i``'s runs ``local`` (empty: all of them)."""
+        local = tuple(local)
+        if not local:
+            return frozenset(range(self.offsets[i], self.offsets[i] + self.counts[i]))
+        return frozenset(self.offsets[i] + j for j in local)
+
+    def stored(self, runs: frozenset[int]) -> tuple[int, ...]:
+        """``runs`` as a record stores it: empty when every run is in it."""
+        return () if len(runs) == self.total else tuple(sorted(runs))
 
 
 def _merge_args(a: ArgValues | None, b: ArgValues | None, what: str,
                 b_unknown: bool = False) -> ArgValues | None:
-    """The union of two records' argument values. ``b_unknown``: ``b`` comes from a trace that
+    """The union of two records' argument values (their ``value_runs`` already in the merge's
+    run indexes, complete for every value). ``b_unknown``: ``b`` comes from a trace that
     records no arguments (the log backend, an imported audit log), so its calls' values are
     unknown: the union is incomplete (``capped``) and the synthesizer leaves it unpinned."""
     if b_unknown:
@@ -28,7 +53,31 @@ def _merge_args(a: ArgValues | None, b: ArgValues | None, what: str,
     if (a.fields, a.indexes) != (b.fields, b.indexes):
         raise SeccompGenError(f"traces record different arguments for {what}",
                               hint="record all runs with the same seccomp-gen version")
-    return ArgValues(a.fields, a.indexes, a.values | b.values, a.capped or b.capped)
+    runs = dict(a.value_runs)
+    for v, r in b.value_runs.items():
+        runs[v] = tuple(sorted(set(runs.get(v, ())) | set(r)))
+    return ArgValues(a.fields, a.indexes, a.values | b.values, a.capped or b.capped, runs)
+
+
+def _in_merge(r: SyscallRecord, i: int, runs: _Runs) -> SyscallRecord:
+    """Trace ``i``'s record with every run index in the merge's numbering, spelled out."""
+    made = runs.of(i, r.runs)
+    args = r.args
+    if args is not None:
+        args = replace(args, value_runs={
+            v: tuple(sorted(runs.of(i, args.value_runs.get(v, ())) & made
+                            if v in args.value_runs else made))
+            for v in args.values})
+    return replace(r, runs=tuple(sorted(made)), args=args)
+
+
+def _stored(r: SyscallRecord, runs: _Runs) -> SyscallRecord:
+    """A merged record as the trace stores it: run sets that hold every run left out."""
+    args = r.args
+    if args is not None:
+        args = replace(args, value_runs={v: rs for v, rs in sorted(args.value_runs.items())
+                                         if len(rs) != runs.total})
+    return replace(r, runs=runs.stored(frozenset(r.runs)), args=args)
 
 
 def _merge_record(a: SyscallRecord, b: SyscallRecord, b_unknown: bool = False
@@ -47,6 +96,7 @@ def _merge_record(a: SyscallRecord, b: SyscallRecord, b_unknown: bool = False
         exes=tuple(sorted(set(a.exes) | set(b.exes))),
         results=dict(sorted(results.items())),
         args=_merge_args(a.args, b.args, what, b_unknown),
+        runs=tuple(sorted(set(a.runs) | set(b.runs))),
     )
 
 
@@ -109,12 +159,15 @@ def merge_traces(traces: Sequence[Trace]) -> Trace:
                 raise SeccompGenError(
                     f"traces disagree on {r.arch} nr {r.nr}: {prev!r} vs {r.name!r}",
                     hint="were they recorded with different libseccomp syscall tables?")
+    if len(traces) == 1:
+        return traces[0]
+    runs = _Runs(traces)
     by_key: dict[tuple[str, str], SyscallRecord] = {}
     unknown_args: set[tuple[str, str]] = set()  # made in a run that records no arguments
-    for t in traces:
+    for i, t in enumerate(traces):
         blind = not t.header.records_args
         for r in t.syscalls:
-            r = replace(r, name=names[(r.arch, r.nr)])
+            r = _in_merge(replace(r, name=names[(r.arch, r.nr)]), i, runs)
             rkey = (r.arch, r.name)
             if rkey not in by_key:
                 by_key[rkey] = replace(r, args=None) if blind else r
@@ -136,13 +189,7 @@ def merge_traces(traces: Sequence[Trace]) -> Trace:
                 exes[e.exe] = ExeRecord(e.exe, old.processes + e.processes, merged)
             else:
                 exes[e.exe] = ExeRecord(e.exe, e.processes, calls)
-    if len(traces) == 1:
-        return traces[0]
     hs = [t.header for t in traces]
-    runs: list[str] = []
-    for h in hs:
-        runs += [n for n in h.notes if n.startswith(RUN_PREFIX)] or [
-            RUN_PREFIX + shlex.join(h.command)]
     header = TraceHeader(
         tool_version=_one(h.tool_version for h in hs),
         command=hs[0].command,
@@ -159,13 +206,43 @@ def merge_traces(traces: Sequence[Trace]) -> Trace:
         # marked incomplete), so the merge records arguments if any run did.
         records_args=any(h.records_args for h in hs),
         records_results=all(h.records_results for h in hs),
-        notes=tuple(dict.fromkeys(
-            runs + [n for h in hs for n in h.notes if not n.startswith(RUN_PREFIX)])),
+        notes=tuple(dict.fromkeys(n for h in hs for n in h.notes)),
         runtime=hs[0].runtime if len({h.runtime for h in hs}) == 1 else "",
+        runs=tuple(name for h in hs for name in h.run_names),
     )
     return Trace(
         header=header,
-        syscalls=tuple(sorted(by_key.values(), key=lambda r: (r.arch, r.name, r.nr))),
+        syscalls=tuple(sorted((_stored(r, runs) for r in by_key.values()),
+                              key=lambda r: (r.arch, r.name, r.nr))),
         processes=tuple(p for t in traces for p in t.processes),
         exes=tuple(sorted(exes.values(), key=lambda e: e.exe)),
     )
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """One call (and, for ``values``, one argument combination of it) that not every run of a
+    merged trace made: ``runs`` are indexes into the header's ``run_names``."""
+
+    arch: str
+    name: str
+    runs: tuple[int, ...]
+    values: tuple[int, ...] | None = None
+    fields: tuple[str, ...] = ()
+
+
+def rare_calls(trace: Trace, at_most: int | None = None) -> list[Coverage]:
+    """The calls and argument combinations made in fewer than all runs of ``trace`` (in at most
+    ``at_most`` runs, when given), fewest runs first: the first suspects when a profile made
+    from these runs breaks on a path one run took."""
+    n = len(trace.header.run_names)
+    limit = n - 1 if at_most is None else at_most
+    found: list[Coverage] = []
+    for r in trace.syscalls:
+        if r.runs and len(r.runs) <= limit:
+            found.append(Coverage(r.arch, r.name, r.runs))
+        if r.args is not None:
+            for v, rs in r.args.value_runs.items():
+                if len(rs) <= limit and rs != r.runs:
+                    found.append(Coverage(r.arch, r.name, rs, v, r.args.fields))
+    return sorted(found, key=lambda c: (len(c.runs), c.arch, c.name, c.values or ()))

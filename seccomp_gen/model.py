@@ -7,6 +7,7 @@ agrees on one shape.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -51,13 +52,16 @@ class ArgValues:
     positions in the syscall's argument registers (``None`` for a value read from tracee memory,
     such as clone3's ``clone_args.flags``, which no seccomp filter can see). ``values`` holds one
     tuple per distinct combination seen. ``capped`` says the recorder stopped collecting after
-    ``ARG_VALUE_CAP`` combinations, so the set is incomplete.
+    ``ARG_VALUE_CAP`` combinations, so the set is incomplete. ``value_runs``: in a merged trace,
+    the runs (indexes into :attr:`TraceHeader.run_names`) that made each combination not made
+    in every run; a combination it does not list was made in all of them.
     """
 
     fields: tuple[str, ...]
     indexes: tuple[int | None, ...]
     values: frozenset[tuple[int, ...]]
     capped: bool = False
+    value_runs: Mapping[tuple[int, ...], tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,9 @@ class SyscallRecord:
 
     ``results`` counts how calls returned: ``"ok"`` or an errno name (``"ENOENT"``). Calls that
     never return (``exit_group``, a process killed mid-call) are in ``count`` but not in
-    ``results``.
+    ``results``. ``runs``: in a merged trace, the runs (indexes into
+    :attr:`TraceHeader.run_names`) that made this call, when not all of them did; empty: every
+    run did.
     """
 
     arch: str
@@ -79,6 +85,7 @@ class SyscallRecord:
     exes: tuple[str, ...]
     results: Mapping[str, int] = field(default_factory=dict)
     args: ArgValues | None = None
+    runs: tuple[int, ...] = ()
 
     @property
     def errors(self) -> int:
@@ -115,6 +122,8 @@ class TraceHeader:
 
     ``records_args`` / ``records_results`` say whether the backend could see arguments and
     return values at all: an empty ``results`` then means "not seen", not "never returned".
+    ``runs``: the commands of the runs a merged trace holds, in order, one per run (the same
+    command twice is two runs); empty for one recording.
     """
 
     tool_version: str
@@ -134,6 +143,14 @@ class TraceHeader:
     #: The runtime baseline (``runc``, ``runc-nnp``, ``docker``, ...) of the container
     #: ``record --container`` recorded, read from its command line and bundle; "" otherwise.
     runtime: str = ""
+    runs: tuple[str, ...] = ()
+
+    @property
+    def run_names(self) -> tuple[str, ...]:
+        """The runs the trace holds: :attr:`runs`, or the one recording's command."""
+        if self.runs:
+            return self.runs
+        return (shlex.join(self.command),)
 
 
 @dataclass(frozen=True)

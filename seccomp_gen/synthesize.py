@@ -161,19 +161,21 @@ def _covers_everything(sets: set[tuple[ArgCondition, ...]]) -> bool:
     return len({c.value_two for c in conds}) == combos
 
 
-def _rules_for_record(rec: SyscallRecord, policy: Policy) -> list[Rule]:
-    """The allow rules for one observed (arch, syscall)."""
+def _rules_for_record(rec: SyscallRecord, policy: Policy, runs: int = 1) -> list[Rule]:
+    """The allow rules for one observed (arch, syscall); of ``runs`` merged runs, a call not
+    made in all of them says in how many it was (the first suspect when a profile breaks)."""
     arches = (rec.arch,)
+    seen = f"seen in {len(rec.runs)} of {runs} runs" if rec.runs else ""
     if rec.args is None or policy.args == "none":
-        return [Rule(rec.name, arches)]
+        return [Rule(rec.name, arches, comment=seen)]
     if rec.args.capped:
         return [Rule(rec.name, arches, comment=(
             "argument values incomplete (over the recorder's cap, or not in an imported log); "
-            "not pinned"))]
+            "not pinned" + (f"; {seen}" if seen else "")))]
     sets = _condition_sets(policy.args, rec.name, rec.args)
     if not sets or () in sets or _covers_everything(sets):
-        return [Rule(rec.name, arches)]
-    return [Rule(rec.name, arches, conditions=c) for c in sorted(sets)]
+        return [Rule(rec.name, arches, comment=seen)]
+    return [Rule(rec.name, arches, conditions=c, comment=seen) for c in sorted(sets)]
 
 
 def _clone3_rules(trace: Trace, policy: Policy, notes: list[str]) -> list[Rule]:
@@ -254,7 +256,8 @@ def _provenance(trace: Trace, policy: Policy) -> list[str]:
         f"host {h.host_arch}, kernel {h.kernel}, libseccomp {h.libseccomp}, backend {h.backend}"
         + (f", pinned to cpu {h.pinned_cpu}" if h.pinned_cpu is not None else ""),
     ]
-    runs = [n[len(RUN_PREFIX):] for n in h.notes if n.startswith(RUN_PREFIX)]
+    # Merged before runs were kept in the header: the runs are in its notes.
+    runs = h.runs or tuple(n[len(RUN_PREFIX):] for n in h.notes if n.startswith(RUN_PREFIX))
     lines += [f"recorded: {r}" for r in runs] or [f"recorded: {shlex.join(h.command)}"]
     # One line each: text formats write these as comment lines.
     return [line.replace("\r", "\\r").replace("\n", "\\n") for line in lines]
@@ -303,7 +306,7 @@ def synthesize(trace: Trace, policy: Policy | None = None) -> Profile:
             continue
         if rec.name == "clone3":
             continue
-        rules.extend(_rules_for_record(rec, policy))
+        rules.extend(_rules_for_record(rec, policy, len(h.run_names)))
     rules.extend(_clone3_rules(trace, policy, notes))
     observed_arches = {r.arch for r in trace.syscalls if _nameable(r)}
     host = h.host_arch

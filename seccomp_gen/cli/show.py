@@ -6,10 +6,13 @@ import argparse
 import sys
 from collections.abc import Iterable
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..safetext import printable
 from .options import top_count
+
+if TYPE_CHECKING:
+    from ..model import Trace
 
 #: The description ``--help`` shows (the one-line summary is in the command registry).
 DESCRIPTION = ("Show a trace file as a table (per syscall, per process or per executable) or "
@@ -25,6 +28,9 @@ def add_arguments(show: argparse.ArgumentParser) -> None:
     show.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
     show.add_argument("--top", type=top_count, metavar="N",
                       help="show only the first N rows (in every view)")
+    show.add_argument("--runs", action="store_true",
+                      help="of a merged trace: its runs, and the calls and argument values "
+                      "only some of them made (fewest runs first)")
 
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
@@ -37,6 +43,8 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
 
     trace = traces.load(args.trace)
     top = args.top or None
+    if args.runs:
+        return _show_runs(args, trace, out, top)
     if args.json:
         rows: Iterable[dict[str, Any]]
         if args.by == "process":
@@ -81,3 +89,44 @@ def _write_json_with_rows(stream: Any, doc: dict[str, Any],
         stream.write(("\n  " if first else ",\n  ") + text)
         first = False
     stream.write(("]" if first else "\n ]") + "\n}\n")
+
+
+def _show_runs(args: argparse.Namespace, trace: Trace, out: Any, top: int | None) -> int:
+    """``show --runs``: the runs of a merged trace and what only some of them made."""
+    import json
+
+    from ..merge import rare_calls
+    from ..model import RUN_PREFIX
+
+    names = trace.header.run_names
+    rare = rare_calls(trace)[:top]
+    if args.json:
+        doc = {"trace": args.trace, "runs": list(names), "rows": [
+            {"arch": c.arch, "name": c.name, "seen": len(c.runs), "of": len(names),
+             "runs": list(c.runs),
+             **({"fields": list(c.fields), "values": list(c.values)}
+                if c.values is not None else {})}
+            for c in rare]}
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        return 0
+
+    def say(text: str) -> None:
+        out.print(printable(text), soft_wrap=True, highlight=False, markup=False)
+
+    say(f"{len(names)} run(s):")
+    for i, name in enumerate(names, 1):
+        say(f"  [{i}] {name}")
+    if len(names) == 1 and any(n.startswith(RUN_PREFIX) for n in trace.header.notes):
+        say("merged by a seccomp-gen that did not keep which run made which call: "
+            "merge the runs again for their coverage")
+        return 0
+    if not rare:
+        say("every call and argument value was made in every run")
+        return 0
+    say(f"made in fewer than {len(names)} runs (fewest first):")
+    for c in rare:
+        runs = ", ".join(f"[{k + 1}]" for k in c.runs)
+        what = c.name if c.values is None else c.name + " " + ", ".join(
+            f"{f}={v:#x}" for f, v in zip(c.fields, c.values, strict=True))
+        say(f"  {c.arch:<7} {what:<40} {len(c.runs)} of {len(names)}  {runs}")
+    return 0

@@ -72,6 +72,8 @@ def header_to_json(h: TraceHeader) -> dict[str, Any]:
     }
     if h.runtime:
         doc["runtime"] = h.runtime
+    if h.runs:
+        doc["runs"] = list(h.runs)
     return doc
 
 
@@ -86,15 +88,23 @@ def _syscall_json(r: SyscallRecord) -> dict[str, Any]:
         "first_exe": r.first_exe,
         "exes": list(r.exes),
         "results": dict(sorted(r.results.items())),
-        "args": None
-        if r.args is None
-        else {
-            "fields": list(r.args.fields),
-            "indexes": list(r.args.indexes),
-            "values": [list(v) for v in sorted(r.args.values)],
-            "capped": r.args.capped,
-        },
+        "args": None if r.args is None else _args_json(r.args),
+        # Run coverage of a merged trace, only where some run did not make the call, so that
+        # one recording is written as before.
+        **({"runs": list(r.runs)} if r.runs else {}),
     }
+
+
+def _args_json(a: ArgValues) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "fields": list(a.fields),
+        "indexes": list(a.indexes),
+        "values": [list(v) for v in sorted(a.values)],
+        "capped": a.capped,
+    }
+    if a.value_runs:
+        doc["value_runs"] = [[list(v), list(rs)] for v, rs in sorted(a.value_runs.items())]
+    return doc
 
 
 def _process_json(p: ProcessRecord) -> dict[str, Any]:
@@ -332,6 +342,8 @@ def _header(c: _Checker, value: Any) -> TraceHeader:
         notes=tuple(c.str_list(c.get(h, "notes", list, "header", optional=True, default=[]),
                                "header.notes")),
         runtime=c.get(h, "runtime", str, "header", optional=True, default=""),
+        runs=tuple(c.str_list(c.get(h, "runs", list, "header", optional=True, default=[]),
+                              "header.runs")),
     )
 
 
@@ -355,6 +367,8 @@ def _syscall(c: _Checker, item: Any, i: int) -> SyscallRecord:
         exes=tuple(c.str_list(c.get(r, "exes", list, w), f"{w}.exes")),
         results=dict(results),
         args=_load_args(c, r.get("args"), f"{w}.args"),
+        runs=tuple(c.int_list(c.get(r, "runs", list, w, optional=True, default=[]),
+                              f"{w}.runs")),
     )
 
 
@@ -449,9 +463,25 @@ def _trace(c: _Checker, header: TraceHeader, syscalls: list[SyscallRecord],
     """The Trace, in the model's order (syscalls by arch and name, executables by path, as the
     writer sorts them), so that a file read and written again reads back equal."""
     _no_duplicates(c, syscalls)
+    _check_runs(c, header, syscalls)
     return Trace(header=header,
                  syscalls=tuple(sorted(syscalls, key=lambda r: (r.arch, r.name, r.nr))),
                  processes=tuple(processes), exes=tuple(sorted(exes, key=lambda e: e.exe)))
+
+
+def _check_runs(c: _Checker, header: TraceHeader, syscalls: Sequence[SyscallRecord]) -> None:
+    """Run coverage names runs the header has, each once, in order."""
+    n = len(header.run_names)
+
+    def check(runs: Sequence[int], where: str) -> None:
+        if list(runs) != sorted(set(runs)) or any(not 0 <= k < n for k in runs):
+            c.fail(where, f"expected increasing run indexes below {n} (the header's runs)")
+
+    for i, r in enumerate(syscalls):
+        check(r.runs, f"syscalls[{i}].runs")
+        if r.args is not None:
+            for rs in r.args.value_runs.values():
+                check(rs, f"syscalls[{i}].args.value_runs")
 
 
 def _load_args(c: _Checker, value: Any, where: str) -> ArgValues | None:
@@ -477,8 +507,19 @@ def _load_args(c: _Checker, value: Any, where: str) -> ArgValues | None:
             c.fail(f"{where}.values[{j}]", "expected unsigned 64-bit register values "
                    f"(0-{MAX_ARG_VALUE:#x}), found {bad!r:.40}")
         values.append(tuple(row))
+    value_runs: dict[tuple[int, ...], tuple[int, ...]] = {}
+    distinct = set(values)
+    for j, item in enumerate(c.get(a, "value_runs", list, where, optional=True, default=[])):
+        w = f"{where}.value_runs[{j}]"
+        if not isinstance(item, list) or len(item) != 2:
+            c.fail(w, "expected [values, runs]")
+        value = tuple(c.int_list(item[0], w))
+        if value not in distinct:
+            c.fail(w, "names values that are not in values")
+        value_runs[value] = tuple(c.int_list(item[1], w))
     return ArgValues(fields=fields, indexes=tuple(raw_indexes), values=frozenset(values),
-                     capped=c.get(a, "capped", bool, where, optional=True, default=False))
+                     capped=c.get(a, "capped", bool, where, optional=True, default=False),
+                     value_runs=value_runs)
 
 
 class _Layout(Exception):
