@@ -206,15 +206,14 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
     :func:`drop_unknown`), never written raw; the text must read back
     as exactly the rules of the profile (a defence against anything that could add a rule
     through a name or a comment), and libseccomp must accept what it says."""
-    from ..formats import emit, parse, resolve
+    from ..formats import as_written, emit, parse
     from ..libseccomp import export_bpf, prove, validate
-    from ..profile import normalize, widen
 
     profile = drop_unknown(profile)
     text = emit(profile, fmt, docker=docker, output=output)
     # Check what the file says, read back, not the model: that also proves the emitter.
     back = parse(text, fmt, output)
-    meant = normalize(profile) if resolve(fmt, docker).per_arch else widen(profile)
+    meant = as_written(profile, fmt, docker=docker)
     if _verdicts(back) != _verdicts(meant):
         raise SeccompGenError(f"the {fmt} text does not read back as the profile it was made "
                               "from; nothing was written", path=output,

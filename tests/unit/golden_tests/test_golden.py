@@ -21,7 +21,8 @@ GOLDEN = Path(__file__).parent / "golden"
 
 #: (format, docker, suffix); generated modules are not named .py, so linters leave them alone
 FORMATS = (("oci", False, "oci.json"), ("oci", True, "docker.json"), ("lxc", False, "lxc"),
-           ("python", False, "py.golden"))
+           ("python", False, "py.golden"), ("systemd", False, "systemd.conf"),
+           ("firejail", False, "firejail.profile"))
 POLICIES = {"safe": Policy(), "strict-runc": Policy(args="strict", baseline="runc")}
 
 
