@@ -38,11 +38,13 @@ def kind_of(text: str) -> str:
     of another version)."""
     if _TRACE_HEAD.match(text):
         return "trace"
-    if text.lstrip().startswith("["):
-        raise SeccompGenError("a JSON array, not a profile or trace (a profile is a JSON object)")
-    from ..formats import sniff
+    from ..formats import NAMES, sniff
 
-    return sniff(text)
+    kind = sniff(text)
+    # A unit file may begin with "[Service]"; text no format claims (the fallback) may not.
+    if kind == NAMES[-1] and text.lstrip().startswith("["):
+        raise SeccompGenError("a JSON array, not a profile or trace (a profile is a JSON object)")
+    return kind
 
 
 def profile_from_text(text: str, source: str,
