@@ -6,14 +6,15 @@
     seccomp-error-action EPERM
     protocol unix,inet
 
-``seccomp.keep`` lists the x86_64 syscalls (``name:ERRNO`` gives that call the errno, measured),
-``seccomp.32.keep`` the x86 ones when the profile lists x86, else ``seccomp.block-secondary``
-(measured: firejail answers a 32-bit call with EPERM, not kill). firejail's own 64-bit filter
-always refuses x32 calls, so x32 cannot be listed. No argument can be checked, except the socket
-domain through ``protocol`` (unix, inet, inet6, netlink, packet, bluetooth: other domains get
-EOPNOTSUPP, measured): the rest is allowed by name, and the file and ``generate`` say which.
-Run it with ``firejail --profile=FILE CMD`` (no ``--``: with it firejail 0.9.72 runs CMD through
-``/bin/bash -c``). docs/formats/firejail.md.
+``seccomp.keep`` lists the x86_64 syscalls (``name:ERRNO`` gives that call the errno, measured)
+and ``seccomp.block-secondary`` refuses every x86 (32-bit) call (measured: with EPERM, not kill);
+firejail's 64-bit filter always refuses x32 calls. A profile that allows x86 calls cannot be
+written: firejail 0.9.72 builds its ``seccomp.32.keep`` filter with the x86_64 builder (measured:
+``fseccomp keep``, not ``keep32``), which lets every x86 call through. No argument can be
+checked, except the socket domain through ``protocol`` (unix, inet, inet6, netlink, packet,
+bluetooth: other domains get EOPNOTSUPP, measured): the rest is allowed by name, and the file and
+``generate`` say which. Run it with ``firejail --profile=FILE CMD`` (no ``--``: with it firejail
+0.9.72 runs CMD through ``/bin/bash -c``). docs/formats/firejail.md.
 """
 
 from __future__ import annotations
@@ -31,16 +32,18 @@ FMT = "firejail"
 PROTOCOLS: dict[str, int] = {"unix": 1, "inet": 2, "inet6": 10, "netlink": 16, "packet": 17,
                              "bluetooth": 31}
 _PROTOCOL_OF = {v: k for k, v in PROTOCOLS.items()}
-#: The ABIs firejail filters: its 64-bit filter and ``seccomp.32.*``.
-MAIN, SECONDARY = "x86_64", "x86"
+#: The one ABI firejail's profiles can allow calls of.
+MAIN = "x86_64"
+#: Why no other: what was measured with firejail 0.9.72.
+_NO_X86 = ("firejail 0.9.72 does not filter x86 (32-bit) calls with seccomp.32.keep (it builds "
+           "that filter for x86_64, so every x86 call is allowed)")
 _ACTIONS = {"kill": "kill", "log": "log"}
 
 
 def _domains(profile: Profile) -> tuple[int, ...] | None:
-    """The socket domains ``protocol`` can allow: those of the x86_64 socket rules if every one
-    pins argument 0 to a domain firejail names, else None (socket is then allowed by name)."""
-    rules = [r for r in profile.rules if r.name == "socket" and r.action == "allow"
-             and MAIN in r.arches]
+    """The socket domains ``protocol`` can allow: those of the socket rules if every one pins
+    argument 0 to a domain firejail names, else None (socket is then allowed by name)."""
+    rules = [r for r in profile.rules_for(MAIN) if r.name == "socket" and r.action == "allow"]
     out = []
     for r in rules:
         pins = [c for c in r.conditions if c.index == 0 and c.op == "EQ"]
@@ -51,30 +54,28 @@ def _domains(profile: Profile) -> tuple[int, ...] | None:
 
 
 def _check(profile: Profile) -> None:
-    arches = set(profile.architectures)
-    if MAIN not in arches or not arches <= {MAIN, SECONDARY}:
-        raise SeccompGenError(f"firejail filters x86_64 and x86 only, not "
-                              f"{', '.join(sorted(arches - {MAIN, SECONDARY}) or ['x86 alone'])}",
-                              hint="use --arches observed on an x86_64 trace, or --format oci")
+    if profile.architectures != (MAIN,):
+        raise SeccompGenError(f"firejail profiles can allow x86_64 calls only, not "
+                              f"{', '.join(a for a in profile.architectures if a != MAIN)}: "
+                              f"{_NO_X86}", hint="use --arches observed with a trace of an x86_64 "
+                              "program, or another --format")
     if profile.default_action not in ("errno", "kill", "kill-process", "log"):
         raise SeccompGenError(f"firejail has no {profile.default_action!r} default action",
                               hint="use --default-action errno, kill or log for --format firejail")
 
 
 def expressed(profile: Profile) -> Profile:
-    """The profile the snippet holds: argument rules allowed by name, except x86_64 socket
-    rules that ``protocol`` can say; a kill-process default as firejail's kill."""
+    """The profile the snippet holds: argument rules allowed by name, except the socket rules
+    that ``protocol`` can say; a kill-process default as firejail's kill."""
     _check(profile)
     domains = _domains(profile)
     p = namelist.names_only(profile, FMT, per_arch=True)
+    p = replace(p, rules=tuple(replace(r, arches=(MAIN,)) for r in p.rules_for(MAIN)))
     if domains is not None:
         rules = [r for r in p.rules if not (r.name == "socket" and r.action == "allow")]
         socket = next(r for r in p.rules if r.name == "socket" and r.action == "allow")
         rules += [Rule("socket", (MAIN,), conditions=(ArgCondition(0, "EQ", d),),
                        comment=socket.comment, baseline=socket.baseline) for d in domains]
-        others = tuple(a for a in socket.arches if a != MAIN)
-        if others:
-            rules.append(replace(socket, arches=others))
         p = normalize(replace(p, rules=tuple(rules)))
     if p.default_action == "kill-process":
         p = replace(p, default_action="kill")
@@ -93,9 +94,8 @@ def consumer_notes(profile: Profile) -> tuple[str, ...]:
     out += [n for n in namelist.notes(profile, FMT) if "errno rules" in n]
     if domains:
         out.append("firejail's protocol filter answers other socket domains with EOPNOTSUPP")
-    if SECONDARY not in profile.architectures:
-        out.append("firejail answers x86 (32-bit) calls with EPERM, not kill "
-                   "(seccomp.block-secondary)")
+    out.append("firejail answers x86 (32-bit) calls with EPERM, not kill "
+               "(seccomp.block-secondary)")
     if profile.default_action == "kill-process":
         out.append("firejail's kill is the profile's kill-process")
     return tuple(out)
@@ -114,9 +114,9 @@ def _errno_text(errno: int) -> str:
     return name
 
 
-def _keep(p: Profile, arch: str) -> str:
+def _keep(p: Profile) -> str:
     items = []
-    for r in p.rules_for(arch):
+    for r in p.rules:
         if not is_syscall_name(r.name):
             raise SeccompGenError(f"refusing to write {r.name[:80]!r} into a firejail profile: "
                                   "not a syscall name")
@@ -130,23 +130,16 @@ def emit(profile: Profile) -> str:
     lines = [_comment(h) for h in header_lines(profile)]
     lines += [_comment(n) for n in consumer_notes(profile)
               if n.startswith(namelist.WIDENED_PREFIX)]
-    main = _keep(p, MAIN)
+    main = _keep(p)
     if not main:
         raise SeccompGenError("firejail cannot write an empty seccomp.keep list")
     lines.append(f"seccomp.keep {main}")
-    if SECONDARY in p.architectures:
-        second = _keep(p, SECONDARY)
-        if not second:
-            raise SeccompGenError("firejail cannot write an empty seccomp.32.keep list",
-                                  hint="use --arches observed")
-        lines.append(f"seccomp.32.keep {second}")
-    else:
-        lines.append("seccomp.block-secondary")
+    lines.append("seccomp.block-secondary")
     if p.default_action == "errno":
         lines.append(f"seccomp-error-action {_errno_text(p.default_errno or 0)}")
     else:
         lines.append(f"seccomp-error-action {_ACTIONS[p.default_action]}")
-    domains = sorted({c.value for r in p.rules_for(MAIN) if r.name == "socket"
+    domains = sorted({c.value for r in p.rules if r.name == "socket"
                       for c in r.conditions})
     if domains:
         lines.append("protocol " + ",".join(_PROTOCOL_OF[d] for d in domains))
@@ -160,7 +153,7 @@ def sniff(text: str) -> bool:
     return any(line.strip().startswith("seccomp.keep ") for line in text.split("\n"))
 
 
-def _keep_items(value: str, arch: str, where: str, source: str) -> list[Rule]:
+def _keep_items(value: str, where: str, source: str) -> list[Rule]:
     rules = []
     for item in value.split(","):
         name, colon, err = item.strip().partition(":")
@@ -172,13 +165,13 @@ def _keep_items(value: str, arch: str, where: str, source: str) -> list[Rule]:
             raise SeccompGenError(f"{where}: not a syscall name: {printable(name[:80])!r}",
                                   path=source)
         if not colon:
-            rules.append(Rule(name, (arch,)))
+            rules.append(Rule(name, (MAIN,)))
             continue
         value_ = errno_value(err) if err.startswith("E") else None
         if value_ is None:
             raise SeccompGenError(f"{where}: {name}:{printable(err[:20])}: only name:ERRNO "
                                   "(an errno name such as ENOSYS) is supported", path=source)
-        rules.append(Rule(name, (arch,), "errno", value_))
+        rules.append(Rule(name, (MAIN,), "errno", value_))
     return rules
 
 
@@ -187,8 +180,7 @@ def parse(text: str, source: str = "<firejail profile>") -> Profile:
     ``private`` or ``caps.drop``, are ignored)."""
     header: list[str] = []
     rules: list[Rule] = []
-    arches = [MAIN]
-    secondary = block = False
+    block = False
     default: tuple[str, int | None] = ("errno", 1)  # firejail's default: EPERM
     protocols: list[int] = []
     seen = False
@@ -204,10 +196,10 @@ def parse(text: str, source: str = "<firejail profile>") -> Profile:
         value = value.strip()
         if key == "seccomp.keep":
             seen = True
-            rules += _keep_items(value, MAIN, where, source)
+            rules += _keep_items(value, where, source)
         elif key == "seccomp.32.keep":
-            secondary = True
-            rules += _keep_items(value, SECONDARY, where, source)
+            raise SeccompGenError(f"{where}: seccomp.32.keep is not supported: {_NO_X86}",
+                                  path=source)
         elif key == "seccomp.block-secondary":
             block = True
         elif key == "seccomp-error-action":
@@ -230,23 +222,18 @@ def parse(text: str, source: str = "<firejail profile>") -> Profile:
     if not seen:
         raise SeccompGenError("no seccomp.keep line: not an allow-list firejail profile",
                               path=source)
-    if secondary and block:
-        raise SeccompGenError("both seccomp.32.keep and seccomp.block-secondary", path=source)
-    if not (secondary or block):
-        raise SeccompGenError("neither seccomp.32.keep nor seccomp.block-secondary: firejail then "
-                              "allows every x86 (32-bit) call", path=source)
-    if secondary:
-        arches.append(SECONDARY)
+    if not block:
+        raise SeccompGenError("no seccomp.block-secondary: firejail then allows every x86 "
+                              "(32-bit) call", path=source)
     if protocols:
-        plain = [r for r in rules if r.name == "socket" and MAIN in r.arches
-                 and r.action == "allow"]
+        plain = [r for r in rules if r.name == "socket" and r.action == "allow"]
         rules = [r for r in rules if r not in plain]
         if plain:
             rules += [Rule("socket", (MAIN,), conditions=(ArgCondition(0, "EQ", d),))
                       for d in sorted(set(protocols))]
     provenance, notes, skipped = parse_header_lines(header)
     try:
-        return normalize(Profile(default[0], default[1], tuple(arches), tuple(rules),
+        return normalize(Profile(default[0], default[1], (MAIN,), tuple(rules),
                                  provenance, notes, skipped))
     except ValueError as exc:
         raise SeccompGenError(str(exc), path=source) from None

@@ -35,6 +35,10 @@ def _expanded(p: Profile) -> set[tuple[object, ...]]:
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("p", _profiles())
 def test_round_trip_is_the_profile_as_written(p: Profile, fmt: str) -> None:
+    if fmt == "firejail" and p.architectures != ("x86_64",):
+        with pytest.raises(SeccompGenError, match=r"seccomp\.32\.keep"):
+            emit(p, fmt)
+        p = replace(p, architectures=("x86_64",))
     text = emit(p, fmt)
     back = parse(text, fmt)
     meant = as_written(p, fmt)
@@ -55,7 +59,9 @@ def test_round_trip_is_the_profile_as_written(p: Profile, fmt: str) -> None:
 
 def test_widened_rules_are_named_in_the_file_and_the_notes() -> None:
     p = synthesize(mixed_trace(), Policy(args="strict"))
-    wide = sorted({r.name for r in p.rules if r.conditions and r.action == "allow"})
+    p = replace(p, architectures=("x86_64",))  # what firejail can hold
+    wide = sorted({r.name for r in p.rules if r.conditions and r.action == "allow"
+                   and "x86_64" in r.arches})
     assert wide
     for fmt in FORMATS:
         text = emit(p, fmt)
@@ -130,7 +136,8 @@ def test_systemd_bad_input_is_one_line(text: str, what: str) -> None:
 
 def test_comments_cannot_add_settings() -> None:
     evil = "x\nSystemCallFilter=mount\\\n[Service]\r\u2028"
-    p = replace(synthesize(mixed_trace(), Policy()), provenance=(evil, "ends in \\"))
+    p = replace(synthesize(mixed_trace(), Policy()), provenance=(evil, "ends in \\"),
+                architectures=("x86_64",))
     for fmt in FORMATS:
         text = emit(p, fmt)
         assert all(line.startswith("#") for line in text.splitlines()[:2]), text
@@ -160,15 +167,16 @@ def test_firejail_text() -> None:
     raw = replace(p, rules=(Rule("socket", ("x86_64",), conditions=(ArgCondition(0, "EQ", 3),)),))
     assert "protocol" not in firejail.emit(raw)
     assert any("socket" in n for n in consumer_notes(raw, "firejail"))
+    # x86 calls cannot be allowed: firejail 0.9.72's seccomp.32.keep lets every one through.
     both = synthesize(mixed_trace(), Policy())
     assert {"x86_64", "x86"} <= set(both.architectures)
-    lines = firejail.emit(both).splitlines()
-    assert any(line.startswith("seccomp.32.keep ") for line in lines)
-    assert "seccomp.block-secondary" not in lines
+    with pytest.raises(SeccompGenError, match="x86"):
+        firejail.emit(both)
 
 
 @pytest.mark.parametrize("text, what", [
-    ("seccomp.keep read\n", "neither seccomp.32.keep nor seccomp.block-secondary"),
+    ("seccomp.keep read\n", "no seccomp.block-secondary"),
+    ("seccomp.keep read\nseccomp.32.keep read\n", "seccomp.32.keep is not supported"),
     ("seccomp.keep read,@default\nseccomp.block-secondary\n", "@default"),
     ("seccomp.keep read,!write\nseccomp.block-secondary\n", "!write"),
     ("seccomp.keep read,wr ite\nseccomp.block-secondary\n", "not a syscall name"),
