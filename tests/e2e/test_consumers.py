@@ -1036,13 +1036,21 @@ def test_systemd_knows_every_name_and_arch_we_write(tmp_path: Path) -> None:
 
     from seccomp_gen.files import traces
     from seccomp_gen.formats import systemd
+    from seccomp_gen.safetext import is_syscall_name
 
+    listed = run([need("systemd-analyze", "systemd"), "syscall-filter", "@known"])
+    assert listed.returncode == 0, listed.stderr
+    known = {w for w in listed.stdout.split() if is_syscall_name(w)}
+    assert {"read", "openat", "clone3"} <= known
     for path in sorted(SAMPLES.glob("*.trace.json")):
         for policy in (Policy(), Policy(args="strict", arches="family")):
-            text = systemd.emit(synthesize(traces.load(path), policy))
+            profile = synthesize(traces.load(path), policy)
+            text = systemd.emit(profile)
             warnings = [line for line in systemd_verify(tmp_path, text).splitlines()
                         if SYSTEMD_IGNORED.search(line)]
             assert not warnings, f"{path.name}: {warnings}"
+            # systemd's own list of the syscalls it knows holds every name we write.
+            assert profile.names() - known == set(), path.name
     # The test can fail: systemd names what it skips.
     bad = systemd_verify(tmp_path, "[Service]\nSystemCallFilter=read no_such_call\n"
                          "SystemCallArchitectures=x86-64 no-such-arch\n")
