@@ -57,8 +57,8 @@ def _check(profile: Profile) -> None:
     if profile.architectures != (MAIN,):
         raise SeccompGenError(f"firejail profiles can allow x86_64 calls only, not "
                               f"{', '.join(a for a in profile.architectures if a != MAIN)}: "
-                              f"{_NO_X86}", hint="use --arches observed with a trace of an x86_64 "
-                              "program, or another --format")
+                              f"{_NO_X86}", hint="use a profile of x86_64 alone (generate --arches "
+                              "observed, an x86_64 program) or another --format")
     if profile.default_action not in ("errno", "kill", "kill-process", "log"):
         raise SeccompGenError(f"firejail has no {profile.default_action!r} default action",
                               hint="use --default-action errno, kill or log for --format firejail")
