@@ -1029,6 +1029,7 @@ def systemd_user_run(tmp_path: Path, dropin: str, argv: Sequence[str]) -> tuple[
     return out.read_text(), err.read_text()
 
 
+@pytest.mark.live
 def test_systemd_knows_every_name_and_arch_we_write(tmp_path: Path) -> None:
     """Every drop-in of the sample traces (both ABIs of hello32) goes through systemd's own
     parser without one name or arch it skips."""
