@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..formats import FORMATS
+from ..formats import as_written
 from ..model import ExitStatus, Trace, Violation
-from ..profile import Profile, widen
+from ..profile import Profile
 from ..recorders import LiveStats
 from ..safetext import printable
 from ..syscalls.arches import family_of
@@ -299,11 +299,10 @@ def note_line(console: Any, note: str) -> None:
 def consumer_notes(console: Any, profile: Profile, fmt: str) -> None:
     """A note line for each way the format's consumers read the profile differently from what
     it says (Docker 20.10 and ``defaultErrnoRet``)."""
-    if fmt == "oci":
-        from ..formats.oci import consumer_notes as oci_notes
+    from ..formats import consumer_notes as format_notes
 
-        for note in oci_notes(profile):
-            note_line(console, note)
+    for note in format_notes(profile, fmt):
+        note_line(console, note)
 
 
 def trace_heading(path: str, command: str) -> Text:
@@ -446,7 +445,7 @@ def _syscalls(n: int) -> str:
 def profile_summary(profile: Profile, fmt: str, output: str) -> str:
     """What was written, in one line: how many syscalls are allowed on which arch, and which
     listed arches allow none (OCI applies every name to every listed arch: it has none)."""
-    shown = profile if FORMATS[fmt].per_arch else widen(profile)
+    shown = as_written(profile, fmt)
     counts = {a: len(shown.names(a)) for a in shown.architectures}
     allowed = [a for a in shown.architectures if counts[a]]
     empty = [a for a in shown.architectures if not counts[a]]

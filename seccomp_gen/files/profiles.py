@@ -38,11 +38,13 @@ def kind_of(text: str) -> str:
     of another version)."""
     if _TRACE_HEAD.match(text):
         return "trace"
-    if text.lstrip().startswith("["):
-        raise SeccompGenError("a JSON array, not a profile or trace (a profile is a JSON object)")
-    from ..formats import sniff
+    from ..formats import NAMES, sniff
 
-    return sniff(text)
+    kind = sniff(text)
+    # A unit file may begin with "[Service]"; text no format claims (the fallback) may not.
+    if kind == NAMES[-1] and text.lstrip().startswith("["):
+        raise SeccompGenError("a JSON array, not a profile or trace (a profile is a JSON object)")
+    return kind
 
 
 def profile_from_text(text: str, source: str, trace_policy: Policy | None = None, *,
@@ -208,15 +210,14 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
     :func:`drop_unknown`), never written raw; the text must read back
     as exactly the rules of the profile (a defence against anything that could add a rule
     through a name or a comment), and libseccomp must accept what it says."""
-    from ..formats import emit, parse, resolve
+    from ..formats import as_written, emit, parse
     from ..libseccomp import export_bpf, prove, validate
-    from ..profile import normalize, widen
 
     profile = drop_unknown(profile)
     text = emit(profile, fmt, docker=docker, output=output)
     # Check what the file says, read back, not the model: that also proves the emitter.
     back = parse(text, fmt, output)
-    meant = normalize(profile) if resolve(fmt, docker).per_arch else widen(profile)
+    meant = as_written(profile, fmt, docker=docker)
     if _verdicts(back) != _verdicts(meant):
         raise SeccompGenError(f"the {fmt} text does not read back as the profile it was made "
                               "from; nothing was written", path=output,

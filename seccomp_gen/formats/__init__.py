@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from ..errors import SeccompGenError
-from ..profile import Profile
+from ..profile import Profile, normalize, widen
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,11 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            "LXC v2 policy"),
     Format("kubernetes", "kubernetes", "the security-profiles-operator's SeccompProfile "
            "resource (YAML)", ".yaml", "Kubernetes SeccompProfile", named=True, per_arch=False),
+    Format("systemd", "systemd", "a systemd unit drop-in: SystemCallFilter=, "
+           "SystemCallArchitectures=, SystemCallErrorNumber= (names only: argument rules are "
+           "allowed by name)", ".conf", "systemd drop-in", per_arch=False),
+    Format("firejail", "firejail", "a firejail profile: seccomp.keep and protocol lines (names "
+           "only: argument rules are allowed by name)", ".profile", "firejail profile"),
     Format("python", "python_table", "an importable Python module: the table and apply() "
            "(pyseccomp)", ".py", "Python table"),
 )}
@@ -115,6 +120,25 @@ def emit(profile: Profile, fmt: str, *, docker: bool = False, output: str | None
     return emitter(profile, output=output) if f.named else emitter(profile)
 
 
+def as_written(profile: Profile, fmt: str, *, docker: bool = False) -> Profile:
+    """The profile a file of format ``fmt`` holds, as it reads back: the module's
+    ``expressed(profile)`` for a format that cannot say everything (names only: systemd,
+    firejail), else the widened profile for a format that is not :attr:`Format.per_arch`."""
+    f = resolve(fmt, docker)
+    expressed: Callable[[Profile], Profile] | None = getattr(_module(f), "expressed", None)
+    if expressed is not None:
+        return expressed(profile)
+    return normalize(profile) if f.per_arch else widen(profile)
+
+
+def consumer_notes(profile: Profile, fmt: str) -> tuple[str, ...]:
+    """What the consumers of format ``fmt`` do differently from what the profile says, or what
+    the format cannot write (the module's ``consumer_notes``), one line each."""
+    notes: Callable[[Profile], tuple[str, ...]] | None = getattr(
+        _module(resolve(fmt)), "consumer_notes", None)
+    return notes(profile) if notes is not None else ()
+
+
 def parse(text: str, fmt: str, source: str = "<profile>") -> Profile:
     """Read a profile written in format ``fmt`` back into the model."""
     return _module(resolve(fmt)).parse(text, source)
@@ -138,5 +162,5 @@ def sniff(text: str) -> str:
     return NAMES[-1]
 
 
-__all__ = ["FORMATS", "NAMES", "Format", "choices_text", "claims", "emit", "kinds_text", "parse",
-           "resolve", "sniff"]
+__all__ = ["FORMATS", "NAMES", "Format", "as_written", "choices_text", "claims", "consumer_notes",
+           "emit", "kinds_text", "parse", "resolve", "sniff"]

@@ -23,6 +23,16 @@ FAMILIES: Final[dict[str, tuple[str, ...]]] = {
     "mipsel64": ("mipsel64", "mipsel64n32", "mipsel"),
 }
 
+#: libseccomp arch token -> systemd's name for it (``SystemCallArchitectures=``, as systemd's
+#: ``seccomp_arch_to_string`` spells them; loongarch64 needs systemd 253 or later).
+SYSTEMD_NAMES: Final[dict[str, str]] = {
+    "x86_64": "x86-64", "x86": "x86", "x32": "x32", "aarch64": "arm64", "arm": "arm",
+    "ppc64le": "ppc64-le", "ppc64": "ppc64", "ppc": "ppc", "s390x": "s390x", "s390": "s390",
+    "riscv64": "riscv64", "loongarch64": "loongarch64", "mips64": "mips64",
+    "mips64n32": "mips64-n32", "mips": "mips", "mipsel64": "mips64-le",
+    "mipsel64n32": "mips64-le-n32", "mipsel": "mips-le",
+}
+
 #: The ``AUDIT_ARCH_*`` values (``linux/audit.h``) of the x86 ABIs, for the code that reads
 #: ``seccomp_data.arch`` without libseccomp (the eBPF program, the in-process handler).
 AUDIT_ARCH_X86_64: Final = 0xC000003E

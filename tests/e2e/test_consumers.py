@@ -982,3 +982,159 @@ def test_record_container_with_its_own_libc(bundle: Bundle, tmp_path: Path, cbui
     assert "netlink: 1\n" in res.stdout, res.stdout  # EPERM
     if nnp:
         assert "setuid: 1\n" in res.stdout, res.stdout
+
+
+# --- systemd and firejail: name-only formats -------------------------------------------------
+
+SYSTEMD_IGNORED = re.compile(r"ignoring|Unknown|Failed", re.I)
+
+
+def systemd_verify(tmp_path: Path, dropin: str) -> str:
+    """``systemd-analyze verify`` of a unit with the drop-in: its stderr (systemd names there
+    every syscall, group or arch it could not parse, and goes on)."""
+    unit = tmp_path / "verify" / "work.service"
+    (unit.parent / "work.service.d").mkdir(parents=True, exist_ok=True)
+    unit.write_text("[Service]\nType=oneshot\nExecStart=/bin/true\n")
+    (unit.parent / "work.service.d" / "seccomp.conf").write_text(dropin)
+    res = run([need("systemd-analyze", "systemd"), "verify", str(unit)])
+    assert res.returncode == 0, res.stderr
+    return res.stderr
+
+
+def systemd_user_run(tmp_path: Path, dropin: str, argv: Sequence[str]) -> tuple[str, str]:
+    """Run ``argv`` as a service of a private systemd user manager with the drop-in, and return
+    its (stdout, stderr). PID 1 here is not systemd, so ``systemd-run`` cannot start a unit; a
+    user manager (``systemd --user``) can, once it believes the system was booted with systemd:
+    in a private mount namespace, a tmpfs on /run holds the /run/systemd/system it looks for.
+    The unit exits the manager when it ends (SuccessAction=/FailureAction=exit-force)."""
+    systemd = need("/lib/systemd/systemd", "systemd")
+    assert all(" " not in a and "%" not in a for a in argv), argv
+    base = tmp_path / "systemd"
+    units = base / "cfg" / "systemd" / "user"
+    (units / "work.service.d").mkdir(parents=True, exist_ok=True)
+    (base / "runtime").mkdir(mode=0o700, exist_ok=True)
+    out, err = base / "out.txt", base / "err.txt"
+    for f in (out, err):
+        f.unlink(missing_ok=True)
+    (units / "work.service").write_text(
+        "[Unit]\nSuccessAction=exit-force\nFailureAction=exit-force\n[Service]\nType=oneshot\n"
+        f"ExecStart={' '.join(argv)}\nStandardOutput=file:{out}\nStandardError=file:{err}\n")
+    (units / "work.service.d" / "seccomp.conf").write_text(dropin)
+    script = ("set -e; mount --make-rprivate /; mount -t tmpfs tmpfs /run; "
+              "mkdir -p /run/systemd/system; exec \"$0\" --user --unit=work.service")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(base),
+           "XDG_RUNTIME_DIR": str(base / "runtime"), "XDG_CONFIG_HOME": str(base / "cfg")}
+    res = run(["unshare", "-m", "sh", "-c", script, systemd], env=env)
+    assert out.exists(), f"the user manager did not start the unit: {res.stderr[-2000:]}"
+    return out.read_text(), err.read_text()
+
+
+@pytest.mark.live
+def test_systemd_knows_every_name_and_arch_we_write(tmp_path: Path) -> None:
+    """Every drop-in of the sample traces (both ABIs of hello32) goes through systemd's own
+    parser without one name or arch it skips."""
+    from helpers.paths import SAMPLES
+
+    from seccomp_gen.files import traces
+    from seccomp_gen.formats import systemd
+    from seccomp_gen.safetext import is_syscall_name
+
+    listed = run([need("systemd-analyze", "systemd"), "syscall-filter", "@known"])
+    assert listed.returncode == 0, listed.stderr
+    known = {w for w in listed.stdout.split() if is_syscall_name(w)}
+    assert {"read", "openat", "clone3"} <= known
+    for path in sorted(SAMPLES.glob("*.trace.json")):
+        for policy in (Policy(), Policy(args="strict", arches="family")):
+            profile = synthesize(traces.load(path), policy)
+            text = systemd.emit(profile)
+            warnings = [line for line in systemd_verify(tmp_path, text).splitlines()
+                        if SYSTEMD_IGNORED.search(line)]
+            assert not warnings, f"{path.name}: {warnings}"
+            # systemd's own list of the syscalls it knows holds every name we write.
+            assert profile.names() - known == set(), path.name
+    # The test can fail: systemd names what it skips.
+    bad = systemd_verify(tmp_path, "[Service]\nSystemCallFilter=read no_such_call\n"
+                         "SystemCallArchitectures=x86-64 no-such-arch\n")
+    assert "no_such_call" in bad and "no-such-arch" in bad, bad
+
+
+@pytest.mark.live
+def test_systemd_runs_the_recorded_work_and_refuses_without_it(tmp_path: Path) -> None:
+    from seccomp_gen.formats import systemd
+
+    argv = ["/bin/ls", "-a", "/"]
+    trace, stdout = record(argv, tmp_path, name="ls")
+    profile = synthesize(trace, Policy())
+    out, err = systemd_user_run(tmp_path, systemd.emit(profile), argv)
+    assert out.split() == stdout.split(), err
+    out, err = systemd_user_run(tmp_path, systemd.emit(without(profile, "getdents64")), argv)
+    assert EPERM_TEXT in err, (out, err)
+    # Without SystemCallErrorNumber= systemd kills the process (SIGSYS): no listing at all.
+    kill = systemd.emit(replace(without(profile, "getdents64"), default_action="kill",
+                                default_errno=None))
+    assert "SystemCallErrorNumber" not in kill
+    out, err = systemd_user_run(tmp_path, kill, argv)
+    assert out == "" and EPERM_TEXT not in err, (out, err)
+
+
+def firejail(profile_text: str, tmp_path: Path,
+             argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """``argv`` under firejail with the profile (no ``--``: with it firejail 0.9.72 runs the
+    command through ``/bin/bash -c``, whose own calls the profile does not hold)."""
+    path = tmp_path / "work.profile"
+    path.write_text(profile_text)
+    return run([need("firejail", "firejail"), "--quiet", f"--profile={path}", *argv])
+
+
+@pytest.mark.live
+def test_firejail_runs_the_recorded_work_and_refuses_without_it(tmp_path: Path) -> None:
+    from seccomp_gen.formats import firejail as fj
+
+    argv = ["/bin/ls", "-a", "/"]
+    trace, stdout = record(argv, tmp_path, name="ls")
+    profile = synthesize(trace, Policy())
+    text = fj.emit(profile)
+    assert "seccomp.block-secondary" in text.splitlines()
+    res = firejail(text, tmp_path, argv)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == stdout.split()
+    res = firejail(fj.emit(without(profile, "getdents64")), tmp_path, argv)
+    assert res.returncode != 0 and EPERM_TEXT in res.stderr, res.stderr
+
+
+@pytest.mark.live
+def test_firejail_kill_default_and_the_x86_abi(tmp_path: Path, cbuild: Any) -> None:
+    """``seccomp-error-action kill`` kills (SIGSYS); ``seccomp.block-secondary`` refuses an i386
+    program; ``seccomp.32.keep`` does not filter i386 calls in this firejail (why the firejail
+    format cannot write x86 rules: if this ever fails, firejail filters them and it could)."""
+    from seccomp_gen.formats import firejail as fj
+
+    argv = ["/bin/ls", "-a", "/"]
+    trace, _ = record(argv, tmp_path, name="ls")
+    profile = without(synthesize(trace, Policy(default_action="kill")), "getdents64")
+    text = fj.emit(profile)
+    assert "seccomp-error-action kill" in text.splitlines()
+    res = firejail(text, tmp_path, argv)
+    assert res.stdout == "" and res.returncode == 128 + signal.SIGSYS, (res.returncode, res.stderr)
+    hello32 = cbuild["hello32"]
+    keep = "seccomp.keep execve,exit_group\n"
+    res = firejail(keep + "seccomp.block-secondary\n", tmp_path, [hello32])
+    assert res.returncode != 0 and "hello" not in res.stdout, res.stdout
+    res = firejail(keep + "seccomp.32.keep exit_group\n", tmp_path, [hello32])
+    assert res.returncode == 0 and res.stdout == "hello from i386\n", (res.returncode, res.stderr)
+
+
+@pytest.mark.live
+def test_run_reads_systemd_and_firejail_files(tmp_path: Path) -> None:
+    """``seccomp-gen run --profile`` loads what generate wrote, in either format."""
+    argv = ["/bin/ls", "-a", "/"]
+    trace_path = tmp_path / "ls.trace.json"
+    record(argv, tmp_path, name="ls")
+    for fmt in ("systemd", "firejail"):
+        out = tmp_path / f"ls.{fmt}"
+        res = run([PYTHON, "-m", "seccomp_gen", "generate", str(trace_path), "--format", fmt,
+                   "-o", str(out)])
+        assert res.returncode == 0, res.stderr
+        res = run([PYTHON, "-m", "seccomp_gen", "run", "--profile", str(out), "--", *argv])
+        assert res.returncode == 0, res.stderr
+        assert "0 violations" in res.stderr or "no violation" in res.stderr.lower(), res.stderr

@@ -21,7 +21,8 @@ GOLDEN = Path(__file__).parent / "golden"
 
 #: (format, docker, suffix); generated modules are not named .py, so linters leave them alone
 FORMATS = (("oci", False, "oci.json"), ("oci", True, "docker.json"), ("lxc", False, "lxc"),
-           ("python", False, "py.golden"))
+           ("python", False, "py.golden"), ("systemd", False, "systemd.conf"),
+           ("firejail", False, "firejail.profile"))
 POLICIES = {"safe": Policy(), "strict-runc": Policy(args="strict", baseline="runc")}
 
 
@@ -32,8 +33,14 @@ def _inputs() -> dict[str, Trace]:
     return loaded
 
 
+def _writable(name: str, pol: str, fmt: str) -> bool:
+    """firejail profiles hold x86_64 calls only (tests/unit/test_name_formats.py)."""
+    return fmt != "firejail" or synthesize(_inputs()[name], POLICIES[pol]).architectures == (
+        "x86_64",)
+
+
 CASES = [(name, pol, fmt, docker, suffix) for name in sorted(_inputs()) for pol in POLICIES
-         for fmt, docker, suffix in FORMATS]
+         for fmt, docker, suffix in FORMATS if _writable(name, pol, fmt)]
 
 
 @pytest.mark.parametrize("name, pol, fmt, docker, suffix", CASES,
