@@ -166,6 +166,12 @@ class Profile:
     def default_verdict(self) -> tuple[str, int | None]:
         return (self.default_action, self.default_errno)
 
+    @property
+    def denies_by_default(self) -> bool:
+        """Whether the default refuses a call (``log`` lets it run): only then do consumers put
+        an ENOSYS answer for unknown numbers in front (runc skips its stub otherwise)."""
+        return self.default_action != "log"
+
     def names(self, arch: str | None = None) -> frozenset[str]:
         """Names with a rule that is not the default verdict, for one arch or any."""
         return frozenset(
@@ -177,15 +183,22 @@ class Profile:
         """The rules that apply to one arch, in canonical order."""
         return tuple(r for r in self.rules if arch in r.arches)
 
-    def verdict(self, arch: str, name: str | None,
-                args: Sequence[int] = ()) -> tuple[str, int | None]:
+    def verdict(self, arch: str, name: str | None, args: Sequence[int] = (), *,
+                nr: int | None = None,
+                enosys_above: int | None = None) -> tuple[str, int | None]:
         """What the profile means for one call: ``name`` (None: a number no table names) made
         with ``arch``'s ABI and these argument registers. An ABI the profile does not list is
         killed (libseccomp's bad-arch action, which runc and crun keep); 32-bit ABIs compare
-        the low 32 bits of each argument, as libseccomp does. The compiled filter must give
-        the same answer (:mod:`seccomp_gen.proof`)."""
+        the low 32 bits of each argument, as libseccomp does. ``enosys_above``: the consumer
+        answers numbers above it on this arch with ENOSYS when the default denies (a syscall
+        newer than its tables: glibc falls back), None when it does not; ``nr`` is the call's
+        number, as the kernel reports it. The compiled filter must give the same answer
+        (:mod:`seccomp_gen.proof`)."""
         if arch not in self.architectures:
             return BADARCH_VERDICT
+        if (enosys_above is not None and nr is not None and nr > enosys_above
+                and self.denies_by_default):
+            return ("errno", ERRNO_ENOSYS)
         if name is None:
             return self.default_verdict
         mask = (1 << 64) - 1 if arch in WIDE else 0xFFFFFFFF

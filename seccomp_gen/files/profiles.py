@@ -220,8 +220,10 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
                               "from; nothing was written", path=output,
                               hint="this is a bug in seccomp-gen: please report it")
     validate(back)
-    # What the consumer will load (the file, compiled) must do what the profile means.
-    wrong = prove(meant, export_bpf(back))
+    # What the consumer will load (the file, compiled, behind the consumer's own ENOSYS stub
+    # if it adds one) must do what the profile means.
+    enosys = resolve(fmt, docker).enosys
+    wrong = prove(meant, export_bpf(back, enosys=enosys), enosys=enosys)
     if wrong:
         raise SeccompGenError(f"the compiled {fmt} filter does not do what the profile says "
                               f"({len(wrong)} call{'s' if len(wrong) != 1 else ''}, e.g. "
