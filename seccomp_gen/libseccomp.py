@@ -22,14 +22,15 @@ import ctypes
 import errno as errno_mod
 import functools
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 
 import pyseccomp
 
 from .errors import RecordError, SeccompGenError, UnknownSyscall
 from .linux import cbpf
 from .linux.seccomp import MAX_INSNS
-from .profile import ERRNO_ENOSYS, ArgCondition, Profile, Rule
+from .profile import ERRNO_ENOSYS, ArgCondition, Profile, Rule, priorities, runs_filter
 from .proof import Mismatch, check
 from .syscalls.arches import X32_SYSCALL_BIT
 
@@ -180,14 +181,18 @@ def _detail(exc: BaseException) -> str:
 
 def build(arches: Sequence[str], default: int, rules_for: Callable[[str], Iterable[Rule]], *,
           badarch: int | None = None, optimize: bool = False,
-          refused: list[str] | None = None) -> pyseccomp.SyscallFilter:
+          refused: list[str] | None = None,
+          priorities: Callable[[str], Mapping[str, int]] | None = None
+          ) -> pyseccomp.SyscallFilter:
     """One libseccomp filter for ``arches``: ``default`` for what no rule matches, each arch's
     ``rules_for(arch)``, ``badarch`` for the ABIs not listed (libseccomp's default: kill).
 
     ``refused``: when given, a rule whose conditions libseccomp refuses is added by name alone
     and named there (a recorder would rather trace less than fail); otherwise it is an error.
-    ``optimize`` asks for the binary tree over syscall numbers (libseccomp 2.5+). Raises a
-    one-line SeccompGenError for anything libseccomp refuses."""
+    ``optimize`` asks for the binary tree over syscall numbers (libseccomp 2.5+), which
+    ignores ``priorities(arch)``: name -> libseccomp priority (higher is checked earlier; a
+    hint libseccomp may not take, so a refusal is ignored). Raises a one-line
+    SeccompGenError for anything libseccomp refuses."""
     if not arches:
         raise SeccompGenError("the filter lists no architectures")
     native = int(pyseccomp.system_arch())
@@ -235,6 +240,9 @@ def build(arches: Sequence[str], default: int, rules_for: Callable[[str], Iterab
                     raise SeccompGenError(f"libseccomp rejects the rule for {what}: "
                                           f"{_detail(again)}") from None
                 refused.append(f"{arch} {rule.name}")
+        for name, priority in (priorities(arch) if priorities is not None else {}).items():
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
+                sub.syscall_priority(name, priority)
         if merged is None:
             merged = sub
         else:
@@ -259,13 +267,78 @@ def export(filt: pyseccomp.SyscallFilter) -> bytes:
         return fh.read()
 
 
-def compile_profile(profile: Profile) -> pyseccomp.SyscallFilter:
-    """The profile as a libseccomp filter; raises a one-line SeccompGenError if it is refused."""
+def compile_profile(profile: Profile, optimize: int | None = None) -> pyseccomp.SyscallFilter:
+    """The profile as a libseccomp filter; raises a one-line SeccompGenError if it is refused.
+
+    ``optimize`` (else the profile's own, else the faster of the two, :func:`tuned`): 1, the
+    rules in :func:`~seccomp_gen.profile.priorities` order, the most frequent first; 2,
+    libseccomp's binary tree."""
     if not profile.architectures:
         raise SeccompGenError("the profile lists no architectures")
+    level = optimize or profile.optimize or _fastest(profile)
     return build(profile.architectures,
                  action_value(profile.default_action, profile.default_errno),
-                 profile.rules_for)
+                 profile.rules_for, optimize=level == 2,
+                 priorities=lambda arch: priorities(profile, arch))
+
+
+def _costly_calls(profile: Profile) -> list[tuple[str, int, tuple[int, ...], int]]:
+    """(arch, number, arguments, weight) of the calls that run the filter
+    (:func:`~seccomp_gen.profile.runs_filter`): the recorded ones by their counts, or each
+    such rule once when the profile carries no counts. Arguments: those the first conditional
+    rule of the name allows (a call that passes), else zeros."""
+    weights = profile.weights or tuple((a, r.name, 1) for r in profile.rules
+                                       for a in r.arches)
+    seen: dict[tuple[str, str], int] = {}
+    for arch, name, count in weights:
+        if (arch in profile.architectures and knows(arch, name)
+                and runs_filter(profile, arch, name)):
+            seen[(arch, name)] = seen.get((arch, name), 0) + count
+    out = []
+    for (arch, name), count in sorted(seen.items()):
+        args = [0] * 6
+        for rule in profile.rules_for(arch):
+            if rule.name == name and rule.conditions:
+                for c in rule.conditions:
+                    args[c.index] = c.value_two if c.op == "MASKED_EQ" else c.value
+                break
+        out.append((arch, syscall_number(arch, name), tuple(args), count))
+    return out
+
+
+def filter_cost(profile: Profile, program: bytes) -> float:
+    """The average number of BPF instructions ``program`` (as exported) executes for a call
+    that runs the filter, weighted by how often the trace made it (:func:`_costly_calls`);
+    0 when every recorded call is cached by the kernel."""
+    insns = cbpf.decode(program)
+    calls = _costly_calls(profile)
+    total = sum(w for *_, w in calls)
+    if not total:
+        return 0.0
+    return sum(w * cbpf.run_counted(insns, cbpf.seccomp_data(audit_arch(a), nr, args))[1]
+               for a, nr, args, w in calls) / total
+
+
+def _fastest(profile: Profile) -> int:
+    """The CTL_OPTIMIZE level whose program costs less (:func:`filter_cost`); 1 on a tie."""
+    return _fastest_cached(profile, profile.weights)
+
+
+@functools.lru_cache(maxsize=64)
+def _fastest_cached(profile: Profile, _weights: tuple[tuple[str, str, int], ...]) -> int:
+    # The weights are not part of a profile's equality, so they are part of the key.
+    stub = enosys_stub(enosys_ends(profile))
+    costs = {level: filter_cost(profile, stub + export(compile_profile(profile, level)))
+             for level in (1, 2)}
+    return 2 if costs[2] < costs[1] else 1
+
+
+def tuned(profile: Profile) -> Profile:
+    """``profile`` with the faster CTL_OPTIMIZE level chosen and recorded in it (the Python
+    table writes it, so that its ``build()`` makes the same program)."""
+    if profile.optimize is not None or not profile.architectures:
+        return profile
+    return replace(profile, optimize=_fastest(profile))
 
 
 #: How a consumer answers a syscall number past the tables (see README, "Unknown and future

@@ -207,10 +207,10 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
     as exactly the rules of the profile (a defence against anything that could add a rule
     through a name or a comment), and libseccomp must accept what it says."""
     from ..formats import emit, parse, resolve
-    from ..libseccomp import export_bpf, prove, validate
+    from ..libseccomp import export_bpf, prove, tuned, validate
     from ..profile import normalize, widen
 
-    profile = drop_unknown(profile)
+    profile = tuned(drop_unknown(profile))
     text = emit(profile, fmt, docker=docker, output=output)
     # Check what the file says, read back, not the model: that also proves the emitter.
     back = parse(text, fmt, output)

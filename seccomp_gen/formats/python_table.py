@@ -19,7 +19,18 @@ import warnings
 from typing import Any, NoReturn
 
 from ..errors import SeccompGenError
-from ..profile import ACTIONS, MAX_ERRNO, OPS, ArgCondition, Profile, Rule, Skipped, normalize
+from ..profile import (
+    ACTIONS,
+    MAX_ERRNO,
+    MAX_PRIORITY,
+    OPS,
+    ArgCondition,
+    Profile,
+    Rule,
+    Skipped,
+    normalize,
+    priorities,
+)
 from ..safetext import is_arch_name, is_syscall_name, is_utf8, printable
 
 _TEMPLATE_CODE = '''
@@ -47,10 +58,18 @@ def build():
         if token != native:
             sub.add_arch(token)
             sub.remove_arch(seccomp.Arch.NATIVE)
+        if OPTIMIZE == 2:
+            sub.set_attr(seccomp.Attr.CTL_OPTIMIZE, 2)
         for arches, name, action, errno, conditions, _comment, _baseline in RULES:
             if arch in arches:
                 args = [seccomp.Arg(i, getattr(seccomp, op), a, b) for i, op, a, b in conditions]
                 sub.add_rule(_verdict(seccomp, action, errno), name, *args)
+        for prio_arch, name, priority in PRIORITIES:
+            if prio_arch == arch:
+                try:
+                    sub.syscall_priority(name, priority)
+                except (OSError, ValueError, RuntimeError):
+                    pass  # a hint libseccomp may not take
         if merged is None:
             merged = sub
         else:
@@ -211,6 +230,13 @@ def emit(profile: Profile) -> str:
     out.append("RULES = (")
     out += [f"    {_rule_row(r)!r}," for r in p.rules]
     out.append(")")
+    out.append("# (arch, name, libseccomp priority): the calls that run the filter most often "
+               "first")
+    out.append("PRIORITIES = (")
+    out += [f"    {(a, n, v)!r}," for a in p.architectures for n, v in priorities(p, a).items()]
+    out.append(")")
+    out.append("# libseccomp's CTL_OPTIMIZE: 1, rules in priority order; 2, a binary tree")
+    out.append(f"OPTIMIZE = {p.optimize or 1!r}")
     out.append(f"PROVENANCE = {p.provenance!r}")
     out.append(f"NOTES = {p.notes!r}")
     out.append("SKIPPED = (")
@@ -338,6 +364,16 @@ def parse(text: str, source: str = "<python profile>") -> Profile:
         arch, name, reason = t.seq(s, f"SKIPPED[{i}]", 3)
         skipped.append(Skipped(t.text(arch, f"SKIPPED[{i}][0]"), t.text(name, f"SKIPPED[{i}][1]"),
                                t.text(reason, f"SKIPPED[{i}][2]")))
+    weights = []
+    for i, row in enumerate(t.seq(values.get("PRIORITIES", ()), "PRIORITIES")):
+        arch, name, priority = t.seq(row, f"PRIORITIES[{i}]", 3)
+        arch = t.arches((arch,), f"PRIORITIES[{i}][0]")[0]
+        if not is_syscall_name(name):
+            t.fail(f"PRIORITIES[{i}][1]", f"not a syscall name: {name!r:.80}")
+        weights.append((arch, name, t.integer(priority, f"PRIORITIES[{i}][2]", MAX_PRIORITY)))
+    optimize = values.get("OPTIMIZE")
+    if optimize not in (None, 1, 2) or isinstance(optimize, bool):
+        t.fail("OPTIMIZE", f"expected 1 or 2, found {optimize!r:.40}")
     try:
         return normalize(Profile(
             default_action=default,
@@ -347,6 +383,8 @@ def parse(text: str, source: str = "<python profile>") -> Profile:
             provenance=t.texts(values.get("PROVENANCE", ()), "PROVENANCE"),
             notes=t.texts(values.get("NOTES", ()), "NOTES"),
             skipped=tuple(skipped),
+            weights=tuple(weights),
+            optimize=optimize,
         ))
     except ValueError as exc:
         raise SeccompGenError(f"DEFAULT_ACTION: {exc}", path=source) from None
