@@ -128,3 +128,19 @@ def test_a_missing_or_late_stub_is_caught(monkeypatch: pytest.MonkeyPatch, fmt: 
     monkeypatch.setattr(libseccomp, "enosys_stub", added if fmt == "lxc" else late)
     with pytest.raises(SeccompGenError, match="does not do what the profile says"):
         profile_text(profile, fmt, "p")
+
+
+def test_a_stub_that_would_pass_the_kernels_limit_is_refused() -> None:
+    """1017 ioctl values (distinct upper halves) compile to 4094 instructions: loadable alone,
+    over the kernel's 4096 with the stub in front. One line, not a kernel EINVAL later."""
+    from seccomp_gen.linux.seccomp import MAX_INSNS
+    from seccomp_gen.profile import ArgCondition, Profile, Rule
+
+    rules = tuple(Rule("ioctl", ("x86_64",), conditions=(ArgCondition(1, "EQ", v << 32 | v),))
+                  for v in range(1017))
+    profile = replace(normalize(Profile("errno", 1, ("x86_64",), rules)), optimize=1)
+    alone = len(export_bpf(profile, enosys="none")) // 8
+    stub = len(libseccomp.enosys_stub(enosys_ends(profile))) // 8
+    assert alone <= MAX_INSNS < alone + stub
+    with pytest.raises(SeccompGenError, match="with its ENOSYS stub, more than the kernel's"):
+        export_bpf(profile)
