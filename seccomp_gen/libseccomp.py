@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import errno as errno_mod
 import functools
+import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -506,14 +507,14 @@ def _load_program(program: bytes, tsync: bool) -> None:
                               f"the kernel's limit of {MAX_INSNS}")
     err = set_no_new_privs()
     if err:
-        raise SeccompGenError(f"cannot set no_new_privs: {errno_mod.errorcode.get(err, err)}")
+        raise SeccompGenError(f"cannot set no_new_privs: {os.strerror(err)}")
     res = load_synced(Program(program), syscall_number(native_arch(), "seccomp"), tsync)
     if res < 0:
         raise SeccompGenError(f"the kernel refused the filter: thread {-res} has a different "
                               "filter", hint="TSYNC fails when another thread has a different "
                               "filter")
     if res:
-        raise SeccompGenError(f"the kernel refused the filter: {errno_mod.errorcode.get(res, res)}")
+        raise SeccompGenError(f"the kernel refused the filter: {os.strerror(res)}")
 
 
 # --- running a compiled filter here ---------------------------------------------------------
