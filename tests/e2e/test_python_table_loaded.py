@@ -48,4 +48,3 @@ def test_generated_python_filter_runs_the_recorded_work(tmp_path: Path) -> None:
     path.write_text(python_table.emit(dropped))
     status = _load_and_exec(path, argv)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 31, status
-
