@@ -21,15 +21,17 @@ import contextlib
 import ctypes
 import errno as errno_mod
 import functools
+import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 
 import pyseccomp
 
 from .errors import RecordError, SeccompGenError, UnknownSyscall
 from .linux import cbpf
 from .linux.seccomp import MAX_INSNS
-from .profile import ArgCondition, Profile, Rule
+from .profile import ERRNO_ENOSYS, ArgCondition, Profile, Rule, priorities, runs_filter
 from .proof import Mismatch, check
 from .syscalls.arches import X32_SYSCALL_BIT
 
@@ -180,14 +182,18 @@ def _detail(exc: BaseException) -> str:
 
 def build(arches: Sequence[str], default: int, rules_for: Callable[[str], Iterable[Rule]], *,
           badarch: int | None = None, optimize: bool = False,
-          refused: list[str] | None = None) -> pyseccomp.SyscallFilter:
+          refused: list[str] | None = None,
+          priorities: Callable[[str], Mapping[str, int]] | None = None
+          ) -> pyseccomp.SyscallFilter:
     """One libseccomp filter for ``arches``: ``default`` for what no rule matches, each arch's
     ``rules_for(arch)``, ``badarch`` for the ABIs not listed (libseccomp's default: kill).
 
     ``refused``: when given, a rule whose conditions libseccomp refuses is added by name alone
     and named there (a recorder would rather trace less than fail); otherwise it is an error.
-    ``optimize`` asks for the binary tree over syscall numbers (libseccomp 2.5+). Raises a
-    one-line SeccompGenError for anything libseccomp refuses."""
+    ``optimize`` asks for the binary tree over syscall numbers (libseccomp 2.5+), which
+    ignores ``priorities(arch)``: name -> libseccomp priority (higher is checked earlier; a
+    hint libseccomp may not take, so a refusal is ignored). Raises a one-line
+    SeccompGenError for anything libseccomp refuses."""
     if not arches:
         raise SeccompGenError("the filter lists no architectures")
     native = int(pyseccomp.system_arch())
@@ -235,6 +241,9 @@ def build(arches: Sequence[str], default: int, rules_for: Callable[[str], Iterab
                     raise SeccompGenError(f"libseccomp rejects the rule for {what}: "
                                           f"{_detail(again)}") from None
                 refused.append(f"{arch} {rule.name}")
+        for name, priority in (priorities(arch) if priorities is not None else {}).items():
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
+                sub.syscall_priority(name, priority)
         if merged is None:
             merged = sub
         else:
@@ -259,18 +268,171 @@ def export(filt: pyseccomp.SyscallFilter) -> bytes:
         return fh.read()
 
 
-def compile_profile(profile: Profile) -> pyseccomp.SyscallFilter:
-    """The profile as a libseccomp filter; raises a one-line SeccompGenError if it is refused."""
+def compile_profile(profile: Profile, optimize: int | None = None) -> pyseccomp.SyscallFilter:
+    """The profile as a libseccomp filter; raises a one-line SeccompGenError if it is refused.
+
+    ``optimize`` (else the profile's own, else the faster of the two, :func:`tuned`): 1, the
+    rules in :func:`~seccomp_gen.profile.priorities` order, the most frequent first; 2,
+    libseccomp's binary tree."""
     if not profile.architectures:
         raise SeccompGenError("the profile lists no architectures")
+    level = optimize or profile.optimize or _fastest(profile)
     return build(profile.architectures,
                  action_value(profile.default_action, profile.default_errno),
-                 profile.rules_for)
+                 profile.rules_for, optimize=level == 2,
+                 priorities=lambda arch: priorities(profile, arch))
 
 
-def export_bpf(profile: Profile) -> bytes:
-    """The compiled profile as raw classic BPF."""
-    return export(compile_profile(profile))
+def _costly_calls(profile: Profile) -> list[tuple[str, int, tuple[int, ...], int]]:
+    """(arch, number, arguments, weight) of the calls that run the filter
+    (:func:`~seccomp_gen.profile.runs_filter`): the recorded ones by their counts, or each
+    such rule once when the profile carries no counts. Arguments: those the first conditional
+    rule of the name allows (a call that passes), else zeros."""
+    weights = profile.weights or tuple((a, r.name, 1) for r in profile.rules
+                                       for a in r.arches)
+    seen: dict[tuple[str, str], int] = {}
+    for arch, name, count in weights:
+        if (arch in profile.architectures and knows(arch, name)
+                and runs_filter(profile, arch, name)):
+            seen[(arch, name)] = seen.get((arch, name), 0) + count
+    out = []
+    for (arch, name), count in sorted(seen.items()):
+        args = [0] * 6
+        for rule in profile.rules_for(arch):
+            if rule.name == name and rule.conditions:
+                for c in rule.conditions:
+                    args[c.index] = c.value_two if c.op == "MASKED_EQ" else c.value
+                break
+        out.append((arch, syscall_number(arch, name), tuple(args), count))
+    return out
+
+
+def filter_cost(profile: Profile, program: bytes) -> float:
+    """The average number of BPF instructions ``program`` (as exported) executes for a call
+    that runs the filter, weighted by how often the trace made it (:func:`_costly_calls`);
+    0 when every recorded call is cached by the kernel."""
+    insns = cbpf.decode(program)
+    calls = _costly_calls(profile)
+    total = sum(w for *_, w in calls)
+    if not total:
+        return 0.0
+    return sum(w * cbpf.run_counted(insns, cbpf.seccomp_data(audit_arch(a), nr, args))[1]
+               for a, nr, args, w in calls) / total
+
+
+def _fastest(profile: Profile) -> int:
+    """The CTL_OPTIMIZE level whose program costs less (:func:`filter_cost`); 1 on a tie."""
+    return _fastest_cached(profile, profile.weights)
+
+
+@functools.lru_cache(maxsize=64)
+def _fastest_cached(profile: Profile, _weights: tuple[tuple[str, str, int], ...]) -> int:
+    # The weights are not part of a profile's equality, so they are part of the key.
+    stub = enosys_stub(enosys_ends(profile))
+    costs = {level: filter_cost(profile, stub + export(compile_profile(profile, level)))
+             for level in (1, 2)}
+    return 2 if costs[2] < costs[1] else 1
+
+
+def tuned(profile: Profile) -> Profile:
+    """``profile`` with the faster CTL_OPTIMIZE level chosen and recorded in it (the Python
+    table writes it, so that its ``build()`` makes the same program)."""
+    if profile.optimize is not None or not profile.architectures:
+        return profile
+    return replace(profile, optimize=_fastest(profile))
+
+
+#: How a consumer answers a syscall number past the tables (see README, "Unknown and future
+#: syscalls"): ``table``: ENOSYS above the highest number this libseccomp knows on the arch (our
+#: compiler: ``run``, ``check``, ``sandbox()``, the Python table's ``apply()``); ``profile``:
+#: ENOSYS above the highest number the profile names on the arch (runc's patchbpf stub); ``none``:
+#: the default action (crun, LXC: libseccomp's program as it is).
+ENOSYS_RULES: tuple[str, ...] = ("table", "profile", "none")
+
+
+@functools.lru_cache(maxsize=64)
+def table_end(arch: str) -> int:
+    """The highest syscall number libseccomp names on ``arch``, as the kernel reports it (x32
+    with its bit); -1 for an arch it names nothing on."""
+    bit = X32_SYSCALL_BIT if arch == "x32" else 0
+    named = [nr for nr in range(1024) if not syscall_name(arch, nr | bit).startswith("syscall_")]
+    return (max(named) | bit) if named else -1
+
+
+def enosys_ends(profile: Profile, rule: str = "table") -> dict[str, int]:
+    """Per listed arch, the highest number a consumer following ``rule`` (:data:`ENOSYS_RULES`)
+    lets reach the profile's rules; it answers every higher number with ENOSYS. Empty when the
+    consumer adds no stub, or the profile's default does not deny (``log``: runc skips its stub
+    then too)."""
+    if rule not in ENOSYS_RULES:
+        raise SeccompGenError(f"unknown ENOSYS rule {rule!r}")
+    if rule == "none" or not profile.denies_by_default:
+        return {}
+    ends: dict[str, int] = {}
+    for arch in profile.architectures:
+        if rule == "table":
+            end = table_end(arch)
+        else:  # runc: the largest number any rule names on this arch (unknown names ignored)
+            end = max((n for r in profile.rules if knows(arch, r.name)
+                       for n in [syscall_number(arch, r.name)]), default=-1)
+        if end >= 0:
+            ends[arch] = end
+    return ends
+
+
+def enosys_stub(ends: dict[str, int]) -> bytes:
+    """Classic BPF to put in front of libseccomp's program: for a call of an arch in ``ends``
+    whose number is above that arch's end, return ERRNO(ENOSYS) (glibc then falls back, as it
+    does on a kernel without the syscall); every other call falls through, unchanged, to the
+    program that follows (the bad-arch action included). x86_64 and x32 share one AUDIT_ARCH:
+    a number with the x32 bit is compared with x32's end when x32 is listed, and otherwise
+    falls through to the bad-arch kill. About 4 instructions per arch, run once per call that
+    is not cached."""
+    if not ends:
+        return b""
+    x86 = {a: ends[a] for a in ("x86_64", "x32") if a in ends}
+    others = [a for a in ends if a not in x86]
+    groups: list[tuple[int, list[cbpf.Line]]] = []
+    if x86:
+        body: list[cbpf.Line] = [(cbpf.LD_W_ABS, 0, 0, cbpf.NR)]
+        if "x86_64" in x86 and "x32" in x86:
+            body += [(cbpf.JSET_K, 1, 0, X32_SYSCALL_BIT),
+                     (cbpf.JGT_K, "enosys", "done", x86["x86_64"]),
+                     (cbpf.JGT_K, "enosys", "done", x86["x32"])]
+        elif "x86_64" in x86:
+            body += [(cbpf.JSET_K, "done", 0, X32_SYSCALL_BIT),
+                     (cbpf.JGT_K, "enosys", "done", x86["x86_64"])]
+        else:
+            body += [(cbpf.JSET_K, 0, "done", X32_SYSCALL_BIT),
+                     (cbpf.JGT_K, "enosys", "done", x86["x32"])]
+        groups.append((_AUDIT_ARCH_X86_64, body))
+    for arch in others:
+        groups.append((audit_arch(arch), [(cbpf.LD_W_ABS, 0, 0, cbpf.NR),
+                                          (cbpf.JGT_K, "enosys", "done", ends[arch])]))
+    lines: list[cbpf.Line] = [(cbpf.LD_W_ABS, 0, 0, cbpf.ARCH)]
+    labels: dict[str, int] = {}
+    for i, (audit, _) in enumerate(groups):
+        last = i == len(groups) - 1
+        lines.append((cbpf.JEQ_K, f"arch{i}", "done" if last else 0, audit))
+    for i, (_, body) in enumerate(groups):
+        labels[f"arch{i}"] = len(lines)
+        lines += body
+    labels["enosys"] = len(lines)
+    lines.append((cbpf.RET_K, 0, 0, cbpf.RET_ERRNO | ERRNO_ENOSYS))
+    labels["done"] = len(lines)
+    return cbpf.assemble(lines, labels)
+
+
+def export_bpf(profile: Profile, *, enosys: str = "table") -> bytes:
+    """The compiled profile as raw classic BPF, as the consumer following ``enosys``
+    (:data:`ENOSYS_RULES`) loads it: libseccomp's program behind :func:`enosys_stub`. The
+    default, ``table``, is what seccomp-gen itself loads."""
+    stub = enosys_stub(enosys_ends(profile, enosys))
+    program = stub + export(compile_profile(profile))
+    if stub and len(program) // 8 > MAX_INSNS:
+        raise SeccompGenError(f"the filter has {len(program) // 8} BPF instructions with its "
+                              f"ENOSYS stub, more than the kernel's limit of {MAX_INSNS}")
+    return program
 
 
 def validate(profile: Profile) -> None:
@@ -311,8 +473,11 @@ def recording_filter(known: Profile | None, arches: Sequence[str],
     return program, notes
 
 
-def load(filt: pyseccomp.SyscallFilter, badarch: int, *, tsync: bool = True) -> None:
-    """Load ``filt`` into this process (every thread with ``tsync``), no_new_privs set."""
+def load(filt: pyseccomp.SyscallFilter, badarch: int, *, tsync: bool = True,
+         profile: Profile | None = None) -> None:
+    """Load ``filt`` into this process (every thread with ``tsync``), no_new_privs set.
+    ``profile``: what ``filt`` was compiled from; its ENOSYS stub (:func:`enosys_stub`) is put
+    in front, as :func:`export_bpf` does."""
     try:
         filt.set_attr(pyseccomp.Attr.CTL_NNP, 1)
         if tsync:
@@ -321,12 +486,35 @@ def load(filt: pyseccomp.SyscallFilter, badarch: int, *, tsync: bool = True) -> 
     except OSError as exc:
         raise SeccompGenError(f"libseccomp cannot set the filter attributes: {_detail(exc)}"
                               ) from None
+    stub = enosys_stub(enosys_ends(profile)) if profile is not None else b""
+    if stub:
+        _load_program(stub + export(filt), tsync)
+        return
     try:
         filt.load()
     except OSError as exc:
         raise SeccompGenError(f"the kernel refused the filter: {_detail(exc)}",
                               hint="TSYNC fails when another thread has a different filter"
                               if exc.errno == errno_mod.ESRCH else None) from None
+
+
+def _load_program(program: bytes, tsync: bool) -> None:
+    """Load raw BPF the way libseccomp's ``load`` would: no_new_privs, then seccomp(2)."""
+    from .linux.seccomp import Program, load_synced, set_no_new_privs
+
+    if len(program) // 8 > MAX_INSNS:
+        raise SeccompGenError(f"the filter has {len(program) // 8} BPF instructions, more than "
+                              f"the kernel's limit of {MAX_INSNS}")
+    err = set_no_new_privs()
+    if err:
+        raise SeccompGenError(f"cannot set no_new_privs: {os.strerror(err)}")
+    res = load_synced(Program(program), syscall_number(native_arch(), "seccomp"), tsync)
+    if res < 0:
+        raise SeccompGenError(f"the kernel refused the filter: thread {-res} has a different "
+                              "filter", hint="TSYNC fails when another thread has a different "
+                              "filter")
+    if res:
+        raise SeccompGenError(f"the kernel refused the filter: {os.strerror(res)}")
 
 
 # --- running a compiled filter here ---------------------------------------------------------
@@ -356,9 +544,12 @@ class Simulator:
         return self.evaluate(arch, nr, args)
 
 
-def prove(profile: Profile, program: bytes, host: str | None = None) -> list[Mismatch]:
+def prove(profile: Profile, program: bytes, host: str | None = None, *,
+          enosys: str = "table") -> list[Mismatch]:
     """Where the filter ``program`` (BPF, as exported) and ``profile``'s meaning disagree, over
-    the calls :mod:`seccomp_gen.proof` picks; empty when they agree everywhere it looked."""
+    the calls :mod:`seccomp_gen.proof` picks; empty when they agree everywhere it looked.
+    ``enosys``: the consumer's rule for numbers past the tables (:data:`ENOSYS_RULES`), which
+    the profile's meaning follows."""
     sim = Simulator(program)
 
     def compiled(arch: str, nr: int, args: tuple[int, ...]) -> tuple[str, int | None]:
@@ -369,7 +560,8 @@ def prove(profile: Profile, program: bytes, host: str | None = None) -> list[Mis
         name = syscall_name(arch, nr)
         return None if name.startswith("syscall_") else name
 
-    return check(profile, compiled, name_of, host or native_arch())
+    return check(profile, compiled, name_of, host or native_arch(),
+                 ends=enosys_ends(profile, enosys))
 
 
 def simulator(profile: Profile) -> Simulator:

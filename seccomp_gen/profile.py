@@ -17,7 +17,7 @@ package returns normalized profiles.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from .syscalls.arches import WIDE, arch_sort_key, sort_arches
 
@@ -154,8 +154,18 @@ class Profile:
     provenance: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     skipped: tuple[Skipped, ...] = ()
+    #: How often the trace saw each (arch, name): the compiler checks the calls that run the
+    #: filter most often first (:func:`priorities`). A hint, not part of the meaning: left out
+    #: of equality, and dropped by the formats that cannot carry it (OCI, LXC).
+    weights: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
+    #: libseccomp's CTL_OPTIMIZE for the compiled filter: 1, rules in :func:`priorities` order;
+    #: 2, a binary tree over the numbers; None, the compiler measures both and takes the faster
+    #: (``libseccomp.tuned``). Not part of the meaning either.
+    optimize: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        if self.optimize not in (None, 1, 2):
+            raise ValueError(f"optimize must be 1 or 2, not {self.optimize!r:.40}")
         if self.default_action not in ACTIONS or self.default_action == "allow":
             raise ValueError(f"default action must deny, not {self.default_action!r}")
         if (self.default_action == "errno") != (self.default_errno is not None):
@@ -165,6 +175,12 @@ class Profile:
     @property
     def default_verdict(self) -> tuple[str, int | None]:
         return (self.default_action, self.default_errno)
+
+    @property
+    def denies_by_default(self) -> bool:
+        """Whether the default refuses a call (``log`` lets it run): only then do consumers put
+        an ENOSYS answer for unknown numbers in front (runc skips its stub otherwise)."""
+        return self.default_action != "log"
 
     def names(self, arch: str | None = None) -> frozenset[str]:
         """Names with a rule that is not the default verdict, for one arch or any."""
@@ -177,15 +193,22 @@ class Profile:
         """The rules that apply to one arch, in canonical order."""
         return tuple(r for r in self.rules if arch in r.arches)
 
-    def verdict(self, arch: str, name: str | None,
-                args: Sequence[int] = ()) -> tuple[str, int | None]:
+    def verdict(self, arch: str, name: str | None, args: Sequence[int] = (), *,
+                nr: int | None = None,
+                enosys_above: int | None = None) -> tuple[str, int | None]:
         """What the profile means for one call: ``name`` (None: a number no table names) made
         with ``arch``'s ABI and these argument registers. An ABI the profile does not list is
         killed (libseccomp's bad-arch action, which runc and crun keep); 32-bit ABIs compare
-        the low 32 bits of each argument, as libseccomp does. The compiled filter must give
-        the same answer (:mod:`seccomp_gen.proof`)."""
+        the low 32 bits of each argument, as libseccomp does. ``enosys_above``: the consumer
+        answers numbers above it on this arch with ENOSYS when the default denies (a syscall
+        newer than its tables: glibc falls back), None when it does not; ``nr`` is the call's
+        number, as the kernel reports it. The compiled filter must give the same answer
+        (:mod:`seccomp_gen.proof`)."""
         if arch not in self.architectures:
             return BADARCH_VERDICT
+        if (enosys_above is not None and nr is not None and nr > enosys_above
+                and self.denies_by_default):
+            return ("errno", ERRNO_ENOSYS)
         if name is None:
             return self.default_verdict
         mask = (1 << 64) - 1 if arch in WIDE else 0xFFFFFFFF
@@ -239,8 +262,13 @@ def normalize(profile: Profile) -> Profile:
             by_rule[key] = replace(r, comment="; ".join(sorted(parts)))
         else:
             by_rule.setdefault(key, r)
+    weights: dict[tuple[str, str], int] = {}
+    for arch, name, count in profile.weights:
+        weights[(arch, name)] = weights.get((arch, name), 0) + count
     return replace(
         profile,
+        weights=tuple(sorted(((a, n, c) for (a, n), c in weights.items()),
+                             key=lambda w: (arch_sort_key(w[0]), w[1]))),
         architectures=arches,
         rules=tuple(sorted(by_rule.values(), key=Rule.sort_key)),
         notes=tuple(dict.fromkeys(profile.notes)),
@@ -329,4 +357,30 @@ def union(a: Profile, b: Profile) -> Profile:
         provenance=a.provenance + b.provenance,
         notes=a.notes + b.notes,
         skipped=a.skipped + b.skipped,
+        weights=a.weights + b.weights,
     ))
+
+
+#: libseccomp's highest priority (``seccomp_syscall_priority`` takes 0-255).
+MAX_PRIORITY = 255
+
+
+def runs_filter(profile: Profile, arch: str, name: str) -> bool:
+    """Whether a call of ``name`` runs the filter at all: since Linux 5.11 the kernel caches
+    ALLOW for a number whose verdict depends on no argument, so only calls with argument
+    conditions, and calls the profile refuses, pay for the filter."""
+    return not any(r.name == name and arch in r.arches and r.action == "allow"
+                   and not r.conditions for r in profile.rules)
+
+
+def priorities(profile: Profile, arch: str) -> dict[str, int]:
+    """libseccomp priorities for ``arch`` (higher is checked earlier): the names that have a
+    rule and run the filter (:func:`runs_filter`), ranked by :attr:`Profile.weights`, the most
+    frequent :data:`MAX_PRIORITY`, each smaller count one lower (down to 1). Ranks, not
+    counts, so the priorities of priorities are the same (the Python table carries them)."""
+    ruled = {r.name for r in profile.rules if arch in r.arches}
+    counts = {n: c for a, n, c in profile.weights
+              if a == arch and c > 0 and n in ruled and runs_filter(profile, arch, n)}
+    ranks = {c: max(1, MAX_PRIORITY - i)
+             for i, c in enumerate(sorted(set(counts.values()), reverse=True))}
+    return {n: ranks[c] for n, c in sorted(counts.items())}

@@ -5,13 +5,15 @@ A profile is a security claim and the emitter, the consumer's parser and libsecc
 all stand between it and the kernel (libseccomp has shipped comparison bugs that weakened
 filters). :func:`calls` picks the calls where a filter can go wrong: every number of every ABI
 of the host's family (listed or not, x32 included), numbers past each table, and for every
-argument condition its boundary values and values that differ only in the upper 32 bits. Pure:
-the filter's verdict and the name table are passed in.
+argument condition its boundary values and values that differ only in the upper 32 bits. Numbers
+past a table are checked against the consumer's ENOSYS stub when it has one (``ends``), against
+the default when it has none (LXC). Pure: the filter's verdict, the name table and the ends are
+passed in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from .profile import ArgCondition, Profile
@@ -59,11 +61,25 @@ def _boundaries(c: ArgCondition) -> set[int]:
     return base | upper
 
 
+def top_number(arch: str) -> int:
+    """The highest number a call of ``arch`` can carry: x86_64's just below the x32 bit, x32's
+    below bit 31 (libseccomp kills x86_64-family numbers with bit 31 as a bad arch, except -1,
+    which it lets through for tracers: neither is a number of either table), the others' at the
+    end of the 32 bits."""
+    if arch == "x86_64":
+        return X32_SYSCALL_BIT - 1
+    if arch == "x32":
+        return X32_SYSCALL_BIT | (X32_SYSCALL_BIT - 1)
+    return 0xFFFFFFFF
+
+
 def check(profile: Profile, compiled: Callable[[str, int, tuple[int, ...]], Answer],
           name_of: Callable[[str, int], str | None], host: str,
-          extra: Iterable[Call] = ()) -> list[Mismatch]:
+          extra: Iterable[Call] = (), ends: Mapping[str, int] | None = None) -> list[Mismatch]:
     """Every call of :func:`calls` (and ``extra``) where ``compiled`` and the profile disagree.
-    ``name_of(arch, nr)``: the table's name, or None for a number it does not name."""
+    ``name_of(arch, nr)``: the table's name, or None for a number it does not name. ``ends``:
+    per arch, the number above which the consumer answers ENOSYS (its stub), none if empty."""
+    ends = ends or {}
     table: dict[str, dict[int, str]] = {}
     for arch in dict.fromkeys([*family_of(host), *profile.architectures]):
         names = table.setdefault(arch, {})
@@ -81,7 +97,7 @@ def check(profile: Profile, compiled: Callable[[str, int, tuple[int, ...]], Answ
         seen.add(call)
         arch, nr, args = call
         name = table.get(arch, {}).get(nr)
-        meant = profile.verdict(arch, name, args)
+        meant = profile.verdict(arch, name, args, nr=nr, enosys_above=ends.get(arch))
         got = compiled(arch, nr, args)
         if got != meant:
             wrong.append(Mismatch(call, name, meant, got))
@@ -99,6 +115,7 @@ def calls(profile: Profile, table: dict[str, dict[int, str]],
         yield from ((arch, nr, zero) for nr in known)
         if known:
             yield from ((arch, max(known) + d, zero) for d in _PAST)
+        yield (arch, top_number(arch), zero)
     for rule in profile.rules:
         if not rule.conditions:
             continue

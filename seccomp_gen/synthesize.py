@@ -329,5 +329,6 @@ def synthesize(trace: Trace, policy: Policy | None = None) -> Profile:
         provenance=tuple(_provenance(trace, policy)),
         notes=tuple(notes),
         skipped=tuple(skipped),
+        weights=tuple((r.arch, r.name, r.count) for r in trace.syscalls if _nameable(r)),
     )
     return normalize(profile)

@@ -20,7 +20,7 @@ LIVE_DIRS = (TESTS / "live", TESTS / "e2e")
 #: Programs built as static i386 binaries (-m32 -static); every other one is a native build.
 I386_PROGRAMS = frozenset({"hello32"})
 #: Programs built statically with musl (musl-gcc): a container's libc, not the host's glibc.
-MUSL_PROGRAMS = frozenset({"container_probe"})
+MUSL_PROGRAMS = frozenset({"container_probe", "syscall_probe"})
 
 COMPILE_TIMEOUT = 120
 

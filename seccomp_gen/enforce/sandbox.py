@@ -325,7 +325,7 @@ def sandbox(
         if on_violation == "kill":
             final = normalize(replace(prof, default_action="kill-process", default_errno=None))
             filt = compile_profile(final)
-            load(filt, action_value("kill-process"))
+            load(filt, action_value("kill-process"), profile=final)
             _active = Sandbox(mode="kill", errno=None, profile=final, added=(), narrowed=())
             return _active
         if host != "x86_64":
@@ -366,7 +366,7 @@ def _install(prof: Profile, host: str, mode: str, err: int,
         raise
     try:
         handler.install(wfd, err, notify)
-        load(filt, action_value("trap"))
+        load(filt, action_value("trap"), profile=final)
     except BaseException:
         handler.restore()
         signal.signal(signal.SIGSYS, previous if previous is not None else signal.SIG_DFL)

@@ -210,10 +210,10 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
     :func:`drop_unknown`), never written raw; the text must read back
     as exactly the rules of the profile (a defence against anything that could add a rule
     through a name or a comment), and libseccomp must accept what it says."""
-    from ..formats import as_written, emit, parse
-    from ..libseccomp import export_bpf, prove, validate
+    from ..formats import as_written, emit, parse, resolve
+    from ..libseccomp import export_bpf, prove, tuned, validate
 
-    profile = drop_unknown(profile)
+    profile = tuned(drop_unknown(profile))
     text = emit(profile, fmt, docker=docker, output=output)
     # Check what the file says, read back, not the model: that also proves the emitter.
     back = parse(text, fmt, output)
@@ -223,8 +223,10 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
                               "from; nothing was written", path=output,
                               hint="this is a bug in seccomp-gen: please report it")
     validate(back)
-    # What the consumer will load (the file, compiled) must do what the profile means.
-    wrong = prove(meant, export_bpf(back))
+    # What the consumer will load (the file, compiled, behind the consumer's own ENOSYS stub
+    # if it adds one) must do what the profile means.
+    enosys = resolve(fmt, docker).enosys
+    wrong = prove(meant, export_bpf(back, enosys=enosys), enosys=enosys)
     if wrong:
         raise SeccompGenError(f"the compiled {fmt} filter does not do what the profile says "
                               f"({len(wrong)} call{'s' if len(wrong) != 1 else ''}, e.g. "

@@ -48,24 +48,33 @@ class Format:
     #: every rule to every listed arch), so it holds the :func:`~seccomp_gen.profile.widen`-ed
     #: profile and reads back as that.
     per_arch: bool = True
+    #: How the format's consumer answers syscall numbers past the tables (one of
+    #: ``libseccomp.ENOSYS_RULES``): ``profile``: runc's stub, ENOSYS above the highest number
+    #: the profile names (crun adds none); ``none``: LXC loads libseccomp's program as it is;
+    #: ``table``: seccomp-gen's own stub (the Python table's ``apply()``). The proof of a
+    #: written file follows it.
+    enosys: str = "table"
 
 
 #: The formats, in the order ``--help`` lists them and files are sniffed (the last one is the
 #: fallback for text no other format claims).
 FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("oci", "oci", "OCI runtime-spec linux.seccomp JSON (runc, crun, podman, Docker, "
-           "Kubernetes' localhost profiles)", ".json", "OCI/Docker JSON", per_arch=False),
+           "Kubernetes' localhost profiles)", ".json", "OCI/Docker JSON", per_arch=False,
+           enosys="profile"),
     Format("docker", "oci", "Docker's form of the OCI JSON, with archMap", ".json",
-           emit="emit_docker", choice=False, per_arch=False),
+           emit="emit_docker", choice=False, per_arch=False, enosys="profile"),
     Format("lxc", "lxc", "LXC's version 2 policy (lxc.seccomp.profile)", ".seccomp",
-           "LXC v2 policy"),
+           "LXC v2 policy", enosys="none"),
     Format("kubernetes", "kubernetes", "the security-profiles-operator's SeccompProfile "
-           "resource (YAML)", ".yaml", "Kubernetes SeccompProfile", named=True, per_arch=False),
+           "resource (YAML)", ".yaml", "Kubernetes SeccompProfile", named=True, per_arch=False,
+           enosys="profile"),
     Format("systemd", "systemd", "a systemd unit drop-in: SystemCallFilter=, "
            "SystemCallArchitectures=, SystemCallErrorNumber= (names only: argument rules are "
-           "allowed by name)", ".conf", "systemd drop-in", per_arch=False),
+           "allowed by name)", ".conf", "systemd drop-in", per_arch=False, enosys="none"),
     Format("firejail", "firejail", "a firejail profile: seccomp.keep and protocol lines (names "
-           "only: argument rules are allowed by name)", ".profile", "firejail profile"),
+           "only: argument rules are allowed by name)", ".profile", "firejail profile",
+           enosys="none"),
     Format("python", "python_table", "an importable Python module: the table and apply() "
            "(pyseccomp)", ".py", "Python table"),
 )}

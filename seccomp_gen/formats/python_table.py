@@ -1,9 +1,12 @@
 """An importable Python module: the profile as a data table, plus ``apply()`` with pyseccomp.
 
-The generated module needs only pyseccomp, and only inside ``build()``/``apply()``, so it can be
-imported (and its table read or diffed) anywhere. ``build()`` makes one libseccomp filter per
-arch, adding the arch before any rule (rules added first would not be copied to it), and merges
-them, so each rule applies only to the arches it names. ``python -m`` or running the file prints
+The generated module needs only pyseccomp (and the standard library), and only inside
+``build()``/``apply()``, so it can be imported (and its table read or diffed) anywhere.
+``apply()`` puts seccomp-gen's ENOSYS stub in front of libseccomp's program, as ``run`` does
+(numbers past libseccomp's tables get ENOSYS, so glibc falls back), and loads it with prctl.
+``build()`` makes one libseccomp filter per arch, adding the arch before any rule (rules added
+first would not be copied to it), and merges them, so each rule applies only to the arches it
+names. ``python -m`` or running the file prints
 the table, with what is not printable escaped as :func:`~seccomp_gen.safetext.printable` does
 (the module cannot import seccomp-gen, so it carries its own few lines for it). :func:`parse`
 reads the table back with ``ast.literal_eval``, never executing it.
@@ -16,7 +19,18 @@ import warnings
 from typing import Any, NoReturn
 
 from ..errors import SeccompGenError
-from ..profile import ACTIONS, MAX_ERRNO, OPS, ArgCondition, Profile, Rule, Skipped, normalize
+from ..profile import (
+    ACTIONS,
+    MAX_ERRNO,
+    MAX_PRIORITY,
+    OPS,
+    ArgCondition,
+    Profile,
+    Rule,
+    Skipped,
+    normalize,
+    priorities,
+)
 from ..safetext import is_arch_name, is_syscall_name, is_utf8, printable
 
 _TEMPLATE_CODE = '''
@@ -44,10 +58,18 @@ def build():
         if token != native:
             sub.add_arch(token)
             sub.remove_arch(seccomp.Arch.NATIVE)
+        if OPTIMIZE == 2:
+            sub.set_attr(seccomp.Attr.CTL_OPTIMIZE, 2)
         for arches, name, action, errno, conditions, _comment, _baseline in RULES:
             if arch in arches:
                 args = [seccomp.Arg(i, getattr(seccomp, op), a, b) for i, op, a, b in conditions]
                 sub.add_rule(_verdict(seccomp, action, errno), name, *args)
+        for prio_arch, name, priority in PRIORITIES:
+            if prio_arch == arch:
+                try:
+                    sub.syscall_priority(name, priority)
+                except (OSError, ValueError, RuntimeError):
+                    pass  # a hint libseccomp may not take
         if merged is None:
             merged = sub
         else:
@@ -55,9 +77,98 @@ def build():
     return merged
 
 
+_X32_BIT = 0x40000000
+
+
+def _table_end(seccomp, arch):
+    """The highest syscall number this libseccomp names on ``arch`` (x32 with its bit)."""
+    token = getattr(seccomp.Arch, arch.upper())
+    bit = _X32_BIT if arch == "x32" else 0
+    top = -1
+    for nr in range(1024):
+        try:
+            seccomp.resolve_syscall(token, nr | bit)
+        except (ValueError, OverflowError):
+            continue
+        top = nr | bit
+    return top
+
+
+def _enosys_stub(seccomp):
+    """Classic BPF put in front of libseccomp's program: ENOSYS for a number above the highest
+    this libseccomp knows on a listed arch (a syscall newer than its tables: glibc falls back),
+    as seccomp-gen's own compiler does; nothing when the default lets calls run (log)."""
+    import struct
+
+    if DEFAULT_ACTION == "log":
+        return b""
+    ends = {a: _table_end(seccomp, a) for a in ARCHITECTURES}
+    ends = {a: e for a, e in ends.items() if e >= 0}
+    ld, jeq, jgt, jset, ret = 0x20, 0x15, 0x25, 0x45, 0x06
+    groups = []
+    if "x86_64" in ends or "x32" in ends:
+        body = [(ld, 0, 0, 0)]
+        if "x86_64" in ends and "x32" in ends:
+            body += [(jset, 1, 0, _X32_BIT), (jgt, "enosys", "done", ends["x86_64"]),
+                     (jgt, "enosys", "done", ends["x32"])]
+        elif "x86_64" in ends:
+            body += [(jset, "done", 0, _X32_BIT), (jgt, "enosys", "done", ends["x86_64"])]
+        else:
+            body += [(jset, 0, "done", _X32_BIT), (jgt, "enosys", "done", ends["x32"])]
+        groups.append((int(seccomp.Arch.X86_64), body))
+    for arch in ends:
+        if arch not in ("x86_64", "x32"):
+            groups.append((int(getattr(seccomp.Arch, arch.upper())),
+                           [(ld, 0, 0, 0), (jgt, "enosys", "done", ends[arch])]))
+    if not groups:
+        return b""
+    lines = [(ld, 0, 0, 4)]
+    lines += [(jeq, f"a{i}", "done" if i == len(groups) - 1 else 0, audit)
+              for i, (audit, _) in enumerate(groups)]
+    labels = {}
+    for i, (_, body) in enumerate(groups):
+        labels[f"a{i}"] = len(lines)
+        lines += body
+    labels["enosys"] = len(lines)
+    lines.append((ret, 0, 0, 0x00050000 | 38))  # SECCOMP_RET_ERRNO | ENOSYS
+    labels["done"] = len(lines)
+    return b"".join(
+        struct.pack("=HBBI", code,
+                    *(labels[j] - i - 1 if isinstance(j, str) else j for j in (jt, jf)), k)
+        for i, (code, jt, jf, k) in enumerate(lines))
+
+
 def apply():
-    """Load the filter into this process (and the children it starts from now on)."""
-    build().load()
+    """Load the filter into this process (and the children it starts from now on), behind
+    the ENOSYS stub for numbers past libseccomp's tables (see :func:`_enosys_stub`)."""
+    import ctypes
+    import tempfile
+
+    import pyseccomp as seccomp
+
+    filt = build()
+    stub = _enosys_stub(seccomp)
+    if not stub:
+        filt.load()
+        return
+    with tempfile.TemporaryFile() as fh:
+        filt.export_bpf(fh)
+        fh.seek(0)
+        program = stub + fh.read()
+
+    class _Fprog(ctypes.Structure):
+        _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+    code = ctypes.create_string_buffer(program, len(program))
+    fprog = _Fprog(len(program) // 8, ctypes.addressof(code))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong,
+                           ctypes.c_ulong)
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if (libc.prctl(pr_set_no_new_privs, 1, None, 0, 0) != 0
+            or libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(fprog), 0, 0) != 0):
+        err = ctypes.get_errno()
+        raise OSError(err, "cannot load the seccomp filter")
 
 
 def _shown(text):
@@ -119,6 +230,13 @@ def emit(profile: Profile) -> str:
     out.append("RULES = (")
     out += [f"    {_rule_row(r)!r}," for r in p.rules]
     out.append(")")
+    out.append("# (arch, name, libseccomp priority): the calls that run the filter most often "
+               "first")
+    out.append("PRIORITIES = (")
+    out += [f"    {(a, n, v)!r}," for a in p.architectures for n, v in priorities(p, a).items()]
+    out.append(")")
+    out.append("# libseccomp's CTL_OPTIMIZE: 1, rules in priority order; 2, a binary tree")
+    out.append(f"OPTIMIZE = {p.optimize or 1!r}")
     out.append(f"PROVENANCE = {p.provenance!r}")
     out.append(f"NOTES = {p.notes!r}")
     out.append("SKIPPED = (")
@@ -246,6 +364,16 @@ def parse(text: str, source: str = "<python profile>") -> Profile:
         arch, name, reason = t.seq(s, f"SKIPPED[{i}]", 3)
         skipped.append(Skipped(t.text(arch, f"SKIPPED[{i}][0]"), t.text(name, f"SKIPPED[{i}][1]"),
                                t.text(reason, f"SKIPPED[{i}][2]")))
+    weights = []
+    for i, row in enumerate(t.seq(values.get("PRIORITIES", ()), "PRIORITIES")):
+        arch, name, priority = t.seq(row, f"PRIORITIES[{i}]", 3)
+        arch = t.arches((arch,), f"PRIORITIES[{i}][0]")[0]
+        if not is_syscall_name(name):
+            t.fail(f"PRIORITIES[{i}][1]", f"not a syscall name: {name!r:.80}")
+        weights.append((arch, name, t.integer(priority, f"PRIORITIES[{i}][2]", MAX_PRIORITY)))
+    optimize = values.get("OPTIMIZE")
+    if optimize not in (None, 1, 2) or isinstance(optimize, bool):
+        t.fail("OPTIMIZE", f"expected 1 or 2, found {optimize!r:.40}")
     try:
         return normalize(Profile(
             default_action=default,
@@ -255,6 +383,8 @@ def parse(text: str, source: str = "<python profile>") -> Profile:
             provenance=t.texts(values.get("PROVENANCE", ()), "PROVENANCE"),
             notes=t.texts(values.get("NOTES", ()), "NOTES"),
             skipped=tuple(skipped),
+            weights=tuple(weights),
+            optimize=optimize,
         ))
     except ValueError as exc:
         raise SeccompGenError(f"DEFAULT_ACTION: {exc}", path=source) from None

@@ -32,7 +32,9 @@ from ..syscalls.constants import action_name
 # Opcodes (linux/filter.h) of the instructions the hand-written programs use.
 LD_W_ABS = 0x20
 JEQ_K = 0x15
+JGT_K = 0x25
 JSET_K = 0x45
+JA = 0x05
 RET_K = 0x06
 
 #: ``struct seccomp_data`` offsets: nr u32 @0, arch u32 @4, ip u64 @8, args u64[6] @16.
@@ -107,11 +109,17 @@ def seccomp_data(audit_arch: int, nr: int, args: Sequence[int] = (), ip: int = 0
 
 def run_bpf(program: Sequence[Insn], data: bytes) -> int:
     """Run a seccomp classic-BPF program on ``data``; returns the 32-bit return value."""
+    return run_counted(program, data)[0]
+
+
+def run_counted(program: Sequence[Insn], data: bytes) -> tuple[int, int]:
+    """:func:`run_bpf`, and how many instructions it executed (the return included): the cost
+    of one call, as the kernel's interpreter pays it."""
     a = x = 0
     mem = [0] * 16
     pc = 0
     m32 = 0xFFFFFFFF
-    for _ in range(4096 * 4):
+    for step in range(4096 * 4):
         if not 0 <= pc < len(program):
             raise SeccompGenError(f"BPF program ran off its end at {pc}")
         ins = program[pc]
@@ -182,7 +190,7 @@ def run_bpf(program: Sequence[Insn], data: bytes) -> int:
                 raise SeccompGenError(f"unsupported BPF jump {ins.code:#x}")
             pc += ins.jt if taken else ins.jf
         elif cls == 0x06:  # BPF_RET
-            return (a if ins.code & 0x18 == 0x10 else ins.k) & m32
+            return (a if ins.code & 0x18 == 0x10 else ins.k) & m32, step + 1
         else:  # BPF_MISC
             if ins.code & 0xF8 == 0x00:
                 x = a

@@ -104,6 +104,18 @@ def load(program: Program) -> int:
     return libc.errno()
 
 
+def load_synced(program: Program, nr_seccomp: int, tsync: bool = True) -> int:
+    """seccomp(SECCOMP_SET_MODE_FILTER, TSYNC if ``tsync``, program) for every thread of this
+    process (``nr_seccomp``: the seccomp(2) number of the host's arch). 0, the errno, or with
+    TSYNC the (negative) id of a thread whose filter differs."""
+    res = libc.syscall(ctypes.c_long(nr_seccomp), ctypes.c_long(SECCOMP_SET_MODE_FILTER),
+                       ctypes.c_long(SECCOMP_FILTER_FLAG_TSYNC if tsync else 0),
+                       ctypes.c_void_p(program.address))
+    if res == 0:
+        return 0
+    return libc.errno() if res < 0 else -res
+
+
 # --- user-space notification (USER_NOTIF) ---------------------------------------------------------
 
 SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1

@@ -26,6 +26,7 @@ the same static binary); the recorded output must equal the container's output.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import json
 import os
@@ -1138,3 +1139,58 @@ def test_run_reads_systemd_and_firejail_files(tmp_path: Path) -> None:
         res = run([PYTHON, "-m", "seccomp_gen", "run", "--profile", str(out), "--", *argv])
         assert res.returncode == 0, res.stderr
         assert "0 violations" in res.stderr or "no violation" in res.stderr.lower(), res.stderr
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("consumer", ["runc", "crun", "lxc", "python"])
+def test_numbers_past_the_table_as_each_consumer_answers_them(
+        bundle: Bundle, tmp_path: Path, cbuild: Any, consumer: str) -> None:
+    """What the model says each consumer does with a number the profile does not allow, in the
+    real consumer: runc answers ENOSYS above the highest number the profile names (its patchbpf
+    stub), crun and LXC add no stub (EPERM), the Python table's apply() answers ENOSYS above
+    libseccomp's table (our stub). The numbers asked are the boundaries of each rule, and the
+    answers must be the model's verdicts."""
+    from seccomp_gen.libseccomp import enosys_ends, syscall_name, syscall_number, table_end
+    from seccomp_gen.profile import normalize, widen
+
+    probe = cbuild["syscall_probe"]
+    getpid = syscall_number("x86_64", "getpid")
+    if consumer in ("runc", "crun"):
+        shutil.copy2(probe, bundle.rootfs / "bin" / "probe")
+        trace, _ = record_in_bundle(bundle, tmp_path, ["/bin/probe", str(getpid)])
+        profile = synthesize(trace, Policy(baseline=f"{consumer}-nnp"))
+        meant = widen(profile)  # as OCI says it
+    else:
+        trace, _ = record([str(probe), str(getpid)], tmp_path, name="probe")
+        profile = synthesize(trace, Policy(baseline="lxc" if consumer == "lxc" else "none"))
+        meant = normalize(profile)
+    rule = {"runc": "profile", "python": "table"}.get(consumer, "none")
+    named = enosys_ends(meant, "profile")["x86_64"]
+    end = enosys_ends(meant, rule).get("x86_64")
+    numbers = [getpid, named, named + 1, table_end("x86_64") + 1, 1000, 0x3FFFFFFF]
+    args = [str(n) for n in numbers]
+    if consumer == "runc":
+        bundle.configure(["/bin/probe", *args], profile)
+        res = runc_run(bundle, tmp_path)
+    elif consumer == "crun":
+        bundle.configure(["/bin/probe", *args], profile)
+        res = crun_run(bundle, tmp_path)
+    elif consumer == "lxc":
+        res = lxc_execute(tmp_path, lxc.emit(profile), [str(probe), *args]).result
+    else:
+        path = tmp_path / "policy.py"
+        path.write_text(python_table.emit(profile))
+        res = run([sys.executable, "-c", _APPLY_AND_EXEC, str(path), str(probe), *args])
+    assert res.returncode == 0, res.stderr
+    got = {int(nr, 0): int(err) for nr, err in (ln.split() for ln in res.stdout.splitlines())}
+    for nr in numbers[1:]:
+        name = syscall_name("x86_64", nr)
+        action, err = meant.verdict("x86_64", None if name.startswith("syscall_") else name,
+                                    nr=nr, enosys_above=end)
+        if action == "allow":
+            continue  # the named call itself may be allowed: its answer is the kernel's
+        assert (action, got[nr]) == ("errno", err), (nr, got)
+    stub = consumer in ("runc", "python")
+    assert got[1000] == got[0x3FFFFFFF] == (errno.ENOSYS if stub else errno.EPERM)
+    assert got[named + 1] == (errno.ENOSYS if consumer == "runc" else errno.EPERM) or (
+        consumer == "python" and named + 1 > table_end("x86_64"))

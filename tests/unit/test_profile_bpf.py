@@ -11,16 +11,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pyseccomp
 import pytest
 from helpers.minimal_complete import assert_complete, assert_minimal
 from helpers.synth_helpers import mixed_trace
 
 from seccomp_gen.errors import SeccompGenError
 from seccomp_gen.formats import emit, oci, python_table
-from seccomp_gen.libseccomp import compile_profile, export_bpf, simulator
+from seccomp_gen.libseccomp import compile_profile, export_bpf, simulator, tuned
 from seccomp_gen.linux.cbpf import decode, run_bpf, seccomp_data
 from seccomp_gen.profile import ArgCondition, Profile, Rule, widen
 from seccomp_gen.synthesize import Policy, synthesize
+
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 # --- simulated ----------------------------------------------------------------------------------
 
@@ -72,16 +75,31 @@ def test_every_default_action_compiles(action: str) -> None:
     assert (v.action, v.errno) == p.default_verdict
 
 
-def test_python_table_builds_the_same_filter(tmp_path: Path) -> None:
-    p = synthesize(mixed_trace(), Policy(args="strict", baseline="crun"))
+def _docker_default() -> Profile:
+    from seccomp_gen.files.profiles import load_profile, one_family
+
+    return one_family(load_profile(DATA / "docker-default-seccomp.json")[0], "x86_64")
+
+
+@pytest.mark.parametrize("which", ["mixed", "docker"])
+def test_python_table_builds_the_same_filter(tmp_path: Path, which: str) -> None:
+    """The table's build() makes the program seccomp-gen compiles from the table read back:
+    the same priorities and the same CTL_OPTIMIZE (Docker's default takes the binary tree)."""
+    p = tuned(synthesize(mixed_trace(), Policy(args="strict", baseline="crun"))
+              if which == "mixed" else _docker_default())
+    assert p.optimize == (1 if which == "mixed" else 2)
     path = tmp_path / "pol.py"
     path.write_text(python_table.emit(p))
+    back = python_table.parse(path.read_text())
+    assert back.optimize == p.optimize and export_bpf(back) == export_bpf(p)
     ns: dict[str, Any] = {"__name__": "pol"}
     exec(compile(path.read_text(), str(path), "exec"), ns)
     with tempfile.TemporaryFile() as fh:
         ns["build"]().export_bpf(fh)
         fh.seek(0)
-        assert fh.read() == export_bpf(p)
+        # apply() loads libseccomp's program behind the same ENOSYS stub as seccomp-gen's own.
+        assert ns["_enosys_stub"](pyseccomp) + fh.read() == export_bpf(back)
+        assert fh.tell() and export_bpf(back, enosys="none") != export_bpf(back)
 
 
 def test_libseccomp_refusals_are_one_line() -> None:
