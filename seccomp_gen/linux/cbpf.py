@@ -105,13 +105,15 @@ def seccomp_data(audit_arch: int, nr: int, args: Sequence[int] = (), ip: int = 0
     return struct.pack("=IIQ6Q", nr & 0xFFFFFFFF, audit_arch, ip & (2**64 - 1), *full[:6])
 
 
-def run_bpf(program: Sequence[Insn], data: bytes) -> int:
-    """Run a seccomp classic-BPF program on ``data``; returns the 32-bit return value."""
+def run_bpf(program: Sequence[Insn], data: bytes, steps: list[int] | None = None) -> int:
+    """Run a seccomp classic-BPF program on ``data``; returns the 32-bit return value.
+    ``steps``, when given, gets the number of instructions executed appended (what a filter
+    costs the kernel per call, for bench/filter_cost)."""
     a = x = 0
     mem = [0] * 16
     pc = 0
     m32 = 0xFFFFFFFF
-    for _ in range(4096 * 4):
+    for step in range(4096 * 4):
         if not 0 <= pc < len(program):
             raise SeccompGenError(f"BPF program ran off its end at {pc}")
         ins = program[pc]
@@ -182,6 +184,8 @@ def run_bpf(program: Sequence[Insn], data: bytes) -> int:
                 raise SeccompGenError(f"unsupported BPF jump {ins.code:#x}")
             pc += ins.jt if taken else ins.jf
         elif cls == 0x06:  # BPF_RET
+            if steps is not None:
+                steps.append(step + 1)
             return (a if ins.code & 0x18 == 0x10 else ins.k) & m32
         else:  # BPF_MISC
             if ins.code & 0xF8 == 0x00:
@@ -217,3 +221,35 @@ def keyed_prefix(audit_arch: int, key: tuple[int, int, int], exclude: Sequence[i
                   (LD_W_ABS, 0, 0, base + 4), (JEQ_K, 0, "skip", value >> 32)]
     lines.append((RET_K, 0, 0, action))
     return assemble(lines, {"skip": len(lines)})
+
+
+def kernel_caches_allow(program: Sequence[Insn], audit_arch: int, nr: int) -> bool:
+    """Whether the kernel's action cache (Linux 5.11+, ``seccomp_is_const_allow``) lets every
+    call of (``audit_arch``, ``nr``) through without running this filter: the program reaches
+    RET ALLOW using only loads of the number and the arch, constant jumps and ``AND K``. Any
+    other instruction on the path (an argument load, say) means the filter runs for that
+    syscall. The kernel fills the cache only for its native and compat arches' numbers below
+    their table size, so an x32 number (bit 30) always runs the filter (False here too)."""
+    if not 0 <= nr < 0x40000000:
+        return False
+    a = pc = 0
+    while 0 <= pc < len(program):
+        ins = program[pc]
+        pc += 1
+        if ins.code == LD_W_ABS:
+            if ins.k not in (NR, ARCH):
+                return False
+            a = nr & 0xFFFFFFFF if ins.k == NR else audit_arch
+        elif ins.code == RET_K:
+            return ins.k == RET_ALLOW
+        elif ins.code == 0x05:  # JMP|JA
+            pc += ins.k
+        elif ins.code in (JEQ_K, 0x25, 0x35, JSET_K):  # JEQ, JGT, JGE, JSET with K
+            taken = {JEQ_K: a == ins.k, 0x25: a > ins.k, 0x35: a >= ins.k,
+                     JSET_K: bool(a & ins.k)}[ins.code]
+            pc += ins.jt if taken else ins.jf
+        elif ins.code == 0x54:  # ALU|AND|K
+            a &= ins.k
+        else:
+            return False
+    return False
