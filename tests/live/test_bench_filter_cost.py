@@ -47,3 +47,14 @@ def test_filter_cost_bad_option_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "--runs" in proc.stderr
+
+
+def test_filter_cost_check_refuses_too_few_rounds(tmp_path: Path) -> None:
+    # One round gives no interval: --check says so (exit 2) rather than pass or fail on a guess.
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--workloads", "getppid", "--runs", "1", "--calls", "1000",
+         "--no-strict", "--check"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "at least 5 rounds" in proc.stderr
+    assert "too few rounds to tell" in proc.stdout
