@@ -72,3 +72,30 @@ def test_cache_refuses_what_it_cannot_evaluate() -> None:
     allow = decode(insn(LD_W_ABS, 0, 0, NR) + insn(0x54, 0, 0, 0xFF) + insn(RET_K, 0, 0,
                                                                           RET_ALLOW))
     assert kernel_caches_allow(allow, X86_64, 39)
+
+
+def test_generated_profiles_keep_every_plain_allow_cached() -> None:
+    """The compiled profile of a sample trace lets the kernel's cache answer every syscall it
+    allows without an argument check, and only those: a prefix or ordering that loads anything
+    but the number and arch would make every call run the filter (bench/filter_cost measures
+    what that costs)."""
+    from helpers.paths import SAMPLES
+
+    from seccomp_gen.files.traces import load
+    from seccomp_gen.synthesize import Policy, synthesize
+
+    for sample in ("ls", "qemu-boot"):
+        trace = load(SAMPLES / f"{sample}.trace.json")
+        for args in ("safe", "strict"):
+            profile = synthesize(trace, Policy(args=args))
+            prog = decode(export_bpf(profile))
+            plain = {r.name for r in profile.rules_for("x86_64")
+                     if r.action == "allow" and not r.conditions}
+            checked = {r.name for r in profile.rules_for("x86_64")} - plain
+            assert plain
+            for name in plain - checked:
+                assert kernel_caches_allow(prog, X86_64, syscall_number("x86_64", name)), \
+                    (sample, args, name)
+            for name in checked:
+                assert not kernel_caches_allow(prog, X86_64, syscall_number("x86_64", name)), \
+                    (sample, args, name)
