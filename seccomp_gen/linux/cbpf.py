@@ -225,3 +225,35 @@ def keyed_prefix(audit_arch: int, key: tuple[int, int, int], exclude: Sequence[i
                   (LD_W_ABS, 0, 0, base + 4), (JEQ_K, 0, "skip", value >> 32)]
     lines.append((RET_K, 0, 0, action))
     return assemble(lines, {"skip": len(lines)})
+
+
+def kernel_caches_allow(program: Sequence[Insn], audit_arch: int, nr: int) -> bool:
+    """Whether the kernel's action cache (Linux 5.11+, ``seccomp_is_const_allow``) lets every
+    call of (``audit_arch``, ``nr``) through without running this filter: the program reaches
+    RET ALLOW using only loads of the number and the arch, constant jumps and ``AND K``. Any
+    other instruction on the path (an argument load, say) means the filter runs for that
+    syscall. The kernel fills the cache only for its native and compat arches' numbers below
+    their table size, so an x32 number (bit 30) always runs the filter (False here too)."""
+    if not 0 <= nr < 0x40000000:
+        return False
+    a = pc = 0
+    while 0 <= pc < len(program):
+        ins = program[pc]
+        pc += 1
+        if ins.code == LD_W_ABS:
+            if ins.k not in (NR, ARCH):
+                return False
+            a = nr & 0xFFFFFFFF if ins.k == NR else audit_arch
+        elif ins.code == RET_K:
+            return ins.k == RET_ALLOW
+        elif ins.code == 0x05:  # JMP|JA
+            pc += ins.k
+        elif ins.code in (JEQ_K, 0x25, 0x35, JSET_K):  # JEQ, JGT, JGE, JSET with K
+            taken = {JEQ_K: a == ins.k, 0x25: a > ins.k, 0x35: a >= ins.k,
+                     JSET_K: bool(a & ins.k)}[ins.code]
+            pc += ins.jt if taken else ins.jf
+        elif ins.code == 0x54:  # ALU|AND|K
+            a &= ins.k
+        else:
+            return False
+    return False
