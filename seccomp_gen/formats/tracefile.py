@@ -334,7 +334,9 @@ def _header(c: _Checker, value: Any) -> TraceHeader:
         pinned_cpu=c.get(h, "pinned_cpu", int, "header", optional=True),
         started=c.get(h, "started", str, "header"),
         ended=c.get(h, "ended", str, "header"),
-        duration_s=float(duration),
+        # Rounded as the writer rounds it, so that a trace read, written and read again is
+        # equal to the first read (0.0078125 is written 0.007812).
+        duration_s=round(float(duration), 6),
         exit=c.exit_status(h.get("exit"), "header.exit"),
         records_args=c.get(h, "records_args", bool, "header", optional=True, default=True),
         records_results=c.get(h, "records_results", bool, "header", optional=True,

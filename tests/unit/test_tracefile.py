@@ -144,3 +144,16 @@ def test_exit_status_decoding() -> None:
     assert ExitStatus.from_wait_status(3 << 8) == ExitStatus(code=3)
     assert ExitStatus.from_wait_status(9).shell_status == 137
     assert ExitStatus.from_wait_status(0x80 | 11).core_dumped
+
+
+@pytest.mark.parametrize("duration", [0.0078125, 1e-7, 12345.6789015, 0.1 + 0.2])
+def test_a_duration_with_more_digits_than_written_reads_back_equal(duration: float) -> None:
+    """The writer keeps six decimals of duration_s; the reader rounds the same way, so a trace
+    read, written and read again is equal to the first read (found by the reader fuzz test:
+    0.0078125 was written 0.007812 and read back different)."""
+    from helpers.paths import LS_TRACE
+
+    doc = json.loads(LS_TRACE.read_text())
+    doc["header"]["duration_s"] = duration
+    first = tracefile.loads(json.dumps(doc), "first")
+    assert tracefile.loads(tracefile.dumps(first), "again") == first
