@@ -232,10 +232,8 @@ def _dangerous(profile: Profile, arch: str,
         if risk is not None:
             through = _let_through(profile, arch, risk)
             if through:
-                what = ("every flag it checks" if len(through) == len(risk.bits or risk.values)
-                        and not any(r.conditions for r in rules) else "|".join(through))
                 yield (risk.level, ARG_UNPINNED, arch, name,
-                       f"allows {what}: {risk.why}{unused}")
+                       f"allows {'|'.join(through)}: {risk.why}{unused}")
         elif name in DANGEROUS:
             level, why = DANGEROUS[name]
             if name in UNPINNABLE:

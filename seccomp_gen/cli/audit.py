@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from collections.abc import Iterable
 from typing import Any
 
-from ..errors import PermissiveDefault
+from ..errors import PermissiveDefault, SeccompGenError
 from ..files.inputs import check_stdin_once
 from ..files.profiles import load_profile, one_family, skipped_summary
 from ..formats import kinds_text
@@ -46,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trace", action="append", default=[], metavar="TRACE",
                    help="a trace of the workload (repeatable): ABIs and syscalls no trace used "
                    "are reported as not needed")
+    p.add_argument("--cap", action="append", default=[], metavar="CAP",
+                   help="read Docker's includes/excludes for a container with this capability "
+                   "added (repeatable; SYS_ADMIN or CAP_SYS_ADMIN, as docker run --cap-add)")
     p.add_argument("--arch", help="the host arch whose ABIs to review when the profile lists "
                    "several kernels' (Docker's; default: this machine's)")
     p.add_argument("--format", choices=AUDIT_FORMATS, default="text",
@@ -58,18 +63,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --format github: the file annotations point at (default: PROFILE)")
 
 
-def audit(path: str, traces: list[str], arch: str | None = None
-          ) -> tuple[tuple[Finding, ...], dict[str, Any]]:
+def capability(name: str) -> str:
+    """``SYS_ADMIN`` or ``cap_sys_admin`` as Docker's profile spells it, ``CAP_SYS_ADMIN``."""
+    cap = name.upper()
+    cap = cap if cap.startswith("CAP_") else "CAP_" + cap
+    if not re.fullmatch(r"CAP_[A-Z_]{1,40}", cap):
+        raise SeccompGenError(f"not a capability name: {name[:60]!r}",
+                              hint="e.g. SYS_ADMIN or CAP_SYS_ADMIN")
+    return cap
+
+
+def audit(path: str, traces: list[str], arch: str | None = None,
+          caps: Iterable[str] = ()) -> tuple[tuple[Finding, ...], dict[str, Any]]:
     """The findings for the profile at ``path`` and what the report says about its input."""
     from .. import libseccomp as lib
     from ..files.traces import load as load_trace
 
     check_stdin_once((path, *traces))
     needs = Needs.of([load_trace(t) for t in traces]) if traces else None
+    added = frozenset(capability(c) for c in caps)
     about: dict[str, Any] = {"path": path, "kind": None, "arches": [], "left_out": None,
-                             "traces": list(traces)}
+                             "traces": list(traces), "caps": sorted(added)}
     try:
-        profile, kind = load_profile(path)
+        profile, kind = load_profile(path, caps=added)
     except PermissiveDefault as exc:
         about["kind"] = "denylist"
         return (default_allow(exc.message.partition(":")[0]),), about
@@ -137,7 +153,7 @@ def summary_line(findings: tuple[Finding, ...], fail_on: str) -> str:
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``audit``; SeccompGenError becomes exit status 2 in the CLI."""
-    findings, about = audit(args.profile, args.trace, args.arch)
+    findings, about = audit(args.profile, args.trace, args.arch, args.cap)
     status = 1 if failed(findings, args.fail_on) else 0
     if args.format == "json":
         sys.stdout.write(json.dumps(document(findings, about, args.fail_on), indent=1) + "\n")

@@ -53,6 +53,31 @@ def test_docker_default_is_flagged_for_what_it_allows() -> None:
         assert name not in named
 
 
+def test_docker_default_with_an_added_capability() -> None:
+    # What `docker run --cap-add SYS_ADMIN` gets: the entries under includes.caps.
+    _, doc = audit_json(DOCKER_DEFAULT, "--cap", "SYS_ADMIN")
+    assert doc["profile"]["caps"] == ["CAP_SYS_ADMIN"]
+    assert {
+        ("high", "arg-unpinned", "clone"), ("high", "arg-unpinned", "unshare"),
+        ("high", "arg-unpinned", "setns"), ("high", "dangerous-allow", "clone3"),
+        ("high", "dangerous-allow", "bpf"), ("high", "dangerous-allow", "mount"),
+        ("high", "dangerous-allow", "perf_event_open"),
+    } <= keys(doc)
+    setns = next(f for f in doc["findings"] if f["syscall"] == "setns")
+    assert setns["reason"].startswith("allows nstype 0 (any): ")
+    _, ptrace = audit_json(DOCKER_DEFAULT, "--cap", "cap_sys_ptrace")
+    assert ("medium", "dangerous-allow", "pidfd_getfd") in keys(ptrace)
+    one_error_line(cli_text("audit", DOCKER_DEFAULT, "--cap", "SYS ADMIN"), 2)
+
+
+def test_the_readme_example_is_what_audit_prints() -> None:
+    readme = (SAMPLES.parent / "README.md").read_text()
+    example = readme.split("$ seccomp-gen audit docker-default.json\n", 1)[1].split("```")[0]
+    printed = cli_text("audit", DOCKER_DEFAULT).stdout.splitlines()
+    shown = [line for line in example.splitlines()[1:] if line != "..."]
+    assert shown and all(line in printed for line in shown), shown
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("audit")
@@ -148,7 +173,7 @@ def test_json_schema() -> None:
     assert list(doc) == ["format", "version", "profile", "fail_on", "failed", "summary",
                          "findings"]
     assert (doc["format"], doc["version"], doc["fail_on"]) == ("seccomp-gen-audit", 1, "medium")
-    assert list(doc["profile"]) == ["path", "kind", "arches", "left_out", "traces"]
+    assert list(doc["profile"]) == ["path", "kind", "arches", "left_out", "traces", "caps"]
     assert list(doc["summary"]) == ["high", "medium", "low", "info"]
     assert sum(doc["summary"].values()) == len(doc["findings"])
     for f in doc["findings"]:
