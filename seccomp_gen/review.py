@@ -178,10 +178,11 @@ def _abis(profile: Profile, needs: Needs | None, compiled: Compiled | None,
             use = _ABI_USE.get(arch, "programs of this ABI")
             yield ("low", ABI_UNNEEDED, arch, "", f"a second syscall table, needed only by {use} "
                    "(give --trace to know)")
+    x32_wanted = needs is not None and "x32" in needs.arches
     mains = {family_of(a)[0] for a in listed}
     for abi in sort_arches(a for m in mains for a in family_of(m)):
-        if abi in listed and not (abi == "x32" and not (needs and "x32" in needs.arches)):
-            continue
+        if abi in listed and (abi != "x32" or x32_wanted):
+            continue  # listed on purpose: abi-unneeded above says whether it is needed
         names = _allowed_calls(profile, abi, compiled, name_of)
         if not names:
             continue
@@ -273,6 +274,10 @@ def _let_through(profile: Profile, arch: str, risk: ArgRisk) -> list[str]:
 
 def _witness(profile: Profile, arch: str, rule: Rule, index: int, target: int, exact: bool,
              mask: int, kernel_mask: int, risk: ArgRisk) -> bool:
+    """Whether a call that ``rule`` matches carries ``target`` (a bit, or with ``exact`` the
+    whole value) in argument ``index`` as the kernel reads it (``kernel_mask``), the filter
+    comparing within ``mask``: the values tried are the target with each upper half and the
+    target combined with the rule's own values around its condition on that argument."""
     args = [0] * 6
     for c in rule.conditions:
         v = _satisfying(c, mask)

@@ -15,7 +15,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PermissiveDefault, SeccompGenError
 from ..files.inputs import check_stdin_once
@@ -26,6 +26,9 @@ from ..safetext import printable
 from ..syscalls.arches import family_of
 from ..syscalls.risks import LEVELS
 from .diff import annotation
+
+if TYPE_CHECKING:
+    from ..profile import Profile
 
 AUDIT_FORMATS = ("text", "json", "github")
 #: The level at or above which a finding fails the audit unless --fail-on says otherwise.
@@ -94,22 +97,20 @@ def audit(path: str, traces: list[str], arch: str | None = None,
     profile = one_family(profile, arch or lib.native_arch())
     about.update(kind=kind, arches=list(profile.architectures),
                  left_out=skipped_summary(profile))
-    sim = lib.Simulator(lib.export_bpf(profile))
+    return review_compiled(profile, needs), about
 
-    def compiled(a: str, nr: int, args: tuple[int, ...]) -> tuple[str, int | None]:
-        v = sim.evaluate_raw(lib.audit_arch(a), nr, args)
-        return (v.action, v.errno)
 
-    def name_of(a: str, nr: int) -> str | None:
-        name = lib.syscall_name(a, nr)
-        return None if name.startswith("syscall_") else name
+def review_compiled(profile: Profile, needs: Needs | None = None) -> tuple[Finding, ...]:
+    """:func:`~seccomp_gen.review.review` with the filter libseccomp compiles from
+    ``profile``, run in the simulator, and libseccomp's name tables."""
+    from .. import libseccomp as lib
 
     # What an arch has, from its number table: libseccomp resolves i386's socket to a
     # pseudo-number (it compiles it as both socketcall and the direct call).
     names = {(a, name) for (a, _), name in lib.name_table(
         {x for m in profile.architectures for x in family_of(m)}).items()}
-    return review(profile, needs=needs, compiled=compiled, name_of=name_of,
-                  exists=lambda a, name: (a, name) in names), about
+    return review(profile, needs=needs, compiled=lib.Simulator(lib.export_bpf(profile)).answer,
+                  name_of=lib.known_name, exists=lambda a, name: (a, name) in names)
 
 
 def document(findings: tuple[Finding, ...], about: dict[str, Any],

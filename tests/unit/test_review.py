@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from seccomp_gen import libseccomp as lib
+from seccomp_gen.cli.audit import review_compiled
 from seccomp_gen.profile import ArgCondition, Profile, Rule
 from seccomp_gen.review import Finding, Needs, review
-from seccomp_gen.syscalls.arches import family_of
 from seccomp_gen.syscalls.constants import CLONE_NAMES, CLONE_NS_MASK
 
 X86 = ("x86_64", "x86", "x32")
@@ -42,20 +42,7 @@ BASE = (allow("read"), ENOSYS_CLONE3)
 
 def audited(profile: Profile, needs: Needs | None = None) -> tuple[Finding, ...]:
     """The findings with the real compiled filter and libseccomp's name table."""
-    sim = lib.Simulator(lib.export_bpf(profile))
-    names = {(a, n) for (a, _), n in lib.name_table(
-        {x for m in profile.architectures for x in family_of(m)}).items()}
-
-    def compiled(arch: str, nr: int, args: tuple[int, ...]) -> tuple[str, int | None]:
-        v = sim.evaluate_raw(lib.audit_arch(arch), nr, args)
-        return (v.action, v.errno)
-
-    def name_of(arch: str, nr: int) -> str | None:
-        n = lib.syscall_name(arch, nr)
-        return None if n.startswith("syscall_") else n
-
-    return review(profile, needs=needs, compiled=compiled, name_of=name_of,
-                  exists=lambda a, n: (a, n) in names)
+    return review_compiled(profile, needs)
 
 
 def kinds(findings: Sequence[Finding]) -> set[tuple[str, str, str]]:
@@ -106,10 +93,7 @@ def test_an_abi_the_profile_does_not_list_let_through_is_high() -> None:
         name = lib.syscall_name(arch, nr)
         return ("allow", None) if arch == "x32" and name == "read" else p.verdict(arch, name)
 
-    def name_of(arch: str, nr: int) -> str | None:
-        n = lib.syscall_name(arch, nr)
-        return None if n.startswith("syscall_") else n
-
+    name_of = lib.known_name
     found = review(p, compiled=broken, name_of=name_of)
     assert [(f.level, f.id, f.arches) for f in found] == [("high", "x32-unguarded", ("x32",))]
     assert not review(p, compiled=lambda a, nr, args: p.verdict(a, name_of(a, nr), args),
