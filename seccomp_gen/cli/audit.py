@@ -169,6 +169,6 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
             lines.append(f"note: {about['left_out']}")
         lines += [f.text() for f in findings]
         lines.append(summary_line(findings, args.fail_on))
-        for line in lines:
-            out.print(line, soft_wrap=True, highlight=False, markup=False)
+        # Plain text, not rich: it would turn ":smile:" in a path into an emoji.
+        sys.stdout.write("".join(line + "\n" for line in lines))
     return status

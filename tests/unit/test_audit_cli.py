@@ -127,6 +127,16 @@ def test_text_output(generated: dict[str, Path]) -> None:
                       "medium"]
 
 
+def test_text_shows_a_path_as_it_is(generated: dict[str, Path], tmp_path: Path) -> None:
+    odd = tmp_path / ":smile: [bold]x\x1b[2J\ny.json"
+    odd.write_bytes(generated["ls"].read_bytes())
+    out = cli_text("audit", odd).stdout
+    assert_no_raw_controls(out)
+    first = out.splitlines()[0]
+    assert first.startswith(f"{tmp_path}/:smile: [bold]x")  # no emoji, no markup
+    assert first.endswith("y.json (oci, x86_64)") and "\\x1b" in first
+
+
 def test_every_input_format(generated: dict[str, Path], tmp_path: Path) -> None:
     trace = SAMPLES / "ls.trace.json"
     for fmt, suffix in (("lxc", ".seccomp"), ("kubernetes", ".yaml"), ("python", ".py")):
