@@ -43,6 +43,11 @@ class SeccompGenError(Exception):
         return printable(" ".join(text.split()))
 
 
+class PermissiveDefault(SeccompGenError):
+    """A profile whose default action is allow (a denylist): the profile model holds
+    allowlists only, and ``seccomp-gen audit`` reports such a file as its finding."""
+
+
 class TraceFileError(SeccompGenError):
     """A trace file that is missing, truncated, corrupt, of another version, or not a trace."""
 

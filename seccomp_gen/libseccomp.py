@@ -105,6 +105,12 @@ def syscall_number(arch: str, name: str) -> int:
     return int(nr)
 
 
+def known_name(arch: str, nr: int) -> str | None:
+    """Name of syscall ``nr`` in ``arch``'s table, None for a number the table does not name."""
+    name = syscall_name(arch, nr)
+    return None if name.startswith("syscall_") else name
+
+
 def knows(arch: str, name: str) -> bool:
     """Whether libseccomp knows ``name`` on ``arch`` (an unknown arch knows nothing)."""
     try:
@@ -536,6 +542,12 @@ class Simulator:
         """The verdict for a call as the kernel reports it (AUDIT_ARCH, number with the x32 bit)."""
         return cbpf.to_verdict(cbpf.run_bpf(self.program, cbpf.seccomp_data(audit, nr, args)))
 
+    def answer(self, arch: str, nr: int, args: Sequence[int] = ()) -> tuple[str, int | None]:
+        """(action, errno) for a call as the kernel reports it (x32 numbers with their bit),
+        the form :mod:`seccomp_gen.proof` and :mod:`seccomp_gen.review` take."""
+        v = self.evaluate_raw(audit_arch(arch), nr, args)
+        return (v.action, v.errno)
+
     def check(self, arch: str, name: str, args: Sequence[int] = ()) -> cbpf.Verdict:
         """The verdict for a syscall by name; ``args`` are register values by index."""
         nr = syscall_number(arch, name)
@@ -550,17 +562,7 @@ def prove(profile: Profile, program: bytes, host: str | None = None, *,
     the calls :mod:`seccomp_gen.proof` picks; empty when they agree everywhere it looked.
     ``enosys``: the consumer's rule for numbers past the tables (:data:`ENOSYS_RULES`), which
     the profile's meaning follows."""
-    sim = Simulator(program)
-
-    def compiled(arch: str, nr: int, args: tuple[int, ...]) -> tuple[str, int | None]:
-        v = sim.evaluate_raw(audit_arch(arch), nr, args)
-        return (v.action, v.errno)
-
-    def name_of(arch: str, nr: int) -> str | None:
-        name = syscall_name(arch, nr)
-        return None if name.startswith("syscall_") else name
-
-    return check(profile, compiled, name_of, host or native_arch(),
+    return check(profile, Simulator(program).answer, known_name, host or native_arch(),
                  ends=enosys_ends(profile, enosys))
 
 

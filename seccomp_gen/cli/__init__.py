@@ -52,6 +52,7 @@ COMMANDS: tuple[Command, ...] = (
             "another format"),
     Command("check", "check", "run a command and fail if it needs syscalls a profile does not "
             "allow"),
+    Command("audit", "audit", "review a profile for what a reviewer must know", error_status=2),
 )
 _BY_NAME = {c.name: c for c in COMMANDS}
 

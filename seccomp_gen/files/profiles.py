@@ -48,10 +48,11 @@ def kind_of(text: str) -> str:
 
 
 def profile_from_text(text: str, source: str, trace_policy: Policy | None = None, *,
-                      arch: str | None = None) -> tuple[Profile, str]:
+                      arch: str | None = None,
+                      caps: frozenset[str] = frozenset()) -> tuple[Profile, str]:
     """The profile in ``text`` (read from ``source``) and its kind; see :func:`load_profile`.
     ``arch``: the host Docker's ``includes.arches`` selectors are resolved for (``import
-    --arch``; default: this machine's)."""
+    --arch``; default: this machine's); ``caps``: capabilities added to Docker's default set."""
     if not text.strip():
         raise SeccompGenError("empty file, not a profile or trace", path=source)
     try:
@@ -69,7 +70,7 @@ def profile_from_text(text: str, source: str, trace_policy: Policy | None = None
         if doc.get("format") != TRACE_FORMAT:
             from ..formats import oci
 
-            return drop_unknown(oci.from_json(doc, source, host=docker_host(arch))), "oci"
+            return drop_unknown(oci.from_json(doc, source, host=docker_host(arch, caps))), "oci"
         from ..formats import tracefile
 
         trace = tracefile.from_json(doc, source)  # a trace with its keys in another order
@@ -86,27 +87,31 @@ def profile_from_text(text: str, source: str, trace_policy: Policy | None = None
     return drop_unknown(synthesize(trace, trace_policy or Policy(args="none"))), "trace"
 
 
-def docker_host(arch: str | None = None) -> oci.DockerHost:
+def docker_host(arch: str | None = None, caps: frozenset[str] = frozenset()) -> oci.DockerHost:
     """This machine, for Docker's ``includes``/``excludes``: its arch (or ``arch``, for a
     profile meant for another host) and kernel release, as moby resolves them when it starts a
-    container here (the formats read nothing from the machine themselves)."""
+    container here (the formats read nothing from the machine themselves); ``caps``:
+    capabilities added to Docker's default set (``--cap-add``)."""
     from ..formats import oci
     from ..linux.host import host_arch, kernel_release
 
-    return oci.DockerHost(arch=arch or host_arch(), release=kernel_release())
+    return oci.DockerHost(arch=arch or host_arch(), release=kernel_release(),
+                          caps=oci.DOCKER_DEFAULT_CAPS | caps)
 
 
-def load_profile(path: str | os.PathLike[str],
-                 trace_policy: Policy | None = None) -> tuple[Profile, str]:
+def load_profile(path: str | os.PathLike[str], trace_policy: Policy | None = None, *,
+                 caps: frozenset[str] = frozenset()) -> tuple[Profile, str]:
     """Load a trace or profile file (``-``: standard input); returns the profile and what kind
     of file it was (``trace``, ``oci``, ``lxc``, ``python``).
 
     A trace becomes the profile ``trace_policy`` synthesizes (default: names only, no argument
     conditions); ``diff`` passes generate's policy so that a trace and the profile generated
     from it compare equal on the arches the trace recorded. (An OCI file allows every name on
-    every listed arch, so against OCI they differ on the other arches: use ``diff --arch``.)"""
+    every listed arch, so against OCI they differ on the other arches: use ``diff --arch``.)
+    ``caps``: Docker's ``includes``/``excludes`` are read for a container with these
+    capabilities added to Docker's default set."""
     text = read_text(path, "a profile or trace")
-    return profile_from_text(text, source_name(path), trace_policy)
+    return profile_from_text(text, source_name(path), trace_policy, caps=caps)
 
 
 #: How :func:`drop_unknown` says why it left a rule out.

@@ -22,7 +22,7 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import SeccompGenError
+from ..errors import PermissiveDefault, SeccompGenError
 from ..profile import ERRNO_EPERM, MAX_ERRNO, Profile
 from ..safetext import is_syscall_name, printable
 from . import oci
@@ -468,7 +468,8 @@ def parse(text: str, source: str = "<kubernetes profile>") -> Profile:
               "supported (the operator does not install a disabled one)")
     default = _action(source, spec["defaultAction"], "spec.defaultAction")
     if default == "SCMP_ACT_ALLOW":
-        _fail(source, "spec.defaultAction", "a denylist (default allow) is not supported")
+        raise PermissiveDefault("spec.defaultAction: a denylist (default allow) is not "
+                                "supported", path=source)
     arches = _list_of(source, spec.get("architectures", []), "spec.architectures")
     for i, token in enumerate(arches):
         _enum(source, token, f"spec.architectures[{i}]", ARCHES)

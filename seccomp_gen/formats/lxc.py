@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import SeccompGenError
+from ..errors import PermissiveDefault, SeccompGenError
 from ..profile import (
     MAX_ERRNO,
     ArgCondition,
@@ -153,6 +153,9 @@ def parse(text: str, source: str = "<lxc policy>") -> Profile:
     if len(lines) < 2:
         raise SeccompGenError("line 2: missing 'allowlist'", path=source)
     words = lines[1].split()
+    if words and words[0] in ("denylist", "blacklist"):
+        raise PermissiveDefault(f"line 2: only allowlist policies are supported, not "
+                                f"{lines[1]!r}", path=source)
     if not words or words[0] not in ("allowlist", "whitelist"):
         raise SeccompGenError(f"line 2: only allowlist policies are supported, not {lines[1]!r}",
                               path=source)
@@ -163,8 +166,8 @@ def parse(text: str, source: str = "<lxc policy>") -> Profile:
                                   path=source)
         default = "kill"  # LXC's default for an allowlist
     if default == "allow":
-        raise SeccompGenError("line 2: an allowlist that allows by default allows everything",
-                              path=source)
+        raise PermissiveDefault("line 2: an allowlist that allows by default allows everything",
+                                path=source)
     header: list[str] = []
     arches: list[str] = []
     rules: list[Rule] = []

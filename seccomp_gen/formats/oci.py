@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from ..errors import SeccompGenError
+from ..errors import PermissiveDefault, SeccompGenError
 from ..jsontext import loads_json
 from ..profile import (
     ERRNO_EPERM,
@@ -419,7 +419,8 @@ def from_json(doc: Any, source: str = "<oci profile>", *,
             _fail(source, "linux.seccomp", f"expected an object, found {_json_kind(doc)}")
     default = _action(source, doc.get("defaultAction"), "defaultAction")
     if default == "allow":
-        _fail(source, "defaultAction", "a denylist (default allow) is not supported")
+        raise PermissiveDefault("defaultAction: a denylist (default allow) is not supported",
+                                path=source)
     default_errno = None
     if default == "errno":
         default_errno = _errno(source, doc.get("defaultErrnoRet", 1), "defaultErrnoRet")

@@ -23,10 +23,12 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("merge", ["merge", str(LS_TRACE), "{}", "-o", "{out}"]),
     ("import", ["import", "{}", "-o", "{out}"]),
     ("import-lxc", ["import", "{}", "--format", "lxc", "-o", "{out}"]),
+    ("audit", ["audit", "{}"]),
+    ("audit-trace", ["audit", str(LS_TRACE), "--trace", "{}"]),
 ]
 
 
 @pytest.mark.parametrize("command", [c for c, _ in COMMANDS])
 def test_bad_files_one_line_and_nothing_written(tmp_path: Path, command: str) -> None:
     assert_bad_files_refused(tmp_path, dict(COMMANDS)[command],
-                             2 if command.startswith("diff") else 125)
+                             2 if command.startswith(("diff", "audit")) else 125)

@@ -111,7 +111,8 @@ def test_every_command_registered_in_full_parser() -> None:
     assert res.returncode == 0
     text = res.stdout.decode()
     positions = [text.find(f"\n    {name} ") for name in
-                 ("record", "show", "generate", "diff", "run", "merge", "import", "check")]
+                 ("record", "show", "generate", "diff", "run", "merge", "import", "check",
+                  "audit")]
     assert -1 not in positions and positions == sorted(positions), text
 
 

@@ -16,7 +16,8 @@ import pytest
 from seccomp_gen.cli import main
 
 GOLDEN = Path(__file__).parent / "golden" / "help"
-COMMANDS = ("", "record", "show", "generate", "diff", "merge", "import", "run", "check")
+COMMANDS = ("", "record", "show", "generate", "diff", "merge", "import", "run", "check",
+            "audit")
 
 
 def _help(command: str, monkeypatch: pytest.MonkeyPatch) -> str:
