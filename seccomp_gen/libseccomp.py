@@ -348,6 +348,15 @@ class Simulator:
         """The verdict for a call as the kernel reports it (AUDIT_ARCH, number with the x32 bit)."""
         return cbpf.to_verdict(cbpf.run_bpf(self.program, cbpf.seccomp_data(audit, nr, args)))
 
+    def outcomes(self, arch: str, nr: int | None) -> frozenset[tuple[str, int | None] | None]:
+        """Every (action, errno) the filter can answer for syscall ``nr`` of ``arch`` (None:
+        any number) over all arguments; None among them: a verdict it computes from them."""
+        if arch == "x32" and nr is not None:
+            nr |= X32_SYSCALL_BIT
+        found = cbpf.outcomes(self.program, audit_arch(arch), nr)
+        verdicts = [None if v is None else cbpf.to_verdict(v) for v in found]
+        return frozenset(None if v is None else (v.action, v.errno) for v in verdicts)
+
     def check(self, arch: str, name: str, args: Sequence[int] = ()) -> cbpf.Verdict:
         """The verdict for a syscall by name; ``args`` are register values by index."""
         nr = syscall_number(arch, name)

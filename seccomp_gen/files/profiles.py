@@ -20,7 +20,7 @@ from ..errors import SeccompGenError
 from ..jsontext import loads_json
 from ..model import TRACE_FORMAT
 from ..safetext import is_syscall_name
-from .inputs import read_text, source_name
+from .inputs import read_data, source_name
 
 if TYPE_CHECKING:
     from ..formats import oci
@@ -82,6 +82,67 @@ def profile_from_text(text: str, source: str,
     return drop_unknown(synthesize(trace, trace_policy or Policy(args="none"))), "trace"
 
 
+#: The most a binary profile (a raw BPF program: 4096 instructions of 8 bytes) may hold.
+BINARY_LIMIT = 4096 * 8
+
+
+def profile_from_data(data: str | bytes, source: str,
+                      trace_policy: Policy | None = None) -> tuple[Profile, str]:
+    """:func:`profile_from_text` for text; for binary data (as :func:`~.inputs.read_data`
+    returns it), the compiled format it is (:func:`~seccomp_gen.formats.sniff_bytes`), read
+    back by :func:`profile_from_bpf`; a one-line error for any other binary file."""
+    if isinstance(data, str):
+        return profile_from_text(data, source, trace_policy)
+    from ..formats import sniff_bytes
+
+    try:
+        kind = sniff_bytes(data)
+    except SeccompGenError as exc:
+        exc.path = source
+        raise
+    if kind is None:
+        nul = data.find(b"\0")
+        try:
+            data.decode()
+            bad = nul
+        except UnicodeDecodeError as exc:
+            bad = min(exc.start, nul) if nul >= 0 else exc.start
+        what = "a NUL byte" if bad == nul else "not UTF-8"
+        raise SeccompGenError(f"byte {bad}: {what}: binary data, and not a seccomp BPF program "
+                              "(one begins by loading the arch), not a profile or trace",
+                              path=source)
+    return profile_from_bpf(data, source), kind
+
+
+def profile_from_bpf(data: bytes, source: str) -> Profile:
+    """The profile a raw BPF program means, found by running it (libseccomp's simulator) on
+    every number of every ABI libseccomp knows (below 1024, as the proof does): see
+    :func:`seccomp_gen.formats.bpf.to_profile`, and docs/formats/bpf.md."""
+    from ..formats.bpf import check_size, to_profile
+    from ..libseccomp import ARCH_BY_NAME, Simulator, name_table
+
+    check_size(data, source)
+    try:
+        sim = Simulator(data)
+        tables: dict[str, dict[int, str]] = {}
+        gaps: dict[str, list[int]] = {}
+        for arch in sorted(ARCH_BY_NAME):
+            # An ABI the program kills whatever the number is not listed (x32 shares
+            # x86_64's AUDIT_ARCH: it is told by its numbers).
+            if arch != "x32" and sim.outcomes(arch, None) == {("kill", None)}:
+                continue
+            table = {nr: name for (_, nr), name in name_table([arch]).items()}
+            if not table:
+                continue
+            tables[arch] = table
+            bit = min(table) & ~0x3FF
+            gaps[arch] = [nr for nr in range(bit, max(table)) if nr not in table]
+        return to_profile(sim.outcomes, tables, gaps, source, len(data) // 8)
+    except SeccompGenError as exc:
+        exc.path = exc.path or source
+        raise
+
+
 def docker_host() -> oci.DockerHost:
     """This machine, for Docker's ``includes``/``excludes``: its arch and kernel release, as
     moby resolves them when it starts a container here (the formats read nothing from the
@@ -90,6 +151,15 @@ def docker_host() -> oci.DockerHost:
     from ..linux.host import host_arch, kernel_release
 
     return oci.DockerHost(arch=host_arch(), release=kernel_release())
+
+
+def load_program(path: str | os.PathLike[str],
+                 trace_policy: Policy | None = None) -> tuple[Profile, str, bytes | None]:
+    """:func:`load_profile`, and for a raw BPF program its bytes as well: what ``run`` loads
+    as it is, since argument rules cannot be read back from it."""
+    data = read_data(path, "a profile or trace", BINARY_LIMIT)
+    profile, kind = profile_from_data(data, source_name(path), trace_policy)
+    return profile, kind, data if isinstance(data, bytes) else None
 
 
 def load_profile(path: str | os.PathLike[str],
@@ -101,8 +171,8 @@ def load_profile(path: str | os.PathLike[str],
     conditions); ``diff`` passes generate's policy so that a trace and the profile generated
     from it compare equal on the arches the trace recorded. (An OCI file allows every name on
     every listed arch, so against OCI they differ on the other arches: use ``diff --arch``.)"""
-    text = read_text(path, "a profile or trace")
-    return profile_from_text(text, source_name(path), trace_policy)
+    profile, kind, _ = load_program(path, trace_policy)
+    return profile, kind
 
 
 #: How :func:`drop_unknown` says why it left a rule out.
@@ -199,8 +269,9 @@ def _verdicts(p: Profile) -> tuple[object, ...]:
 
 
 def profile_text(profile: Profile, fmt: str, output: str, *,
-                 docker: bool = False) -> tuple[Profile, str]:
-    """Emit and prove: the profile that will be written and the text of its file.
+                 docker: bool = False) -> tuple[Profile, str | bytes]:
+    """Emit and prove: the profile that will be written and the text of its file (the bytes,
+    for a compiled format).
 
     Names libseccomp does not know are left out and listed as skipped (the one rule of
     :func:`drop_unknown`), never written raw; the text must read back
@@ -211,23 +282,48 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
     from ..profile import normalize, widen
 
     profile = drop_unknown(profile)
-    text = emit(profile, fmt, docker=docker, output=output)
-    # Check what the file says, read back, not the model: that also proves the emitter.
-    back = parse(text, fmt, output)
-    meant = normalize(profile) if resolve(fmt, docker).per_arch else widen(profile)
-    if _verdicts(back) != _verdicts(meant):
-        raise SeccompGenError(f"the {fmt} text does not read back as the profile it was made "
-                              "from; nothing was written", path=output,
-                              hint="this is a bug in seccomp-gen: please report it")
-    validate(back)
+    f = resolve(fmt, docker)
+    meant = normalize(profile) if f.per_arch else widen(profile)
+    text: str | bytes
+    if f.compiled:
+        program = text = export_bpf(profile)
+        _check_compiled_read_back(meant, profile_from_bpf(program, output), fmt, output)
+    else:
+        text = emit(profile, fmt, docker=docker, output=output)
+        # Check what the file says, read back, not the model: that also proves the emitter.
+        back = parse(text, fmt, output)
+        if _verdicts(back) != _verdicts(meant):
+            raise SeccompGenError(f"the {fmt} text does not read back as the profile it was "
+                                  "made from; nothing was written", path=output,
+                                  hint="this is a bug in seccomp-gen: please report it")
+        validate(back)
+        program = export_bpf(back)
     # What the consumer will load (the file, compiled) must do what the profile means.
-    wrong = prove(meant, export_bpf(back))
+    wrong = prove(meant, program)
     if wrong:
         raise SeccompGenError(f"the compiled {fmt} filter does not do what the profile says "
                               f"({len(wrong)} call{'s' if len(wrong) != 1 else ''}, e.g. "
                               f"{wrong[0].text()}); nothing was written", path=output,
                               hint="this is a bug in seccomp-gen or libseccomp: please report it")
     return profile, text
+
+
+def _check_compiled_read_back(meant: Profile, back: Profile, fmt: str, output: str) -> None:
+    """A compiled file read back (:func:`profile_from_bpf`) must say what ``meant`` says,
+    except that a call with argument rules comes back as skipped: those must be exactly the
+    calls ``meant`` has argument rules for."""
+    from ..formats.bpf import ARGS_NOT_RECOVERABLE
+    from ..profile import normalize
+
+    conditional = {(a, r.name) for r in meant.rules if r.conditions for a in r.arches}
+    opaque = {(s.arch, s.name) for s in back.skipped if s.reason.endswith(ARGS_NOT_RECOVERABLE)}
+    plain = normalize(replace(meant, rules=tuple(
+        replace(r, arches=tuple(a for a in r.arches if (a, r.name) not in conditional))
+        for r in meant.rules if any((a, r.name) not in conditional for a in r.arches))))
+    if _verdicts(back) != _verdicts(plain) or not opaque <= conditional:
+        raise SeccompGenError(f"the compiled {fmt} program does not read back as the profile "
+                              "it was made from; nothing was written", path=output,
+                              hint="this is a bug in seccomp-gen or libseccomp: please report it")
 
 
 def oci_form(text: str, source: str, *, rewrite: bool = False) -> tuple[bool, bool]:

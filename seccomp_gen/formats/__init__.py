@@ -48,10 +48,14 @@ class Format:
     #: every rule to every listed arch), so it holds the :func:`~seccomp_gen.profile.widen`-ed
     #: profile and reads back as that.
     per_arch: bool = True
+    #: A binary format compiled by libseccomp (raw BPF): ``files/profiles`` makes its bytes
+    #: and reads them back (the module's ``sniff_bytes`` and ``to_profile``), since formats
+    #: never import libseccomp; its ``sniff(text)`` is False.
+    compiled: bool = False
 
 
-#: The formats, in the order ``--help`` lists them and files are sniffed (the last one is the
-#: fallback for text no other format claims).
+#: The formats, in the order ``--help`` lists them and files are sniffed (the last text format
+#: is the fallback for text no other format claims).
 FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("oci", "oci", "OCI runtime-spec linux.seccomp JSON (runc, crun, podman, Docker, "
            "Kubernetes' localhost profiles)", ".json", "OCI/Docker JSON", per_arch=False),
@@ -63,16 +67,24 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            "resource (YAML)", ".yaml", "Kubernetes SeccompProfile", named=True, per_arch=False),
     Format("python", "python_table", "an importable Python module: the table and apply() "
            "(pyseccomp)", ".py", "Python table"),
+    Format("bpf", "bpf", "the raw classic-BPF program libseccomp compiles (bwrap --seccomp FD, "
+           "systemd-nspawn-style loaders)", ".bpf", "raw BPF program", compiled=True),
 )}
 
 #: The ``--format`` choices.
 NAMES: tuple[str, ...] = tuple(name for name, f in FORMATS.items() if f.choice)
+#: The text formats among them, in sniffing order (the last is the fallback).
+_TEXT: tuple[str, ...] = tuple(name for name in NAMES if not FORMATS[name].compiled)
 
 
 class _Module(Protocol):
     def parse(self, text: str, source: str) -> Profile: ...
 
     def sniff(self, text: str) -> bool: ...
+
+
+class _Compiled(Protocol):
+    def sniff_bytes(self, data: bytes) -> bool: ...
 
 
 def _or_list(items: Sequence[str]) -> str:
@@ -111,6 +123,8 @@ def emit(profile: Profile, fmt: str, *, docker: bool = False, output: str | None
     """The profile as the text of format ``fmt``; ``output``: the file it is for, which a
     format that names its profile (:attr:`Format.named`) takes the name from."""
     f = resolve(fmt, docker)
+    if f.compiled:
+        raise SeccompGenError(f"the {fmt} format is compiled, not emitted as text")
     emitter: Callable[..., str] = getattr(_module(f), f.emit)
     return emitter(profile, output=output) if f.named else emitter(profile)
 
@@ -132,11 +146,21 @@ def claims(text: str) -> bool:
 def sniff(text: str) -> str:
     """The format of a profile file, from its first bytes (the last format is the fallback);
     a one-line error for a file that is plainly another version of one."""
-    for name in NAMES[:-1]:
+    for name in _TEXT[:-1]:
         if _module(FORMATS[name]).sniff(text):
             return name
-    return NAMES[-1]
+    return _TEXT[-1]
+
+
+def sniff_bytes(data: bytes) -> str | None:
+    """The compiled format whose file ``data`` (binary: it has a NUL byte) is, or None; a
+    one-line error for one plainly cut short."""
+    for name in NAMES:
+        fmt = FORMATS[name]
+        if fmt.compiled and cast(_Compiled, _module(fmt)).sniff_bytes(data):
+            return name
+    return None
 
 
 __all__ = ["FORMATS", "NAMES", "Format", "choices_text", "claims", "emit", "kinds_text", "parse",
-           "resolve", "sniff"]
+           "resolve", "sniff", "sniff_bytes"]

@@ -105,6 +105,35 @@ def seccomp_data(audit_arch: int, nr: int, args: Sequence[int] = (), ip: int = 0
     return struct.pack("=IIQ6Q", nr & 0xFFFFFFFF, audit_arch, ip & (2**64 - 1), *full[:6])
 
 
+def _alu(code: int, a: int, src: int) -> int:
+    """One BPF_ALU instruction on 32-bit values."""
+    m32 = 0xFFFFFFFF
+    op = code & 0xF0
+    if op == 0x00:
+        return (a + src) & m32
+    if op == 0x10:
+        return (a - src) & m32
+    if op == 0x20:
+        return (a * src) & m32
+    if op == 0x30:
+        return a // src if src else 0
+    if op == 0x40:
+        return a | src
+    if op == 0x50:
+        return a & src
+    if op == 0x60:
+        return (a << (src & 31)) & m32
+    if op == 0x70:
+        return a >> (src & 31)
+    if op == 0x80:
+        return (-a) & m32
+    if op == 0x90:
+        return a % src if src else 0
+    if op == 0xA0:
+        return a ^ src
+    raise SeccompGenError(f"unsupported BPF alu {code:#x}")
+
+
 def run_bpf(program: Sequence[Insn], data: bytes) -> int:
     """Run a seccomp classic-BPF program on ``data``; returns the 32-bit return value."""
     a = x = 0
@@ -144,32 +173,7 @@ def run_bpf(program: Sequence[Insn], data: bytes) -> int:
         elif cls == 0x03:  # BPF_STX
             mem[ins.k] = x
         elif cls == 0x04:  # BPF_ALU
-            op = ins.code & 0xF0
-            src = x if ins.code & 0x08 else ins.k
-            if op == 0x00:
-                a = (a + src) & m32
-            elif op == 0x10:
-                a = (a - src) & m32
-            elif op == 0x20:
-                a = (a * src) & m32
-            elif op == 0x30:
-                a = a // src if src else 0
-            elif op == 0x40:
-                a |= src
-            elif op == 0x50:
-                a &= src
-            elif op == 0x60:
-                a = (a << (src & 31)) & m32
-            elif op == 0x70:
-                a >>= src & 31
-            elif op == 0x80:
-                a = (-a) & m32
-            elif op == 0x90:
-                a = a % src if src else 0
-            elif op == 0xA0:
-                a ^= src
-            else:
-                raise SeccompGenError(f"unsupported BPF alu {ins.code:#x}")
+            a = _alu(ins.code, a, x if ins.code & 0x08 else ins.k)
         elif cls == 0x05:  # BPF_JMP
             op = ins.code & 0xF0
             src = x if ins.code & 0x08 else ins.k
@@ -217,3 +221,83 @@ def keyed_prefix(audit_arch: int, key: tuple[int, int, int], exclude: Sequence[i
                   (LD_W_ABS, 0, 0, base + 4), (JEQ_K, 0, "skip", value >> 32)]
     lines.append((RET_K, 0, 0, action))
     return assemble(lines, {"skip": len(lines)})
+
+
+def outcomes(program: Sequence[Insn], audit_arch: int,
+             nr: int | None) -> frozenset[int | None]:
+    """Every value the program can return for syscall ``nr`` of ``audit_arch`` over all
+    instruction pointers and arguments (``nr`` None: over all numbers too): one value means
+    the verdict does not depend on them.
+
+    The program is run with the arch (and number) known and every other word of
+    ``seccomp_data`` unknown; a jump on an unknown value takes both ways (so the answer may
+    include returns no real arguments reach, never miss one). ``None`` in the result: a return
+    of an unknown accumulator."""
+    known = {ARCH: audit_arch & 0xFFFFFFFF}
+    if nr is not None:
+        known[NR] = nr & 0xFFFFFFFF
+    found: set[int | None] = set()
+    Value = int | None
+    State = tuple[int, Value, Value, tuple[Value, ...]]
+    todo: list[State] = [(0, 0, 0, (0,) * 16)]
+    seen: set[State] = set()
+    while todo:
+        state = todo.pop()
+        if state in seen:
+            continue
+        seen.add(state)
+        if len(seen) > 1 << 16:
+            raise SeccompGenError("BPF program has too many paths to follow")
+        pc, a, x, mem = state
+        if not 0 <= pc < len(program):
+            raise SeccompGenError(f"BPF program runs off its end at {pc}")
+        ins = program[pc]
+        cls = ins.code & 0x07
+        nxt = pc + 1
+        if cls == 0x00:  # BPF_LD
+            mode = ins.code & 0xE0
+            if mode == 0x20 and ins.code & 0x18 == 0x00:
+                a = known.get(ins.k)
+            elif mode == 0x00:
+                a = ins.k
+            elif mode == 0x60:
+                a = mem[ins.k & 15]
+            elif mode == 0x80:
+                a = 64
+            else:
+                raise SeccompGenError(f"unsupported BPF load {ins.code:#x}")
+        elif cls == 0x01:  # BPF_LDX
+            mode = ins.code & 0xE0
+            x = ins.k if mode == 0x00 else mem[ins.k & 15] if mode == 0x60 else 64
+        elif cls in (0x02, 0x03):  # BPF_ST, BPF_STX
+            mem = (*mem[:ins.k & 15], a if cls == 0x02 else x, *mem[(ins.k & 15) + 1:])
+        elif cls == 0x04:  # BPF_ALU: exact on known values, unknown otherwise
+            src = x if ins.code & 0x08 else ins.k
+            a = _alu(ins.code, a, src) if a is not None and src is not None else None
+        elif cls == 0x05:  # BPF_JMP
+            op = ins.code & 0xF0
+            src = x if ins.code & 0x08 else ins.k
+            if op == 0x00:
+                todo.append((pc + 1 + ins.k, a, x, mem))
+                continue
+            if a is None or src is None:
+                todo += [(nxt + ins.jt, a, x, mem), (nxt + ins.jf, a, x, mem)]
+                continue
+            taken = {0x10: a == src, 0x20: a > src, 0x30: a >= src,
+                     0x40: bool(a & src)}.get(op)
+            if taken is None:
+                raise SeccompGenError(f"unsupported BPF jump {ins.code:#x}")
+            todo.append((nxt + (ins.jt if taken else ins.jf), a, x, mem))
+            continue
+        elif cls == 0x06:  # BPF_RET
+            found.add(a if ins.code & 0x18 == 0x10 else ins.k)
+            continue
+        else:  # BPF_MISC
+            if ins.code & 0xF8 == 0x00:
+                x = a
+            elif ins.code & 0xF8 == 0x80:
+                a = x
+            else:
+                raise SeccompGenError(f"unsupported BPF misc {ins.code:#x}")
+        todo.append((nxt, a, x, mem))
+    return frozenset(found)
