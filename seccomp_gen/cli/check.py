@@ -98,8 +98,8 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
             s.reason.endswith(ARGS_NOT_RECOVERABLE) for s in profile.skipped):
         raise SeccompGenError("--update cannot rewrite this raw BPF program: its argument "
                               "rules are not recoverable, and would be lost", path=source,
-                              hint="generate it again from the traces, with the new run's "
-                              "trace (--trace-out)")
+                              hint="generate it again from its traces and this run's, which "
+                              "--trace-out writes")
     docker, config = oci_form(raw, source, rewrite=args.update) if kind == "oci" else (False, False)
     docker = docker and fmt == "oci"
     if args.update and config and fmt != "oci":

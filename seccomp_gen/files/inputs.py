@@ -109,7 +109,7 @@ def read_text(path: str | os.PathLike[str], what: str = "a trace or profile") ->
 def read_data(path: str | os.PathLike[str], what: str, binary_limit: int) -> str | bytes:
     """The text of ``path`` as :func:`read_text` reads it, or, for a file that is binary (a
     NUL byte or bytes that are not UTF-8, wherever the first one is), its bytes: at most
-    ``binary_limit`` of them (a raw BPF program is at most 32 KiB; ``/dev/zero`` fails
+    ``binary_limit`` of them (the profile readers: 1 MiB; ``/dev/zero`` fails
     there)."""
     return _read(path, what, binary_limit)
 

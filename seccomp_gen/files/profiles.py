@@ -82,8 +82,9 @@ def profile_from_text(text: str, source: str,
     return drop_unknown(synthesize(trace, trace_policy or Policy(args="none"))), "trace"
 
 
-#: The most a binary profile (a raw BPF program: 4096 instructions of 8 bytes) may hold.
-BINARY_LIMIT = 4096 * 8
+#: The most of a binary file the profile readers read: 1 MiB, far more than a raw BPF program
+#: the kernel loads (4096 instructions of 8 bytes), so that a longer one is named as such.
+BINARY_LIMIT = 2**20
 
 
 def profile_from_data(data: str | bytes, source: str,

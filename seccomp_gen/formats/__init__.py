@@ -73,8 +73,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
 
 #: The ``--format`` choices.
 NAMES: tuple[str, ...] = tuple(name for name, f in FORMATS.items() if f.choice)
-#: The text formats among them, in sniffing order (the last is the fallback).
-_TEXT: tuple[str, ...] = tuple(name for name in NAMES if not FORMATS[name].compiled)
+#: The text formats among the choices, in sniffing order (the last is the fallback).
+TEXT_NAMES: tuple[str, ...] = tuple(name for name in NAMES if not FORMATS[name].compiled)
 
 
 class _Module(Protocol):
@@ -146,10 +146,10 @@ def claims(text: str) -> bool:
 def sniff(text: str) -> str:
     """The format of a profile file, from its first bytes (the last format is the fallback);
     a one-line error for a file that is plainly another version of one."""
-    for name in _TEXT[:-1]:
+    for name in TEXT_NAMES[:-1]:
         if _module(FORMATS[name]).sniff(text):
             return name
-    return _TEXT[-1]
+    return TEXT_NAMES[-1]
 
 
 def sniff_bytes(data: bytes) -> str | None:
@@ -162,5 +162,5 @@ def sniff_bytes(data: bytes) -> str | None:
     return None
 
 
-__all__ = ["FORMATS", "NAMES", "Format", "choices_text", "claims", "emit", "kinds_text", "parse",
-           "resolve", "sniff", "sniff_bytes"]
+__all__ = ["FORMATS", "NAMES", "TEXT_NAMES", "Format", "choices_text", "claims", "emit",
+           "kinds_text", "parse", "resolve", "sniff", "sniff_bytes"]

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
 from ..errors import SeccompGenError
-from ..profile import BADARCH_VERDICT, Profile, Rule, Skipped, normalize
+from ..profile import ACTIONS, BADARCH_VERDICT, Profile, Rule, Skipped, normalize
 
 #: ``ld [4]`` (BPF_LD|BPF_W|BPF_ABS of seccomp_data.arch): how every filter that checks its
 #: ABI first begins, libseccomp's among them.
@@ -71,6 +71,10 @@ def check_size(data: bytes, source: str) -> None:
 
 def _single(found: frozenset[Answer | None]) -> Answer | None:
     """The one verdict of a call, or None when it has several (or computes one)."""
+    for answer in found:
+        if answer is not None and answer[0] not in ACTIONS:
+            raise SeccompGenError(f"the BPF program returns {answer[0]}, which a profile "
+                                  "cannot say")
     if len(found) != 1:
         return None
     return next(iter(found))
@@ -96,6 +100,8 @@ def to_profile(answers: Callable[[str, int], frozenset[Answer | None]],
     seen: dict[str, dict[int, frozenset[Answer | None]]] = {}
     for arch, table in tables.items():
         got = {nr: answers(arch, nr) for nr in table}
+        for found in got.values():
+            _single(found)  # refuses what no profile can say
         if got and any(a != frozenset({BADARCH_VERDICT}) for a in got.values()):
             arches.append(arch)
             seen[arch] = got
