@@ -117,10 +117,11 @@ def profile_from_data(data: str | bytes, source: str,
 
 def profile_from_bpf(data: bytes, source: str) -> Profile:
     """The profile a raw BPF program means, found by running it (libseccomp's simulator) on
-    every number of every ABI libseccomp knows (below 1024, as the proof does): see
-    :func:`seccomp_gen.formats.bpf.to_profile`, and docs/formats/bpf.md."""
+    every number of every ABI libseccomp knows (below 1024, as the proof does), argument rules
+    read from the tests on each path and kept only where the proof agrees with the program:
+    see :func:`seccomp_gen.formats.bpf.to_profile`, and docs/formats/bpf.md."""
     from ..formats.bpf import check_size, to_profile
-    from ..libseccomp import ARCH_BY_NAME, Simulator, name_table
+    from ..libseccomp import ARCH_BY_NAME, Simulator, name_table, prove
 
     check_size(data, source)
     try:
@@ -138,10 +139,21 @@ def profile_from_bpf(data: bytes, source: str) -> Profile:
             tables[arch] = table
             bit = min(table) & ~0x3FF
             gaps[arch] = [nr for nr in range(bit, max(table)) if nr not in table]
-        return to_profile(sim.outcomes, tables, gaps, source, len(data) // 8)
+        refuse: frozenset[tuple[str, str]] = frozenset()
+        while True:
+            profile = to_profile(sim.outcomes, tables, gaps, source, len(data) // 8,
+                                 sim.paths, refuse)
+            read = {(a, r.name) for r in profile.rules if r.conditions for a in r.arches}
+            wrong = {(m.call[0], m.name or "") for m in prove(profile, data)} & read
+            if not wrong:
+                return profile
+            refuse |= wrong  # argument rules the program does not bear out: not recoverable
     except SeccompGenError as exc:
         exc.path = exc.path or source
         raise
+    except ValueError as exc:  # a rule the model refuses (two verdicts' conditions...)
+        raise SeccompGenError(f"the BPF program cannot be read as a profile: {exc}",
+                              path=source) from None
 
 
 def docker_host() -> oci.DockerHost:
@@ -310,17 +322,17 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
 
 
 def _check_compiled_read_back(meant: Profile, back: Profile, fmt: str, output: str) -> None:
-    """A compiled file read back (:func:`profile_from_bpf`) must say what ``meant`` says,
-    except that a call with argument rules comes back as skipped: those must be exactly the
-    calls ``meant`` has argument rules for."""
+    """A compiled file read back (:func:`profile_from_bpf`) must say what ``meant`` says; a
+    call whose argument rules could not be read back comes back as skipped, and only a call
+    that has argument rules may."""
     from ..formats.bpf import ARGS_NOT_RECOVERABLE
     from ..profile import normalize
 
     conditional = {(a, r.name) for r in meant.rules if r.conditions for a in r.arches}
     opaque = {(s.arch, s.name) for s in back.skipped if s.reason.endswith(ARGS_NOT_RECOVERABLE)}
     plain = normalize(replace(meant, rules=tuple(
-        replace(r, arches=tuple(a for a in r.arches if (a, r.name) not in conditional))
-        for r in meant.rules if any((a, r.name) not in conditional for a in r.arches))))
+        replace(r, arches=tuple(a for a in r.arches if (a, r.name) not in opaque))
+        for r in meant.rules if any((a, r.name) not in opaque for a in r.arches))))
     if _verdicts(back) != _verdicts(plain) or not opaque <= conditional:
         raise SeccompGenError(f"the compiled {fmt} program does not read back as the profile "
                               "it was made from; nothing was written", path=output,

@@ -17,7 +17,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
 from ..errors import SeccompGenError
-from ..profile import ACTIONS, BADARCH_VERDICT, Profile, Rule, Skipped, normalize
+from ..profile import ACTIONS, BADARCH_VERDICT, ArgCondition, Profile, Rule, Skipped, normalize
+from ..syscalls.arches import WIDE
 
 #: ``ld [4]`` (BPF_LD|BPF_W|BPF_ABS of seccomp_data.arch): how every filter that checks its
 #: ABI first begins, libseccomp's among them.
@@ -30,6 +31,12 @@ ARGS_NOT_RECOVERABLE = "argument rules are not recoverable from raw BPF"
 
 #: (action, errno), as :meth:`Profile.verdict` answers.
 Answer = tuple[str, "int | None"]
+#: One argument test a path through the program passed: ``(args[index] & mask) == value`` is
+#: ``holds`` (64-bit mask and value).
+Test = tuple[int, int, int, bool]
+#: The ways through the program for one call: each path's verdict and its tests; None when
+#: they cannot be followed (a range compare, arithmetic on an argument).
+Paths = Callable[[str, int], "list[tuple[Answer, tuple[Test, ...]]] | None"]
 
 
 def emit(profile: Profile) -> str:
@@ -85,17 +92,49 @@ def _text(answers: Iterable[Answer | None]) -> str:
                               else f"{a[0]} {a[1]}" for a in answers))
 
 
+def conditions_of(tests: Iterable[Test], wide: bool) -> tuple[ArgCondition, ...]:
+    """The conditions a path's tests that held say, one per argument (the tests that failed
+    are the other rules' business: rules are ORed). A whole-register test is EQ (the low half
+    on a 32-bit ABI), any other mask MASKED_EQ."""
+    full = (1 << 64) - 1 if wide else 0xFFFFFFFF
+    masks: dict[int, tuple[int, int]] = {}
+    for index, mask, value, holds in tests:
+        if holds:
+            m, v = masks.get(index, (0, 0))
+            masks[index] = (m | mask, v | value)
+    out = []
+    for index, (mask, value) in sorted(masks.items()):
+        if not wide:
+            mask, value = mask & full, value & full
+        if mask == 0:
+            continue
+        out.append(ArgCondition(index, "EQ", value) if mask == full
+                   else ArgCondition(index, "MASKED_EQ", mask, value))
+    return tuple(out)
+
+
+def _recovered(arch: str, name: str, found: list[tuple[Answer, tuple[Test, ...]]],
+               default: Answer) -> list[Rule]:
+    """One rule per path to a verdict other than the default."""
+    return [Rule(name, (arch,), answer[0], answer[1], conditions_of(tests, arch in WIDE))
+            for answer, tests in found if answer != default]
+
+
 def to_profile(answers: Callable[[str, int], frozenset[Answer | None]],
                tables: Mapping[str, Mapping[int, str]], gaps: Mapping[str, Iterable[int]],
-               source: str, insns: int) -> Profile:
+               source: str, insns: int, paths: Paths | None = None,
+               refuse: frozenset[tuple[str, str]] = frozenset()) -> Profile:
     """The profile a program means, from its verdicts: ``answers(arch, nr)`` every verdict it
     can give for that call over all arguments; ``tables[arch]`` number -> name for every ABI
     the caller knows; ``gaps[arch]`` numbers inside the table that name no syscall.
 
     An ABI whose every call is killed is not listed (that is the verdict of an ABI a profile
     does not list). The default is the verdict of the gaps (no rule can name them), else the
-    commonest denial. Every named call with one verdict other than the default is a rule; one
-    with several is skipped, :data:`ARGS_NOT_RECOVERABLE`."""
+    commonest denial. Every named call with one verdict other than the default is a rule. A
+    call with several has argument rules: they are read from its ``paths`` (EQ and MASKED_EQ,
+    as libseccomp compiles them), unless they cannot be followed or (arch, name) is in
+    ``refuse`` (the caller's proof found them wrong); then it is skipped,
+    :data:`ARGS_NOT_RECOVERABLE`."""
     arches: list[str] = []
     seen: dict[str, dict[int, frozenset[Answer | None]]] = {}
     for arch, table in tables.items():
@@ -130,7 +169,11 @@ def to_profile(answers: Callable[[str, int], frozenset[Answer | None]],
         for nr, found in sorted(seen[arch].items()):
             name = tables[arch][nr]
             one = _single(found)
-            if one is None:
+            ways = paths(arch, nr) if paths is not None and one is None \
+                and (arch, name) not in refuse else None
+            if ways is not None:
+                rules += _recovered(arch, name, ways, default)
+            elif one is None:
                 skipped.append(Skipped(arch, name, f"the verdict depends on the arguments "
                                        f"({_text(found)}): {ARGS_NOT_RECOVERABLE}"))
             elif one != default:

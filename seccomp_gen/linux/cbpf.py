@@ -301,3 +301,142 @@ def outcomes(program: Sequence[Insn], audit_arch: int,
                 raise SeccompGenError(f"unsupported BPF misc {ins.code:#x}")
         todo.append((nxt, a, x, mem))
     return frozenset(found)
+
+
+#: One test a path through a filter passed: ``(args[index] & mask) == value`` is ``holds``.
+Test = tuple[int, int, int, bool]
+
+
+def paths(program: Sequence[Insn], audit_arch: int, nr: int,
+          limit: int = 4096) -> list[tuple[int, tuple[Test, ...]]] | None:
+    """Every way through the program for syscall ``nr`` of ``audit_arch``: each path's return
+    value and the argument tests it passed (:data:`Test`, 64-bit masks), for a program that
+    tests arguments only by equality under a mask (``jeq``, ``jset``, ``and``: what libseccomp
+    emits for EQ and MASKED_EQ); paths whose tests contradict each other are left out. None
+    when the program does anything else with an argument (a range compare, arithmetic), reads
+    the instruction pointer, or has more than ``limit`` paths."""
+    import sys
+
+    known = {ARCH: audit_arch & 0xFFFFFFFF, NR: nr & 0xFFFFFFFF}
+    little = sys.byteorder == "little"
+    Sym = tuple[int, int]  # (offset of an argument word, mask applied to it)
+    Value = int | Sym
+    found: list[tuple[int, tuple[Test, ...]]] = []
+    todo: list[tuple[int, Value, Value, tuple[Value, ...], tuple[Test, ...]]] = [
+        (0, 0, 0, (0,) * 16, ())]
+    steps = 0
+
+    def word(offset: int, mask: int, value: int) -> tuple[int, int, int]:
+        """A 32-bit test of one half of an argument as a 64-bit one: (index, mask, value)."""
+        index, half = divmod(offset - ARGS, 8)
+        shift = 32 if (half == 4) == little else 0
+        return index, mask << shift, value << shift
+
+    def decided(tests: tuple[Test, ...], t: tuple[int, int, int]) -> bool | None:
+        index, mask, value = t
+        km = kv = 0
+        for i, m, v, holds in tests:
+            if i != index:
+                continue
+            if holds:
+                km, kv = km | m, kv | v
+            elif (m, v) == (mask, value):
+                return False
+        if km & mask == mask:
+            return kv & mask == value
+        if (kv ^ value) & km & mask:
+            return False  # contradicts what the path knows
+        return None
+
+    while todo:
+        pc, a, x, mem, tests = todo.pop()
+        steps += 1
+        if steps > limit * 64 or len(found) > limit:
+            return None
+        if not 0 <= pc < len(program):
+            raise SeccompGenError(f"BPF program runs off its end at {pc}")
+        ins = program[pc]
+        cls = ins.code & 0x07
+        nxt = pc + 1
+        if cls == 0x00:  # BPF_LD
+            mode = ins.code & 0xE0
+            if mode == 0x20 and ins.code & 0x18 == 0x00:
+                if ins.k in known:
+                    a = known[ins.k]
+                elif ARGS <= ins.k < ARGS + 48 and ins.k % 4 == 0:
+                    a = (ins.k, 0xFFFFFFFF)
+                else:
+                    return None
+            elif mode == 0x00:
+                a = ins.k
+            elif mode == 0x60:
+                a = mem[ins.k & 15]
+            else:
+                return None
+        elif cls == 0x01:  # BPF_LDX
+            mode = ins.code & 0xE0
+            if mode == 0x00:
+                x = ins.k
+            elif mode == 0x60:
+                x = mem[ins.k & 15]
+            else:
+                return None
+        elif cls in (0x02, 0x03):  # BPF_ST, BPF_STX
+            mem = (*mem[:ins.k & 15], a if cls == 0x02 else x, *mem[(ins.k & 15) + 1:])
+        elif cls == 0x04:  # BPF_ALU
+            src = x if ins.code & 0x08 else ins.k
+            if isinstance(a, int) and isinstance(src, int):
+                a = _alu(ins.code, a, src)
+            elif isinstance(a, tuple) and isinstance(src, int) and ins.code & 0xF0 == 0x50:
+                a = (a[0], a[1] & src)  # and
+            else:
+                return None
+        elif cls == 0x05:  # BPF_JMP
+            op = ins.code & 0xF0
+            src = x if ins.code & 0x08 else ins.k
+            if op == 0x00:
+                todo.append((nxt + ins.k, a, x, mem, tests))
+                continue
+            if not isinstance(src, int):
+                return None
+            if isinstance(a, int):
+                taken = {0x10: a == src, 0x20: a > src, 0x30: a >= src,
+                         0x40: bool(a & src)}.get(op)
+                if taken is None:
+                    raise SeccompGenError(f"unsupported BPF jump {ins.code:#x}")
+                todo.append((nxt + (ins.jt if taken else ins.jf), a, x, mem, tests))
+                continue
+            offset, mask = a
+            if op == 0x10:  # jeq: (w & mask) == src
+                t, sense = word(offset, mask, src), True
+                if src & ~mask:
+                    todo.append((nxt + ins.jf, a, x, mem, tests))
+                    continue
+            elif op == 0x40:  # jset: (w & mask & src) != 0
+                t, sense = word(offset, mask & src, 0), False
+            else:
+                return None
+            known_now = decided(tests, t)
+            for holds, jump in ((sense, ins.jt), (not sense, ins.jf)):
+                if known_now is None:
+                    todo.append((nxt + jump, a, x, mem, (*tests, (*t, holds))))
+                elif known_now == holds:
+                    todo.append((nxt + jump, a, x, mem, tests))
+            continue
+        elif cls == 0x06:  # BPF_RET
+            if ins.code & 0x18 == 0x10:
+                if not isinstance(a, int):
+                    return None
+                found.append((a, tests))
+            else:
+                found.append((ins.k, tests))
+            continue
+        else:  # BPF_MISC
+            if ins.code & 0xF8 == 0x00:
+                x = a
+            elif ins.code & 0xF8 == 0x80:
+                a = x
+            else:
+                return None
+        todo.append((nxt, a, x, mem, tests))
+    return found

@@ -48,17 +48,18 @@ def test_emit_is_deterministic_and_reads_back(sample: Path, tmp_path: Path) -> N
         assert res.returncode == 0, res.stderr
         outs.append((tmp_path / name).read_bytes())
     assert outs[0] == outs[1] and len(outs[0]) % 8 == 0 and outs[0].startswith(ARCH_LOAD)
-    profile = synthesize(traces.load(sample), Policy())
-    back, kind = load_profile(tmp_path / "a.bpf")
-    assert kind == "bpf"
-    assert back.default_verdict == profile.default_verdict
-    assert back.architectures == profile.architectures
-    conditional = {(a, r.name) for r in profile.rules if r.conditions for a in r.arches}
-    opaque = {(s.arch, s.name) for s in back.skipped if s.reason.endswith(ARGS_NOT_RECOVERABLE)}
-    assert opaque == {k for k in conditional if k[0] in back.architectures}
-    plain = {(a, r.name, r.verdict) for r in profile.rules for a in r.arches
-             if (a, r.name) not in conditional}
-    assert {(a, r.name, r.verdict) for r in back.rules for a in r.arches} == plain
+    for args in ("safe", "strict"):
+        profile = synthesize(traces.load(sample), Policy(args=args))
+        path = tmp_path / f"{args}.bpf"
+        path.write_bytes(profile_text(profile, "bpf", str(path))[1])
+        back, kind = load_profile(path)
+        assert kind == "bpf" and not back.skipped
+        # Everything, argument rules (EQ, MASKED_EQ) included, reads back.
+        assert (back.default_verdict, back.architectures) == (profile.default_verdict,
+                                                              profile.architectures)
+        assert {(a, r.name, r.verdict, r.conditions) for r in back.rules for a in r.arches} == {
+            (a, r.name, r.verdict, r.conditions) for r in normalize(profile).rules
+            for a in r.arches}
 
 
 def test_profile_text_gives_the_compiled_bytes() -> None:
@@ -86,20 +87,34 @@ def test_read_back_mismatch_writes_nothing(tmp_path: Path,
     assert not (tmp_path / "p.bpf").exists()
 
 
-def test_argument_dependent_calls_are_skipped_not_guessed() -> None:
-    """A call allowed for some arguments only is listed as skipped, never as a rule."""
+def test_argument_rules_read_back_or_are_skipped_not_guessed() -> None:
+    """EQ and MASKED_EQ rules read back as they were; a range compare (GT) cannot be followed:
+    that call is listed as skipped, never as a rule."""
     profile = normalize(Profile("errno", 1, ("x86_64",), (
         Rule("read", ("x86_64",)),
-        Rule("socket", ("x86_64",), conditions=(ArgCondition(0, "EQ", 1),)),
+        Rule("socket", ("x86_64",), conditions=(ArgCondition(0, "EQ", 1),
+                                                ArgCondition(1, "MASKED_EQ", 0xF, 1))),
+        Rule("socket", ("x86_64",), conditions=(ArgCondition(0, "EQ", 1 << 33),)),
+        Rule("write", ("x86_64",), conditions=(ArgCondition(0, "GT", 2),)),
         Rule("kill", ("x86_64",), "kill-process"),
     )))
     back, kind = profile_from_data(export_bpf(profile), "p.bpf")
     assert kind == "bpf"
-    assert {(r.name, r.verdict) for r in back.rules} == {("read", ("allow", None)),
-                                                         ("kill", ("kill-process", None))}
+    assert {(r.name, r.verdict, r.conditions) for r in back.rules} == {
+        (r.name, r.verdict, r.conditions) for r in profile.rules if r.name != "write"}
     [skipped] = back.skipped
-    assert skipped.name == "socket" and "allow or errno 1" in skipped.reason
+    assert skipped.name == "write" and "allow or errno 1" in skipped.reason
+    assert ARGS_NOT_RECOVERABLE in skipped.reason
     assert any(ARGS_NOT_RECOVERABLE in n for n in back.notes)
+
+
+def test_paths_of_a_masked_test() -> None:
+    data = export_bpf(normalize(Profile("errno", 1, ("x86_64",), (
+        Rule("mmap", ("x86_64",), conditions=(ArgCondition(2, "MASKED_EQ", 6, 2),)),))))
+    found = cbpf.paths(cbpf.decode(data), 0xC000003E, 9)
+    assert found is not None
+    allowed = [tests for value, tests in found if value == cbpf.RET_ALLOW]
+    assert allowed == [((2, 6, 2, True),)]
 
 
 def test_outcomes_follow_both_ways_of_an_argument_jump() -> None:
