@@ -101,3 +101,20 @@ def test_diff_bpf_against_json(recorded: tuple[Path, str], tmp_path: Path) -> No
     differ = cli_text("diff", less, js)
     assert differ.returncode == 1, differ.stdout
     assert "only B allows on x86_64 (1): getdents64" in differ.stdout, differ.stdout
+
+
+def test_check_and_update_a_bpf_profile(recorded: tuple[Path, str], tmp_path: Path) -> None:
+    """``check --profile less.bpf`` finds the call it lacks; ``--update`` rewrites the raw BPF
+    program, which bwrap then runs."""
+    trace, stdout = recorded
+    less = drop_syscall(trace, tmp_path / "less.trace.json", "x86_64", "getdents64")
+    profile = generate(less, tmp_path / "less.bpf", "--format", "bpf", "--baseline", "bwrap")
+    env = {**{k: v for k, v in os.environ.items() if k.startswith("PYTHON")}, **ENV}
+    res = cli_text("check", "--profile", profile, "-q", "--", *WORKLOAD, cwd=tmp_path, env=env)
+    assert res.returncode == 1 and "getdents64" in res.stdout + res.stderr, res.stderr
+    res = cli_text("check", "--profile", profile, "--update", "-q", "--", *WORKLOAD,
+                   cwd=tmp_path, env=env)
+    assert res.returncode == 1, res.stderr
+    assert profile.read_bytes().startswith(b"\x20\x00\x00\x00\x04\x00\x00\x00")
+    status, out, err = bwrap(profile, WORKLOAD)
+    assert (status, out) == (0, stdout), err
