@@ -158,7 +158,7 @@ def diff_document(path_a: str, path_b: str, arch: str | None = None,
 def _opaque(a: Profile, b: Profile, bpf: tuple[bool, bool],
             arch: str | None) -> dict[tuple[str, str], dict[str, str]]:
     """The calls a side that is a raw BPF program (``bpf``: whether A, B is one) answers by
-    their arguments, which cannot be read back as rules
+    arguments it tests in ways not read back as rules
     (:data:`~seccomp_gen.formats.bpf.ARGS_NOT_RECOVERABLE`): they are not compared by name;
     each says what the other side has for it (equal only when that is argument rules too)."""
     from ..formats.bpf import ARGS_NOT_RECOVERABLE

@@ -139,7 +139,8 @@ def _answer(action: str, mode: str, by_rule: bool) -> tuple[int, bool]:
 
 def load(profile: Profile | str | os.PathLike[str]) -> tuple[Profile, str, bytes | None]:
     """A Profile, the name to show for it (its path, or ``<profile>``) and, for a raw BPF
-    program, the program: that is loaded as it is (its argument rules cannot be read back)."""
+    program, the program: that is loaded as it is (what bwrap would load), whatever of it could
+    be read back as rules."""
     if isinstance(profile, Profile):
         return profile, "<profile>", None
     from ..files.inputs import source_name

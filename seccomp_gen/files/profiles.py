@@ -169,7 +169,7 @@ def docker_host() -> oci.DockerHost:
 def load_program(path: str | os.PathLike[str],
                  trace_policy: Policy | None = None) -> tuple[Profile, str, bytes | None]:
     """:func:`load_profile`, and for a raw BPF program its bytes as well: what ``run`` loads
-    as it is, since argument rules cannot be read back from it."""
+    as it is: a read-back profile may lack argument rules it could not follow."""
     data = read_data(path, "a profile or trace", BINARY_LIMIT)
     profile, kind = profile_from_data(data, source_name(path), trace_policy)
     return profile, kind, data if isinstance(data, bytes) else None

@@ -5,8 +5,9 @@ A compiled format (:attr:`~seccomp_gen.formats.Format.compiled`): its bytes are 
 export of the profile, made by the files layer (``files/profiles.py``), since formats never
 import libseccomp. This module holds what is pure: recognising such a file (:func:`sniff_bytes`)
 and turning the verdicts a simulation of it gives (the caller runs the program on every number
-of libseccomp's tables) back into a profile (:func:`to_profile`). A syscall whose verdict depends
-on its arguments cannot be read back as rules: it is listed as skipped, with
+of libseccomp's tables, and follows its argument tests) back into a profile (:func:`to_profile`).
+Argument rules are read back as EQ and MASKED_EQ conditions, the way libseccomp compiles them; a
+syscall whose program tests its arguments otherwise is listed as skipped, with
 :data:`ARGS_NOT_RECOVERABLE` in its reason.
 """
 
