@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..errors import SeccompGenError
 
@@ -136,6 +137,26 @@ def _alu(code: int, a: int, src: int) -> int:
     raise SeccompGenError(f"unsupported BPF alu {code:#x}")
 
 
+def _taken(code: int, a: int, src: int) -> bool:
+    """Whether a conditional BPF_JMP jumps to ``jt``."""
+    taken = {0x10: a == src, 0x20: a > src, 0x30: a >= src, 0x40: bool(a & src)}.get(code & 0xF0)
+    if taken is None:
+        raise SeccompGenError(f"unsupported BPF jump {code:#x}")
+    return taken
+
+
+_V = TypeVar("_V")
+
+
+def _misc(code: int, a: _V, x: _V) -> tuple[_V, _V]:
+    """BPF_MISC: TAX or TXA; returns the new (A, X)."""
+    if code & 0xF8 == 0x00:
+        return a, a
+    if code & 0xF8 == 0x80:
+        return x, x
+    raise SeccompGenError(f"unsupported BPF misc {code:#x}")
+
+
 def run_bpf(program: Sequence[Insn], data: bytes) -> int:
     """Run a seccomp classic-BPF program on ``data``; returns the 32-bit return value."""
     a = x = 0
@@ -182,20 +203,11 @@ def run_bpf(program: Sequence[Insn], data: bytes) -> int:
             if op == 0x00:
                 pc += ins.k
                 continue
-            taken = {0x10: a == src, 0x20: a > src, 0x30: a >= src,
-                     0x40: bool(a & src)}.get(op)
-            if taken is None:
-                raise SeccompGenError(f"unsupported BPF jump {ins.code:#x}")
-            pc += ins.jt if taken else ins.jf
+            pc += ins.jt if _taken(ins.code, a, src) else ins.jf
         elif cls == 0x06:  # BPF_RET
             return (a if ins.code & 0x18 == 0x10 else ins.k) & m32
         else:  # BPF_MISC
-            if ins.code & 0xF8 == 0x00:
-                x = a
-            elif ins.code & 0xF8 == 0x80:
-                a = x
-            else:
-                raise SeccompGenError(f"unsupported BPF misc {ins.code:#x}")
+            a, x = _misc(ins.code, a, x)
     raise SeccompGenError("BPF program did not return")
 
 
@@ -321,11 +333,8 @@ def _walk(program: Sequence[Insn], known: dict[int, int], strict: bool,
                 todo.append((nxt + ins.k, a, x, mem, tests))
                 continue
             if isinstance(a, int) and isinstance(src, int):
-                taken = {0x10: a == src, 0x20: a > src, 0x30: a >= src,
-                         0x40: bool(a & src)}.get(op)
-                if taken is None:
-                    raise SeccompGenError(f"unsupported BPF jump {ins.code:#x}")
-                todo.append((nxt + (ins.jt if taken else ins.jf), a, x, mem, tests))
+                todo.append((nxt + (ins.jt if _taken(ins.code, a, src) else ins.jf), a, x, mem,
+                             tests))
                 continue
             test: tuple[int, int, int] | None = None
             sense = True
@@ -358,12 +367,7 @@ def _walk(program: Sequence[Insn], known: dict[int, int], strict: bool,
                 found.append((None, tests))
             continue
         else:  # BPF_MISC
-            if ins.code & 0xF8 == 0x00:
-                x = a
-            elif ins.code & 0xF8 == 0x80:
-                a = x
-            else:
-                raise SeccompGenError(f"unsupported BPF misc {ins.code:#x}")
+            a, x = _misc(ins.code, a, x)
         todo.append((nxt, a, x, mem, tests))
     return found
 
