@@ -548,6 +548,31 @@ class Simulator:
         v = self.evaluate_raw(audit_arch(arch), nr, args)
         return (v.action, v.errno)
 
+    def outcomes(self, arch: str, nr: int | None) -> frozenset[tuple[str, int | None] | None]:
+        """Every (action, errno) the filter can answer for syscall ``nr`` of ``arch`` (None:
+        any number) over all arguments; None among them: a verdict it computes from them."""
+        if arch == "x32" and nr is not None:
+            nr |= X32_SYSCALL_BIT
+        found = cbpf.outcomes(self.program, audit_arch(arch), nr)
+        verdicts = [None if v is None else cbpf.to_verdict(v) for v in found]
+        return frozenset(None if v is None else (v.action, v.errno) for v in verdicts)
+
+    def paths(self, arch: str, nr: int
+              ) -> list[tuple[tuple[str, int | None], tuple[cbpf.Test, ...]]] | None:
+        """Every way through the filter for syscall ``nr`` of ``arch``: its verdict and the
+        argument tests it passed (:func:`seccomp_gen.linux.cbpf.paths`); None when the filter
+        tests the arguments otherwise than by masked equality."""
+        if arch == "x32":
+            nr |= X32_SYSCALL_BIT
+        found = cbpf.paths(self.program, audit_arch(arch), nr)
+        if found is None:
+            return None
+        out = []
+        for value, tests in found:
+            v = cbpf.to_verdict(value)
+            out.append(((v.action, v.errno), tests))
+        return out
+
     def check(self, arch: str, name: str, args: Sequence[int] = ()) -> cbpf.Verdict:
         """The verdict for a syscall by name; ``args`` are register values by index."""
         nr = syscall_number(arch, name)

@@ -18,9 +18,10 @@ from ..coverage import new_syscalls, updated_profile
 from ..errors import SeccompGenError
 from ..files import traces
 from ..files.atomic import check_writable
-from ..files.inputs import read_text, source_name
+from ..files.inputs import read_data, source_name
 from ..formats import NAMES as FORMAT_NAMES
 from ..formats import kinds_text
+from ..formats.bpf import ARGS_NOT_RECOVERABLE
 from ..merge import merge_traces
 from ..synthesize import ARG_POLICIES
 
@@ -70,7 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``check``."""
-    from ..files.profiles import oci_form, profile_from_text
+    from ..files.profiles import BINARY_LIMIT, oci_form, profile_from_data
     from ..recorders import LiveStats, RecordOptions, get_backend, resolve_command
     from . import console as ui
 
@@ -88,10 +89,17 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     # Read once (within the input cap; ``-`` is stdin); the text is kept only while it is needed
     # (a trace that --update merges the run into, a config.json whose linux.seccomp it
     # replaces), not held through the recording otherwise.
-    raw = read_text(args.profile, "a profile or trace")
+    data = read_data(args.profile, "a profile or trace", BINARY_LIMIT)
     source = source_name(args.profile)
-    profile, kind = profile_from_text(raw, source)
+    profile, kind = profile_from_data(data, source)
+    raw = data if isinstance(data, str) else ""
     fmt = args.format or kind
+    if args.update and isinstance(data, bytes) and any(
+            s.reason.endswith(ARGS_NOT_RECOVERABLE) for s in profile.skipped):
+        raise SeccompGenError("--update cannot rewrite this raw BPF program: its argument "
+                              "rules are not recoverable, and would be lost", path=source,
+                              hint="generate it again from its traces and this run's, which "
+                              "--trace-out writes")
     docker, config = oci_form(raw, source, rewrite=args.update) if kind == "oci" else (False, False)
     docker = docker and fmt == "oci"
     if args.update and config and fmt != "oci":
@@ -100,6 +108,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
                               hint="without --format, --update replaces only its linux.seccomp")
     if not (args.update and (fmt == "trace" or config)):
         raw = ""
+    del data
     if args.update:
         from ..formats import resolve
 

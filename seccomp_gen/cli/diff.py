@@ -27,6 +27,7 @@ from ..files.inputs import check_stdin_once
 from ..files.profiles import load_profile, skipped_summary
 from ..formats import kinds_text
 from ..libseccomp import arch_token, syscall_number
+from ..profile import Profile
 from ..synthesize import ARG_POLICIES, Policy
 
 #: Names listed per side and arch in the table view; --json always has them all.
@@ -146,7 +147,42 @@ def diff_document(path_a: str, path_b: str, arch: str | None = None,
     b, kind_b = load_profile(path_b, policy)
     side_a = {"path": path_a, "kind": kind_a, "left_out": skipped_summary(a)}
     side_b = {"path": path_b, "kind": kind_b, "left_out": skipped_summary(b)}
-    return {"a": side_a, "b": side_b, **diff(a, b, arch, names_only, exists_on)}
+    opaque = _opaque(a, b, (kind_a == "bpf", kind_b == "bpf"), arch)
+    doc = diff(a, b, arch, names_only, lambda ar, name: (ar, name) not in opaque
+               and exists_on(ar, name))
+    doc["args_not_recoverable"] = list(opaque.values())
+    doc["same"] = doc["same"] and all(o["other"] == "argument rules" for o in opaque.values())
+    return {"a": side_a, "b": side_b, **doc}
+
+
+def _opaque(a: Profile, b: Profile, bpf: tuple[bool, bool],
+            arch: str | None) -> dict[tuple[str, str], dict[str, str]]:
+    """The calls a side that is a raw BPF program (``bpf``: whether A, B is one) answers by
+    arguments it tests in ways not read back as rules
+    (:data:`~seccomp_gen.formats.bpf.ARGS_NOT_RECOVERABLE`): they are not compared by name;
+    each says what the other side has for it (equal only when that is argument rules too)."""
+    from ..formats.bpf import ARGS_NOT_RECOVERABLE
+
+    def by_args(p: Profile, is_bpf: bool) -> set[tuple[str, str]]:
+        return {(s.arch, s.name) for s in p.skipped
+                if is_bpf and s.reason.endswith(ARGS_NOT_RECOVERABLE)}
+
+    opaque_a, opaque_b = by_args(a, bpf[0]), by_args(b, bpf[1])
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for side, mine, other, theirs in (("A", opaque_a, b, opaque_b), ("B", opaque_b, a, opaque_a)):
+        for key in sorted(mine):
+            where, name = key
+            if arch and where != arch:
+                continue
+            rules = [r for r in other.rules_for(where) if r.name == name]
+            if key in theirs or any(r.conditions for r in rules):
+                what = "argument rules"
+            elif rules:
+                what = "; ".join(sorted({r.action for r in rules})) + " for any arguments"
+            else:
+                what = "no rule"
+            out.setdefault(key, {"arch": where, "syscall": name, "side": side, "other": what})
+    return dict(sorted(out.items()))
 
 
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
@@ -188,6 +224,11 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
             for t in texts:
                 out.print(f"only {side} has on {r['arch']}: {t}", soft_wrap=True,
                           highlight=False, markup=False)
+    for o in doc["args_not_recoverable"]:
+        other = "B" if o["side"] == "A" else "A"
+        out.print(f"not compared on {o['arch']}: {o['syscall']}: {o['side']} (raw BPF) answers "
+                  f"it by its arguments, and argument rules are not recoverable from BPF; "
+                  f"{other} has {o['other']}", soft_wrap=True, highlight=False, markup=False)
     if not doc["default"]["same"]:
         out.print(f"default action: A {doc['default']['a']}, B {doc['default']['b']}",
                   soft_wrap=True, highlight=False, markup=False)

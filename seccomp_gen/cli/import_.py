@@ -232,6 +232,18 @@ def read_input(path: str) -> str:
     return read_text(path, WHAT)
 
 
+def read_first(path: str, source: str | None) -> str | bytes:
+    """The first input: its text (:func:`read_input`), or the bytes of a binary file (a raw BPF
+    program) unless ``--from`` says it is a log."""
+    from ..files.inputs import read_data
+    from ..files.profiles import BINARY_LIMIT
+    from ..linux.kmsg import is_kmsg
+
+    if source is not None or (path != STDIN and is_kmsg(path)):
+        return read_input(path)
+    return read_data(path, WHAT, BINARY_LIMIT)
+
+
 def input_kind(text: str) -> str:
     """``profile``, ``audit`` or ``strace``, by sniffing (in that order)."""
     from ..formats import auditlog
@@ -287,10 +299,13 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     else:
         paths = expand_inputs(list(args.inputs))
     first = source_name(paths[0][0])
-    first_text = read_input(paths[0][0])
-    if not first_text.strip():
+    data = read_first(paths[0][0], args.source)
+    if not (data.strip() if isinstance(data, str) else data):
         raise SeccompGenError("empty file, nothing to import", path=first)
-    kind = args.source or input_kind(first_text)
+    # Binary input can only be a compiled profile (a raw BPF program): the profile reader says
+    # what it is, or why not.
+    kind = "profile" if isinstance(data, bytes) else args.source or input_kind(data)
+    first_text = data if isinstance(data, str) else ""
     if (args.exe or args.pid) and kind != "audit":
         what = "a profile" if kind == "profile" else "an strace log"
         raise SeccompGenError(f"--exe and --pid select SECCOMP audit records; this is {what}",
@@ -299,9 +314,9 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         if len(paths) > 1:
             raise SeccompGenError("import converts one profile at a time",
                                   hint="to combine traces use merge")
-        from ..files.profiles import one_family, profile_from_text
+        from ..files.profiles import one_family, profile_from_data
 
-        profile, what = profile_from_text(first_text, first, arch=args.arch)
+        profile, what = profile_from_data(data, first, arch=args.arch)
         profile = one_family(profile, args.arch or host_arch())
         fmt = args.format or "oci"
         write_profile(profile, fmt, args.output, docker=args.docker)

@@ -137,15 +137,17 @@ def _answer(action: str, mode: str, by_rule: bool) -> tuple[int, bool]:
 # --- loading ------------------------------------------------------------------------------------
 
 
-def load(profile: Profile | str | os.PathLike[str]) -> tuple[Profile, str]:
-    """A Profile and the name to show for it (its path, or ``<profile>``)."""
+def load(profile: Profile | str | os.PathLike[str]) -> tuple[Profile, str, bytes | None]:
+    """A Profile, the name to show for it (its path, or ``<profile>``) and, for a raw BPF
+    program, the program: that is loaded as it is (what bwrap would load), whatever of it could
+    be read back as rules."""
     if isinstance(profile, Profile):
-        return profile, "<profile>"
+        return profile, "<profile>", None
     from ..files.inputs import source_name
-    from ..files.profiles import load_profile
+    from ..files.profiles import load_program
 
-    prof, _ = load_profile(profile)
-    return prof, source_name(profile)
+    prof, _, program = load_program(profile)
+    return prof, source_name(profile), program
 
 
 # --- kill mode: the real filter, no tracing -------------------------------------------------------
@@ -259,7 +261,7 @@ def run(
     from ..recorders.seccomp import seccomp_unavailable
 
     check_mode(mode)
-    prof, name = load(profile)
+    prof, name, raw = load(profile)
     name = source or name
     from ..files.profiles import one_family, skipped_summary
 
@@ -271,7 +273,8 @@ def run(
     skip = skipped_summary(prof)
     load_notes = [f"{name}: {skip}"] if skip else []
     try:
-        original = export_bpf(prof)  # raises if libseccomp rejects it
+        # raises if libseccomp rejects it; a raw BPF program is what runs, as it is
+        original = raw if raw is not None else export_bpf(prof)
     except SeccompGenError as exc:
         if exc.path is None and name != "<profile>":
             exc.path = name
@@ -369,6 +372,7 @@ def _conditional_numbers(profile: Profile, host: Sequence[str]) -> frozenset[tup
 
     out = set()
     names = {(a, r.name) for r in profile.rules if r.conditions for a in r.arches}
+    names |= {(s.arch, s.name) for s in profile.skipped}  # a raw BPF program's, among them
     names |= {("x86", "socketcall"), ("x86", "ipc")}
     for arch, name in names:
         if arch not in host:

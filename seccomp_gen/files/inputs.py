@@ -101,10 +101,26 @@ def read_text(path: str | os.PathLike[str], what: str = "a trace or profile") ->
     trace``). Raises a one-line SeccompGenError naming the file for a missing, unreadable or
     oversized file, a NUL byte (binary data: ``/dev/zero`` fails in its first megabyte), or
     bytes that are not UTF-8."""
+    text = _read(path, what, None)
+    assert isinstance(text, str)
+    return text
+
+
+def read_data(path: str | os.PathLike[str], what: str, binary_limit: int) -> str | bytes:
+    """The text of ``path`` as :func:`read_text` reads it, or, for a file that is binary (a
+    NUL byte or bytes that are not UTF-8, wherever the first one is), its bytes: at most
+    ``binary_limit`` of them (the profile readers: 1 MiB; ``/dev/zero`` fails
+    there)."""
+    return _read(path, what, binary_limit)
+
+
+def _read(path: str | os.PathLike[str], what: str, binary_limit: int | None) -> str | bytes:
     name = os.fspath(path)
     source = source_name(name)
     limit = max_input()
     fh = _open(name, source, what)
+    raw: list[bytes] | None = [] if binary_limit is not None else None
+    binary = False
     try:
         try:
             st = os.fstat(fh.fileno())
@@ -129,21 +145,42 @@ def read_text(path: str | os.PathLike[str], what: str = "a trace or profile") ->
             offset, done = done, done + len(chunk)
             if limit is not None and done > limit:
                 raise _too_big(source, limit, None)
+            if raw is not None:
+                if binary_limit is not None and done > binary_limit:
+                    if binary:
+                        size = format_size(binary_limit)
+                        raise SeccompGenError(f"binary data larger than {size}, not {what}",
+                                              path=source)
+                    raw = None  # text too long to be the binary kind: read on as text
+                else:
+                    raw.append(chunk)
+            if binary:
+                continue
             nul = chunk.find(b"\0")
             try:
                 parts.append(decoder.decode(chunk))
             except UnicodeDecodeError as exc:
                 if not 0 <= nul < exc.start:
+                    if raw is not None:
+                        binary = True
+                        continue
                     raise SeccompGenError(f"byte {offset + exc.start}: not UTF-8 text, not "
                                           f"{what}", path=source) from None
             if nul >= 0:  # the first bad byte is named, whichever kind it is
+                if raw is not None:
+                    binary = True
+                    continue
                 raise SeccompGenError(f"byte {offset + nul}: a NUL byte: binary data, not {what}",
                                       path=source)
             report_progress(f"reading {source}", done, total)
         report_progress(f"reading {source}", done, done)  # done
+        if binary and raw is not None:
+            return b"".join(raw)
         try:
             parts.append(decoder.decode(b"", final=True))
         except UnicodeDecodeError:
+            if raw is not None:
+                return b"".join(raw)
             raise SeccompGenError(f"byte {done}: truncated UTF-8 at the end, not {what}",
                                   path=source) from None
     finally:

@@ -20,7 +20,7 @@ from ..errors import SeccompGenError
 from ..jsontext import loads_json
 from ..model import TRACE_FORMAT
 from ..safetext import is_syscall_name
-from .inputs import read_text, source_name
+from .inputs import read_data, source_name
 
 if TYPE_CHECKING:
     from ..formats import oci
@@ -87,6 +87,81 @@ def profile_from_text(text: str, source: str, trace_policy: Policy | None = None
     return drop_unknown(synthesize(trace, trace_policy or Policy(args="none"))), "trace"
 
 
+#: The most of a binary file the profile readers read: 1 MiB, far more than a raw BPF program
+#: the kernel loads (4096 instructions of 8 bytes), so that a longer one is named as such.
+BINARY_LIMIT = 2**20
+
+
+def profile_from_data(data: str | bytes, source: str, trace_policy: Policy | None = None, *,
+                      arch: str | None = None,
+                      caps: frozenset[str] = frozenset()) -> tuple[Profile, str]:
+    """:func:`profile_from_text` for text; for binary data (as :func:`~.inputs.read_data`
+    returns it), the compiled format it is (:func:`~seccomp_gen.formats.sniff_bytes`), read
+    back by :func:`profile_from_bpf`; a one-line error for any other binary file."""
+    if isinstance(data, str):
+        return profile_from_text(data, source, trace_policy, arch=arch, caps=caps)
+    from ..formats import sniff_bytes
+
+    try:
+        kind = sniff_bytes(data)
+    except SeccompGenError as exc:
+        exc.path = source
+        raise
+    if kind is None:
+        nul = data.find(b"\0")
+        try:
+            data.decode()
+            bad = nul
+        except UnicodeDecodeError as exc:
+            bad = min(exc.start, nul) if nul >= 0 else exc.start
+        what = "a NUL byte" if bad == nul else "not UTF-8"
+        raise SeccompGenError(f"byte {bad}: {what}: binary data, and not a seccomp BPF program "
+                              "(one begins by loading the arch), not a profile or trace",
+                              path=source)
+    return profile_from_bpf(data, source), kind
+
+
+def profile_from_bpf(data: bytes, source: str) -> Profile:
+    """The profile a raw BPF program means, found by running it (libseccomp's simulator) on
+    every number of every ABI libseccomp knows (below 1024, as the proof does), argument rules
+    read from the tests on each path and kept only where the proof agrees with the program:
+    see :func:`seccomp_gen.formats.bpf.to_profile`, and docs/formats/bpf.md."""
+    from ..formats.bpf import check_size, to_profile
+    from ..libseccomp import ARCH_BY_NAME, Simulator, name_table, prove
+
+    check_size(data, source)
+    try:
+        sim = Simulator(data)
+        tables: dict[str, dict[int, str]] = {}
+        gaps: dict[str, list[int]] = {}
+        for arch in sorted(ARCH_BY_NAME):
+            # An ABI the program kills whatever the number is not listed (x32 shares
+            # x86_64's AUDIT_ARCH: it is told by its numbers).
+            if arch != "x32" and sim.outcomes(arch, None) == {("kill", None)}:
+                continue
+            table = {nr: name for (_, nr), name in name_table([arch]).items()}
+            if not table:
+                continue
+            tables[arch] = table
+            bit = min(table) & ~0x3FF
+            gaps[arch] = [nr for nr in range(bit, max(table)) if nr not in table]
+        refuse: frozenset[tuple[str, str]] = frozenset()
+        while True:
+            profile = to_profile(sim.outcomes, tables, gaps, source, len(data) // 8,
+                                 sim.paths, refuse)
+            read = {(a, r.name) for r in profile.rules if r.conditions for a in r.arches}
+            wrong = {(m.call[0], m.name or "") for m in prove(profile, data)} & read
+            if not wrong:
+                return profile
+            refuse |= wrong  # argument rules the program does not bear out: not recoverable
+    except SeccompGenError as exc:
+        exc.path = exc.path or source
+        raise
+    except ValueError as exc:  # a rule the model refuses (two verdicts' conditions...)
+        raise SeccompGenError(f"the BPF program cannot be read as a profile: {exc}",
+                              path=source) from None
+
+
 def docker_host(arch: str | None = None, caps: frozenset[str] = frozenset()) -> oci.DockerHost:
     """This machine, for Docker's ``includes``/``excludes``: its arch (or ``arch``, for a
     profile meant for another host) and kernel release, as moby resolves them when it starts a
@@ -97,6 +172,15 @@ def docker_host(arch: str | None = None, caps: frozenset[str] = frozenset()) -> 
 
     return oci.DockerHost(arch=arch or host_arch(), release=kernel_release(),
                           caps=oci.DOCKER_DEFAULT_CAPS | caps)
+
+
+def load_program(path: str | os.PathLike[str], trace_policy: Policy | None = None, *,
+                 caps: frozenset[str] = frozenset()) -> tuple[Profile, str, bytes | None]:
+    """:func:`load_profile`, and for a raw BPF program its bytes as well: what ``run`` loads
+    as it is: a read-back profile may lack argument rules it could not follow."""
+    data = read_data(path, "a profile or trace", BINARY_LIMIT)
+    profile, kind = profile_from_data(data, source_name(path), trace_policy, caps=caps)
+    return profile, kind, data if isinstance(data, bytes) else None
 
 
 def load_profile(path: str | os.PathLike[str], trace_policy: Policy | None = None, *,
@@ -110,8 +194,8 @@ def load_profile(path: str | os.PathLike[str], trace_policy: Policy | None = Non
     every listed arch, so against OCI they differ on the other arches: use ``diff --arch``.)
     ``caps``: Docker's ``includes``/``excludes`` are read for a container with these
     capabilities added to Docker's default set."""
-    text = read_text(path, "a profile or trace")
-    return profile_from_text(text, source_name(path), trace_policy, caps=caps)
+    profile, kind, _ = load_program(path, trace_policy, caps=caps)
+    return profile, kind
 
 
 #: How :func:`drop_unknown` says why it left a rule out.
@@ -208,8 +292,9 @@ def _verdicts(p: Profile) -> tuple[object, ...]:
 
 
 def profile_text(profile: Profile, fmt: str, output: str, *,
-                 docker: bool = False) -> tuple[Profile, str]:
-    """Emit and prove: the profile that will be written and the text of its file.
+                 docker: bool = False) -> tuple[Profile, str | bytes]:
+    """Emit and prove: the profile that will be written and the text of its file (the bytes,
+    for a compiled format).
 
     Names libseccomp does not know are left out and listed as skipped (the one rule of
     :func:`drop_unknown`), never written raw; the text must read back
@@ -219,25 +304,49 @@ def profile_text(profile: Profile, fmt: str, output: str, *,
     from ..libseccomp import export_bpf, prove, tuned, validate
 
     profile = tuned(drop_unknown(profile))
-    text = emit(profile, fmt, docker=docker, output=output)
-    # Check what the file says, read back, not the model: that also proves the emitter.
-    back = parse(text, fmt, output)
+    f = resolve(fmt, docker)
     meant = as_written(profile, fmt, docker=docker)
-    if _verdicts(back) != _verdicts(meant):
-        raise SeccompGenError(f"the {fmt} text does not read back as the profile it was made "
-                              "from; nothing was written", path=output,
-                              hint="this is a bug in seccomp-gen: please report it")
-    validate(back)
+    text: str | bytes
+    if f.compiled:
+        program = text = export_bpf(profile, enosys=f.enosys)
+        _check_compiled_read_back(meant, profile_from_bpf(program, output), fmt, output)
+    else:
+        text = emit(profile, fmt, docker=docker, output=output)
+        # Check what the file says, read back, not the model: that also proves the emitter.
+        back = parse(text, fmt, output)
+        if _verdicts(back) != _verdicts(meant):
+            raise SeccompGenError(f"the {fmt} text does not read back as the profile it was "
+                                  "made from; nothing was written", path=output,
+                                  hint="this is a bug in seccomp-gen: please report it")
+        validate(back)
+        program = export_bpf(back, enosys=f.enosys)
     # What the consumer will load (the file, compiled, behind the consumer's own ENOSYS stub
     # if it adds one) must do what the profile means.
-    enosys = resolve(fmt, docker).enosys
-    wrong = prove(meant, export_bpf(back, enosys=enosys), enosys=enosys)
+    wrong = prove(meant, program, enosys=f.enosys)
     if wrong:
         raise SeccompGenError(f"the compiled {fmt} filter does not do what the profile says "
                               f"({len(wrong)} call{'s' if len(wrong) != 1 else ''}, e.g. "
                               f"{wrong[0].text()}); nothing was written", path=output,
                               hint="this is a bug in seccomp-gen or libseccomp: please report it")
     return profile, text
+
+
+def _check_compiled_read_back(meant: Profile, back: Profile, fmt: str, output: str) -> None:
+    """A compiled file read back (:func:`profile_from_bpf`) must say what ``meant`` says; a
+    call whose argument rules could not be read back comes back as skipped, and only a call
+    that has argument rules may."""
+    from ..formats.bpf import ARGS_NOT_RECOVERABLE
+    from ..profile import normalize
+
+    conditional = {(a, r.name) for r in meant.rules if r.conditions for a in r.arches}
+    opaque = {(s.arch, s.name) for s in back.skipped if s.reason.endswith(ARGS_NOT_RECOVERABLE)}
+    plain = normalize(replace(meant, rules=tuple(
+        replace(r, arches=tuple(a for a in r.arches if (a, r.name) not in opaque))
+        for r in meant.rules if any((a, r.name) not in opaque for a in r.arches))))
+    if _verdicts(back) != _verdicts(plain) or not opaque <= conditional:
+        raise SeccompGenError(f"the compiled {fmt} program does not read back as the profile "
+                              "it was made from; nothing was written", path=output,
+                              hint="this is a bug in seccomp-gen or libseccomp: please report it")
 
 
 def oci_form(text: str, source: str, *, rewrite: bool = False) -> tuple[bool, bool]:

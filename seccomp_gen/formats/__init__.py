@@ -54,10 +54,14 @@ class Format:
     #: ``table``: seccomp-gen's own stub (the Python table's ``apply()``). The proof of a
     #: written file follows it.
     enosys: str = "table"
+    #: A binary format compiled by libseccomp (raw BPF): ``files/profiles`` makes its bytes
+    #: and reads them back (the module's ``sniff_bytes`` and ``to_profile``), since formats
+    #: never import libseccomp; its ``sniff(text)`` is False.
+    compiled: bool = False
 
 
-#: The formats, in the order ``--help`` lists them and files are sniffed (the last one is the
-#: fallback for text no other format claims).
+#: The formats, in the order ``--help`` lists them and files are sniffed (the last text format
+#: is the fallback for text no other format claims).
 FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("oci", "oci", "OCI runtime-spec linux.seccomp JSON (runc, crun, podman, Docker, "
            "Kubernetes' localhost profiles)", ".json", "OCI/Docker JSON", per_arch=False,
@@ -77,16 +81,24 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
            enosys="none"),
     Format("python", "python_table", "an importable Python module: the table and apply() "
            "(pyseccomp)", ".py", "Python table"),
+    Format("bpf", "bpf", "the raw classic-BPF program libseccomp compiles (bwrap --seccomp FD, "
+           "systemd-nspawn-style loaders)", ".bpf", "raw BPF program", compiled=True),
 )}
 
 #: The ``--format`` choices.
 NAMES: tuple[str, ...] = tuple(name for name, f in FORMATS.items() if f.choice)
+#: The text formats among the choices, in sniffing order (the last is the fallback).
+TEXT_NAMES: tuple[str, ...] = tuple(name for name in NAMES if not FORMATS[name].compiled)
 
 
 class _Module(Protocol):
     def parse(self, text: str, source: str) -> Profile: ...
 
     def sniff(self, text: str) -> bool: ...
+
+
+class _Compiled(Protocol):
+    def sniff_bytes(self, data: bytes) -> bool: ...
 
 
 def _or_list(items: Sequence[str]) -> str:
@@ -125,6 +137,8 @@ def emit(profile: Profile, fmt: str, *, docker: bool = False, output: str | None
     """The profile as the text of format ``fmt``; ``output``: the file it is for, which a
     format that names its profile (:attr:`Format.named`) takes the name from."""
     f = resolve(fmt, docker)
+    if f.compiled:
+        raise SeccompGenError(f"the {fmt} format is compiled, not emitted as text")
     emitter: Callable[..., str] = getattr(_module(f), f.emit)
     return emitter(profile, output=output) if f.named else emitter(profile)
 
@@ -165,11 +179,21 @@ def claims(text: str) -> bool:
 def sniff(text: str) -> str:
     """The format of a profile file, from its first bytes (the last format is the fallback);
     a one-line error for a file that is plainly another version of one."""
-    for name in NAMES[:-1]:
+    for name in TEXT_NAMES[:-1]:
         if _module(FORMATS[name]).sniff(text):
             return name
-    return NAMES[-1]
+    return TEXT_NAMES[-1]
 
 
-__all__ = ["FORMATS", "NAMES", "Format", "as_written", "choices_text", "claims", "consumer_notes",
-           "emit", "kinds_text", "parse", "resolve", "sniff"]
+def sniff_bytes(data: bytes) -> str | None:
+    """The compiled format whose file ``data`` (binary: it has a NUL byte) is, or None; a
+    one-line error for one plainly cut short."""
+    for name in NAMES:
+        fmt = FORMATS[name]
+        if fmt.compiled and cast(_Compiled, _module(fmt)).sniff_bytes(data):
+            return name
+    return None
+
+
+__all__ = ["FORMATS", "NAMES", "TEXT_NAMES", "Format", "as_written", "choices_text", "claims",
+           "consumer_notes", "emit", "kinds_text", "parse", "resolve", "sniff", "sniff_bytes"]

@@ -4,7 +4,9 @@ Pure (struct only). The assembler resolves symbolic jumps, for the short hand-wr
 seccomp-gen puts in front of libseccomp's (the notify handover key, the enforce poison numbers,
 the in-process recorder's filter, the log backend's probe). The interpreter covers what
 libseccomp emits (loads of ``seccomp_data`` words, scratch memory, ALU with constants, conditional
-jumps, returns), so a compiled profile's verdict can be computed for any call without loading it.
+jumps, returns), so a compiled profile's verdict can be computed for any call without loading it;
+and it walks a program with the arguments unknown (:func:`outcomes`, :func:`paths`), to read a raw
+BPF file back as the rules it means.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..errors import SeccompGenError
 
@@ -107,6 +110,55 @@ def seccomp_data(audit_arch: int, nr: int, args: Sequence[int] = (), ip: int = 0
     return struct.pack("=IIQ6Q", nr & 0xFFFFFFFF, audit_arch, ip & (2**64 - 1), *full[:6])
 
 
+def _alu(code: int, a: int, src: int) -> int:
+    """One BPF_ALU instruction on 32-bit values."""
+    m32 = 0xFFFFFFFF
+    op = code & 0xF0
+    if op == 0x00:
+        return (a + src) & m32
+    if op == 0x10:
+        return (a - src) & m32
+    if op == 0x20:
+        return (a * src) & m32
+    if op == 0x30:
+        return a // src if src else 0
+    if op == 0x40:
+        return a | src
+    if op == 0x50:
+        return a & src
+    if op == 0x60:
+        return (a << (src & 31)) & m32
+    if op == 0x70:
+        return a >> (src & 31)
+    if op == 0x80:
+        return (-a) & m32
+    if op == 0x90:
+        return a % src if src else 0
+    if op == 0xA0:
+        return a ^ src
+    raise SeccompGenError(f"unsupported BPF alu {code:#x}")
+
+
+def _taken(code: int, a: int, src: int) -> bool:
+    """Whether a conditional BPF_JMP jumps to ``jt``."""
+    taken = {0x10: a == src, 0x20: a > src, 0x30: a >= src, 0x40: bool(a & src)}.get(code & 0xF0)
+    if taken is None:
+        raise SeccompGenError(f"unsupported BPF jump {code:#x}")
+    return taken
+
+
+_V = TypeVar("_V")
+
+
+def _misc(code: int, a: _V, x: _V) -> tuple[_V, _V]:
+    """BPF_MISC: TAX or TXA; returns the new (A, X)."""
+    if code & 0xF8 == 0x00:
+        return a, a
+    if code & 0xF8 == 0x80:
+        return x, x
+    raise SeccompGenError(f"unsupported BPF misc {code:#x}")
+
+
 def run_bpf(program: Sequence[Insn], data: bytes) -> int:
     """Run a seccomp classic-BPF program on ``data``; returns the 32-bit return value."""
     return run_counted(program, data)[0]
@@ -152,52 +204,18 @@ def run_counted(program: Sequence[Insn], data: bytes) -> tuple[int, int]:
         elif cls == 0x03:  # BPF_STX
             mem[ins.k] = x
         elif cls == 0x04:  # BPF_ALU
-            op = ins.code & 0xF0
-            src = x if ins.code & 0x08 else ins.k
-            if op == 0x00:
-                a = (a + src) & m32
-            elif op == 0x10:
-                a = (a - src) & m32
-            elif op == 0x20:
-                a = (a * src) & m32
-            elif op == 0x30:
-                a = a // src if src else 0
-            elif op == 0x40:
-                a |= src
-            elif op == 0x50:
-                a &= src
-            elif op == 0x60:
-                a = (a << (src & 31)) & m32
-            elif op == 0x70:
-                a >>= src & 31
-            elif op == 0x80:
-                a = (-a) & m32
-            elif op == 0x90:
-                a = a % src if src else 0
-            elif op == 0xA0:
-                a ^= src
-            else:
-                raise SeccompGenError(f"unsupported BPF alu {ins.code:#x}")
+            a = _alu(ins.code, a, x if ins.code & 0x08 else ins.k)
         elif cls == 0x05:  # BPF_JMP
             op = ins.code & 0xF0
             src = x if ins.code & 0x08 else ins.k
             if op == 0x00:
                 pc += ins.k
                 continue
-            taken = {0x10: a == src, 0x20: a > src, 0x30: a >= src,
-                     0x40: bool(a & src)}.get(op)
-            if taken is None:
-                raise SeccompGenError(f"unsupported BPF jump {ins.code:#x}")
-            pc += ins.jt if taken else ins.jf
+            pc += ins.jt if _taken(ins.code, a, src) else ins.jf
         elif cls == 0x06:  # BPF_RET
             return (a if ins.code & 0x18 == 0x10 else ins.k) & m32, step + 1
         else:  # BPF_MISC
-            if ins.code & 0xF8 == 0x00:
-                x = a
-            elif ins.code & 0xF8 == 0x80:
-                a = x
-            else:
-                raise SeccompGenError(f"unsupported BPF misc {ins.code:#x}")
+            a, x = _misc(ins.code, a, x)
     raise SeccompGenError("BPF program did not return")
 
 
@@ -257,3 +275,183 @@ def kernel_caches_allow(program: Sequence[Insn], audit_arch: int, nr: int) -> bo
         else:
             return False
     return False
+
+
+#: One test a path through a filter passed: ``(args[index] & mask) == value`` is ``holds``.
+Test = tuple[int, int, int, bool]
+#: A word of ``seccomp_data`` the walk does not know: (its offset, the mask ANDed into it);
+#: offset -1 for a value computed from one some other way.
+_Sym = tuple[int, int]
+#: A test on the path: ``(word at offset & mask) == value`` is ``holds``.
+_WordTest = tuple[int, int, int, bool]
+
+
+class _Unfollowable(Exception):
+    """The program does something with an unknown word a strict walk cannot record."""
+
+
+def _decided(tests: tuple[_WordTest, ...], offset: int, mask: int, value: int) -> bool | None:
+    """Whether the tests a path passed decide ``(word & mask) == value``."""
+    km = kv = 0
+    for o, m, v, holds in tests:
+        if o != offset:
+            continue
+        if holds:
+            km, kv = km | m, kv | v
+        elif (m, v) == (mask, value):
+            return False
+    if km & mask == mask:
+        return kv & mask == value
+    if (kv ^ value) & km & mask:
+        return False  # contradicts what the path knows
+    return None
+
+
+def _walk(program: Sequence[Insn], known: dict[int, int], strict: bool,
+          limit: int = 1 << 16) -> list[tuple[int | None, tuple[_WordTest, ...]]]:
+    """Every way through the program with the words of ``seccomp_data`` in ``known`` known
+    and the others not: each path's return value (None: computed from an unknown word) and the
+    equality tests (``jeq``, ``jset``, under an ``and`` mask) it passed on unknown words; paths
+    whose tests contradict each other are left out. Any other use of an unknown word takes both
+    ways unrecorded, or with ``strict`` raises :class:`_Unfollowable`, as does a walk longer
+    than ``limit`` steps."""
+    Value = int | _Sym
+    found: list[tuple[int | None, tuple[_WordTest, ...]]] = []
+    State = tuple[int, Value, Value, tuple[Value, ...], tuple[_WordTest, ...]]
+    todo: list[State] = [(0, 0, 0, (0,) * 16, ())]
+    seen: set[State] = set()
+
+    def unfollowable() -> _Sym:
+        if strict:
+            raise _Unfollowable
+        return (-1, 0)
+
+    while todo:
+        state = todo.pop()
+        if state in seen:
+            continue
+        seen.add(state)
+        if len(seen) > limit:
+            raise _Unfollowable if strict else SeccompGenError(
+                "BPF program has too many paths to follow")
+        pc, a, x, mem, tests = state
+        if not 0 <= pc < len(program):
+            raise SeccompGenError(f"BPF program runs off its end at {pc}")
+        ins = program[pc]
+        cls = ins.code & 0x07
+        nxt = pc + 1
+        if cls == 0x00:  # BPF_LD
+            mode = ins.code & 0xE0
+            if mode == 0x20 and ins.code & 0x18 == 0x00:
+                a = known.get(ins.k, (ins.k, 0xFFFFFFFF))
+            elif mode == 0x00:
+                a = ins.k
+            elif mode == 0x60:
+                a = mem[ins.k & 15]
+            elif mode == 0x80:
+                a = 64
+            else:
+                raise SeccompGenError(f"unsupported BPF load {ins.code:#x}")
+        elif cls == 0x01:  # BPF_LDX
+            mode = ins.code & 0xE0
+            x = ins.k if mode == 0x00 else mem[ins.k & 15] if mode == 0x60 else 64
+        elif cls in (0x02, 0x03):  # BPF_ST, BPF_STX
+            mem = (*mem[:ins.k & 15], a if cls == 0x02 else x, *mem[(ins.k & 15) + 1:])
+        elif cls == 0x04:  # BPF_ALU
+            src = x if ins.code & 0x08 else ins.k
+            if isinstance(a, int) and isinstance(src, int):
+                a = _alu(ins.code, a, src)
+            elif isinstance(a, tuple) and a[0] >= 0 and isinstance(src, int) \
+                    and ins.code & 0xF0 == 0x50:
+                a = (a[0], a[1] & src)  # and: a mask on the word
+            else:
+                a = unfollowable()
+        elif cls == 0x05:  # BPF_JMP
+            op = ins.code & 0xF0
+            src = x if ins.code & 0x08 else ins.k
+            if op == 0x00:
+                todo.append((nxt + ins.k, a, x, mem, tests))
+                continue
+            if isinstance(a, int) and isinstance(src, int):
+                todo.append((nxt + (ins.jt if _taken(ins.code, a, src) else ins.jf), a, x, mem,
+                             tests))
+                continue
+            test: tuple[int, int, int] | None = None
+            sense = True
+            if isinstance(a, tuple) and a[0] >= 0 and isinstance(src, int):
+                if op == 0x10:  # jeq: (w & mask) == src
+                    test = (a[0], a[1], src) if not src & ~a[1] else None
+                    if test is None:  # bits the mask cleared: never equal
+                        todo.append((nxt + ins.jf, a, x, mem, tests))
+                        continue
+                elif op == 0x40:  # jset: (w & mask & src) != 0
+                    test, sense = (a[0], a[1] & src, 0), False
+            if test is None:
+                unfollowable()
+                todo += [(nxt + ins.jt, a, x, mem, tests), (nxt + ins.jf, a, x, mem, tests)]
+                continue
+            now = _decided(tests, *test)
+            for holds, jump in ((sense, ins.jt), (not sense, ins.jf)):
+                if now is None:
+                    todo.append((nxt + jump, a, x, mem, (*tests, (*test, holds))))
+                elif now == holds:
+                    todo.append((nxt + jump, a, x, mem, tests))
+            continue
+        elif cls == 0x06:  # BPF_RET
+            if ins.code & 0x18 != 0x10:
+                found.append((ins.k, tests))
+            elif isinstance(a, int):
+                found.append((a, tests))
+            else:
+                unfollowable()
+                found.append((None, tests))
+            continue
+        else:  # BPF_MISC
+            a, x = _misc(ins.code, a, x)
+        todo.append((nxt, a, x, mem, tests))
+    return found
+
+
+def outcomes(program: Sequence[Insn], audit_arch: int,
+             nr: int | None) -> frozenset[int | None]:
+    """Every value the program can return for syscall ``nr`` of ``audit_arch`` over all
+    instruction pointers and arguments (``nr`` None: over all numbers too): one value means
+    the verdict does not depend on them.
+
+    The program is walked with the arch (and number) known and every other word of
+    ``seccomp_data`` unknown; a jump on an unknown value takes both ways unless the path's own
+    equality tests decide it (so the answer may include returns no real arguments reach,
+    never miss one). ``None`` in the result: a return of a value computed from them."""
+    known = {ARCH: audit_arch & 0xFFFFFFFF}
+    if nr is not None:
+        known[NR] = nr & 0xFFFFFFFF
+    return frozenset(value for value, _ in _walk(program, known, strict=False))
+
+
+def paths(program: Sequence[Insn], audit_arch: int,
+          nr: int) -> list[tuple[int, tuple[Test, ...]]] | None:
+    """Every way through the program for syscall ``nr`` of ``audit_arch``: each path's return
+    value and the argument tests it passed (:data:`Test`, 64-bit masks), for a program that
+    tests arguments only by equality under a mask (``jeq``, ``jset``, ``and``: what libseccomp
+    emits for EQ and MASKED_EQ); paths whose tests contradict each other are left out. None
+    when the program does anything else with an argument (a range compare, arithmetic) or
+    reads the instruction pointer."""
+    import sys
+
+    known = {ARCH: audit_arch & 0xFFFFFFFF, NR: nr & 0xFFFFFFFF}
+    try:
+        walked = _walk(program, known, strict=True)
+    except _Unfollowable:
+        return None
+    out: list[tuple[int, tuple[Test, ...]]] = []
+    for value, tests in walked:
+        converted = []
+        for offset, mask, v, holds in tests:
+            if not ARGS <= offset < ARGS + 48 or value is None:
+                return None  # the instruction pointer
+            index, half = divmod(offset - ARGS, 8)
+            shift = 32 if (half == 4) == (sys.byteorder == "little") else 0
+            converted.append((index, mask << shift, v << shift, holds))
+        assert value is not None
+        out.append((value, tuple(converted)))
+    return out

@@ -3,9 +3,9 @@
 A runtime loads the seccomp filter shortly before it execs the workload, so the filter must also
 allow what the runtime does in between, although no trace of the workload shows it. Each entry
 carries a one-line reason; "measured" ones were seen on Debian 12 (runc 1.1.5, crun 1.8.1, LXC
-5.0.2, Docker 20.10.24, podman 4.3.1) and are proven by the consumer tests (under a kill-process
-default, leaving one out kills the container), the rest are what the runtime is known to run in
-that window. Pure data.
+5.0.2, Docker 20.10.24, podman 4.3.1, bubblewrap 0.8.0) and are proven by the consumer tests
+(under a kill-process default, leaving one out kills the container), the rest are what the
+runtime is known to run in that window. Pure data.
 
 How much a runtime does after the filter depends on ``noNewPrivileges``. With ``true`` (``runc
 spec``'s default) runc and crun load it just before execve; with ``false``, the default of
@@ -14,6 +14,11 @@ before dropping capabilities and switching user, and need those calls too. ``run
 are the runtimes at those defaults; ``runc-nnp`` and ``crun-nnp`` the smaller sets for
 ``noNewPrivileges: true``. Docker and podman start runc init the same way (measured: the same
 calls), so ``docker`` and ``podman`` are ``runc``; podman with crun takes ``crun``.
+
+bubblewrap loads the filter (``--seccomp FD``) twice: in the workload's process, right before
+its execvp, and, with ``--unshare-pid`` (``--unshare-all``), in its own PID 1, which then only
+waits for the workload and reports its exit status: ``bwrap`` is that init's calls and the
+execve. ``--baseline auto`` never picks it (a trace does not say it ran under bubblewrap).
 """
 
 from __future__ import annotations
@@ -79,6 +84,22 @@ _CRUN: Final[dict[str, str]] = {
     "write": f"crun syncs with its parent, {_PRIVS} (measured)",
 }
 
+#: bubblewrap 0.8.0 (Debian 12) after it loads the filter, measured with strace -f on
+#: ``bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc --seccomp 3 -- CMD 3<p.bpf``
+#: (bubblewrap.c: ``do_init`` and the end of ``main``).
+_BWRAP: Final[dict[str, str]] = {
+    "execve": "bwrap execvp()s the workload right after loading the filter; each directory of "
+              "PATH is one try (measured)",
+    "wait4": "bwrap's PID 1 (--unshare-pid) reaps the workload and every orphan until none "
+             "is left; without it bwrap fails with 'init wait(): Operation not permitted' "
+             "(measured)",
+    "write": "bwrap's PID 1 writes the workload's exit status to its monitor's eventfd "
+             "(measured)",
+    "close": "bwrap's PID 1 closes its --lock-file fds before exiting (measured with "
+             "--lock-file)",
+    "exit_group": "bwrap's PID 1 exits with the workload's status (measured)",
+}
+
 #: runtime name -> {syscall name: reason}
 BASELINES: Final[dict[str, dict[str, str]]] = {
     "none": {},
@@ -88,6 +109,7 @@ BASELINES: Final[dict[str, dict[str, str]]] = {
     "podman": _RUNC,
     "crun": _CRUN,
     "crun-nnp": _CRUN_NNP,
+    "bwrap": _BWRAP,
     "lxc": {
         # lxc-execute's built-in init (LXC 5.0), from loading the filter to the workload's execve,
         # and while it waits for the workload.

@@ -50,6 +50,8 @@ BAD: dict[str, bytes | str | None] = {
     "python-errno": "DEFAULT_ACTION = 'errno'\nDEFAULT_ERRNO = 'one'\nARCHITECTURES = "
                     "('x86_64',)\nRULES = ()\n",
     "too-big": LS_TRACE.read_text(),  # with SECCOMP_GEN_MAX_INPUT=1K
+    # a raw BPF program (``ld [4]`` first) cut short in its second instruction
+    "bpf-truncated": b"\x20\x00\x00\x00\x04\x00\x00\x00\x15\x00\x01",
 }
 
 

@@ -40,7 +40,7 @@ from seccomp_gen.cli.import_ import import_strace
 from seccomp_gen.errors import SeccompGenError
 from seccomp_gen.files import traces
 from seccomp_gen.files.profiles import load_profile
-from seccomp_gen.formats import NAMES as FORMATS
+from seccomp_gen.formats import TEXT_NAMES as FORMATS
 from seccomp_gen.formats import emit, parse, tracefile
 from seccomp_gen.libseccomp import compile_profile
 from seccomp_gen.model import Trace
