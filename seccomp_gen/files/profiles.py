@@ -38,11 +38,11 @@ def kind_of(text: str) -> str:
     of another version)."""
     if _TRACE_HEAD.match(text):
         return "trace"
-    from ..formats import NAMES, sniff
+    from ..formats import TEXT_NAMES, sniff
 
     kind = sniff(text)
     # A unit file may begin with "[Service]"; text no format claims (the fallback) may not.
-    if kind == NAMES[-1] and text.lstrip().startswith("["):
+    if kind == TEXT_NAMES[-1] and text.lstrip().startswith("["):
         raise SeccompGenError("a JSON array, not a profile or trace (a profile is a JSON object)")
     return kind
 
