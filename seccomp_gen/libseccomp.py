@@ -447,19 +447,24 @@ def validate(profile: Profile) -> None:
 
 
 def recording_filter(known: Profile | None, arches: Sequence[str],
-                     action: str) -> tuple[bytes, list[str]]:
+                     action: str, *, answer: bool = False) -> tuple[bytes, list[str]]:
     """The BPF program a recorder loads: ``action`` (``trace``, ``log`` or ``notify``, also for
     the ABIs not listed) for every call on every arch of ``arches``, except what ``known``
-    allows (its allow rules, with their conditions). Returns the program and notes on how
-    ``known`` was applied. Raises RecordError when libseccomp cannot build it or it is too
+    allows (its allow rules, with their conditions) and, with ``answer``, what it answers with
+    an errno (``run`` answers those itself, and lists them). Returns the program and notes on
+    how ``known`` was applied. Raises RecordError when libseccomp cannot build it or it is too
     long to load."""
     value = RECORDING_ACTIONS[action]
     refused: list[str] = []
 
     def allowed(arch: str) -> Iterable[Rule]:
+        # With ``answer``, what ``known`` answers with an errno (clone3 -> ENOSYS) is answered
+        # so while recording, so that the workload takes the path it takes under the profile
+        # (glibc's clone(2) fallback, QEMU's epoll without io_uring) and ``check`` sees it.
         if known is None:
             return ()
-        return [r for r in known.rules_for(arch) if r.action == "allow"]
+        actions = ("allow", "errno") if answer else ("allow",)
+        return [r for r in known.rules_for(arch) if r.action in actions]
 
     try:
         program = export(build(arches, value, allowed, badarch=value, optimize=True,

@@ -40,6 +40,15 @@ ARCH_POLICIES: tuple[str, ...] = ("observed", "family")
 #: ``--baseline auto``: the runtime the trace's header names (``record --container``), else none.
 AUTO_BASELINE = "auto"
 
+#: io_uring's calls. A ring runs reads, writes, opens, connects... inside the kernel, where no
+#: seccomp filter sees them, so allowing io_uring_setup lets a program past every other rule.
+IO_URING: tuple[str, ...] = ("io_uring_setup", "io_uring_enter", "io_uring_register")
+#: ``--io-uring``: allow recorded io_uring calls (the default: the profile must run what was
+#: recorded), or answer them with ENOSYS: programs then fall back to plain calls, as on kernels
+#: built without io_uring, which the profile sees, but that path was not recorded (QEMU then
+#: uses epoll): run ``check --update`` on the workload to add it.
+IO_URING_POLICIES: tuple[str, ...] = ("allow", "enosys")
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -50,8 +59,12 @@ class Policy:
     errno: int = ERRNO_EPERM
     baseline: str = AUTO_BASELINE
     arches: str = "observed"
+    io_uring: str = "allow"
 
     def __post_init__(self) -> None:
+        if self.io_uring not in IO_URING_POLICIES:
+            raise SeccompGenError(f"unknown io_uring policy {self.io_uring!r}",
+                                  hint=f"use one of {', '.join(IO_URING_POLICIES)}")
         if self.arches not in ARCH_POLICIES:
             raise SeccompGenError(f"unknown arch policy {self.arches!r}",
                                   hint=f"use one of {', '.join(ARCH_POLICIES)}")
@@ -252,7 +265,7 @@ def _provenance(trace: Trace, policy: Policy) -> list[str]:
                                        else "")
     lines = [
         f"seccomp-gen profile: args={policy.args} default={default} baseline={policy.baseline} "
-        f"arches={policy.arches}",
+        f"arches={policy.arches}" + (" io_uring=enosys" if policy.io_uring == "enosys" else ""),
         f"host {h.host_arch}, kernel {h.kernel}, libseccomp {h.libseccomp}, backend {h.backend}"
         + (f", pinned to cpu {h.pinned_cpu}" if h.pinned_cpu is not None else ""),
     ]
@@ -291,6 +304,25 @@ def _baseline_rules(rules: list[Rule], host: str, policy: Policy) -> list[Rule]:
     return out
 
 
+def _io_uring_rules(recorded: list[SyscallRecord], policy: Policy, notes: list[str]
+                    ) -> list[Rule]:
+    """ENOSYS for the io_uring calls the trace made (``--io-uring enosys``), so that the
+    program falls back to calls the profile sees; the note says so."""
+    if not recorded:
+        return []
+    names = ", ".join(sorted({r.name for r in recorded}))
+    notes.append(f"{names} answered with ENOSYS though recorded (--io-uring enosys): io_uring "
+                 "runs its operations where no seccomp filter sees them; programs fall back to "
+                 "plain calls the recording may lack: run seccomp-gen check --update on the "
+                 "workload")
+    if policy.default_action == "errno" and policy.errno == ERRNO_ENOSYS:
+        return []
+    return [Rule(r.name, (r.arch,), action="errno", errno=ERRNO_ENOSYS,
+                 comment="observed; io_uring's operations are out of a filter's sight: ENOSYS "
+                 "makes programs fall back to plain calls")
+            for r in recorded]
+
+
 def synthesize(trace: Trace, policy: Policy | None = None) -> Profile:
     """The minimal profile that allows everything ``trace`` observed, under ``policy``."""
     policy = policy or Policy()
@@ -300,14 +332,19 @@ def synthesize(trace: Trace, policy: Policy | None = None) -> Profile:
     notes: list[str] = []
     skipped: list[Skipped] = []
     rules: list[Rule] = []
+    uring: list[SyscallRecord] = []
     for rec in trace.syscalls:
         if not _nameable(rec):
             skipped.append(Skipped(rec.arch, rec.name, _skip_reason(rec, h.libseccomp)))
             continue
         if rec.name == "clone3":
             continue
+        if rec.name in IO_URING and policy.io_uring == "enosys":
+            uring.append(rec)
+            continue
         rules.extend(_rules_for_record(rec, policy, len(h.run_names)))
     rules.extend(_clone3_rules(trace, policy, notes))
+    rules.extend(_io_uring_rules(uring, policy, notes))
     observed_arches = {r.arch for r in trace.syscalls if _nameable(r)}
     host = h.host_arch
     rules = _baseline_rules(rules, host, policy)

@@ -19,7 +19,13 @@ from ..formats import NAMES as FORMATS
 from ..formats import kinds_text, resolve
 from ..merge import merge_traces
 from ..profile import ACTIONS, ERRNO_EPERM, Profile
-from ..synthesize import ARCH_POLICIES, ARG_POLICIES, AUTO_BASELINE, synthesize
+from ..synthesize import (
+    ARCH_POLICIES,
+    ARG_POLICIES,
+    AUTO_BASELINE,
+    IO_URING_POLICIES,
+    synthesize,
+)
 from ..syscalls.baselines import NAMES as BASELINE_NAMES
 from .options import policy_of
 
@@ -54,6 +60,10 @@ def add_arguments(gen: argparse.ArgumentParser) -> None:
                      help="which ABIs the profile lists: observed (those the traces used; "
                      "calls of the others are killed; default) or family (every ABI of the "
                      "host's family)")
+    gen.add_argument("--io-uring", choices=IO_URING_POLICIES, default="allow",
+                     help="recorded io_uring calls: allowed (default) or answered with ENOSYS "
+                     "(io_uring runs its operations where no filter sees them; programs fall "
+                     "back to plain calls, which check --update then adds)")
     gen.add_argument("--baseline", choices=(AUTO_BASELINE, *BASELINE_NAMES),
                      default=AUTO_BASELINE,
                      help="also allow what this runtime does after loading the filter (default: "

@@ -49,4 +49,5 @@ def policy_of(args: argparse.Namespace) -> Policy:
                   default_action=getattr(args, "default_action", "errno"),
                   errno=getattr(args, "errno", ERRNO_EPERM),
                   baseline=getattr(args, "baseline", "auto"),
-                  arches=getattr(args, "arches", "observed"))
+                  arches=getattr(args, "arches", "observed"),
+                  io_uring=getattr(args, "io_uring", "allow"))

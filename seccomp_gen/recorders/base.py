@@ -185,9 +185,15 @@ def known_notes(options: RecordOptions, arches: Sequence[str], how: str) -> list
 
     allowed = sum(len(known.names(a)) for a in arches)
     source = options.known_source or "the known profile"
-    return [f"known syscalls were not recorded: the {allowed} (arch, syscall) pairs that "
-            f"{source} allows on {', '.join(sort_arches(known.architectures))} {how} "
-            "(argument conditions honoured); this trace holds only the rest"]
+    notes = [f"known syscalls were not recorded: the {allowed} (arch, syscall) pairs that "
+             f"{source} allows on {', '.join(sort_arches(known.architectures))} {how} "
+             "(argument conditions honoured); this trace holds only the rest"]
+    answered = sorted({f"{r.name} -> errno {r.errno}" for a in arches for r in known.rules_for(a)
+                       if r.action == "errno"})
+    if answered:
+        notes.append(f"answered as {source} answers them, unrecorded, so that the workload took "
+                     f"the path it takes under the profile: {', '.join(answered)}")
+    return notes
 
 
 def recording_filter(options: RecordOptions, how: str,
@@ -201,5 +207,5 @@ def recording_filter(options: RecordOptions, how: str,
 
     arches = host_arches()
     notes = known_notes(options, arches, how)
-    program, filter_notes = build(options.known, arches, action)
+    program, filter_notes = build(options.known, arches, action, answer=True)
     return program, notes + filter_notes

@@ -10,6 +10,8 @@ import pytest
 from helpers.cli import cli_text, one_error_line
 from helpers.record import trace_names
 
+from seccomp_gen.recorders import KNOWN_BACKENDS
+
 CHECKED = ["sh", "-c", "cat /etc/hostname >/dev/null; exit 0"]
 
 
@@ -146,3 +148,29 @@ def test_check_quiet_prints_only_the_result_line(profile: Path, tmp_path: Path) 
     loud = cli_text("check", "--profile", profile, "--", *CHECKED).stderr.splitlines()
     assert loud[0].startswith(f"{profile}: 2 syscall(s)")  # then one line per syscall
     assert loud[1].startswith("  x86_64 openat (") and loud[2].startswith("  x86_64 read (")
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("backend", KNOWN_BACKENDS)
+def test_check_runs_the_path_the_profile_makes(backend: str, cbuild, tmp_path: Path) -> None:
+    """A profile answering the recorded io_uring_setup with ENOSYS (generate --io-uring enosys):
+    the program falls back to epoll, which its recording never made. check answers what the
+    profile answers with an errno while it records, so it sees that path and names
+    epoll_create1 (before, io_uring_setup ran while check recorded: exit 0, "covers every
+    syscall", a false green; the workload then failed under the profile)."""
+    prog = cbuild["uring_fallback"]
+    trace, oci = tmp_path / "u.trace.json", tmp_path / "u.json"
+    rec = cli_text("record", "-q", "-o", trace, "--", prog)
+    assert rec.returncode == 0, rec.stderr
+    if "io_uring" not in rec.stdout:
+        pytest.skip("io_uring is disabled on this kernel (the program fell back by itself)")
+    assert ("x86_64", "io_uring_setup") in trace_names(trace)
+    gen = cli_text("generate", trace, "--io-uring", "enosys", "-o", oci)
+    assert gen.returncode == 0, gen.stderr
+    res = cli_text("check", "--profile", oci, "--backend", backend, "--", prog)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "epoll" in res.stdout and "x86_64 epoll_create1" in res.stderr, res.stderr
+    upd = cli_text("check", "--profile", oci, "--backend", backend, "--update", "--", prog)
+    assert upd.returncode == 1 and "updated" in upd.stderr, upd.stderr
+    again = cli_text("check", "--profile", oci, "--backend", backend, "--", prog)
+    assert again.returncode == 0, again.stderr

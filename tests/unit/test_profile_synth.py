@@ -298,3 +298,20 @@ def test_merge_with_a_trace_that_records_no_arguments() -> None:
         p = synthesize(m, Policy(args="safe"))
         assert _conds(p, "socket") == {()}
         assert m.header.records_args
+
+
+def test_recorded_io_uring_allowed_or_answered_enosys() -> None:
+    """Recorded io_uring calls are allowed (the profile runs what was recorded); with
+    ``--io-uring enosys`` they get ENOSYS (programs fall back to plain calls) and a note."""
+    t = trace([rec("x86_64", "read"), rec("x86_64", "io_uring_setup"),
+               rec("x86_64", "io_uring_enter")])
+    p = synthesize(t, Policy(io_uring="enosys"))
+    got = {r.name: (r.action, r.errno) for r in p.rules_for("x86_64")}
+    assert got["io_uring_setup"] == got["io_uring_enter"] == ("errno", 38)
+    assert got["read"] == ("allow", None)
+    assert any("io_uring_enter, io_uring_setup answered with ENOSYS" in n for n in p.notes)
+    kept = synthesize(t)
+    assert {"io_uring_setup", "io_uring_enter"} <= kept.names("x86_64")
+    assert not any("io_uring" in n for n in kept.notes)
+    with pytest.raises(SeccompGenError, match="io_uring policy"):
+        Policy(io_uring="maybe")
