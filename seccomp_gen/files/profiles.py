@@ -285,10 +285,12 @@ def drop_unknown(profile: Profile) -> Profile:
 
 
 def _verdicts(p: Profile) -> tuple[object, ...]:
-    """What a filter made from ``p`` does (comments and provenance aside)."""
+    """What a filter made from ``p`` does, per arch (comments, provenance and how rules are
+    grouped aside: an observed call that is also in the runtime's baseline is two rules in the
+    model, with two comments, and one in a file that has no comments per rule)."""
     return (p.default_verdict, p.architectures,
-            sorted((r.name, r.arches, r.action, -1 if r.errno is None else r.errno, r.conditions)
-                   for r in p.rules))
+            sorted({(r.name, a, r.action, -1 if r.errno is None else r.errno, r.conditions)
+                    for r in p.rules for a in r.arches}))
 
 
 def profile_text(profile: Profile, fmt: str, output: str, *,

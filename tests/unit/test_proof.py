@@ -10,6 +10,7 @@ be caught by the check ``generate`` runs before it writes anything.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -20,17 +21,21 @@ from hypothesis import strategies as st
 from seccomp_gen import libseccomp, proof
 from seccomp_gen.errors import SeccompGenError
 from seccomp_gen.files import traces
-from seccomp_gen.files.profiles import profile_text
-from seccomp_gen.formats import emit, parse, resolve
-from seccomp_gen.libseccomp import Simulator, export_bpf, prove, syscall_name
+from seccomp_gen.files.profiles import profile_from_bpf, profile_text
+from seccomp_gen.formats import as_written, emit, parse, resolve
+from seccomp_gen.libseccomp import Simulator, export_bpf, syscall_name
 from seccomp_gen.model import Trace
-from seccomp_gen.profile import Profile, normalize, widen
+from seccomp_gen.profile import Profile
 from seccomp_gen.synthesize import Policy, synthesize
 from seccomp_gen.syscalls.arches import X32_SYSCALL_BIT
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "sample_traces").glob("*.trace.json"))
-FORMATS = (("oci", False), ("oci", True), ("lxc", False), ("python", False))
+FORMATS = (("oci", False), ("oci", True), ("lxc", False), ("python", False), ("systemd", False),
+           ("firejail", False), ("bpf", False))
+#: Random calls per (trace, format) in the seeded sweep, on top of hypothesis' 1000 examples:
+#: over 52 pairs, more than 100,000 tuples in all (a test below counts them).
+SWEEP = 2000
 POLICY = Policy(args="strict", baseline="runc")
 ARCHES = ("x86_64", "x86", "x32")
 _U64 = (1 << 64) - 1
@@ -44,15 +49,23 @@ def _traces() -> dict[str, Trace]:
 
 
 TRACES = _traces()
+#: (trace, format, Docker's form) to check: every pair but firejail with a trace of i386 calls,
+#: which it refuses to hold (firejail 0.9.72 does not filter them: test_name_formats).
+CASES = [(name, fmt, docker) for name in sorted(TRACES) for fmt, docker in FORMATS
+         if not (fmt == "firejail" and "x86" in synthesize(TRACES[name], POLICY).architectures)]
 
 
 def _consumed(profile: Profile, fmt: str,
               docker: bool) -> tuple[Profile, Simulator, dict[str, int]]:
     """What the profile means as the format says it, the filter the consumer would load (behind
     its own ENOSYS stub, if it adds one), and where that stub starts answering ENOSYS."""
-    back = parse(emit(profile, fmt, docker=docker), fmt, "p")
-    meant = normalize(profile) if resolve(fmt, docker).per_arch else widen(profile)
-    rule = resolve(fmt, docker).enosys
+    f = resolve(fmt, docker)
+    if f.compiled:
+        back = profile_from_bpf(export_bpf(profile, enosys=f.enosys), "p.bpf")
+    else:
+        back = parse(emit(profile, fmt, docker=docker), fmt, "p")
+    meant = as_written(profile, fmt, docker=docker)
+    rule = f.enosys
     return meant, Simulator(export_bpf(back, enosys=rule)), libseccomp.enosys_ends(meant, rule)
 
 
@@ -86,8 +99,7 @@ def _calls(profile: Profile) -> st.SearchStrategy[tuple[str, int, tuple[int, ...
                      nr, st.lists(arg, min_size=6, max_size=6))
 
 
-@pytest.mark.parametrize(("fmt", "docker"), FORMATS, ids=lambda v: str(v))
-@pytest.mark.parametrize("name", sorted(TRACES))
+@pytest.mark.parametrize(("name", "fmt", "docker"), CASES, ids=lambda v: str(v))
 def test_random_calls_get_the_model_verdict(name: str, fmt: str, docker: bool) -> None:
     profile = synthesize(TRACES[name], POLICY)
     meant, sim, ends = _consumed(profile, fmt, docker)
@@ -104,20 +116,64 @@ def test_random_calls_get_the_model_verdict(name: str, fmt: str, docker: bool) -
     agree()
 
 
+def _sweep(profile: Profile, seed: str) -> list[tuple[str, int, tuple[int, ...]]]:
+    """SWEEP random calls, reproducible from ``seed``: the numbers the rules name, any number
+    below 1100 and the top of each ABI's range, on every ABI of the family; arguments at the
+    rules' edges, differing only in the upper 32 bits, or random 32- and 64-bit values."""
+    rnd = random.Random(seed)
+    observed = sorted({(a, libseccomp.syscall_number(a, r.name)) for r in profile.rules
+                       for a in r.arches if libseccomp.knows(a, r.name)})
+    edges = _values(profile)
+    tops = [(a, proof.top_number(a) & ~X32_SYSCALL_BIT) for a in ARCHES]
+    out = []
+    for _ in range(SWEEP):
+        pick = rnd.random()
+        if observed and pick < 0.5:
+            arch, nr = rnd.choice(observed)
+        elif pick < 0.95:
+            arch, nr = rnd.choice(ARCHES), rnd.randrange(1100)
+        else:
+            arch, nr = rnd.choice(tops)
+        if arch == "x32":
+            nr |= X32_SYSCALL_BIT
+        args = tuple(rnd.choice((rnd.choice(edges), rnd.getrandbits(64), rnd.getrandbits(32)))
+                     for _ in range(6))
+        out.append((arch, nr, args))
+    return out
+
+
+@pytest.mark.parametrize(("name", "fmt", "docker"), CASES, ids=lambda v: str(v))
+def test_seeded_sweep_gets_the_model_verdict(name: str, fmt: str, docker: bool) -> None:
+    """The same agreement over SWEEP more calls per (trace, format), drawn without hypothesis'
+    overhead: 0 mismatches over every one."""
+    profile = synthesize(TRACES[name], POLICY)
+    meant, sim, ends = _consumed(profile, fmt, docker)
+    wrong = []
+    for arch, nr, args in _sweep(meant, f"{name}-{fmt}-{docker}"):
+        v = sim.evaluate_raw(libseccomp.audit_arch(arch), nr, args)
+        want = meant.verdict(arch, _name(arch, nr), args, nr=nr, enosys_above=ends.get(arch))
+        if (v.action, v.errno) != want:
+            wrong.append((arch, nr, args, (v.action, v.errno), want))
+    assert not wrong, wrong[:3]
+
+
 @pytest.mark.parametrize("arches", ["observed", "family"])
 @pytest.mark.parametrize("name", sorted(TRACES))
 def test_the_write_time_check_finds_nothing_wrong(name: str, arches: str) -> None:
-    """The deterministic set ``generate`` checks before it writes, for both arch policies."""
+    """The deterministic set ``generate`` checks before it writes (:func:`profile_text`: read
+    back, compiled behind the consumer's ENOSYS rule, proven), for both arch policies and every
+    format; firejail refuses what lists i386 (it cannot filter it)."""
     for policy in (Policy(arches=arches), Policy(args="strict", baseline="runc", arches=arches)):
         profile = synthesize(TRACES[name], policy)
         for fmt, docker in FORMATS:
             if docker:
                 continue  # Docker's form reads back as the same profile as plain OCI
-            meant, _, _ = _consumed(profile, fmt, docker)
-            back = parse(emit(profile, fmt, docker=docker), fmt, "p")
-            rule = resolve(fmt, docker).enosys
-            assert prove(meant, export_bpf(back, enosys=rule), "x86_64",
-                         enosys=rule) == [], (fmt, docker)
+            try:
+                profile_text(profile, fmt, "p" + resolve(fmt).suffix)
+            except SeccompGenError as exc:
+                if fmt == "firejail" and "x86" in profile.architectures:
+                    continue
+                raise AssertionError(f"{fmt}: {exc.one_line()}") from None
 
 
 def test_unlisted_abis_and_x32_are_killed() -> None:
@@ -169,3 +225,9 @@ def test_a_broken_compiler_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     assert any(c.op == "MASKED_EQ" for r in profile.rules for c in r.conditions)
     with pytest.raises(SeccompGenError, match="compiled lxc filter does not do what"):
         profile_text(profile, "lxc", "p.seccomp")
+
+
+def test_the_sweeps_cover_more_than_100k_calls() -> None:
+    """The bar of the property tests: at least 100,000 random calls compared, model against
+    the compiled filter, over every (trace, format) pair."""
+    assert len(CASES) * (SWEEP + 1000) >= 100_000, len(CASES)
