@@ -53,6 +53,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("check", "check", "run a command and fail if it needs syscalls a profile does not "
             "allow"),
     Command("audit", "audit", "review a profile for what a reviewer must know", error_status=2),
+    Command("analyze", "analyze", "list syscalls the traced programs' code can reach but never "
+            "made, ranked by risk"),
 )
 _BY_NAME = {c.name: c for c in COMMANDS}
 

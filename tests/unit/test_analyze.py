@@ -1,0 +1,130 @@
+"""``seccomp-gen analyze``: the call-graph walk (pure, on hand-made summaries) and the scanner on
+small programs built from tests/c (reach_probe: dynamic x86_64; hello32: static i386)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers.cli import cli
+
+from seccomp_gen import libseccomp as lib
+from seccomp_gen.errors import SeccompGenError
+from seccomp_gen.files.binaries import analyze_exe, load_order, summaries, summarize
+from seccomp_gen.reach import Function, ObjectSummary, reach, unobserved
+
+
+def _objects() -> list[ObjectSummary]:
+    exe = ObjectSummary("/bin/prog", "", "x86_64", {
+        0x10: Function("main", calls=frozenset({0x20}), imports=frozenset({"open"})),
+        0x20: Function("helper", syscalls=frozenset({39}), indirect=True),
+        0x30: Function("callback", syscalls=frozenset({101})),  # ptrace
+    }, roots=frozenset({0x10}), address_taken=frozenset({0x30}))
+    first = ObjectSummary("/lib/liba.so", "", "x86_64", {
+        0x100: Function("open", syscalls=frozenset({257}), unresolved=2),
+        0x200: Function("unused", syscalls=frozenset({165})),  # mount
+    }, exports={"open": 0x100, "unused": 0x200})
+    second = ObjectSummary("/lib/libb.so", "", "x86_64", {
+        0x100: Function("open", syscalls=frozenset({2})),
+    }, exports={"open": 0x100})
+    return [exe, first, second]
+
+
+def test_reach_binds_the_first_exporter_and_follows_function_pointers() -> None:
+    r = reach(_objects())
+    # open binds to liba (load order), never libb; unused is not reached.
+    assert set(r.numbers) == {39, 101, 257}
+    assert r.paths[257] == ("prog:main", "liba.so:open")
+    assert r.paths[101] == ("prog:main", "prog:helper", "(*)prog:callback")
+    assert [(s.function, s.count) for s in r.unresolved] == [("open", 2)]
+    assert set(reach(_objects(), indirect=False).numbers) == {39, 257}
+
+
+def test_unobserved_is_ranked_by_risk_then_name() -> None:
+    items = unobserved(reach(_objects()), {"getpid"}, lib.known_name)
+    assert [(u.name, u.level) for u in items] == [("ptrace", "high"), ("openat", "")]
+    assert items[0].path[-1] == "ptrace"
+
+
+def test_scanner_finds_direct_wrapper_and_unresolved_sites(cbuild) -> None:
+    exe = cbuild["reach_probe"]
+    s = summarize(exe, root_all=True, use_cache=False)
+    by_name = {f.name: f for f in s.functions.values()}
+    assert by_name["direct_personality"].syscalls == {135}
+    assert by_name["via_wrapper"].syscalls == {110}  # syscall(SYS_getppid): edi is known
+    assert by_name["unknown_number"].unresolved == 1
+    assert "syscall@plt" in by_name and by_name["syscall@plt"].unresolved == 0
+    assert s.build_id and len(s.build_id) == 40
+
+
+def test_a_never_taken_libc_path_is_reachable_with_its_path(cbuild) -> None:
+    exe = cbuild["reach_probe"]
+    assert any(p.endswith("libc.so.6") for p in load_order(exe))
+    r, items, missed = analyze_exe(exe, [("x86_64", "getppid")])
+    names = {u.name: u for u in items}
+    assert "sync" in names and "getppid" not in names and "personality" in names
+    assert names["sync"].path[-3:] == ("reach_probe:sync@plt", "libc.so.6:sync", "sync")
+    assert missed == ()
+    # Far below the ~370 syscalls of the table: the whole of what a tiny C program can reach.
+    assert len(r.numbers) < 150
+
+
+def test_static_i386_uses_the_i386_table(cbuild) -> None:
+    exe = cbuild["hello32"]
+    objects = summaries(exe, use_cache=False)
+    assert [o.path for o in objects] == [exe]  # statically linked: no libraries
+    r = reach(objects)
+    assert r.arch == "x86"
+    names = {lib.known_name("x86", nr) for nr in r.numbers}
+    assert {"write", "getpid", "exit_group"} <= names
+
+
+def test_cache_round_trip_gives_the_same_summary(cbuild, tmp_path, monkeypatch) -> None:
+    from seccomp_gen.files import binaries
+
+    monkeypatch.setenv("SECCOMP_GEN_CACHE_DIR", str(tmp_path / "cache"))
+    exe = cbuild["reach_probe"]
+    fresh = summarize(exe, root_all=True, use_cache=False)
+    monkeypatch.setattr(binaries, "_MEMORY", {})
+    written = summarize(exe, root_all=True)
+    monkeypatch.setattr(binaries, "_MEMORY", {})
+    files = list((tmp_path / "cache" / "reach").iterdir())
+    assert len(files) == 1 and (files[0].stat().st_mode & 0o022) == 0
+    again = summarize(exe, root_all=True)
+    assert fresh == written == again
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("/etc/passwd", "not an ELF object"),
+    ("/nonexistent/prog", "cannot read the executable"),
+])
+def test_bad_exe_is_one_error_line(path, message) -> None:
+    with pytest.raises(SeccompGenError, match=message):
+        analyze_exe(path, [])
+
+
+def _trace(tmp_path, exe: str) -> str:
+    from seccomp_gen.files.traces import dump
+    from seccomp_gen.model import ExeRecord, Trace, TraceHeader
+
+    header = TraceHeader("0", ("prog",), "6", "x86_64", "2.5", "ptrace", None, "", "", 0.0,
+                         None)
+    path = tmp_path / "t.trace.json"
+    dump(Trace(header, (), (), (ExeRecord(exe, 1, {("x86_64", "getppid"): 1}),)), path)
+    return str(path)
+
+
+def test_cli_text_json_and_errors(cbuild, tmp_path) -> None:
+    exe = cbuild["reach_probe"]
+    trace = _trace(tmp_path, exe)
+    text = cli("analyze", trace)
+    out = text.stdout.decode()
+    assert text.returncode == 0, text.stderr
+    assert "sync" in out and "reachable, 1 observed" in out
+    doc = json.loads(cli("analyze", trace, "--json").stdout)
+    assert doc["format"] == "seccomp-gen-analyze" and doc["exes"][0]["exe"] == exe
+    assert cli("analyze", trace, "--json").stdout == cli("analyze", trace, "--json").stdout
+    bad = cli("analyze", trace, "--exe", "/bin/other")
+    assert bad.returncode == 125 and len(bad.stderr.decode().strip().splitlines()) == 1
+    gone = cli("analyze", _trace(tmp_path, "/etc/passwd"))
+    assert gone.returncode == 125 and b"not an ELF object" in gone.stderr
