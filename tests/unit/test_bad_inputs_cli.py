@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("import-lxc", ["import", "{}", "--format", "lxc", "-o", "{out}"]),
     ("audit", ["audit", "{}"]),
     ("audit-trace", ["audit", str(LS_TRACE), "--trace", "{}"]),
+    ("analyze", ["analyze", "{}"]),
 ]
 
 
