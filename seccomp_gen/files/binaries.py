@@ -43,7 +43,7 @@ from ..reach import Function, ObjectSummary, Reach, Unobserved, reach, unobserve
 from .atomic import write_atomic
 
 #: Bumped when the scanner's output changes: cached summaries of older scanners are not read.
-SCAN_VERSION = 3
+SCAN_VERSION = 5
 
 _ARCHES = {("ELFCLASS64", "EM_X86_64"): "x86_64", ("ELFCLASS32", "EM_386"): "x86"}
 _DEFAULT_DIRS = {
@@ -71,6 +71,9 @@ _CLOBBER_ALL = frozenset({"cpuid", "rdtsc", "rdtscp", "cdq", "cqo", "cwd", "mul"
                           "sysenter", "int", "popal", "popad", "lahf", "leave", "cmpxchg8b",
                           "cmpxchg16b", "rep stosq", "repne scasb", "lock cmpxchg",
                           "lock xadd", "lock xchg"})
+#: Registers that may carry a syscall number into a function, and the placeholder value each
+#: holds at the function's entry (real values are never negative).
+_PARAMS = {"a": -1, "di": -2}
 _CALLER_SAVED = ("a", "c", "d", "si", "di", "8", "9", "10", "11")
 _READ_ONLY = frozenset({"cmp", "test", "push", "nop", "endbr64", "endbr32", "bt", "prefetcht0",
                         "prefetchw", "ucomisd", "ucomiss", "comisd", "comiss"})
@@ -370,8 +373,15 @@ class _Scanner:
         # land, from where.
         sources: dict[int, list[int]] = {}
         refs: set[int] = set()
+        # i386 PIC code calls __x86.get_pc_thunk.REG (mov REG, [esp]; ret), which changes REG
+        # only: a call to it must not forget eax.
+        self._thunks: dict[int, str] = {}
+        prev: tuple[int, str, str] = (0, "", "")
         for addr, size, mnem, op in self._insns():
             base = mnem.rsplit(" ", 1)[-1]
+            if base == "ret" and prev[1] == "mov" and prev[2].endswith(", dword ptr [esp]"):
+                self._thunks[prev[0]] = prev[2].split(",")[0]
+            prev = (addr, base, op)
             if base == "call" and _HEX.match(op):
                 self.starts.add(int(op, 16))
             elif base.startswith("j") and _HEX.match(op):
@@ -394,7 +404,7 @@ class _Scanner:
                 owner = self._owner(addr)
                 if slot in self.slots and owner is not None:
                     self._plt.setdefault(owner, self.slots[slot])
-        functions: dict[int, Function] = {}
+        raw: dict[int, dict[str, Any]] = {}
         body: list[tuple[int, int, str, str]] = []
         cur: int | None = None
         end = 0
@@ -402,14 +412,15 @@ class _Scanner:
             addr = insn[0]
             if cur is None or addr >= end or addr in self._start_set:
                 if cur is not None:
-                    functions[cur] = self._function(cur, end, body, addr)
+                    raw[cur] = self._function(cur, end, body, addr)
                 i = bisect.bisect_right(starts, addr)
                 cur = starts[i - 1] if i > 0 else addr
                 end = starts[i] if i < len(starts) else 1 << 64
                 body = []
             body.append(insn)
         if cur is not None:
-            functions[cur] = self._function(cur, end, body, None)
+            raw[cur] = self._function(cur, end, body, None)
+        functions = self._resolve_params(raw)
         roots = frozenset(functions) if self.root_all else frozenset(
             a for a in self._init_functions() if a in functions)
         taken = frozenset(a for a in self.data_ptrs if a in functions)
@@ -428,13 +439,47 @@ class _Scanner:
         i = bisect.bisect_right(self._starts, target) - 1
         return self._starts[i] if i >= 0 else None
 
+    def _resolve_params(self, raw: dict[int, dict[str, Any]]) -> dict[int, Function]:
+        """Numbers passed in a register to a function whose syscall uses it unchanged (i386's
+        ``__libc_do_syscall`` takes eax, ``syscall(2)`` takes edi): each call site with a
+        known value makes that syscall; one with an unknown value is an unresolved site.
+        Parameters passed on through another call are followed to a fixpoint."""
+        changed = True
+        while changed:
+            changed = False
+            for fn in raw.values():
+                for dest, values in fn["sites"]:
+                    for reg in raw[dest]["param"] if dest in raw else ():
+                        sentinel = values.get(reg)
+                        for mine, code in _PARAMS.items():
+                            if sentinel == code and mine not in fn["param"]:
+                                fn["param"].add(mine)
+                                changed = True
+        entered = self.data_ptrs | set(self.exports.values())
+        functions = {}
+        for addr, fn in raw.items():
+            for dest, values in fn["sites"]:
+                for reg in raw[dest]["param"] if dest in raw else ():
+                    value = values.get(reg)
+                    if value is None:
+                        fn["unresolved"] += 1
+                    elif value >= 0:
+                        fn["syscalls"].add(value)
+            if fn["param"] and (self.root_all or addr in entered):
+                fn["unresolved"] += 1  # callers this object does not see
+            functions[addr] = Function(
+                name=fn["name"], syscalls=frozenset(fn["syscalls"]),
+                unresolved=fn["unresolved"], calls=frozenset(fn["calls"] - {addr}),
+                imports=frozenset(fn["imports"]), indirect=fn["indirect"])
+        return functions
+
     def _function(self, cur: int, end: int, body: list[tuple[int, int, str, str]],
-                  following: int | None) -> Function:
+                  following: int | None) -> dict[str, Any]:
         """One function: constant propagation of register values over its blocks (a meet of
         the values all predecessors agree on; a block entered from another function starts
         with nothing known), then each instruction's syscall and call edges."""
         fn: dict[str, Any] = {"syscalls": set(), "unresolved": 0, "calls": set(),
-                              "imports": set(), "indirect": False}
+                              "imports": set(), "indirect": False, "param": set(), "sites": []}
         index = {insn[0]: i for i, insn in enumerate(body)}
         leaders = {0}
         succ: dict[int, list[int]] = {}
@@ -461,7 +506,7 @@ class _Scanner:
         outside = {i for i in order if any(not cur <= src < end
                                            for src in self._sources.get(body[i][0], ()))}
         state: dict[int, dict[str, int] | None] = dict.fromkeys(order)
-        state[0] = {}
+        state[0] = dict(_PARAMS)
         for i in outside:
             state[i] = {}
         work = list(order)
@@ -492,9 +537,8 @@ class _Scanner:
         if following is not None and following == end and last not in _ENDS:
             fn["calls"].add(following)
         name = f"{self._plt[cur]}@plt" if cur in self._plt else self._name(cur)
-        return Function(name=name, syscalls=frozenset(fn["syscalls"]),
-                        unresolved=fn["unresolved"], calls=frozenset(fn["calls"] - {cur}),
-                        imports=frozenset(fn["imports"]), indirect=fn["indirect"])
+        fn["name"] = name
+        return fn
 
     def _step(self, insn: tuple[int, int, str, str], regs: dict[str, int],
               fn: dict[str, Any] | None, cur: int, end: int) -> None:
@@ -506,10 +550,13 @@ class _Scanner:
         if base in ("syscall", "sysenter") or (base == "int" and op == "0x80") or (
                 base == "call" and op == "dword ptr gs:[0x10]"):
             if fn is not None:
-                if "a" in regs:
-                    fn["syscalls"].add(regs["a"])
-                else:
+                value = regs.get("a")
+                if value is None:
                     fn["unresolved"] += 1
+                elif value < 0:
+                    fn["param"].add(next(r for r, c in _PARAMS.items() if c == value))
+                else:
+                    fn["syscalls"].add(value)
             # The kernel returns in eax (and clobbers rcx, r11); other registers survive.
             for r in ("a", "c", "11"):
                 regs.pop(r, None)
@@ -518,7 +565,9 @@ class _Scanner:
             if fn is not None:
                 self._branch(base, parts, op, nxt, cur, end, fn, regs)
             if base == "call":
-                for r in _CALLER_SAVED:
+                thunk = self._thunks.get(int(op, 16)) if _HEX.match(op) else None
+                clobbered = (str(_canon(thunk)),) if thunk else _CALLER_SAVED
+                for r in clobbered:
                     regs.pop(r, None)
             return
         if fn is not None and base in ("lea", "mov", "push"):
@@ -540,6 +589,9 @@ class _Scanner:
                         self._syscall_call(fn, regs)
                     else:
                         fn["calls"].add(dest)
+                        if base == "call":
+                            fn["sites"].append((dest, {r: regs[r] for r in _PARAMS
+                                                       if r in regs}))
             return
         slot = self._mem_target(op, nxt) if "[" in op else None
         if slot is not None and slot in self.slots:
@@ -559,8 +611,10 @@ class _Scanner:
     def _syscall_call(self, fn: dict[str, Any], regs: dict[str, int]) -> None:
         """A call to ``syscall(2)``: the number is its first argument (edi; on i386 it is on
         the stack, which is not followed)."""
-        if self.x64 and "di" in regs:
+        if self.x64 and regs.get("di", -1) >= 0:
             fn["syscalls"].add(regs["di"])
+        elif self.x64 and "di" in regs:
+            fn["param"].add("di")
         else:
             fn["unresolved"] += 1
 
