@@ -128,3 +128,26 @@ def test_cli_text_json_and_errors(cbuild, tmp_path) -> None:
     assert bad.returncode == 125 and len(bad.stderr.decode().strip().splitlines()) == 1
     gone = cli("analyze", _trace(tmp_path, "/etc/passwd"))
     assert gone.returncode == 125 and b"not an ELF object" in gone.stderr
+
+
+def test_dynamic_i386_finds_lib32_and_the_eax_passed_numbers(tmp_path) -> None:
+    import shutil
+    import subprocess
+
+    from helpers.paths import TESTS
+
+    gcc = shutil.which("gcc")
+    exe = tmp_path / "hello32dyn"
+    res = subprocess.run([gcc or "gcc", "-m32", "-O1", "-o", str(exe), str(TESTS / "c" /
+                          "hello32.c")], capture_output=True, text=True, timeout=120) \
+        if gcc else None
+    if res is None or res.returncode != 0:
+        pytest.skip("gcc cannot build dynamic i386 programs (install gcc-multilib)")
+    objects = summaries(str(exe))
+    assert [o.arch for o in objects] == ["x86"] * len(objects)
+    assert any(o.path.endswith("libc.so.6") for o in objects)
+    r = reach(objects)
+    names = {lib.known_name("x86", nr) for nr in r.numbers}
+    # mmap2 is made by __libc_do_syscall with the number its callers put in eax.
+    assert {"write", "mmap2", "exit_group", "set_thread_area"} <= names
+    assert sum(s.count for s in r.unresolved) < 10  # pc thunks keep eax (21 sites without)
