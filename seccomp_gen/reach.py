@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from .profile import Profile, Rule, normalize
 from .syscalls.risks import DANGEROUS, LEVELS
 
 
@@ -210,5 +211,32 @@ def risky(items: Iterable[Unobserved]) -> tuple[Unobserved, ...]:
     return tuple(u for u in items if u.level and u.level != "info")
 
 
-__all__ = ["Function", "ObjectSummary", "Reach", "Site", "Unobserved", "rank_key", "reach",
-           "risk_of", "risky", "unobserved"]
+#: ``generate --with-reachable``: ``safe`` adds what the audit does not flag (levels low and
+#: up stay out), ``all`` adds everything reachable.
+WIDEN_POLICIES = ("safe", "all")
+
+
+def widen(profile: Profile, additions: Mapping[tuple[str, str], str], policy: str) -> Profile:
+    """``profile`` with an allow rule for each reachable-but-unobserved (arch, name) in
+    ``additions`` (value: the exe whose code reaches it) that ``policy`` takes, for the
+    profile's arches only."""
+    if policy not in WIDEN_POLICIES:
+        raise ValueError(f"unknown widening policy {policy!r}")
+    rules = list(profile.rules)
+    added = 0
+    for (arch, name), exe in sorted(additions.items()):
+        if arch not in profile.architectures:
+            continue
+        level, _ = risk_of(name)
+        if policy == "safe" and level and level != "info":
+            continue
+        rules.append(Rule(name, (arch,), comment=f"reachable in {_short(exe)}'s code, never "
+                          "observed (seccomp-gen analyze)"))
+        added += 1
+    note = (f"--with-reachable {policy}: {added} syscalls reachable in the traced programs' "
+            "code but never observed are allowed too")
+    return normalize(replace(profile, rules=tuple(rules), notes=(*profile.notes, note)))
+
+
+__all__ = ["WIDEN_POLICIES", "Function", "ObjectSummary", "Reach", "Site", "Unobserved",
+           "rank_key", "reach", "risk_of", "risky", "unobserved", "widen"]

@@ -19,6 +19,7 @@ from ..formats import NAMES as FORMATS
 from ..formats import kinds_text, resolve
 from ..merge import merge_traces
 from ..profile import ACTIONS, ERRNO_EPERM, Profile
+from ..reach import WIDEN_POLICIES, widen
 from ..synthesize import (
     ARCH_POLICIES,
     ARG_POLICIES,
@@ -64,6 +65,10 @@ def add_arguments(gen: argparse.ArgumentParser) -> None:
                      help="recorded io_uring calls: allowed (default) or answered with ENOSYS "
                      "(io_uring runs its operations where no filter sees them; programs fall "
                      "back to plain calls, which check --update then adds)")
+    gen.add_argument("--with-reachable", choices=WIDEN_POLICIES, metavar="safe|all",
+                     help="also allow the syscalls the traced programs' code can reach but the "
+                     "runs never made (seccomp-gen analyze): safe, those the audit does not "
+                     "rate low or above; all, every one")
     gen.add_argument("--baseline", choices=(AUTO_BASELINE, *BASELINE_NAMES),
                      default=AUTO_BASELINE,
                      help="also allow what this runtime does after loading the filter (default: "
@@ -76,7 +81,18 @@ def build_profile(args: argparse.Namespace) -> Profile:
         raise SeccompGenError("generate needs at least one trace file",
                               hint="usage: seccomp-gen generate TRACE... -o FILE")
     check_stdin_once(args.traces)
-    return synthesize(merge_traces([traces.load(t) for t in args.traces]), policy_of(args))
+    trace = merge_traces([traces.load(t) for t in args.traces])
+    profile = synthesize(trace, policy_of(args))
+    if getattr(args, "with_reachable", None):
+        from ..files.binaries import analyze_exe
+
+        additions: dict[tuple[str, str], str] = {}
+        for exe in trace.exes:
+            r, items, _ = analyze_exe(exe.exe, exe.syscalls)
+            for u in items:
+                additions.setdefault((r.arch, u.name), exe.exe)
+        profile = widen(profile, additions, args.with_reachable)
+    return profile
 
 
 def run(args: argparse.Namespace, out: Any = None, err: Any = None) -> int:

@@ -151,3 +151,31 @@ def test_dynamic_i386_finds_lib32_and_the_eax_passed_numbers(tmp_path) -> None:
     # mmap2 is made by __libc_do_syscall with the number its callers put in eax.
     assert {"write", "mmap2", "exit_group", "set_thread_area"} <= names
     assert sum(s.count for s in r.unresolved) < 10  # pc thunks keep eax (21 sites without)
+
+
+def test_widen_adds_the_unflagged_ones_only_with_safe() -> None:
+    from seccomp_gen.profile import Profile, Rule
+    from seccomp_gen.reach import widen
+
+    base = Profile("errno", 1, ("x86_64",), (Rule("read", ("x86_64",)),))
+    additions = {("x86_64", "sync"): "/bin/prog", ("x86_64", "ptrace"): "/bin/prog",
+                 ("x86", "write"): "/bin/prog"}  # an arch the profile lacks: left out
+    safe = widen(base, additions, "safe")
+    assert [r.name for r in safe.rules] == ["read", "sync"]
+    assert "reachable in prog's code" in safe.rules[1].comment
+    assert [r.name for r in widen(base, additions, "all").rules] == ["ptrace", "read", "sync"]
+    assert "--with-reachable safe: 1 syscalls" in safe.notes[-1]
+
+
+def test_generate_with_reachable(cbuild, tmp_path) -> None:
+    trace = _trace(tmp_path, cbuild["reach_probe"])
+    plain, wide = tmp_path / "p.json", tmp_path / "w.json"
+    assert cli("generate", trace, "-o", plain).returncode == 0
+    res = cli("generate", trace, "-o", wide, "--with-reachable", "safe")
+    assert res.returncode == 0, res.stderr
+    names = {n for s in json.loads(wide.read_text())["syscalls"] for n in s["names"]}
+    # The trace's exe record says getppid was observed: not added; the rest is.
+    assert {"sync", "personality"} <= names and "getppid" not in names
+    assert "ptrace" not in names and "clone3" not in names
+    plain_names = {n for s in json.loads(plain.read_text())["syscalls"] for n in s["names"]}
+    assert plain_names < names
