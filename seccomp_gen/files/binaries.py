@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 from collections.abc import Iterable
 from functools import cache
@@ -749,7 +750,16 @@ def _write_cache(build_id: str, root_all: bool, summary: ObjectSummary) -> None:
 
 def summaries(exe: str, *, use_cache: bool = True) -> list[ObjectSummary]:
     """The summaries of ``exe`` and every object it loads, in load order: the exe and the
-    program interpreter rooted at every function, the libraries at their init functions."""
+    program interpreter rooted at every function, the libraries at their init functions. A
+    malformed object (truncated, corrupt tables) is a one-line error."""
+    try:
+        return _summaries(exe, use_cache)
+    except (ELFError, struct.error, ValueError, IndexError, KeyError) as exc:
+        raise SeccompGenError(f"malformed ELF object (the exe or a library it loads): {exc}",
+                              path=exe) from None
+
+
+def _summaries(exe: str, use_cache: bool) -> list[ObjectSummary]:
     order = load_order(exe)
     interp = None
     obj, f = _open_elf(exe)

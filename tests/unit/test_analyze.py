@@ -179,3 +179,11 @@ def test_generate_with_reachable(cbuild, tmp_path) -> None:
     assert "ptrace" not in names and "clone3" not in names
     plain_names = {n for s in json.loads(plain.read_text())["syscalls"] for n in s["names"]}
     assert plain_names < names
+
+
+def test_truncated_exe_is_one_error_line(tmp_path) -> None:
+    cut = tmp_path / "cut"
+    with open("/bin/sh", "rb") as f:
+        cut.write_bytes(f.read(3000))
+    with pytest.raises(SeccompGenError, match="malformed ELF object"):
+        analyze_exe(str(cut), [])
