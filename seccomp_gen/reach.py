@@ -175,9 +175,10 @@ class Unobserved:
     level: str
     why: str
     path: tuple[str, ...]
+    arch: str = ""
 
     def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "nr": self.nr, "risk": self.level or None,
+        return {"arch": self.arch, "name": self.name, "nr": self.nr, "risk": self.level or None,
                 "why": self.why or None, "path": list(self.path)}
 
 
@@ -191,18 +192,47 @@ def rank_key(u: Unobserved) -> tuple[int, str]:
     return (-(LEVELS.index(u.level) + 1) if u.level else 0, u.name)
 
 
-def unobserved(r: Reach, observed: Iterable[str],
+#: A syscall number of a 64-bit object made through ``int 0x80`` carries this bit: the i386
+#: table names it (:func:`abi_of`).
+COMPAT_BIT = 1 << 32
+_X32_BIT = 0x40000000
+
+
+def abi_of(arch: str, nr: int) -> tuple[str, int]:
+    """The table that names ``nr`` found in an ``arch`` object: x86_64 code reaches the i386
+    table through ``int 0x80`` (:data:`COMPAT_BIT`) and the x32 one with the x32 bit set."""
+    if arch == "x86_64" and nr & COMPAT_BIT:
+        return "x86", nr & 0xFFFFFFFF
+    if arch == "x86_64" and nr & _X32_BIT:
+        return "x32", nr
+    return arch, nr
+
+
+def named(r: Reach, name_of: Callable[[str, int], str | None]) -> dict[tuple[str, str], int]:
+    """(arch, name) -> number of every syscall ``r`` reaches that a table names (``name_of``
+    returns None for a number no syscall of the arch has: left out)."""
+    out = {}
+    for nr in r.paths:
+        arch, n = abi_of(r.arch, nr)
+        name = name_of(arch, n)
+        if name is not None:
+            out[(arch, name)] = nr
+    return out
+
+
+def unobserved(r: Reach, observed: Iterable[tuple[str, str]],
                name_of: Callable[[str, int], str | None]) -> tuple[Unobserved, ...]:
-    """The syscalls of ``r`` whose names (``name_of(arch, nr)``; None: no name, skipped as
-    no syscall of the arch) are not in ``observed``, ranked by :func:`rank_key`."""
+    """The syscalls of ``r`` (named by :func:`named`) not in ``observed`` ((arch, name)
+    pairs), ranked by :func:`rank_key`."""
     seen = set(observed)
     out = []
-    for nr, path in r.paths.items():
-        name = name_of(r.arch, nr)
-        if name is None or name in seen:
+    for (arch, name), nr in named(r, name_of).items():
+        if (arch, name) in seen:
             continue
         level, why = risk_of(name)
-        out.append(Unobserved(name, nr, level, why, (*path, name)))
+        label = name if arch == r.arch else f"{name} ({arch})"
+        out.append(Unobserved(name, abi_of(r.arch, nr)[1], level, why,
+                              (*r.paths[nr], label), arch))
     return tuple(sorted(out, key=rank_key))
 
 
@@ -239,4 +269,4 @@ def widen(profile: Profile, additions: Mapping[tuple[str, str], str], policy: st
 
 
 __all__ = ["WIDEN_POLICIES", "Function", "ObjectSummary", "Reach", "Site", "Unobserved",
-           "rank_key", "reach", "risk_of", "risky", "unobserved", "widen"]
+           "abi_of", "named", "rank_key", "reach", "risk_of", "risky", "unobserved", "widen"]

@@ -41,6 +41,8 @@ def analyze(trace_path: str, exes: list[str], *, use_cache: bool = True) -> list
     it)."""
     from ..files.binaries import analyze_exe
     from ..files.traces import load as load_trace
+    from ..libseccomp import known_name
+    from ..reach import named
 
     trace = load_trace(trace_path)
     records = {e.exe: e for e in trace.exes}
@@ -52,10 +54,10 @@ def analyze(trace_path: str, exes: list[str], *, use_cache: bool = True) -> list
     for exe in exes or sorted(records):
         start = time.monotonic()
         r, items, misses = analyze_exe(exe, records[exe].syscalls, use_cache=use_cache)
-        observed = sorted({n for a, n in records[exe].syscalls if a == r.arch})
+        observed = set(records[exe].syscalls)
         reports.append({
             "exe": exe, "arch": r.arch, "objects": list(r.objects),
-            "reachable": len(r.numbers), "observed": len(observed),
+            "reachable": len(named(r, known_name)), "observed": len(observed),
             "unobserved": [u.as_dict() for u in items],
             "observed_not_reachable": list(misses),
             "unresolved_sites": sum(s.count for s in r.unresolved),

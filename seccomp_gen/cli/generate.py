@@ -88,9 +88,9 @@ def build_profile(args: argparse.Namespace) -> Profile:
 
         additions: dict[tuple[str, str], str] = {}
         for exe in trace.exes:
-            r, items, _ = analyze_exe(exe.exe, exe.syscalls)
+            _, items, _ = analyze_exe(exe.exe, exe.syscalls)
             for u in items:
-                additions.setdefault((r.arch, u.name), exe.exe)
+                additions.setdefault((u.arch, u.name), exe.exe)
         profile = widen(profile, additions, args.with_reachable)
     return profile
 

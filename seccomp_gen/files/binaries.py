@@ -40,11 +40,20 @@ from elftools.elf.sections import NoteSection, SymbolTableSection
 
 from .._native.build import _check_private, private_cache_dir
 from ..errors import SeccompGenError
-from ..reach import Function, ObjectSummary, Reach, Unobserved, reach, unobserved
+from ..reach import (
+    COMPAT_BIT,
+    Function,
+    ObjectSummary,
+    Reach,
+    Unobserved,
+    named,
+    reach,
+    unobserved,
+)
 from .atomic import write_atomic
 
 #: Bumped when the scanner's output changes: cached summaries of older scanners are not read.
-SCAN_VERSION = 5
+SCAN_VERSION = 6
 
 _ARCHES = {("ELFCLASS64", "EM_X86_64"): "x86_64", ("ELFCLASS32", "EM_386"): "x86"}
 _DEFAULT_DIRS = {
@@ -556,6 +565,8 @@ class _Scanner:
                     fn["unresolved"] += 1
                 elif value < 0:
                     fn["param"].add(next(r for r, c in _PARAMS.items() if c == value))
+                elif self.x64 and base == "int":
+                    fn["syscalls"].add(COMPAT_BIT | value)  # the i386 ABI from 64-bit code
                 else:
                     fn["syscalls"].add(value)
             # The kernel returns in eax (and clobbers rcx, r11); other registers survive.
@@ -780,9 +791,14 @@ def analyze_exe(exe: str, observed: Iterable[tuple[str, str]], *, use_cache: boo
     from .. import libseccomp as lib
 
     r = reach(summaries(exe, use_cache=use_cache), indirect=indirect)
-    seen = {name for arch, name in observed if arch == r.arch}
-    static = {lib.known_name(r.arch, nr) for nr in r.numbers}
-    return r, unobserved(r, seen, lib.known_name), tuple(sorted(seen - static))
+    seen = set(observed)
+    static = set(named(r, lib.known_name))
+    # Calls of another ABI family (a 64-bit exe's i386 ones) are misses only if it has that
+    # ABI's code at all: x32 and i386 numbers are found where their instructions are.
+    abis = {a for a, _ in static} | {r.arch}
+    misses = sorted(f"{name}" if arch == r.arch else f"{name} ({arch})"
+                    for arch, name in seen - static if arch in abis)
+    return r, unobserved(r, seen, lib.known_name), tuple(misses)
 
 
 __all__ = ["SCAN_VERSION", "analyze_exe", "find_library", "load_order", "summaries",

@@ -54,8 +54,9 @@ def test_every_syscall_made_is_in_the_static_set(tmp_path) -> None:
         pytest.skip("setpriv (util-linux) is not installed: no permission-error variant")
     work = tmp_path / "w"
     work.mkdir()
+    # ptrace: the backend that records results, so the error paths can be checked.
     rec = record_in_child(["sh", "-c", _script(shlex.quote(str(work)))],
-                          tmp_path / "coreutils.trace.json")
+                          tmp_path / "coreutils.trace.json", backend="ptrace")
     exes = {e.exe: e for e in rec.trace.exes}
     wanted = {shutil.which(p) or p for p in PROGRAMS}
     assert wanted <= set(exes), f"not all programs ran: {sorted(wanted - set(exes))}"
@@ -70,3 +71,8 @@ def test_every_syscall_made_is_in_the_static_set(tmp_path) -> None:
             misses[exe] = unexplained
     print("static set, observed, seconds:", sizes)
     assert not misses, f"observed but not statically reachable: {misses}"
+    # The variants took their error paths: a missing file and a permission error.
+    results = {k for rec in rec.trace.syscalls for k in rec.results}
+    assert {"ENOENT", "EACCES"} <= results, results
+    # Precision: ls reaches far fewer than the ~370 x86_64 syscalls (93 here).
+    assert sizes[shutil.which("ls") or "ls"][0] < 150

@@ -41,7 +41,7 @@ def test_reach_binds_the_first_exporter_and_follows_function_pointers() -> None:
 
 
 def test_unobserved_is_ranked_by_risk_then_name() -> None:
-    items = unobserved(reach(_objects()), {"getpid"}, lib.known_name)
+    items = unobserved(reach(_objects()), {("x86_64", "getpid")}, lib.known_name)
     assert [(u.name, u.level) for u in items] == [("ptrace", "high"), ("openat", "")]
     assert items[0].path[-1] == "ptrace"
 
@@ -187,3 +187,12 @@ def test_truncated_exe_is_one_error_line(tmp_path) -> None:
         cut.write_bytes(f.read(3000))
     with pytest.raises(SeccompGenError, match="malformed ELF object"):
         analyze_exe(str(cut), [])
+
+
+def test_int80_in_64_bit_code_is_named_with_the_i386_table(cbuild) -> None:
+    exe = cbuild["int80"]
+    _, items, missed = analyze_exe(exe, [("x86", "getpid"), ("x32", "getpid")])
+    found = {(u.arch, u.name) for u in items}
+    assert ("x86", "getuid32") in found  # i386 199 (x86_64 199 would be fremovexattr)
+    assert ("x86_64", "fremovexattr") not in found
+    assert missed == ()  # the i386 and x32 getpid calls are in the static set
