@@ -84,6 +84,7 @@ class Reach:
     unresolved: tuple[Site, ...]
     notes: tuple[str, ...]
     objects: tuple[str, ...]
+    build_ids: tuple[str, ...] = ()
 
     @property
     def numbers(self) -> frozenset[int]:
@@ -162,7 +163,8 @@ def reach(objects: Sequence[ObjectSummary], *, indirect: bool = True) -> Reach:
     return Reach(exe=objects[0].path, arch=objects[0].arch,
                  paths={nr: path_to(node) for nr, node in sorted(found.items())},
                  unresolved=tuple(unresolved), notes=notes,
-                 objects=tuple(o.path for o in objects))
+                 objects=tuple(o.path for o in objects),
+                 build_ids=tuple(o.build_id for o in objects))
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,9 @@ def analyze(trace_path: str, exes: list[str], *, use_cache: bool = True) -> list
         r, items, misses = analyze_exe(exe, records[exe].syscalls, use_cache=use_cache)
         observed = set(records[exe].syscalls)
         reports.append({
-            "exe": exe, "arch": r.arch, "objects": list(r.objects),
+            "exe": exe, "arch": r.arch,
+            "objects": [{"path": p, "build_id": b or None}
+                        for p, b in zip(r.objects, r.build_ids, strict=True)],
             "reachable": len(named(r, known_name)), "observed": len(observed),
             "unobserved": [u.as_dict() for u in items],
             "observed_not_reachable": list(misses),
@@ -69,7 +71,7 @@ def analyze(trace_path: str, exes: list[str], *, use_cache: bool = True) -> list
 
 def text_lines(report: dict[str, Any]) -> list[str]:
     """The text form of one exe's report."""
-    objs = ", ".join(printable(o.rsplit("/", 1)[-1]) for o in report["objects"])
+    objs = ", ".join(printable(o["path"].rsplit("/", 1)[-1]) for o in report["objects"])
     lines = [f"{printable(report['exe'])} ({report['arch']}; {objs})"]
     for u in report["unobserved"]:
         path = " -> ".join(printable(p) for p in u["path"])

@@ -123,6 +123,8 @@ def test_cli_text_json_and_errors(cbuild, tmp_path) -> None:
     assert "sync" in out and "reachable, 1 observed" in out
     doc = json.loads(cli("analyze", trace, "--json").stdout)
     assert doc["format"] == "seccomp-gen-analyze" and doc["exes"][0]["exe"] == exe
+    objects = doc["exes"][0]["objects"]
+    assert objects[0]["path"] == exe and all(len(o["build_id"]) == 40 for o in objects)
     assert cli("analyze", trace, "--json").stdout == cli("analyze", trace, "--json").stdout
     bad = cli("analyze", trace, "--exe", "/bin/other")
     assert bad.returncode == 125 and len(bad.stderr.decode().strip().splitlines()) == 1
