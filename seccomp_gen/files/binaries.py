@@ -53,7 +53,7 @@ from ..reach import (
 from .atomic import write_atomic
 
 #: Bumped when the scanner's output changes: cached summaries of older scanners are not read.
-SCAN_VERSION = 6
+SCAN_VERSION = 8
 
 _ARCHES = {("ELFCLASS64", "EM_X86_64"): "x86_64", ("ELFCLASS32", "EM_386"): "x86"}
 _DEFAULT_DIRS = {
@@ -358,10 +358,11 @@ class _Scanner:
         md.skipdata = True
         return md
 
-    def _insns(self) -> Iterable[tuple[int, int, str, str]]:
+    def _insns(self, plt_only: bool = False) -> Iterable[tuple[int, int, str, str]]:
         md = self._md()
-        for addr, data, _ in self.sections:
-            yield from md.disasm_lite(data, addr)
+        for addr, data, name in self.sections:
+            if not plt_only or name.startswith(".plt"):
+                yield from md.disasm_lite(data, addr)
 
     def _mem_target(self, op: str, nxt: int) -> int | None:
         """The address a memory operand names: rip-relative, i386 GOT-relative through ebx,
@@ -400,16 +401,16 @@ class _Scanner:
                 target = self._mem_target(op, addr + size)
                 if target is not None and self.executable(target):
                     refs.add(target)
-        # A code address computed in code starts a function only if a symbol says so too: a
-        # lea of a jump-table target is no function.
-        self.starts |= {r for r in refs if r in self.symbols}
+        # A code address computed in code (a callback passed on: pthread_once's routine, a
+        # handler) starts a function, named or not; x86 jump tables live outside the code.
+        self.starts |= refs
         starts = sorted(self.starts)
         self._starts, self._start_set, self._sources = starts, set(starts), sources
         # PLT stubs by the symbol their GOT slot binds: a call to syscall(2)'s stub takes its
         # number from the caller's edi.
         self._plt: dict[int, str] = {}
-        for addr, size, mnem, op in self._insns():
-            if mnem.rsplit(" ", 1)[-1] == "jmp" and "[" in op and self._in_plt(addr):
+        for addr, size, mnem, op in self._insns(plt_only=True):
+            if mnem.rsplit(" ", 1)[-1] == "jmp" and "[" in op:
                 slot = self._mem_target(op, addr + size)
                 owner = self._owner(addr)
                 if slot in self.slots and owner is not None:
@@ -543,7 +544,9 @@ class _Scanner:
             regs = dict(state[start] or {})
             for insn in body[start:block_of[start]]:
                 self._step(insn, regs, fn, cur, end)
-        last = body[-1][2].rsplit(" ", 1)[-1] if body else "ret"
+        # The last instruction that is not padding (a PLT stub's jmp is followed by a nop).
+        last = next((m.rsplit(" ", 1)[-1] for _, _, m, _ in reversed(body)
+                     if m.rsplit(" ", 1)[-1] not in ("nop", "int3", ".byte")), "ret")
         if following is not None and following == end and last not in _ENDS:
             fn["calls"].add(following)
         name = f"{self._plt[cur]}@plt" if cur in self._plt else self._name(cur)
