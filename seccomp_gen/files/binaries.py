@@ -53,7 +53,7 @@ from ..reach import (
 from .atomic import write_atomic
 
 #: Bumped when the scanner's output changes: cached summaries of older scanners are not read.
-SCAN_VERSION = 8
+SCAN_VERSION = 9
 
 _ARCHES = {("ELFCLASS64", "EM_X86_64"): "x86_64", ("ELFCLASS32", "EM_386"): "x86"}
 _DEFAULT_DIRS = {
@@ -673,12 +673,18 @@ class _Scanner:
         return out
 
     def _name(self, addr: int) -> str:
+        """The symbol at ``addr``, ``entry`` (e_entry of a stripped exe), ``SYMBOL+0xOFF`` after
+        the symbol before it, or ``unknown@0xADDR``."""
         name = self.symbols.get(addr)
         if name:
             return name
-        before = [a for a in self.symbols if a < addr]
-        if before:
-            base = max(before)
+        if addr == self.elf.header["e_entry"]:
+            return "entry"
+        if not hasattr(self, "_symbol_addrs"):
+            self._symbol_addrs = sorted(self.symbols)
+        i = bisect.bisect_left(self._symbol_addrs, addr) - 1
+        if i >= 0:
+            base = self._symbol_addrs[i]
             return f"{self.symbols[base]}+{addr - base:#x}"
         return f"unknown@{addr:#x}"
 
