@@ -239,8 +239,9 @@ def entry() -> NoReturn:
     collector runs some 25 times over the objects the imports make (~3 ms here), and freeing
     every module at exit costs ~9 ms. So the threshold is raised for this process, the
     modules of :data:`ON_FIRST_USE` are imported only when touched, and once the atexit
-    handlers have run and the output is flushed, with no other thread left, the process ends
-    with ``os._exit``; when anything of that fails, it exits the ordinary way."""
+    handlers have run and the output is flushed (Python's streams and C's), with no other
+    thread left, the process ends with ``os._exit``; when anything of that fails, it exits the
+    ordinary way."""
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     for name in ON_FIRST_USE:
         sys.modules.setdefault(name, OnFirstUse(name))
@@ -255,6 +256,9 @@ def entry() -> NoReturn:
         raise SystemExit(status) from None
     if threading is not None and threading.active_count() > 1:
         raise SystemExit(status)
+    import ctypes  # C stdio buffers (-X importtime, a C library's messages): exit(3) flushes them
+
+    ctypes.CDLL(None).fflush(None)
     os._exit(status)
 
 
