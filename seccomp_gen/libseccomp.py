@@ -36,7 +36,7 @@ SONAME = "libseccomp.so.2"
 def _sonames_for_pyseccomp() -> Iterator[None]:
     """While pyseccomp is imported: its ``ctypes.util.find_library("seccomp")`` and ``("c")``
     answer at once (the soname; None for libc, dlopen(NULL), which has libc's ``free``)
-    instead of running ``ldconfig -p`` twice and importing subprocess: ~7 ms of every start-up
+    instead of running ``ldconfig -p`` twice and importing subprocess: ~8 ms of every start-up
     here. Only when the soname loads; otherwise pyseccomp searches as usual."""
     try:
         ctypes.CDLL(SONAME)

@@ -235,7 +235,7 @@ def entry() -> NoReturn:
     """The ``seccomp-gen`` command (and ``python -m seccomp_gen``): :func:`main`, then exit
     without tearing the interpreter down.
 
-    A short command is mostly start-up (README, "Speed"): with the default threshold the cyclic
+    A short command is mostly start-up (README, "Start-up"): with the default threshold the cyclic
     collector runs some 25 times over the objects the imports make (~3 ms here), and freeing
     every module at exit costs ~9 ms. So the threshold is raised for this process, the
     modules of :data:`ON_FIRST_USE` are imported only when touched, and once the atexit

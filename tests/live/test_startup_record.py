@@ -53,7 +53,7 @@ def test_record_imports_only_what_it_uses(known: str, tmp_path: Path) -> None:
 
 
 #: What ``seccomp-gen record -q`` (the command as started, through ``cli.entry``) no longer
-#: imports at all: each cost a millisecond or more of every start-up (README, "Speed").
+#: imports at all: each cost a millisecond or more of every start-up (README, "Start-up").
 NOT_AT_START = ("inspect", "ast", "dis", "tokenize", "pathlib", "tempfile", "shutil", "socket",
                 "datetime", "subprocess", "ctypes.util", "rich", "seccomp_gen.profile",
                 "seccomp_gen.proof", "seccomp_gen.linux.cbpf")

@@ -1,7 +1,7 @@
 """The stand-ins start-up uses for what it no longer imports answer as the originals do.
 
 ``record`` avoids pathlib, tempfile, shutil, datetime and inspect (docs/architecture.md, "Facts";
-README, "Speed"): each small replacement is compared here with the standard library function it
+README, "Start-up"): each small replacement is compared here with the standard library function it
 replaces, and the process set-up of ``seccomp-gen`` itself (:func:`seccomp_gen.cli.entry`:
 gc threshold, inspect on first use, the exit without interpreter teardown) is run in fresh
 interpreters. Which modules a command imports: test_startup.py and
