@@ -6,7 +6,7 @@ Public API::
     trace = record(["ls", "-la", "/"])
     dump_trace(trace, "ls.trace.json")
 
-This module is the facade only: the model types, and the functions of the packages below,
+This module is the facade only: the model types and the functions of the packages below, each
 imported when first used. No module of the package imports it.
 """
 
@@ -17,29 +17,34 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .errors import SeccompGenError, TraceFileError
-from .model import (
-    ArgValues,
-    ExitStatus,
-    ProcessRecord,
-    SyscallRecord,
-    Trace,
-    TraceHeader,
-    Violation,
-)
 
 if TYPE_CHECKING:
     from .enforce.run import run
     from .enforce.sandbox import SyscallDenied, sandbox
     from .files.traces import dump as dump_trace
     from .files.traces import load as load_trace
+    from .model import (
+        ArgValues,
+        ExitStatus,
+        ProcessRecord,
+        SyscallRecord,
+        Trace,
+        TraceHeader,
+        Violation,
+    )
     from .recorders import record
     from .recorders.inprocess import recording
 
 #: Public names imported on first use, as (module, attribute). Every ``seccomp-gen`` command
 #: imports this package, and ``record`` needs neither the in-process recorder nor the sandbox
 #: (ctypes handlers, threading, fcntl, resource, the profile model): each is loaded when first
-#: touched, ``seccomp_gen.sandbox(...)`` and ``from seccomp_gen import recording`` alike.
+#: touched, ``seccomp_gen.sandbox(...)`` and ``from seccomp_gen import recording`` alike. The
+#: model too: the command sets the process up (:func:`seccomp_gen.cli.entry`) before the
+#: dataclasses are made.
 _LAZY: dict[str, tuple[str, str]] = {
+    **{name: ("model", name) for name in ("ArgValues", "ExitStatus", "ProcessRecord",
+                                          "SyscallRecord", "Trace", "TraceHeader",
+                                          "Violation")},
     "record": ("recorders", "record"),
     "run": ("enforce.run", "run"),
     "recording": ("recorders.inprocess", "recording"),

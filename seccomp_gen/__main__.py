@@ -1,5 +1,5 @@
 """``python -m seccomp_gen``: the same as the ``seccomp-gen`` command."""
 
-from .cli import main
+from .cli import entry
 
-raise SystemExit(main())
+entry()

@@ -22,18 +22,57 @@ import ctypes
 import errno as errno_mod
 import functools
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import sys
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-import pyseccomp
+#: libseccomp's soname since 2.0.
+SONAME = "libseccomp.so.2"
 
-from .errors import RecordError, SeccompGenError, UnknownSyscall
-from .linux import cbpf
-from .linux.seccomp import MAX_INSNS
-from .profile import ERRNO_ENOSYS, ArgCondition, Profile, Rule, priorities, runs_filter
-from .proof import Mismatch, check
-from .syscalls.arches import X32_SYSCALL_BIT
+
+@contextlib.contextmanager
+def _sonames_for_pyseccomp() -> Iterator[None]:
+    """While pyseccomp is imported: its ``ctypes.util.find_library("seccomp")`` and ``("c")``
+    answer at once (the soname; None for libc, dlopen(NULL), which has libc's ``free``)
+    instead of running ``ldconfig -p`` twice and importing subprocess: ~8 ms of every start-up
+    here. Only when the soname loads; otherwise pyseccomp searches as usual."""
+    try:
+        ctypes.CDLL(SONAME)
+    except OSError:
+        yield
+        return
+    find = {"seccomp": SONAME}.get
+    real = sys.modules.get("ctypes.util")
+    if real is not None:
+        saved = real.find_library
+        real.find_library = find  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            real.find_library = saved  # type: ignore[attr-defined]
+        return
+    stub = types.ModuleType("ctypes.util")
+    stub.find_library = find  # type: ignore[attr-defined]
+    sys.modules["ctypes.util"] = ctypes.util = stub  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        del sys.modules["ctypes.util"], ctypes.util  # type: ignore[attr-defined]
+
+
+with _sonames_for_pyseccomp():
+    import pyseccomp
+
+from .errors import RecordError, SeccompGenError, UnknownSyscall  # noqa: E402
+from .linux.seccomp import MAX_INSNS  # noqa: E402
+from .syscalls.arches import X32_SYSCALL_BIT  # noqa: E402
+
+if TYPE_CHECKING:  # what only compiling a profile needs is imported there: ``record`` needs none
+    from .linux import cbpf
+    from .profile import ArgCondition, Profile, Rule
+    from .proof import Mismatch
 
 _AUDIT_ARCH_X86_64 = int(pyseccomp.Arch.X86_64)
 
@@ -264,7 +303,8 @@ def build(arches: Sequence[str], default: int, rules_for: Callable[[str], Iterab
 
 def export(filt: pyseccomp.SyscallFilter) -> bytes:
     """The filter as raw classic BPF (``struct sock_filter[]``, native byte order)."""
-    with tempfile.TemporaryFile() as fh:
+    # A memfd, not tempfile's file: importing tempfile is ~1.5 ms of record's start-up.
+    with os.fdopen(os.memfd_create("seccomp-gen-bpf", os.MFD_CLOEXEC), "w+b") as fh:
         try:
             filt.export_bpf(fh)
         except OSError as exc:
@@ -280,6 +320,8 @@ def compile_profile(profile: Profile, optimize: int | None = None) -> pyseccomp.
     ``optimize`` (else the profile's own, else the faster of the two, :func:`tuned`): 1, the
     rules in :func:`~seccomp_gen.profile.priorities` order, the most frequent first; 2,
     libseccomp's binary tree."""
+    from .profile import priorities
+
     if not profile.architectures:
         raise SeccompGenError("the profile lists no architectures")
     level = optimize or profile.optimize or _fastest(profile)
@@ -294,6 +336,8 @@ def _costly_calls(profile: Profile) -> list[tuple[str, int, tuple[int, ...], int
     (:func:`~seccomp_gen.profile.runs_filter`): the recorded ones by their counts, or each
     such rule once when the profile carries no counts. Arguments: those the first conditional
     rule of the name allows (a call that passes), else zeros."""
+    from .profile import runs_filter
+
     weights = profile.weights or tuple((a, r.name, 1) for r in profile.rules
                                        for a in r.arches)
     seen: dict[tuple[str, str], int] = {}
@@ -317,6 +361,8 @@ def filter_cost(profile: Profile, program: bytes) -> float:
     """The average number of BPF instructions ``program`` (as exported) executes for a call
     that runs the filter, weighted by how often the trace made it (:func:`_costly_calls`);
     0 when every recorded call is cached by the kernel."""
+    from .linux import cbpf
+
     insns = cbpf.decode(program)
     calls = _costly_calls(profile)
     total = sum(w for *_, w in calls)
@@ -361,8 +407,10 @@ def table_end(arch: str) -> int:
     """The highest syscall number libseccomp names on ``arch``, as the kernel reports it (x32
     with its bit); -1 for an arch it names nothing on."""
     bit = X32_SYSCALL_BIT if arch == "x32" else 0
-    named = [nr for nr in range(1024) if not syscall_name(arch, nr | bit).startswith("syscall_")]
-    return (max(named) | bit) if named else -1
+    for nr in range(1023, -1, -1):  # from the top: the first named is the end (~560 lookups)
+        if not syscall_name(arch, nr | bit).startswith("syscall_"):
+            return nr | bit
+    return -1
 
 
 def enosys_ends(profile: Profile, rule: str = "table") -> dict[str, int]:
@@ -396,6 +444,9 @@ def enosys_stub(ends: dict[str, int]) -> bytes:
     is not cached."""
     if not ends:
         return b""
+    from .linux import cbpf
+    from .profile import ERRNO_ENOSYS
+
     x86 = {a: ends[a] for a in ("x86_64", "x32") if a in ends}
     others = [a for a in ends if a not in x86]
     groups: list[tuple[int, list[cbpf.Line]]] = []
@@ -535,6 +586,8 @@ class Simulator:
     """A compiled filter, evaluated in Python for any (arch, syscall, args)."""
 
     def __init__(self, program: bytes) -> None:
+        from .linux import cbpf
+
         self.program = cbpf.decode(program)
 
     def evaluate(self, arch: str, nr: int, args: Sequence[int] = ()) -> cbpf.Verdict:
@@ -545,6 +598,8 @@ class Simulator:
 
     def evaluate_raw(self, audit: int, nr: int, args: Sequence[int] = ()) -> cbpf.Verdict:
         """The verdict for a call as the kernel reports it (AUDIT_ARCH, number with the x32 bit)."""
+        from .linux import cbpf
+
         return cbpf.to_verdict(cbpf.run_bpf(self.program, cbpf.seccomp_data(audit, nr, args)))
 
     def answer(self, arch: str, nr: int, args: Sequence[int] = ()) -> tuple[str, int | None]:
@@ -558,6 +613,8 @@ class Simulator:
         any number) over all arguments; None among them: a verdict it computes from them."""
         if arch == "x32" and nr is not None:
             nr |= X32_SYSCALL_BIT
+        from .linux import cbpf
+
         found = cbpf.outcomes(self.program, audit_arch(arch), nr)
         verdicts = [None if v is None else cbpf.to_verdict(v) for v in found]
         return frozenset(None if v is None else (v.action, v.errno) for v in verdicts)
@@ -569,6 +626,8 @@ class Simulator:
         tests the arguments otherwise than by masked equality."""
         if arch == "x32":
             nr |= X32_SYSCALL_BIT
+        from .linux import cbpf
+
         found = cbpf.paths(self.program, audit_arch(arch), nr)
         if found is None:
             return None
@@ -592,6 +651,8 @@ def prove(profile: Profile, program: bytes, host: str | None = None, *,
     the calls :mod:`seccomp_gen.proof` picks; empty when they agree everywhere it looked.
     ``enosys``: the consumer's rule for numbers past the tables (:data:`ENOSYS_RULES`), which
     the profile's meaning follows."""
+    from .proof import check
+
     return check(profile, Simulator(program).answer, known_name, host or native_arch(),
                  ends=enosys_ends(profile, enosys))
 

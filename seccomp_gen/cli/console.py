@@ -10,11 +10,10 @@ import signal
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from ..formats import as_written
@@ -23,6 +22,9 @@ from ..profile import Profile
 from ..recorders import LiveStats
 from ..safetext import printable
 from ..syscalls.arches import family_of
+
+if TYPE_CHECKING:  # rich.table (4 ms) only for a table: run and check without violations print none
+    from rich.table import Table
 
 
 def describe_exit(status: ExitStatus | None) -> str:
@@ -107,6 +109,8 @@ def exe_rows(trace: Trace) -> list[dict[str, Any]]:
 
 def summary_table(trace: Trace, top: int | None = None) -> Table:
     """The per-syscall table: syscall, arch, count, processes, errors."""
+    from rich.table import Table
+
     table = Table(title="syscalls", title_justify="left", box=None, pad_edge=False)
     table.add_column("syscall")
     table.add_column("arch")
@@ -154,6 +158,8 @@ def _exe_cells(trace: Trace) -> Iterator[tuple[str, ...]]:
 def _table(spec: tuple[str, tuple[tuple[str, str], ...]],
            rows: Iterable[tuple[str, ...]]) -> Table:
     title, columns = spec
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", box=None, pad_edge=False)
     for col, just in columns:
         table.add_column(col, justify=just)  # type: ignore[arg-type]
@@ -327,6 +333,8 @@ def warning_line(console: Any, message: str) -> None:
 
 def diff_table(rows: list[dict[str, Any]]) -> Table:
     """Per-arch counts of what two profiles allow."""
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False)
     for col in ("arch", "A allows", "B allows", "both", "only A", "only B"):
         table.add_column(col, justify="left" if col == "arch" else "right")
@@ -421,6 +429,8 @@ def violation_rows(violations: Sequence[Violation], mode: str) -> list[dict[str,
 
 def violation_table(violations: Sequence[Violation], mode: str) -> Table:
     """The end-of-run summary: syscall, arch, count, pids, what happened."""
+    from rich.table import Table
+
     table = Table(title="denied syscalls", title_justify="left", box=None, pad_edge=False)
     for col, just in (("syscall", "left"), ("arch", "left"), ("count", "right"),
                       ("pids", "left"), ("action", "left")):

@@ -16,6 +16,7 @@ from ..files import traces
 from ..files.atomic import check_writable
 from ..files.inputs import check_stdin_once
 from ..merge import merge_traces, repeated_run
+from . import HelpFormatter
 
 #: The description ``--help`` shows (the one-line summary is in the command registry).
 DESCRIPTION = ("Merge trace files of runs of one program on one kind of host into one trace: "
@@ -36,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="only errors")
 
 
-class _Formatter(argparse.HelpFormatter):
+class _Formatter(HelpFormatter):
     """Shows the traces as ``TRACE TRACE...``: argparse has no nargs for "two or more"."""
 
     def _format_args(self, action: argparse.Action, default_metavar: str) -> str:

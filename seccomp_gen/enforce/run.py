@@ -18,15 +18,16 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..auditrecord import SeccompRecord
 from ..errors import SeccompGenError
 from ..libseccomp import arch_name, syscall_name, syscall_number
-from ..linux.kmsg import open_at_end, seccomp_records_since
 from ..model import ExitStatus, Trace, Violation
 from ..profile import Profile
 from ..syscalls.arches import sort_arches
+
+if TYPE_CHECKING:  # the kernel's audit records (kmsg, auditrecord) are read in kill mode only
+    from ..auditrecord import SeccompRecord
 
 MODES: tuple[str, ...] = ("enforce", "complain", "kill")
 
@@ -155,6 +156,8 @@ def load(profile: Profile | str | os.PathLike[str]) -> tuple[Profile, str, bytes
 def _kmsg_kills(fd: int, pid: int) -> list[SeccompRecord]:
     """The seccomp kill records (sig=SIGSYS) of ``pid`` the kernel logged since ``fd`` was
     opened (:func:`~seccomp_gen.linux.kmsg.open_at_end`); closes ``fd``."""
+    from ..linux.kmsg import seccomp_records_since
+
     return [rec for rec in seccomp_records_since(fd) if rec.sig == signal.SIGSYS and rec.pid == pid]
 
 
@@ -283,6 +286,8 @@ def run(
     if mode != "complain":
         _refuse_denied_execve(prof, original, name)
     if mode == "kill":
+        from ..linux.kmsg import open_at_end
+
         kmsg = open_at_end()
         status, pid = _run_killmode(argv, path, original, env, cwd)
         violations: list[Violation] = []
@@ -389,7 +394,7 @@ def write_trace(result: RunResult, output: str | os.PathLike[str]) -> None:
 
     if result.trace is None:
         raise SeccompGenError("kill mode traces nothing; there is no violations trace to write")
-    traces.dump(result.trace, Path(output))
+    traces.dump(result.trace, output)
 
 
 __all__ = ["MODES", "VIOLATION_EXIT", "RunResult", "check_mode", "outcome", "run", "write_trace"]

@@ -8,34 +8,73 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from ..errors import SeccompGenError
 
 
-def check_writable(path: str | os.PathLike[str], *, force: bool = False) -> Path:
+def clean_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as ``str(pathlib.Path(path))`` writes it (repeated and trailing slashes and
+    ``.`` parts dropped, ``..`` kept), without importing pathlib: 3 ms of ``record``'s
+    start-up."""
+    text = os.fspath(path)
+    root = "//" if text.startswith("//") and not text.startswith("///") else (
+        "/" if text.startswith("/") else "")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    return root + "/".join(parts) if root or parts else "."
+
+
+def _parent(path: str) -> str:
+    """The directory a cleaned ``path`` is in (``.`` for a bare name), as pathlib's parent."""
+    return os.path.dirname(path) or "."
+
+
+def _name(path: str) -> str:
+    """The last part of a cleaned ``path``, as pathlib's name (none for ``.``)."""
+    return "" if path == "." else os.path.basename(path)
+
+
+#: Names :func:`create_unique` tries before it gives up (48 random bits each: a clash is
+#: already unlikely once).
+_TRIES = 100
+
+
+def create_unique(directory: str, prefix: str, suffix: str) -> tuple[int, str]:
+    """A new file ``prefix + random + suffix`` in ``directory``, created exclusively (never
+    through a symlink), readable by the user only; returns its descriptor and absolute path.
+    What ``tempfile.mkstemp`` does, without importing tempfile (2 ms of every start-up)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(_TRIES):
+        path = os.path.join(directory, f"{prefix}{os.urandom(6).hex()}{suffix}")
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileExistsError:
+            continue
+        return fd, os.path.abspath(path)
+    raise FileExistsError(f"no unused name with prefix {prefix!r} in {directory}")
+
+
+def check_writable(path: str | os.PathLike[str], *, force: bool = False) -> str:
     """Fail early if ``path`` cannot be created, or already exists and ``force`` is not given.
 
     "Exists" is any directory entry, a symlink too, even one pointing nowhere: replacing it
     loses what the user had there. :func:`write_atomic` replaces a symlink itself, never
     the file it points to.
     """
-    target = Path(path)
-    if target.is_dir():
-        raise SeccompGenError("is a directory", path=str(target), hint="give a file name")
+    target = clean_path(path)
+    if os.path.isdir(target):
+        raise SeccompGenError("is a directory", path=target, hint="give a file name")
     if os.path.lexists(target) and not force:
-        what = "already exists as a symbolic link" if target.is_symlink() else "already exists"
-        raise SeccompGenError(what, path=str(target), hint="use --force to replace it")
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise SeccompGenError("directory does not exist", path=str(parent))
+        what = "already exists as a symbolic link" if os.path.islink(target) else "already exists"
+        raise SeccompGenError(what, path=target, hint="use --force to replace it")
+    parent = _parent(target)
+    if not os.path.isdir(parent):
+        raise SeccompGenError("directory does not exist", path=parent)
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=parent)
+        fd, probe = create_unique(parent, f".{_name(target)}.", ".probe")
     except OSError as exc:
         raise SeccompGenError(
-            f"cannot write here: {exc.strerror or exc}", path=str(target)
+            f"cannot write here: {exc.strerror or exc}", path=target
         ) from None
     os.close(fd)
     os.unlink(probe)
@@ -49,14 +88,14 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes | Iterable[str]
     replaces the directory entry: a symlink at ``path`` is replaced by the new file, and
     whatever it pointed to is left as it was.
     """
-    target = Path(path)
+    target = clean_path(path)
     payload = data.encode() if isinstance(data, str) else data
-    parent = target.parent if str(target.parent) else Path(".")
+    parent = _parent(target)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+        fd, tmp = create_unique(parent, f".{_name(target)}.", ".tmp")
     except OSError as exc:
         raise SeccompGenError(
-            f"cannot write: {exc.strerror or exc}", path=str(target)
+            f"cannot write: {exc.strerror or exc}", path=target
         ) from None
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -73,7 +112,7 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes | Iterable[str]
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise SeccompGenError(
-            f"cannot write: {exc.strerror or exc}", path=str(target)
+            f"cannot write: {exc.strerror or exc}", path=target
         ) from None
     except BaseException:  # e.g. a piece that cannot be written: no temp file is left behind
         with contextlib.suppress(OSError):
@@ -107,14 +146,14 @@ def save_elsewhere(path: str | os.PathLike[str], data: str | bytes,
     may be in a shared /tmp).
     """
     payload = data.encode() if isinstance(data, str) else data
-    name = Path(path).name or "output"
+    name = _name(clean_path(path)) or "output"
     stem, dot, ext = name.rpartition(".")
     prefix, suffix = (f"seccomp-gen-{stem}-", f".{ext}") if dot and stem else (
         f"seccomp-gen-{name}-", "")
     failures: list[str] = []
     for d in dirs:
         try:
-            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=d)
+            fd, tmp = create_unique(d, prefix, suffix)
         except OSError as exc:
             failures.append(f"{d}: {exc.strerror or exc}")
             continue

@@ -20,10 +20,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from ..errors import SeccompGenError
-from ..profile import Profile, normalize, widen
+
+if TYPE_CHECKING:  # the registry alone (``record``'s help) needs no profile model
+    from ..profile import Profile
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,8 @@ def as_written(profile: Profile, fmt: str, *, docker: bool = False) -> Profile:
     expressed: Callable[[Profile], Profile] | None = getattr(_module(f), "expressed", None)
     if expressed is not None:
         return expressed(profile)
+    from ..profile import normalize, widen
+
     return normalize(profile) if f.per_arch else widen(profile)
 
 

@@ -276,6 +276,8 @@ def _result(text: str) -> int | None:
 
 @dataclass
 class _Pending:
+    """A call strace printed ``<unfinished ...>``, kept until its ``resumed>`` line."""
+
     name: str
     text: str
     mode: int | None

@@ -90,6 +90,8 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Insn:
+    """One ``struct sock_filter``: opcode, jump offsets if true and false, constant."""
+
     code: int
     jt: int
     jf: int

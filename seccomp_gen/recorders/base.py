@@ -5,9 +5,9 @@ checks on the command that must happen before anything is forked.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import stat
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -65,6 +65,22 @@ class Recorder(Protocol):
         """Run the workload and return its trace; the workload's status is in the header."""
 
 
+def on_path(name: str, search: str) -> str | None:
+    """The first ``name`` in the ``os.pathsep``-separated directories ``search`` that is an
+    executable non-directory, as ``shutil.which(name, path=search)`` finds it on Linux, without
+    importing shutil (2 ms of every start-up)."""
+    seen: set[str] = set()
+    for directory in search.split(os.pathsep) if search else ():
+        if directory in seen:
+            continue
+        seen.add(directory)
+        candidate = os.path.join(directory, name)
+        if (os.path.exists(candidate) and os.access(candidate, os.X_OK)
+                and not os.path.isdir(candidate)):
+            return candidate
+    return None
+
+
 def resolve_command(argv: Sequence[str], env: dict[str, str] | None = None) -> str:
     """Find the executable for ``argv[0]`` the way execvp would, or explain why there is none."""
     if not argv:
@@ -76,7 +92,7 @@ def resolve_command(argv: Sequence[str], env: dict[str, str] | None = None) -> s
         path = name
     else:
         search = (env or os.environ).get("PATH", os.defpath)
-        found = shutil.which(name, path=search)
+        found = on_path(name, search)
         if found is None:
             # which() skips non-executable files; say so if that is what is on PATH.
             for d in search.split(os.pathsep):
@@ -99,6 +115,12 @@ def resolve_command(argv: Sequence[str], env: dict[str, str] | None = None) -> s
     return path
 
 
+def utc_now() -> str:
+    """Now in UTC to the second, as ``datetime.now(UTC).isoformat(timespec="seconds")`` writes
+    it (``2026-01-31T12:00:00+00:00``), without importing datetime (2 ms of start-up)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+
+
 def recording_header(
     argv: Sequence[str],
     backend: str,
@@ -113,8 +135,6 @@ def recording_header(
 ) -> TraceHeader:
     """The trace header of a recording, with the tool, kernel, host and libseccomp versions
     filled in here once for every backend; ``ended`` is now."""
-    from datetime import UTC, datetime
-
     from .._version import __version__
     from ..libseccomp import version as libseccomp_version
     from ..linux.host import host_arch, kernel_release
@@ -128,7 +148,7 @@ def recording_header(
         backend=backend,
         pinned_cpu=pinned_cpu,
         started=started,
-        ended=datetime.now(UTC).isoformat(timespec="seconds"),
+        ended=utc_now(),
         duration_s=duration_s,
         exit=exit,
         records_args=records_args,

@@ -18,7 +18,6 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from types import FrameType
 
 from .._native.build import private_cache_dir
@@ -46,7 +45,14 @@ from ..syscalls.arches import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64
 from ..syscalls.argspec import ARG_FIELDS, ARG_VALUE_CAP, fields_for
 from . import docker, known_refusal
 from . import supports_known as _supports_known
-from .base import LiveStats, RecordOptions, forwarding, recording_header, resolve_command
+from .base import (
+    LiveStats,
+    RecordOptions,
+    forwarding,
+    recording_header,
+    resolve_command,
+    utc_now,
+)
 from .runtimes import runtime_baseline
 from .session import is_exec
 
@@ -145,7 +151,7 @@ class _EbpfSession:
         self.notes = [NOTE_EXE]
 
     def run(self) -> Trace:
-        started_wall = datetime.now(UTC)
+        started_wall = utc_now()
         if self.options.pin:
             self.pinned_cpu = max(os.sched_getaffinity(0))
         counts, duration = self._run_workload()
@@ -274,7 +280,7 @@ class _EbpfSession:
 
     # -- the trace --------------------------------------------------------------------------------
 
-    def _build(self, maps: Counts, started_wall: datetime, duration: float) -> Trace:
+    def _build(self, maps: Counts, started_wall: str, duration: float) -> Trace:
         raw = RawRecording()
         main = self.kernel_main
         if main != self.main_pid:
@@ -402,7 +408,7 @@ class _EbpfSession:
             self.notes.append(f"executable paths longer than {STRLEN - 1} bytes are truncated")
         header = recording_header(
             self.argv, "ebpf", pinned_cpu=self.pinned_cpu,
-            started=started_wall.isoformat(timespec="seconds"), duration_s=duration,
+            started=started_wall, duration_s=duration,
             exit=self.main_status, notes=self.notes,
             records_args=True,
             records_results=True,

@@ -19,7 +19,6 @@ import signal
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from types import FrameType
 
 from ..aggregate import ProcessState, RawRecording, build_trace
@@ -61,6 +60,7 @@ from .base import (
     recording_filter,
     recording_header,
     resolve_command,
+    utc_now,
 )
 from .seccomp import NO_RESULT, NOTE_NNP
 
@@ -279,7 +279,7 @@ class _LogSession:
     # -- the run ----------------------------------------------------------------------------------
 
     def run(self) -> Trace:
-        started_wall = datetime.now(UTC)
+        started_wall = utc_now()
         # First of all: from here on a signal is ours to handle (passed on, or an error before
         # the workload exists), never an exception between a change and the code undoing it.
         with forwarding(self._on_signal):
@@ -296,7 +296,7 @@ class _LogSession:
             self.notes.append(NOTE_NNP)
         header = recording_header(
             self.argv, "log", pinned_cpu=self.pinned_cpu,
-            started=started_wall.isoformat(timespec="seconds"), duration_s=duration,
+            started=started_wall, duration_s=duration,
             exit=self.main_status, notes=self.notes,
             records_args=False,
             records_results=False,

@@ -24,7 +24,6 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from types import FrameType
 
 from .._native.notify_supervisor import COUNT, ROW, SOURCE_NAME, CSupervisor, load_supervisor
@@ -69,6 +68,7 @@ from .base import (
     recording_filter,
     recording_header,
     resolve_command,
+    utc_now,
 )
 from .seccomp import NO_RESULT, NOTE_NNP
 from .session import is_exec
@@ -207,14 +207,14 @@ class _NotifySession:
     # -- the run ----------------------------------------------------------------------------------
 
     def run(self) -> Trace:
-        started_wall = datetime.now(UTC)
+        started_wall = utc_now()
         with pinned_to_one_cpu(self.options.pin) as self.pinned_cpu:
             duration = self._run_workload()
         if self.set_nnp:
             self.notes.append(NOTE_NNP)
         header = recording_header(
             self.argv, "notify", pinned_cpu=self.pinned_cpu,
-            started=started_wall.isoformat(timespec="seconds"), duration_s=duration,
+            started=started_wall, duration_s=duration,
             exit=self.main_status, notes=self.notes,
             records_results=False,
         )

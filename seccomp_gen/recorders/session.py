@@ -17,7 +17,6 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from types import FrameType
 
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
@@ -33,7 +32,14 @@ from ..linux.spawn import (
 )
 from ..model import ExitStatus, Trace
 from ..syscalls.argspec import fields_for
-from .base import LiveStats, RecordOptions, forwarding, pinned_to_one_cpu, recording_header
+from .base import (
+    LiveStats,
+    RecordOptions,
+    forwarding,
+    pinned_to_one_cpu,
+    recording_header,
+    utc_now,
+)
 
 _STOPPING_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 
@@ -93,7 +99,7 @@ class TraceSession:
 
     def run(self) -> Trace:
         """Run the workload until every traced process has ended; return its trace."""
-        started_wall = datetime.now(UTC)
+        started_wall = utc_now()
         pipe = ErrorPipe()
         try:
             with pinned_to_one_cpu(self.options.pin) as self.pinned_cpu:
@@ -109,7 +115,7 @@ class TraceSession:
             pipe.close()
         header = recording_header(
             self.argv, self.backend, pinned_cpu=self.pinned_cpu,
-            started=started_wall.isoformat(timespec="seconds"), duration_s=duration,
+            started=started_wall, duration_s=duration,
             exit=self.main_status, notes=self.notes,
             records_results=self.records_results,
         )

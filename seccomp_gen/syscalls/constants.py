@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno as errno_mod
 import os
-import socket
 from typing import Final
 
 #: linux/sched.h: clone(2), clone3(2) and unshare(2) flags.
@@ -92,6 +91,8 @@ def errno_value(name: str) -> int | None:
 
 def address_family(value: int) -> str | None:
     """``AF_INET6`` for 10, None for a number the C library has no name for."""
+    import socket  # here: ~2.5 ms, and ``record`` never names a family
+
     try:
         return socket.AddressFamily(value).name
     except ValueError:

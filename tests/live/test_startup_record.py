@@ -50,3 +50,33 @@ def test_record_imports_only_what_it_uses(known: str, tmp_path: Path) -> None:
     assert trace["header"]["backend"] == "seccomp"
     if known:
         assert any("known syscalls were not recorded" in n for n in trace["header"]["notes"])
+
+
+#: What ``seccomp-gen record -q`` (the command as started, through ``cli.entry``) no longer
+#: imports at all: each cost a millisecond or more of every start-up (README, "Start-up").
+NOT_AT_START = ("inspect", "ast", "dis", "tokenize", "pathlib", "tempfile", "shutil", "socket",
+                "datetime", "subprocess", "ctypes.util", "rich", "seccomp_gen.profile",
+                "seccomp_gen.proof", "seccomp_gen.linux.cbpf")
+
+
+def _timed_imports(*args: str) -> set[str]:
+    """The modules ``python -X importtime ARGS`` names (it exits 0)."""
+    res = subprocess.run([PYTHON, "-X", "importtime", *args], capture_output=True, text=True,
+                         timeout=TIMEOUT, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return {line.split("|")[-1].strip() for line in res.stderr.splitlines()
+            if line.startswith("import time:")}
+
+
+@pytest.mark.live
+@needs("seccomp")
+def test_record_command_skips_the_costly_modules(tmp_path: Path) -> None:
+    """Every module ``python -X importtime -m seccomp_gen record -q`` imports is named on
+    stderr; none of :data:`NOT_AT_START` is among them, and the trace is written."""
+    out = tmp_path / "t.json"
+    seen = _timed_imports("-m", "seccomp_gen", "record", "-q", "-o", str(out), "--", "/bin/true")
+    seen -= _timed_imports("-c", "pass")  # the interpreter's own (an editable install's finder)
+    # (importlib.import_module, which imports the backend, is not timed; its imports are.)
+    assert {"seccomp_gen.recorders.session", "seccomp_gen.linux.host"} <= seen
+    assert imported(seen, NOT_AT_START) == []
+    assert json.loads(out.read_text())["header"]["exit"] == {"code": 0}

@@ -1,0 +1,45 @@
+"""bench/startup runs end to end with tiny counts: it records ``true``, generates its profile and
+times record, run and check against strace and native. No timing is asserted (the machine is
+shared): only that every command ran and was measured."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.paths import ROOT
+
+SCRIPT = ROOT / "bench" / "startup"
+
+
+@pytest.mark.live
+def test_startup_bench_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "startup.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--runs", "2", "--json", str(out)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    names = ["native", "record", "run", "check"]
+    if shutil.which("strace"):
+        names.insert(1, "strace")
+    for name in names:
+        assert f"| {name} |" in proc.stdout, proc.stdout
+    doc = json.loads(out.read_text())
+    assert list(doc["medians"]) == names
+    assert {k: len(v) for k, v in doc["samples_s"].items()} == dict.fromkeys(names, 2)
+    for name in names:
+        assert doc["medians"][name]["wall_ms"] > 0
+        assert doc["medians"][name]["x_native"] > 0
+    assert doc["commands"]["record"][-2:] == ["--", shutil.which("true")]
+
+
+@pytest.mark.live
+def test_startup_bench_check_record_fails_above_the_bar(tmp_path: Path) -> None:
+    """``--check-record`` is an exit status: no run of record takes under 0.001 ms."""
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--runs", "1", "--check-record", "0.001"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "record: median" in proc.stderr
