@@ -20,13 +20,9 @@ class _Runs:
     ``offset[i] + count[i] - 1`` of the merge, in order."""
 
     def __init__(self, traces: Sequence[Trace]) -> None:
-        self.offsets: list[int] = []
-        total = 0
-        for t in traces:
-            self.offsets.append(total)
-            total += len(t.header.run_names)
-        self.total = total
         self.counts = [len(t.header.run_names) for t in traces]
+        self.offsets = [sum(self.counts[:i]) for i in range(len(traces))]
+        self.total = sum(self.counts)
 
     def of(self, i: int, local: Iterable[int]) -> frozenset[int]:
         """The merge's indexes of trace ``i``'s runs ``local`` (empty: all of them)."""
@@ -65,7 +61,7 @@ def _in_merge(r: SyscallRecord, i: int, runs: _Runs) -> SyscallRecord:
     args = r.args
     if args is not None:
         args = replace(args, value_runs={
-            v: tuple(sorted(runs.of(i, args.value_runs.get(v, ())) & made
+            v: tuple(sorted(runs.of(i, args.value_runs[v]) & made
                             if v in args.value_runs else made))
             for v in args.values})
     return replace(r, runs=tuple(sorted(made)), args=args)
@@ -171,10 +167,8 @@ def merge_traces(traces: Sequence[Trace]) -> Trace:
             rkey = (r.arch, r.name)
             if rkey not in by_key:
                 by_key[rkey] = replace(r, args=None) if blind else r
-            elif rkey in unknown_args:
-                by_key[rkey] = _merge_record(by_key[rkey], replace(r, args=None), True)
-            else:
-                by_key[rkey] = _merge_record(by_key[rkey], r, blind)
+            else:  # once a run made it unseen, its values stay incomplete
+                by_key[rkey] = _merge_record(by_key[rkey], r, blind or rkey in unknown_args)
             if blind:
                 unknown_args.add(rkey)
     exes: dict[str, ExeRecord] = {}
