@@ -269,9 +269,7 @@ def kernel_caches_allow(program: Sequence[Insn], audit_arch: int, nr: int) -> bo
         elif ins.code == 0x05:  # JMP|JA
             pc += ins.k
         elif ins.code in (JEQ_K, 0x25, 0x35, JSET_K):  # JEQ, JGT, JGE, JSET with K
-            taken = {JEQ_K: a == ins.k, 0x25: a > ins.k, 0x35: a >= ins.k,
-                     JSET_K: bool(a & ins.k)}[ins.code]
-            pc += ins.jt if taken else ins.jf
+            pc += ins.jt if _taken(ins.code, a, ins.k) else ins.jf
         elif ins.code == 0x54:  # ALU|AND|K
             a &= ins.k
         else:
