@@ -47,6 +47,9 @@ class RawRecording:
     the errno for a failure, or :data:`UNRETURNED` for a call that never returned.
     ``tokens[t]`` is (tgid, exe) of one process during one executable's lifetime; a new token is
     made at fork and at every execve, so per-exe attribution costs nothing in the hot loop.
+    ``site_calls`` counts calls by (AUDIT_ARCH, nr, site id), where ``sites[id]`` is the call
+    site as (mapped file, file offset) (see :mod:`seccomp_gen.linux.codemaps`); a recorder that
+    cannot see instruction pointers leaves both empty.
     """
 
     calls: dict[tuple[int, int, int, int], int] = field(default_factory=dict)
@@ -55,6 +58,8 @@ class RawRecording:
     first: dict[tuple[int, int], int] = field(default_factory=dict)
     tokens: list[tuple[int, str]] = field(default_factory=list)
     processes: dict[int, ProcessState] = field(default_factory=dict)
+    site_calls: dict[tuple[int, int, int], int] = field(default_factory=dict)
+    sites: list[tuple[str, int]] = field(default_factory=list)
 
     def new_token(self, tgid: int, exe: str) -> int:
         """Register a (process, executable) lifetime and return its token."""
