@@ -137,6 +137,22 @@ class LazyConsole:
             self._console = make_console(stderr=self._stderr)
         return self._console
 
+    def plain(self, line: str) -> None:
+        """Print ``line`` as it is (no markup, highlighting, emoji codes or wrapping), with
+        every non-printable character escaped (:func:`~seccomp_gen.safetext.printable`). Until
+        something needs the rich Console this is one write to the stream: ``run`` and ``check``
+        report in one line, and importing rich to print it was ~15 ms of their start-up."""
+        from ..safetext import printable
+
+        if self._console is not None:
+            self._console.print(printable(line), soft_wrap=True, highlight=False, markup=False,
+                                emoji=False)
+            return
+        stream = sys.stderr if self._stderr else sys.stdout
+        if stream is not None:
+            stream.write(printable(line) + "\n")
+            stream.flush()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real(), name)
 
