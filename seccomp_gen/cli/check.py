@@ -22,7 +22,6 @@ from ..files.inputs import read_data, source_name
 from ..formats import NAMES as FORMAT_NAMES
 from ..formats import kinds_text
 from ..formats.bpf import ARGS_NOT_RECOVERABLE
-from ..merge import merge_traces
 from ..synthesize import ARG_POLICIES
 
 EXIT_DRIFT = 1
@@ -129,6 +128,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     if rows and args.update:
         if fmt == "trace":
             from ..formats import tracefile
+            from ..merge import merge_traces
 
             traces.dump(merge_traces([tracefile.loads(raw, source), trace]), args.profile)
         else:

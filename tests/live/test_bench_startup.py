@@ -22,7 +22,7 @@ def test_startup_bench_smoke(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(SCRIPT), "--runs", "2", "--json", str(out)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    names = ["native", "record", "run", "check"]
+    names = ["native", "record", "known", "run", "check"]
     if shutil.which("strace"):
         names.insert(1, "strace")
     for name in names:
@@ -34,6 +34,7 @@ def test_startup_bench_smoke(tmp_path: Path) -> None:
         assert doc["medians"][name]["wall_ms"] > 0
         assert doc["medians"][name]["x_native"] > 0
     assert doc["commands"]["record"][-2:] == ["--", shutil.which("true")]
+    assert "--known" in doc["commands"]["known"]
 
 
 @pytest.mark.live
