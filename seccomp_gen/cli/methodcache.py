@@ -11,8 +11,9 @@ same file name, no inherited ``__future__`` flags) only what the table lacks. :f
 writes the table back when it learned something, as Python writes bytecode: into the
 package's ``__pycache__`` (``sys.pycache_prefix`` honoured, as the package's own ``.pyc``),
 atomically, and not under ``PYTHONDONTWRITEBYTECODE`` / ``-B`` or when that directory cannot
-be written. A table made by another Python build or optimization level, or that does not read
-back, is ignored. The classes are the same either way (tests/unit/test_methodcache.py).
+be written; it is trusted as that directory's ``.pyc`` files are. A table made by another
+Python build or optimization level, or that does not read back, is ignored. The classes are
+the same either way (tests/unit/test_methodcache.py).
 """
 
 from __future__ import annotations
