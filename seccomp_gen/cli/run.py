@@ -131,10 +131,11 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         else:
             _, problem = write_or_rescue(args.json, text, "the JSON summary")
             problems += [problem] if problem else []
-    for problem in problems:
+    if problems:
         from . import error_line
 
-        error_line(err, problem)
+        for problem in problems:
+            error_line(err, problem)
     if args.fail_on_violation and result.violated:
         return VIOLATION_EXIT
     return result.status
