@@ -22,7 +22,6 @@ from ..files.inputs import read_data, source_name
 from ..formats import NAMES as FORMAT_NAMES
 from ..formats import kinds_text
 from ..formats.bpf import ARGS_NOT_RECOVERABLE
-from ..merge import merge_traces
 from ..synthesize import ARG_POLICIES
 
 EXIT_DRIFT = 1
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``check``."""
     from ..files.profiles import BINARY_LIMIT, oci_form, profile_from_data
     from ..recorders import LiveStats, RecordOptions, get_backend, resolve_command
-    from . import console as ui
+    from .text import exit_sentence
 
     command: list[str] = list(args.command)
     if command and command[0] == "--":
@@ -129,6 +128,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     if rows and args.update:
         if fmt == "trace":
             from ..formats import tracefile
+            from ..merge import merge_traces
 
             traces.dump(merge_traces([tracefile.loads(raw, source), trace]), args.profile)
         else:
@@ -146,8 +146,7 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
                "handled": handled, "updated": bool(wrote), "exit": result}
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return result
-    plain = {"soft_wrap": True, "highlight": False, "markup": False}
-    failed = f"the command {ui.exit_sentence(trace.header.exit)}" if status else ""
+    failed = f"the command {exit_sentence(trace.header.exit)}" if status else ""
     if rows:
         head = (f"{args.profile}: {len(rows)} syscall(s) the profile does not allow were "
                 f"needed by: {shlex.join(command)}")
@@ -159,17 +158,20 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         if rows:
             line += " (" + ", ".join(f"{r['arch']} {r['syscall']}" for r in rows) + ")"
         line += "".join(f"; {part}" for part in (failed, wrote) if part)
-        err.print(line, **plain)
+        err.plain(line)
         return result
-    err.print(head, **plain)
-    for text in ui.check_lines(rows):
-        err.print(text, soft_wrap=True, highlight=False)
+    err.plain(head)
+    if rows:
+        from . import console as ui
+
+        for text in ui.check_lines(rows):
+            err.print(text, soft_wrap=True, highlight=False)
     for line in handled:
-        err.print(f"note: {line}", **plain)
+        err.plain(f"note: {line}")
     if failed:
-        err.print(failed, **plain)
+        err.plain(failed)
     if wrote:
-        err.print(wrote, **plain)
+        err.plain(wrote)
     if args.trace_out:
-        err.print(f"trace of the new syscalls written to {args.trace_out}", **plain)
+        err.plain(f"trace of the new syscalls written to {args.trace_out}")
     return result

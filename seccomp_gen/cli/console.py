@@ -6,7 +6,6 @@ workload is running (its stdout is the user's), to stdout for ``show``.
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
@@ -17,36 +16,15 @@ from rich.console import Console
 from rich.text import Text
 
 from ..formats import as_written
-from ..model import ExitStatus, Trace, Violation
+from ..model import Trace, Violation
 from ..profile import Profile
 from ..recorders import LiveStats
 from ..safetext import printable
 from ..syscalls.arches import family_of
+from .text import describe_exit
 
 if TYPE_CHECKING:  # rich.table (4 ms) only for a table: run and check without violations print none
     from rich.table import Table
-
-
-def describe_exit(status: ExitStatus | None) -> str:
-    """``exit 0`` / ``killed by SIGTERM`` / ``unknown``."""
-    if status is None:
-        return "unknown"
-    if status.signal is not None:
-        try:
-            name = signal.Signals(status.signal).name
-        except ValueError:
-            name = f"signal {status.signal}"
-        return f"killed by {name}" + (" (core dumped)" if status.core_dumped else "")
-    return f"exit {status.code}"
-
-
-def exit_sentence(status: ExitStatus | None) -> str:
-    """``exited with status 3`` / ``was killed by SIGSEGV (core dumped)``, after "the command"."""
-    if status is None:
-        return "ended in an unknown way"
-    if status.signal is not None:
-        return f"was {describe_exit(status)}"
-    return f"exited with status {status.code}"
 
 
 def syscall_rows(trace: Trace) -> list[dict[str, Any]]:

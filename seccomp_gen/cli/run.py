@@ -85,7 +85,6 @@ def summary_doc(result: RunResult, profile: str, output: str | None) -> dict[str
 def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     """Do ``run``; raises SeccompGenError (one line) on anything refused before the start."""
     from ..enforce.run import run as enforce_run
-    from . import console as ui
 
     command: list[str] = list(args.command)
     if command and command[0] == "--":
@@ -106,6 +105,8 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
 
     def report(v: Any) -> None:
         if live:
+            from . import console as ui
+
             err.print(ui.violation_line(v, mode), soft_wrap=True, highlight=False)
 
     result = enforce_run(command, args.profile, mode=mode, on_violation=report)
@@ -130,29 +131,37 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         else:
             _, problem = write_or_rescue(args.json, text, "the JSON summary")
             problems += [problem] if problem else []
-    for problem in problems:
-        ui.error_line(err, problem)
+    if problems:
+        from . import error_line
+
+        for problem in problems:
+            error_line(err, problem)
     if args.fail_on_violation and result.violated:
         return VIOLATION_EXIT
     return result.status
 
 
 def _print_summary(err: Any, result: RunResult, profile: str, output: str | None) -> None:
-    from . import console as ui
+    """The summary: a table of the violations (rich) if there were any, then plain lines."""
+    from .text import describe_exit
 
     if result.violations:
+        from . import console as ui
+
         err.print(ui.violation_table(result.violations, result.mode))
     n, rules = len(result.unexpected), len(result.violations) - len(result.unexpected)
     parts = [f"{n} violation{'s' if n != 1 else ''}"]
     if rules:
         parts.append(f"{rules} call{'s' if rules != 1 else ''} denied by explicit rules")
     line = (f"{', '.join(parts)} of {profile} ({result.mode} mode); command "
-            f"{ui.describe_exit(result.exit)}")
+            f"{describe_exit(result.exit)}")
     if result.mode == "kill" and result.died_of_sigsys:
         line += " (seccomp kills with SIGSYS: the profile denied a syscall)"
-    err.print(line, soft_wrap=True, highlight=False, markup=False)
-    for note in result.notes:
-        ui.note_line(err, note)
+    err.plain(line)
+    if result.notes:
+        from . import console as ui
+
+        for note in result.notes:
+            ui.note_line(err, note)
     if output and result.trace is not None:
-        err.print(f"violations trace written to {output}", soft_wrap=True, highlight=False,
-                  markup=False)
+        err.plain(f"violations trace written to {output}")

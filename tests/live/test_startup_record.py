@@ -80,3 +80,65 @@ def test_record_command_skips_the_costly_modules(tmp_path: Path) -> None:
     assert {"seccomp_gen.recorders.session", "seccomp_gen.linux.host"} <= seen
     assert imported(seen, NOT_AT_START) == []
     assert json.loads(out.read_text())["header"]["exit"] == {"code": 0}
+
+
+_RUN_OR_CHECK = """
+from seccomp_gen import cli
+status = cli.main({argv!r})
+assert status in {statuses!r}, status
+"""
+
+
+@pytest.mark.live
+@needs("seccomp")
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_run_and_check_report_a_covered_workload_without_rich(command: str,
+                                                              tmp_path: Path) -> None:
+    """Nothing denied, nothing new: ``run`` and ``check`` print their one-line report without
+    importing rich (~15 ms of their start-up); with something denied or new they still print
+    their rich table / lines, and the report is the same line either way."""
+    base, profile = tmp_path / "base.json", tmp_path / "p.json"
+    subprocess.run([PYTHON, "-m", "seccomp_gen", "record", "-q", "-o", str(base), "--",
+                    "/bin/true"], check=True, timeout=TIMEOUT)
+    subprocess.run([PYTHON, "-m", "seccomp_gen", "generate", str(base), "-o", str(profile)],
+                   check=True, timeout=TIMEOUT, capture_output=True)
+    argv = [command, "--profile", str(profile), "--", "/bin/true"]
+    seen = modules_after(_RUN_OR_CHECK.format(argv=argv, statuses=(0,)))
+    assert imported(seen, ("rich",)) == []
+    res = subprocess.run([PYTHON, "-m", "seccomp_gen", *argv], capture_output=True, text=True,
+                         timeout=TIMEOUT, check=False)
+    line = (f"0 violations of {profile} (enforce mode); command exit 0" if command == "run"
+            else f"{profile} covers every syscall of: /bin/true")
+    assert (res.returncode, res.stderr) == (0, line + "\n")
+    # /bin/ls needs what /bin/true did not: a denial (run) or a new syscall (check), in rich.
+    argv[-1] = "/bin/ls"
+    # (run: ls dies of the denials, SIGSEGV here; check: exit 1, new syscalls)
+    statuses = (1,) if command == "check" else tuple(range(1, 256))
+    seen = modules_after(_RUN_OR_CHECK.format(argv=argv, statuses=statuses))
+    assert "rich.console" in seen
+
+
+@pytest.mark.live
+@needs("seccomp")
+def test_record_takes_every_dataclass_method_from_the_table(tmp_path: Path) -> None:
+    """The first ``seccomp-gen record`` writes the table of compiled dataclass methods
+    (:mod:`seccomp_gen.cli.methodcache`) beside the package's bytecode; the next one finds
+    every method it needs there, learns nothing, so leaves the file as it was."""
+    import os
+
+    from seccomp_gen.cli.methodcache import FILE_NAME
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    sg = [PYTHON, "-X", f"pycache_prefix={tmp_path / 'cache'}", "-m", "seccomp_gen"]
+    base = tmp_path / "base.json"
+    subprocess.run([*sg, "record", "-q", "-o", str(base), "--", "/bin/true"], env=env,
+                   check=True, timeout=TIMEOUT)
+    argv = [*sg, "record", "-q", "-f", "-o", str(tmp_path / "t.json"), "--known", str(base),
+            "--", "/bin/true"]
+    subprocess.run(argv, env=env, check=True, timeout=TIMEOUT)
+    tables = list((tmp_path / "cache").rglob(FILE_NAME))
+    assert len(tables) == 1
+    before = tables[0].stat().st_mtime_ns, tables[0].read_bytes()
+    subprocess.run(argv, env=env, check=True, timeout=TIMEOUT)
+    assert (tables[0].stat().st_mtime_ns, tables[0].read_bytes()) == before
+    assert json.loads((tmp_path / "t.json").read_text())["header"]["exit"] == {"code": 0}

@@ -98,3 +98,27 @@ def test_the_binary_tree_where_it_is_faster() -> None:
     assert libseccomp.tuned(docker).optimize == 2
     written, text = profile_text(docker, "python", "d.py")
     assert written.optimize == 2 and "\nOPTIMIZE = 2\n" in text
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name.removesuffix(".trace.json"))
+def test_names_only_profile_is_compiled_once(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A profile of names without argument conditions has no call that runs the filter (the
+    kernel caches every ALLOW): both levels cost 0, so level 1 is taken without compiling
+    either to compare them, and exporting it compiles the profile once (run's and check's
+    usual profile)."""
+    profile = synthesize(traces.load(path), Policy(args="none", baseline="none"))
+    assert libseccomp._costly_calls(profile) == []
+    assert {filter_cost(profile, _program(profile, level)) for level in (1, 2)} == {0.0}
+    built: list[bool] = []
+    real = libseccomp.build
+
+    def counted(*args: object, **kwargs: object) -> object:
+        built.append(bool(kwargs.get("optimize")))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(libseccomp, "build", counted)
+    libseccomp._fastest_cached.cache_clear()
+    assert libseccomp.tuned(profile).optimize == 1
+    assert built == []
+    libseccomp.export_bpf(profile)
+    assert built == [False]

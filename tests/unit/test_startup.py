@@ -121,3 +121,15 @@ def test_every_backend_has_an_implementation() -> None:
     assert set(unavailable_reasons()) == set(BACKENDS)
 
 
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_run_and_check_modules_import_no_rich(command: str) -> None:
+    """``run`` and ``check`` import rich only to print a table, a denied call, a new syscall or
+    a note (their one-line report is plain: ``LazyConsole.plain``); their modules and parsers do
+    not (what they import when they run: tests/live/test_startup_record.py)."""
+    argv = [command, "--profile", "p.json", "--", "true"]
+    seen = modules_after("from seccomp_gen import cli\n"
+                         f"cli.build_parser(cli._command_of({argv!r})).parse_args({argv!r})\n"
+                         "import seccomp_gen.cli.text, seccomp_gen.cli.methodcache")
+    assert imported(seen, ("rich", "seccomp_gen.cli.console", "seccomp_gen.merge")) == []

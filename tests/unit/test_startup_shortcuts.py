@@ -173,3 +173,21 @@ def test_every_dataclass_has_a_docstring() -> None:
                     and any("dataclass" in ast.unparse(d) for d in node.decorator_list)):
                 missing.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
     assert missing == []
+
+
+def test_plain_line_is_what_rich_would_print_but_escaped(capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    """``LazyConsole.plain`` writes the line as it is (no markup, emoji codes or wrapping), every
+    non-printable character escaped, without making the rich Console; once that exists, the
+    line goes through it, in order, and reads the same."""
+    from seccomp_gen.cli import LazyConsole
+
+    err = LazyConsole(stderr=True)
+    line = "x [bold]y[/bold] :smile: " + "w" * 200 + " \x1b[31m\r\x07"
+    err.plain(line)
+    assert err._console is None
+    first = capsys.readouterr().err
+    assert first == "x [bold]y[/bold] :smile: " + "w" * 200 + " \\x1b[31m\\x0d\\x07\n"
+    err.print("rich now", soft_wrap=True, highlight=False, markup=False)
+    err.plain(line)
+    assert capsys.readouterr().err == "rich now\n" + first
