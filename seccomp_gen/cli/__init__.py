@@ -254,22 +254,16 @@ def entry() -> NoReturn:
     without tearing the interpreter down.
 
     A short command is mostly start-up (README, "Start-up"): with the default threshold the cyclic
-    collector runs some 25 times over the objects the imports make (~3 ms here), freeing
-    every module at exit costs ~9 ms, and compiling the methods of the dataclasses ~0.5 ms
-    a class. So the threshold is raised for this process, the modules of
-    :data:`ON_FIRST_USE` are imported only when touched, the dataclasses' methods come
-    compiled from :mod:`.methodcache` (which learns what it lacked), and once the atexit
+    collector runs some 25 times over the objects the imports make (~3 ms here), and freeing
+    every module at exit costs ~9 ms. So the threshold is raised for this process, the
+    modules of :data:`ON_FIRST_USE` are imported only when touched, and once the atexit
     handlers have run and the output is flushed (Python's streams and C's), with no other
     thread left, the process ends with ``os._exit``; when anything of that fails, it exits the
     ordinary way."""
-    from . import methodcache
-
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     for name in ON_FIRST_USE:
         sys.modules.setdefault(name, OnFirstUse(name))
-    methodcache.install()
     status = main()
-    methodcache.save()
     atexit._run_exitfuncs()
     threading = sys.modules.get("threading")
     try:

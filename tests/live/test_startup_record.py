@@ -116,29 +116,3 @@ def test_run_and_check_report_a_covered_workload_without_rich(command: str,
     statuses = (1,) if command == "check" else tuple(range(1, 256))
     seen = modules_after(_RUN_OR_CHECK.format(argv=argv, statuses=statuses))
     assert "rich.console" in seen
-
-
-@pytest.mark.live
-@needs("seccomp")
-def test_record_takes_every_dataclass_method_from_the_table(tmp_path: Path) -> None:
-    """The first ``seccomp-gen record`` writes the table of compiled dataclass methods
-    (:mod:`seccomp_gen.cli.methodcache`) beside the package's bytecode; the next one finds
-    every method it needs there, learns nothing, so leaves the file as it was."""
-    import os
-
-    from seccomp_gen.cli.methodcache import FILE_NAME
-
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    sg = [PYTHON, "-X", f"pycache_prefix={tmp_path / 'cache'}", "-m", "seccomp_gen"]
-    base = tmp_path / "base.json"
-    subprocess.run([*sg, "record", "-q", "-o", str(base), "--", "/bin/true"], env=env,
-                   check=True, timeout=TIMEOUT)
-    argv = [*sg, "record", "-q", "-f", "-o", str(tmp_path / "t.json"), "--known", str(base),
-            "--", "/bin/true"]
-    subprocess.run(argv, env=env, check=True, timeout=TIMEOUT)
-    tables = list((tmp_path / "cache").rglob(FILE_NAME))
-    assert len(tables) == 1
-    before = tables[0].stat().st_mtime_ns, tables[0].read_bytes()
-    subprocess.run(argv, env=env, check=True, timeout=TIMEOUT)
-    assert (tables[0].stat().st_mtime_ns, tables[0].read_bytes()) == before
-    assert json.loads((tmp_path / "t.json").read_text())["header"]["exit"] == {"code": 0}
