@@ -12,18 +12,22 @@ kernel reports the address *after* the syscall instruction, which may be the fir
 next function when the syscall ends one (a ``noreturn`` ``_exit``).
 
 Files are read once per run, and per build id: the same library mapped under two paths is read
-once. A file changed or deleted since the run is named from what is on disk now (a deleted one,
-``(deleted)`` in the maps, is not read: ``"?"``). See docs/explain.md.
+once; what is read is cached per build id in the per-user cache directory (trusted only when
+private, as the reachability summaries of :mod:`seccomp_gen.files.binaries` are). A file
+changed or deleted since the run is named from what is on disk now (a deleted one, ``(deleted)``
+in the maps, is not read: ``"?"``). See docs/explain.md.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 import os
 import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import BinaryIO
 
 from elftools.common.exceptions import ELFError
@@ -31,8 +35,14 @@ from elftools.construct.core import ConstructError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import NoteSection, SymbolTableSection
 
+from .._native.build import _check_private, private_cache_dir
 from ..callsites import resolve_sites
+from ..errors import SeccompGenError
 from ..model import CodeLocation, Trace
+from .atomic import write_atomic
+
+#: Bumped when what is cached per build id changes: older entries are not read.
+CACHE_VERSION = 1
 
 #: What pyelftools raises on a file that is not ELF, truncated or corrupt.
 _BAD_ELF = (OSError, ELFError, ConstructError, struct.error, ValueError, IndexError, KeyError)
@@ -106,20 +116,27 @@ def _build_id(elf: ELFFile) -> str:
     return ""
 
 
-def read_object(f: BinaryIO, debug_root: str = DEBUG_ROOT) -> tuple[str, ObjectSymbols]:
-    """(build id, symbols) of an ELF object (and of its detached debug file, if installed)."""
+def read_object(f: BinaryIO, debug_root: str = DEBUG_ROOT, *, use_cache: bool = False
+                ) -> tuple[str, ObjectSymbols]:
+    """(build id, symbols) of an ELF object (and of its detached debug file, if installed).
+    ``use_cache``: read and write the per-user cache of objects with a build id."""
     elf = ELFFile(f)
-    loads = [(seg["p_offset"], seg["p_filesz"], seg["p_vaddr"]) for seg in elf.iter_segments()
-             if seg["p_type"] == "PT_LOAD"]
     build_id = _build_id(elf)
+    debug = os.path.join(debug_root, build_id[:2], build_id[2:] + ".debug") \
+        if build_id and debug_root else ""
+    has_debug = bool(debug) and os.path.isfile(debug)
+    cache_key = f"{build_id}-{int(has_debug)}" if build_id and use_cache else ""
+    if cache_key:
+        cached = _read_cache(cache_key)
+        if cached is not None:
+            return build_id, cached
     found = list(_symbols(elf))
-    if build_id and debug_root:
-        debug = os.path.join(debug_root, build_id[:2], build_id[2:] + ".debug")
+    if has_debug:
         try:
             with open(debug, "rb") as dbg:
                 found += _symbols(ELFFile(dbg))
         except _BAD_ELF:
-            pass  # no debug file, or a broken one: the object's own tables stand
+            pass  # a broken debug file: the object's own tables stand
     ends: dict[int, int] = {}
     ranks: dict[int, tuple[int, int, int, str]] = {}
     for start, end, name, bind in found:
@@ -130,11 +147,47 @@ def read_object(f: BinaryIO, debug_root: str = DEBUG_ROOT) -> tuple[str, ObjectS
             ranks[start] = rank
     functions = sorted((start, end, ranks[start][3]) for start, end in ends.items())
     names = {sec.name for sec in elf.iter_sections()}
-    is_go = ".go.buildinfo" in names or ".gopclntab" in names
-    is_exe = elf["e_type"] == "ET_EXEC" or any(seg["p_type"] == "PT_INTERP"
-                                                for seg in elf.iter_segments())
-    return build_id, ObjectSymbols(loads, [s for s, _, _ in functions], functions, is_go,
-                                   is_exe)
+    obj = ObjectSymbols(
+        loads=[(seg["p_offset"], seg["p_filesz"], seg["p_vaddr"])
+               for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD"],
+        starts=[start for start, _, _ in functions], functions=functions,
+        is_go=".go.buildinfo" in names or ".gopclntab" in names,
+        is_exe=elf["e_type"] == "ET_EXEC" or any(seg["p_type"] == "PT_INTERP"
+                                                  for seg in elf.iter_segments()))
+    if cache_key:
+        _write_cache(cache_key, obj)
+    return build_id, obj
+
+
+def _cache_file(key: str) -> Path:
+    return private_cache_dir() / "symbols" / f"{key}-v{CACHE_VERSION}.json"
+
+
+def _read_cache(key: str) -> ObjectSymbols | None:
+    """The cached symbols of a build id; None when absent, not private, or not readable."""
+    try:
+        target = _cache_file(key)
+        if not os.path.lexists(target):
+            return None
+        _check_private(target, "cached symbols", directory=False)
+        d = json.loads(target.read_text(encoding="utf-8"))
+        functions = [(int(a), int(b), str(n)) for a, b, n in d["functions"]]
+        return ObjectSymbols(loads=[(int(a), int(b), int(c)) for a, b, c in d["loads"]],
+                             starts=[a for a, _, _ in functions], functions=functions,
+                             is_go=bool(d["is_go"]), is_exe=bool(d["is_exe"]))
+    except (OSError, SeccompGenError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_cache(key: str, obj: ObjectSymbols) -> None:
+    try:
+        target = _cache_file(key)
+        target.parent.mkdir(mode=0o700, exist_ok=True)
+        _check_private(target.parent, "the symbol cache", directory=True)
+        write_atomic(target, json.dumps({"loads": obj.loads, "functions": obj.functions,
+                                         "is_go": obj.is_go, "is_exe": obj.is_exe}))
+    except (OSError, SeccompGenError):
+        pass  # a cache that cannot be written costs time only
 
 
 def library_kind(path: str, exes: frozenset[str], obj: ObjectSymbols | None,
@@ -163,9 +216,11 @@ def library_kind(path: str, exes: frozenset[str], obj: ObjectSymbols | None,
 class SymbolResolver:
     """Names call sites; reads each file once (and each build id once)."""
 
-    def __init__(self, exes: Iterable[str] = (), debug_root: str = DEBUG_ROOT) -> None:
+    def __init__(self, exes: Iterable[str] = (), debug_root: str = DEBUG_ROOT,
+                 use_cache: bool = True) -> None:
         self.exes = frozenset(exes)
         self.debug_root = debug_root
+        self.use_cache = use_cache
         self._by_path: dict[str, ObjectSymbols | None] = {}
         self._by_id: dict[str, ObjectSymbols] = {}
 
@@ -177,7 +232,7 @@ class SymbolResolver:
         if not path.startswith("[") and not path.endswith(" (deleted)"):
             try:
                 with open(path, "rb") as f:
-                    build_id, obj = read_object(f, self.debug_root)
+                    build_id, obj = read_object(f, self.debug_root, use_cache=self.use_cache)
                 if build_id:
                     obj = self._by_id.setdefault(build_id, obj)
             except _BAD_ELF:
