@@ -12,40 +12,24 @@ kernel reports the address *after* the syscall instruction, which may be the fir
 next function when the syscall ends one (a ``noreturn`` ``_exit``).
 
 Files are read once per run, and per build id: the same library mapped under two paths is read
-once; what is read is cached per build id in the per-user cache directory (trusted only when
-private, as the reachability summaries of :mod:`seccomp_gen.files.binaries` are). A file
-changed or deleted since the run is named from what is on disk now (a deleted one, ``(deleted)``
-in the maps, is not read: ``"?"``). See docs/explain.md.
+once (:mod:`seccomp_gen.files.elf` reads libc's tables in milliseconds, so nothing is cached
+across runs). A file changed or deleted since the run is named from what is on disk now (a
+deleted one, ``(deleted)`` in the maps, is not read: ``"?"``). See docs/explain.md.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 import os
 import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import BinaryIO
 
-from elftools.common.exceptions import ELFError
-from elftools.construct.core import ConstructError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import NoteSection, SymbolTableSection
-
-from .._native.build import _check_private, private_cache_dir
 from ..callsites import resolve_sites
-from ..errors import SeccompGenError
 from ..model import CodeLocation, Trace
-from .atomic import write_atomic
-
-#: Bumped when what is cached per build id changes: older entries are not read.
-CACHE_VERSION = 1
-
-#: What pyelftools raises on a file that is not ELF, truncated or corrupt.
-_BAD_ELF = (OSError, ELFError, ConstructError, struct.error, ValueError, IndexError, KeyError)
+from .elf import ET_EXEC, PT_INTERP, PT_LOAD, BadElf, Elf
 
 #: Where detached debug files are found by build id (the layout gdb reads).
 DEBUG_ROOT = "/usr/lib/debug/.build-id"
@@ -95,48 +79,18 @@ class ObjectSymbols:
         return None
 
 
-def _symbols(elf: ELFFile) -> Iterable[tuple[int, int, str, str]]:
-    for sec in elf.iter_sections():
-        if not isinstance(sec, SymbolTableSection):
-            continue
-        for sym in sec.iter_symbols():
-            info = sym["st_info"]
-            if (info["type"] not in ("STT_FUNC", "STT_LOOS") or not sym["st_size"]
-                    or sym["st_shndx"] == "SHN_UNDEF" or not sym.name):
-                continue
-            yield sym["st_value"], sym["st_value"] + sym["st_size"], sym.name, info["bind"]
-
-
-def _build_id(elf: ELFFile) -> str:
-    for sec in elf.iter_sections():
-        if isinstance(sec, NoteSection):
-            for note in sec.iter_notes():
-                if note["n_type"] == "NT_GNU_BUILD_ID":
-                    return str(note["n_desc"])
-    return ""
-
-
-def read_object(f: BinaryIO, debug_root: str = DEBUG_ROOT, *, use_cache: bool = False
-                ) -> tuple[str, ObjectSymbols]:
-    """(build id, symbols) of an ELF object (and of its detached debug file, if installed).
-    ``use_cache``: read and write the per-user cache of objects with a build id."""
-    elf = ELFFile(f)
-    build_id = _build_id(elf)
-    debug = os.path.join(debug_root, build_id[:2], build_id[2:] + ".debug") \
-        if build_id and debug_root else ""
-    has_debug = bool(debug) and os.path.isfile(debug)
-    cache_key = f"{build_id}-{int(has_debug)}" if build_id and use_cache else ""
-    if cache_key:
-        cached = _read_cache(cache_key)
-        if cached is not None:
-            return build_id, cached
-    found = list(_symbols(elf))
-    if has_debug:
+def read_object(f: BinaryIO, debug_root: str = DEBUG_ROOT) -> tuple[str, ObjectSymbols]:
+    """(build id, symbols) of an ELF object (and of its detached debug file, if installed)."""
+    elf = Elf(f)
+    build_id = elf.build_id()
+    found = list(elf.functions())
+    if build_id and debug_root:
+        debug = os.path.join(debug_root, build_id[:2], build_id[2:] + ".debug")
         try:
             with open(debug, "rb") as dbg:
-                found += _symbols(ELFFile(dbg))
-        except _BAD_ELF:
-            pass  # a broken debug file: the object's own tables stand
+                found += Elf(dbg).functions()
+        except (OSError, BadElf, struct.error):
+            pass  # no debug file, or a broken one: the object's own tables stand
     ends: dict[int, int] = {}
     ranks: dict[int, tuple[int, int, int, str]] = {}
     for start, end, name, bind in found:
@@ -146,48 +100,13 @@ def read_object(f: BinaryIO, debug_root: str = DEBUG_ROOT, *, use_cache: bool = 
         if start not in ranks or rank < ranks[start]:
             ranks[start] = rank
     functions = sorted((start, end, ranks[start][3]) for start, end in ends.items())
-    names = {sec.name for sec in elf.iter_sections()}
     obj = ObjectSymbols(
-        loads=[(seg["p_offset"], seg["p_filesz"], seg["p_vaddr"])
-               for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD"],
+        loads=[(offset, filesz, vaddr) for ptype, offset, vaddr, filesz in elf.segments
+               if ptype == PT_LOAD],
         starts=[start for start, _, _ in functions], functions=functions,
-        is_go=".go.buildinfo" in names or ".gopclntab" in names,
-        is_exe=elf["e_type"] == "ET_EXEC" or any(seg["p_type"] == "PT_INTERP"
-                                                  for seg in elf.iter_segments()))
-    if cache_key:
-        _write_cache(cache_key, obj)
+        is_go=elf.has_section(".go.buildinfo") or elf.has_section(".gopclntab"),
+        is_exe=elf.type == ET_EXEC or any(seg[0] == PT_INTERP for seg in elf.segments))
     return build_id, obj
-
-
-def _cache_file(key: str) -> Path:
-    return private_cache_dir() / "symbols" / f"{key}-v{CACHE_VERSION}.json"
-
-
-def _read_cache(key: str) -> ObjectSymbols | None:
-    """The cached symbols of a build id; None when absent, not private, or not readable."""
-    try:
-        target = _cache_file(key)
-        if not os.path.lexists(target):
-            return None
-        _check_private(target, "cached symbols", directory=False)
-        d = json.loads(target.read_text(encoding="utf-8"))
-        functions = [(int(a), int(b), str(n)) for a, b, n in d["functions"]]
-        return ObjectSymbols(loads=[(int(a), int(b), int(c)) for a, b, c in d["loads"]],
-                             starts=[a for a, _, _ in functions], functions=functions,
-                             is_go=bool(d["is_go"]), is_exe=bool(d["is_exe"]))
-    except (OSError, SeccompGenError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _write_cache(key: str, obj: ObjectSymbols) -> None:
-    try:
-        target = _cache_file(key)
-        target.parent.mkdir(mode=0o700, exist_ok=True)
-        _check_private(target.parent, "the symbol cache", directory=True)
-        write_atomic(target, json.dumps({"loads": obj.loads, "functions": obj.functions,
-                                         "is_go": obj.is_go, "is_exe": obj.is_exe}))
-    except (OSError, SeccompGenError):
-        pass  # a cache that cannot be written costs time only
 
 
 def library_kind(path: str, exes: frozenset[str], obj: ObjectSymbols | None,
@@ -216,11 +135,9 @@ def library_kind(path: str, exes: frozenset[str], obj: ObjectSymbols | None,
 class SymbolResolver:
     """Names call sites; reads each file once (and each build id once)."""
 
-    def __init__(self, exes: Iterable[str] = (), debug_root: str = DEBUG_ROOT,
-                 use_cache: bool = True) -> None:
+    def __init__(self, exes: Iterable[str] = (), debug_root: str = DEBUG_ROOT) -> None:
         self.exes = frozenset(exes)
         self.debug_root = debug_root
-        self.use_cache = use_cache
         self._by_path: dict[str, ObjectSymbols | None] = {}
         self._by_id: dict[str, ObjectSymbols] = {}
 
@@ -232,10 +149,10 @@ class SymbolResolver:
         if not path.startswith("[") and not path.endswith(" (deleted)"):
             try:
                 with open(path, "rb") as f:
-                    build_id, obj = read_object(f, self.debug_root, use_cache=self.use_cache)
+                    build_id, obj = read_object(f, self.debug_root)
                 if build_id:
                     obj = self._by_id.setdefault(build_id, obj)
-            except _BAD_ELF:
+            except (OSError, BadElf, struct.error):
                 obj = None
         self._by_path[path] = obj
         return obj
