@@ -51,8 +51,9 @@ class RawRecording:
     made at fork and at every execve, so per-exe attribution costs nothing in the hot loop.
     ``site_calls`` counts calls by (AUDIT_ARCH, nr, site id), where ``sites[id]`` is the call
     site as (mapped file, file offset) (see :mod:`seccomp_gen.linux.codemaps`); a recorder that
-    cannot see instruction pointers leaves both empty. ``site_callers[id]``: the caller of a
-    site as (file, offset of the return address), found for a sample of its calls.
+    cannot see instruction pointers leaves both empty. ``site_callers[(arch, nr, id)]``: the
+    caller of the site's calls of that syscall as (file, offset of the return address), found
+    for one of them (a sample).
     """
 
     calls: dict[tuple[int, int, int, int], int] = field(default_factory=dict)
@@ -63,7 +64,7 @@ class RawRecording:
     processes: dict[int, ProcessState] = field(default_factory=dict)
     site_calls: dict[tuple[int, int, int], int] = field(default_factory=dict)
     sites: list[tuple[str, int]] = field(default_factory=list)
-    site_callers: dict[int, tuple[str, int]] = field(default_factory=dict)
+    site_callers: dict[tuple[int, int, int], tuple[str, int]] = field(default_factory=dict)
 
     def new_token(self, tgid: int, exe: str) -> int:
         """Register a (process, executable) lifetime and return its token."""
@@ -120,7 +121,9 @@ def build_trace(
         return arch, syscall_name(arch, nr)
 
     per_key_sites = _sites_by_key(raw)
-    callers = {raw.sites[sid]: CodeLocation(*where) for sid, where in raw.site_callers.items()}
+    callers: dict[tuple[int, int], dict[tuple[str, int], CodeLocation]] = defaultdict(dict)
+    for (audit, nr, sid), where in raw.site_callers.items():
+        callers[(audit, nr)][raw.sites[sid]] = CodeLocation(*where)
     per_key_results: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
     for (audit, nr, token, res), n in raw.calls.items():
         tgid, exe = raw.tokens[token]
@@ -141,7 +144,7 @@ def build_trace(
         audit, nr = key
         arch, name = names(audit, nr)
         first_tgid, first_exe = raw.tokens[raw.first.get(key, 0)]
-        sites, other = bound_sites(per_key_sites.get(key, {}), callers=callers)
+        sites, other = bound_sites(per_key_sites.get(key, {}), callers=callers.get(key))
         records.append(
             SyscallRecord(
                 arch=arch,

@@ -110,7 +110,7 @@ class TraceSession:
         #: Call sites: the loops look up ``sites.cache`` and call :meth:`_site` on a miss.
         self.sites = SiteResolver(self.raw.sites)
         #: A stack sample of the first call from each site, walked for its caller after the run.
-        self.samples: dict[int, tuple[StackSample, str]] = {}
+        self.samples: dict[tuple[int, int, int], tuple[StackSample, str]] = {}
 
     def run(self) -> Trace:
         """Run the workload until every traced process has ended; return its trace."""
@@ -266,15 +266,17 @@ class TraceSession:
 
     def _site(self, tid: int, token: int, ip: int) -> int:
         """The site id of a call at ``ip`` first seen in this (process, executable), read from
-        the stopped thread's maps; a site never seen before gets a stack sample."""
-        tgid = self.tid_tgid.get(tid, tid)
-        known = len(self.raw.sites)
-        sid = self.sites.site(token, tgid, ip)
-        if sid >= known and len(self.samples) < MAX_SAMPLES:
-            sample = take_sample(tid, tgid)
+        the stopped thread's maps."""
+        return self.sites.site(token, self.tid_tgid.get(tid, tid), ip)
+
+    def _first_at_site(self, tid: int, token: int, key: tuple[int, int, int]) -> None:
+        """The first call of (arch, nr, site) in the run: sample the stopped thread's stack,
+        to find its caller after the run (per syscall: libc's ``syscall()`` is one site for
+        every number it is given, each from its own caller)."""
+        if len(self.samples) < MAX_SAMPLES:
+            sample = take_sample(tid, self.tid_tgid.get(tid, tid))
             if sample is not None:
-                self.samples[sid] = (sample, self.raw.tokens[token][1])
-        return sid
+                self.samples[key] = (sample, self.raw.tokens[token][1])
 
     def _find_callers(self) -> None:
         """Walk each site's stack sample for its caller (after the run: the files are read
@@ -290,7 +292,7 @@ class TraceSession:
                 tables[path] = frame_table(path)
             return tables[path]
 
-        for sid, (sample, exe) in sorted(self.samples.items()):
+        for key, (sample, exe) in sorted(self.samples.items()):
             maps = list(sample.maps)
             starts = [m.start for m in maps]
 
@@ -299,9 +301,9 @@ class TraceSession:
                 return locate(maps, starts, ip)
 
             found = caller_of(sample.ip, sample.sp, sample.bp, sample.stack, where, table,
-                              leave=self.raw.sites[sid][0] != exe)
+                              leave=self.raw.sites[key[2]][0] != exe)
             if found is not None:
-                self.raw.site_callers[sid] = found
+                self.raw.site_callers[key] = found
 
     def _adopt(self, tid: int) -> int:
         """Start tracking a thread or process we have not seen an event for yet."""
