@@ -43,6 +43,7 @@ class Elf:
 
     def __init__(self, f: BinaryIO) -> None:
         self.f = f
+        self.size = f.seek(0, 2)
         ident = self.read(0, 16)
         if ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) or ident[5] != 1:
             raise BadElf("not a little-endian ELF object")
@@ -72,8 +73,8 @@ class Elf:
 
     def read(self, offset: int, size: int) -> bytes:
         """``size`` bytes at ``offset``, or :class:`BadElf` if the file is shorter."""
-        if offset < 0 or size < 0 or size > 1 << 31:
-            raise BadElf("offset out of range")
+        if offset < 0 or size < 0 or offset + size > self.size:
+            raise BadElf("truncated or out of range")
         self.f.seek(offset)
         data = self.f.read(size)
         if len(data) != size:

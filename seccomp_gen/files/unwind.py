@@ -229,7 +229,13 @@ class FrameTable:
 
     def rules(self, pc: int) -> Rules | None:
         """The rules in force at ``pc`` (a virtual address of this object), None when no FDE
-        covers it."""
+        covers it or its entries are malformed."""
+        try:
+            return self._rules(pc)
+        except (BadElf, struct.error, IndexError, ValueError):
+            return None
+
+    def _rules(self, pc: int) -> Rules | None:
         fde = self._fde_before(pc)
         if fde is None:
             return None
