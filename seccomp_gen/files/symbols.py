@@ -12,10 +12,10 @@ kernel reports the address *after* the syscall instruction, which may be the fir
 next function when the syscall ends one (a ``noreturn`` ``_exit``).
 
 Each file is read once for all of its sites, and only the names of the symbols that hold a site
-are decoded (:mod:`seccomp_gen.files.elf`): naming a run's sites in libc takes about a
-millisecond, so nothing is cached across runs. A file changed or deleted since the run is named
-from what is on disk now (a deleted one, ``(deleted)`` in the maps, is not read: ``"?"``).
-See docs/explain.md.
+are decoded (:mod:`seccomp_gen.files.elf`); the names found are kept per build id
+(:mod:`seccomp_gen.files.symcache`), so the next run of the same program reads no symbol table.
+A file changed or deleted since the run is named from what is on disk now (a deleted one,
+``(deleted)`` in the maps, is not read: ``"?"``). See docs/explain.md.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import BinaryIO
 
 from ..callsites import resolve_sites
 from ..model import CodeLocation, Trace
+from . import symcache
 from .elf import ET_EXEC, PT_INTERP, PT_LOAD, BadElf, Elf
 
 #: Where detached debug files are found by build id (the layout gdb reads).
@@ -61,12 +62,13 @@ class ObjectInfo:
     is_exe: bool
 
 
-def name_offsets(f: BinaryIO, offsets: Iterable[int], debug_root: str = DEBUG_ROOT
-                 ) -> tuple[ObjectInfo, dict[int, tuple[str, int]]]:
+def name_offsets(f: BinaryIO, offsets: Iterable[int], debug_root: str = DEBUG_ROOT, *,
+                 use_cache: bool = True) -> tuple[ObjectInfo, dict[int, tuple[str, int]]]:
     """What the ELF object ``f`` is, and (function, offset in it) for each of its file
     ``offsets`` (call sites: each looked up one byte back, see the module docstring) that
     a function symbol holds; the detached debug file, if installed, is read only for
-    offsets the object's own tables do not name."""
+    offsets the object's own tables do not name. ``use_cache``: names found for the object's
+    build id by an earlier run are taken from, and new ones added to, :mod:`.symcache`."""
     elf = Elf(f)
     loads = [(off, filesz, vaddr) for ptype, off, vaddr, filesz in elf.segments
              if ptype == PT_LOAD]
@@ -76,22 +78,31 @@ def name_offsets(f: BinaryIO, offsets: Iterable[int], debug_root: str = DEBUG_RO
             if offset and p_offset <= offset - 1 < p_offset + p_filesz:
                 vaddrs[offset] = offset - 1 - p_offset + p_vaddr
                 break
-    wanted = sorted(set(vaddrs.values()))
-    covering = elf.functions_at(wanted)
-    missing = [v for v in wanted if v not in covering]
-    build_id = elf.build_id() if missing and debug_root else ""
-    if build_id:
-        debug = os.path.join(debug_root, build_id[:2], build_id[2:] + ".debug")
-        try:
-            with open(debug, "rb") as dbg:
-                covering.update(Elf(dbg).functions_at(missing))
-        except (OSError, BadElf, struct.error):
-            pass  # no debug file, or a broken one: the object's own tables stand
+    build_id = elf.build_id()
+    debug = os.path.join(debug_root, build_id[:2], build_id[2:] + ".debug") \
+        if build_id and debug_root else ""
+    has_debug = bool(debug) and os.path.isfile(debug)
+    key = f"{build_id}-{int(has_debug)}" if build_id and use_cache else ""
+    known = symcache.load(key) if key else {}
+    wanted = sorted(set(vaddrs.values()) - set(known))
+    if wanted:
+        found = {v: _best(syms) for v, syms in elf.functions_at(wanted).items()}
+        missing = [v for v in wanted if v not in found]
+        if missing and has_debug:
+            try:
+                with open(debug, "rb") as dbg:
+                    found.update((v, _best(syms))
+                                 for v, syms in Elf(dbg).functions_at(missing).items())
+            except (OSError, BadElf, struct.error):
+                pass  # a broken debug file: the object's own tables stand
+        known.update({v: (found[v][1], found[v][0]) if v in found else None for v in wanted})
+        if key:
+            symcache.save(key, known)
     names = {}
     for offset, vaddr in vaddrs.items():
-        if vaddr in covering:
-            start, name = _best(covering[vaddr])
-            names[offset] = (name, vaddr - start + 1)
+        hit = known.get(vaddr)
+        if hit is not None:
+            names[offset] = (hit[0], vaddr - hit[1] + 1)
     info = ObjectInfo(is_go=elf.has_section(".go.buildinfo") or elf.has_section(".gopclntab"),
                       is_exe=elf.type == ET_EXEC or any(seg[0] == PT_INTERP
                                                         for seg in elf.segments))
@@ -124,9 +135,11 @@ def library_kind(path: str, exes: frozenset[str], obj: ObjectInfo | None,
 class SymbolResolver:
     """Names call sites, each file read once for all of its sites (:meth:`prepare`)."""
 
-    def __init__(self, exes: Iterable[str] = (), debug_root: str = DEBUG_ROOT) -> None:
+    def __init__(self, exes: Iterable[str] = (), debug_root: str = DEBUG_ROOT,
+                 use_cache: bool = True) -> None:
         self.exes = frozenset(exes)
         self.debug_root = debug_root
+        self.use_cache = use_cache
         self._named: dict[tuple[str, int], CodeLocation] = {}
 
     def prepare(self, locations: Iterable[CodeLocation]) -> None:
@@ -141,7 +154,8 @@ class SymbolResolver:
             if not path.startswith("[") and not path.endswith(" (deleted)"):
                 try:
                     with open(path, "rb") as f:
-                        info, names = name_offsets(f, sorted(offsets), self.debug_root)
+                        info, names = name_offsets(f, sorted(offsets), self.debug_root,
+                                                   use_cache=self.use_cache)
                 except (OSError, BadElf, struct.error):
                     info, names = None, {}
             for offset in offsets:

@@ -161,3 +161,26 @@ def test_explain_groups_by_class_then_library_then_function() -> None:
     libc = groups[2]
     assert [(f.symbol, f.count, len(f.sites)) for f in libc.functions] == [
         ("__open_nocancel", 7, 2), ("open", 1, 1)]
+
+
+def test_names_are_cached_by_build_id_and_trusted_only_when_private(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECCOMP_GEN_CACHE_DIR", str(tmp_path / "cache"))
+    libc = _libc()
+    site = _symbol_offset(libc, "write") + 0x10
+
+    def name() -> str:
+        return SymbolResolver().resolve(CodeLocation(libc, site)).symbol
+
+    assert name() == "write"
+    [entry] = (tmp_path / "cache" / "symbols").iterdir()
+    # The next run takes the name from the entry: one edited there is what it reports...
+    entry.write_text(entry.read_text().replace('"write"', '"from_the_cache"'))
+    os.chmod(entry, 0o600)
+    assert name() == "from_the_cache"
+    # ... unless anyone else could have written it: then the file is read again.
+    os.chmod(entry, 0o666)
+    assert name() == "write"
+    os.chmod(entry, 0o600)
+    os.chmod(tmp_path / "cache" / "symbols", 0o777)
+    assert name() == "write"
