@@ -8,7 +8,8 @@ module only counts and orders, so that equal traces give equal output.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from .model import SITE_CAP, SITE_KINDS, CallSite, CodeLocation, SyscallRecord, Trace
 
@@ -77,22 +78,20 @@ def named_calls(records: Iterable[SyscallRecord]) -> tuple[int, int]:
     return named, total
 
 
-@dataclass(frozen=True)
-class FunctionSites:
+class FunctionSites(NamedTuple):
     """The calls of one syscall made in one function of one library: its sites, most first."""
 
     symbol: str
-    count: int
+    calls: int
     sites: tuple[CallSite, ...]
 
 
-@dataclass(frozen=True)
-class LibrarySites:
+class LibrarySites(NamedTuple):
     """The calls of one syscall made in one library (a mapped file) of one class."""
 
     kind: str
     path: str
-    count: int
+    calls: int
     functions: tuple[FunctionSites, ...]
 
 
@@ -109,7 +108,7 @@ def group_sites(record: SyscallRecord) -> tuple[LibrarySites, ...]:
         functions = tuple(sorted(
             (FunctionSites(sym, sum(s.count for s in sites), tuple(sites))
              for sym, sites in funcs.items()),
-            key=lambda f: (-f.count, f.symbol)))
-        out.append(LibrarySites(kind, path, sum(f.count for f in functions), functions))
-    out.sort(key=lambda lib: (order.get(lib.kind, len(order)), -lib.count, lib.path))
+            key=lambda f: (-f.calls, f.symbol)))
+        out.append(LibrarySites(kind, path, sum(f.calls for f in functions), functions))
+    out.sort(key=lambda lib: (order.get(lib.kind, len(order)), -lib.calls, lib.path))
     return tuple(out)

@@ -89,8 +89,8 @@ def record_json(r: SyscallRecord, groups: tuple[LibrarySites, ...]) -> dict[str,
     """One syscall's explanation as JSON data."""
     return {"arch": r.arch, "name": r.name, "count": r.count, "exes": list(r.exes),
             "sites_other": r.sites_other,
-            "libraries": [{"kind": g.kind, "path": g.path, "count": g.count,
-                           "functions": [{"symbol": f.symbol, "count": f.count,
+            "libraries": [{"kind": g.kind, "path": g.path, "count": g.calls,
+                           "functions": [{"symbol": f.symbol, "count": f.calls,
                                           "sites": [_site_json(s) for s in f.sites]}
                                          for f in g.functions]}
                           for g in groups]}
@@ -102,7 +102,7 @@ def record_lines(r: SyscallRecord, groups: tuple[LibrarySites, ...]) -> list[str
         f" and {len(r.exes) - 4} more" if len(r.exes) > 4 else "")
     lines = [f"{r.name} ({r.arch}): {r.count} call{'' if r.count == 1 else 's'}, by {exes}"]
     for g in groups:
-        lines.append(f"  {g.kind:<8} {printable(g.path)}  {g.count}")
+        lines.append(f"  {g.kind:<8} {printable(g.path)}  {g.calls}")
         for f in g.functions:
             offsets = ", ".join(f"+{s.where.symbol_offset:#x}" if f.symbol != "?"
                                 else f"@{s.where.offset:#x}" for s in f.sites[:4])
@@ -110,7 +110,7 @@ def record_lines(r: SyscallRecord, groups: tuple[LibrarySites, ...]) -> list[str
             callers = sorted({_where(s.caller) for s in f.sites if s.caller is not None})
             called = f"; e.g. called from {printable(', '.join(callers[:3]))}" if callers \
                 else ""
-            lines.append(f"    {f.count:>9}  {printable(f.symbol)} ({offsets}{more}){called}")
+            lines.append(f"    {f.calls:>9}  {printable(f.symbol)} ({offsets}{more}){called}")
     if r.sites_other:
         lines.append(f"  {r.sites_other} more calls at sites beyond the {len(r.sites)} most "
                      "frequent")

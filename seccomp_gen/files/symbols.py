@@ -24,8 +24,7 @@ import os
 import re
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from ..callsites import resolve_sites
 from ..model import CodeLocation, Trace
@@ -54,8 +53,7 @@ def _best(symbols: list[tuple[int, int, str, str]]) -> tuple[int, str]:
     return start, name
 
 
-@dataclass(frozen=True)
-class ObjectInfo:
+class ObjectInfo(NamedTuple):
     """What classifying a file's sites needs of it: a Go binary, an executable."""
 
     is_go: bool

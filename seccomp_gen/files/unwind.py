@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .elf import PT_LOAD, BadElf, Elf
 
@@ -85,10 +85,9 @@ def _encoded(data: bytes, pos: int, enc: int, base_addr: int, data_addr: int = 0
     return value & 0xFFFFFFFFFFFFFFFF, end
 
 
-@dataclass
-class _Cie:
-    """What an FDE takes from its CIE. (Every dataclass here has a docstring: one without has
-    its signature rendered by inspect, which costs ``record`` the ast and dis modules.)"""
+class _Cie(NamedTuple):
+    """What an FDE takes from its CIE. (Named tuples, not dataclasses: they cost ``record``
+    less to define.)"""
 
     code_align: int
     data_align: int
@@ -98,8 +97,7 @@ class _Cie:
     instructions: bytes
 
 
-@dataclass(frozen=True)
-class Rules:
+class Rules(NamedTuple):
     """The unwind rules at one pc: CFA = ``cfa_reg`` + ``cfa_offset``; a saved register
     ``r`` is at CFA + ``saved[r]``."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import ptrace as pt
 from .codemaps import CodeMapping, read_maps
@@ -26,8 +26,7 @@ _PTRACE_GETREGS = 12
 _USER_CS_64 = 0x33
 
 
-@dataclass(frozen=True)
-class StackSample:
+class StackSample(NamedTuple):
     """A stopped thread's ``ip``, ``sp``, ``bp``, its stack bytes from ``sp`` and its code
     mappings (sorted by start, as :func:`seccomp_gen.linux.codemaps.parse_maps` gives them)."""
 

@@ -155,11 +155,11 @@ def test_explain_groups_by_class_then_library_then_function() -> None:
                                site("/lib/ld-linux-x86-64.so.2", "ld.so", "open", 0x9, 1),
                                site("/lib/libc.so.6", "libc", "__open_nocancel", 0x40, 1)))
     groups = group_sites(rec)
-    assert [(g.kind, g.path, g.count) for g in groups] == [
+    assert [(g.kind, g.path, g.calls) for g in groups] == [
         ("program", "/usr/bin/prog", 4), ("ld.so", "/lib/ld-linux-x86-64.so.2", 1),
         ("libc", "/lib/libc.so.6", 8)]
     libc = groups[2]
-    assert [(f.symbol, f.count, len(f.sites)) for f in libc.functions] == [
+    assert [(f.symbol, f.calls, len(f.sites)) for f in libc.functions] == [
         ("__open_nocancel", 7, 2), ("open", 1, 1)]
 
 
