@@ -44,22 +44,18 @@ def merge_sites(a: SyscallRecord, b: SyscallRecord) -> tuple[tuple[CallSite, ...
                  for s in kept), other
 
 
-def resolve_sites(trace: Trace, resolve: Callable[[CodeLocation], CodeLocation],
-                  caller: Callable[[CodeLocation], CodeLocation | None] | None = None) -> Trace:
-    """The trace with every call site (and caller) passed through ``resolve``, which names the
-    function and library class of a location (see :mod:`seccomp_gen.files.symbols`);
-    ``caller`` gives the caller of a site that has none yet."""
+def resolve_sites(trace: Trace, resolve: Callable[[CodeLocation], CodeLocation]) -> Trace:
+    """The trace with every call site and caller passed through ``resolve``, which names the
+    function and library class of a location (see :mod:`seccomp_gen.files.symbols`)."""
     records = []
     for r in trace.syscalls:
         if not r.sites:
             records.append(r)
             continue
-        sites = []
-        for s in r.sites:
-            found = s.caller if s.caller is not None or caller is None else caller(s.where)
-            sites.append(CallSite(resolve(s.where), s.count,
-                                  None if found is None else resolve(found)))
-        records.append(replace(r, sites=tuple(sites)))
+        sites = tuple(CallSite(resolve(s.where), s.count,
+                               None if s.caller is None else resolve(s.caller))
+                      for s in r.sites)
+        records.append(replace(r, sites=sites))
     return replace(trace, syscalls=tuple(records))
 
 

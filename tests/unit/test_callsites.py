@@ -80,9 +80,9 @@ def test_round_trip_v2_with_symbols_and_callers(tmp_path: Path) -> None:
         return replace(loc, symbol="write" if loc.path == LIBC else "main", symbol_offset=0x1e,
                        kind="libc" if loc.path == LIBC else "program")
 
-    trace = resolve_sites(_trace(), name,
-                          lambda loc: CodeLocation("/usr/bin/prog", 0x99) if loc.path == LIBC
-                          else None)
+    raw = _raw()
+    raw.site_callers = {(X86_64, 1, 0): ("/usr/bin/prog", 0x99)}  # write at libc+0x1000
+    trace = resolve_sites(build_trace(raw, _header(), arch_name, syscall_name), name)
     path = tmp_path / "t.trace.json"
     traces.dump(trace, path)
     text = path.read_text()
