@@ -26,6 +26,8 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("audit", ["audit", "{}"]),
     ("audit-trace", ["audit", str(LS_TRACE), "--trace", "{}"]),
     ("analyze", ["analyze", "{}"]),
+    ("explain", ["explain", "{}"]),
+    ("explain-json", ["explain", "{}", "openat", "--json"]),
 ]
 
 
