@@ -1,4 +1,4 @@
-"""Call sites recorded by the notify backend, for real: the site of a libc
+"""Call sites recorded by the notify and in-process backends, for real: the site of a libc
 wrapper's call is in libc.so.6 inside the wrapper, the site of the program's own ``syscall``
 instruction is in its file at the address right after it, and the C supervisor records the same
 sites as the Python loop.
@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
+import textwrap
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from helpers.backends import needs
+from helpers.cli import PYTHON, run
 from helpers.compiler import needs_cc
 from helpers.sites import after_syscall, raw_sites, symbol_offset
 
@@ -80,3 +83,45 @@ def test_notify_sites_after_exec_are_in_the_new_program(cbuild, tmp_path: Path) 
     for sup in ("python", "c"):
         sites = raw_sites(cmd, tmp_path, "notify", env={SUPERVISOR_ENV: sup})
         assert sites["getppid"] == Counter({(first, label): CALLS, (second, label): CALLS})
+
+
+_INPROCESS_SITES = textwrap.dedent("""
+    import ctypes, json, os, sys
+    import seccomp_gen, seccomp_gen.aggregate as agg
+    from seccomp_gen.libseccomp import arch_name, syscall_name
+    seen = []
+    build = agg.build_trace
+    agg.build_trace = lambda raw, *rest: (seen.append(raw), build(raw, *rest))[1]
+    lib = ctypes.CDLL(sys.argv[2])
+    fd = os.open(os.devnull, os.O_WRONLY)
+    with seccomp_gen.recording() as rec:
+        rc = lib.site_probe(int(sys.argv[3]), fd)
+    raw = seen[0]
+    rows = [[syscall_name(arch_name(a, nr), nr), *raw.sites[sid], n]
+            for (a, nr, sid), n in raw.site_calls.items()]
+    json.dump({"rc": rc, "rows": rows, "total": raw.total}, open(sys.argv[1], "w"))
+""")
+
+
+@needs_cc
+@pytest.mark.live
+def test_inprocess_sites_are_exact(tmp_path: Path) -> None:
+    import json
+
+    src = Path(__file__).resolve().parent.parent / "c" / "site_probe.c"
+    lib = tmp_path / "libsiteprobe.so"
+    built = subprocess.run([shutil.which("gcc") or "cc", "-O1", "-Wall", "-shared", "-fPIC",
+                            "-o", str(lib), str(src)], capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert built.returncode == 0, built.stderr
+    out = tmp_path / "sites.json"
+    res = run([PYTHON, "-c", _INPROCESS_SITES, str(out), str(lib), str(CALLS)], timeout=120)
+    assert res.returncode == 0, res.stderr.decode(errors="replace")
+    got = json.loads(out.read_text())
+    assert got["rc"] == 0
+    sites: dict[str, Counter[tuple[str, int]]] = {}
+    for name, path, offset, n in got["rows"]:
+        sites.setdefault(name, Counter())[(path, offset)] += n
+    _assert_probe_sites(sites, str(lib), CALLS)
+    # Every counted call has its site.
+    assert sum(n for *_, n in got["rows"]) == got["total"]
