@@ -3,7 +3,8 @@
  * syscall instruction of raw_getppid below, right before the global label
  * site_probe_after_syscall (the site is in this executable, at that label: every backend
  * reports the address after the syscall instruction). With a second argument EXE it then execs
- * EXE N (a copy of itself: the same addresses, another file). Built with -shared -fPIC too, for
+ * EXE N (a copy of itself: the same addresses, another file); with +S instead it then sleeps S
+ * seconds (a reader of asynchronous records finds it alive). Built with -shared -fPIC too, for
  * recording() to call site_probe() in a shared object. */
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -35,7 +36,9 @@ int site_probe(long n, int fd)
 int main(int argc, char **argv)
 {
     int rc = site_probe(argc > 1 ? strtol(argv[1], NULL, 10) : 3, 1);
-    if (rc == 0 && argc > 2) {
+    if (rc == 0 && argc > 2 && argv[2][0] == '+') {
+        sleep((unsigned)strtoul(argv[2] + 1, NULL, 10));
+    } else if (rc == 0 && argc > 2) {
         char *next[] = {argv[2], argv[1], NULL};
         execv(argv[2], next);
         return 3;

@@ -10,7 +10,12 @@ from collections import Counter
 from elftools.elf.elffile import ELFFile
 
 from seccomp_gen import Trace
+from seccomp_gen.linux.codemaps import UNKNOWN
 
+Sites = dict[str, Counter[tuple[str, int]]]
+
+#: The label right after the one syscall instruction of tests/c/site_probe.c.
+PROBE_LABEL = "site_probe_after_syscall"
 #: x86_64 ``syscall``: every backend's site is the address right after these two bytes.
 SYSCALL_INSN = b"\x0f\x05"
 
@@ -46,3 +51,24 @@ def sites_of(trace: Trace) -> dict[str, Counter[tuple[str, int]]]:
         for s in r.sites:
             per[(s.where.path, s.where.offset)] += s.count
     return got
+
+
+def assert_probe_sites(sites: Sites, probe: str, calls: int,
+                       unknown: frozenset[str] = frozenset()) -> None:
+    """The sites of tests/c/site_probe.c making ``calls`` rounds: getppid at the probe's own
+    syscall, write in libc's write(), each ``calls`` times, and every site in a file right after
+    a syscall instruction; ``unknown``: the syscalls whose sites may be ``[unknown]``."""
+    label, _ = symbol_offset(probe, PROBE_LABEL)
+    assert sites["getppid"] == Counter({(probe, label): calls})
+    libcs = {p for c in sites.values() for p, _ in c if os.path.basename(p) == "libc.so.6"}
+    assert len(libcs) == 1, libcs
+    libc = libcs.pop()
+    (path, offset), = sites["write"]
+    start, size = symbol_offset(libc, "write")
+    assert path == libc and start < offset < start + size
+    assert sites["write"][(path, offset)] == calls
+    for name, per_site in sites.items():
+        for path, offset in per_site:
+            assert path != UNKNOWN or name in unknown, name
+            if path.startswith("/"):
+                assert after_syscall(path, offset), (name, path, offset)

@@ -21,40 +21,14 @@ from helpers.backends import needs
 from helpers.cli import PYTHON, run
 from helpers.compiler import needs_cc
 from helpers.record import record_in_child
-from helpers.sites import after_syscall, sites_of, symbol_offset
+from helpers.sites import PROBE_LABEL, assert_probe_sites, sites_of, symbol_offset
 
 import seccomp_gen
-from seccomp_gen.linux.codemaps import UNKNOWN
 from seccomp_gen.recorders.notify import SUPERVISOR_ENV
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 
 CALLS = 7
-PROBE_LABEL = "site_probe_after_syscall"
-Sites = dict[str, Counter[tuple[str, int]]]
-
-
-def _libc(sites: Sites) -> str:
-    paths = {p for c in sites.values() for p, _ in c if os.path.basename(p) == "libc.so.6"}
-    assert len(paths) == 1, paths
-    return paths.pop()
-
-
-def _assert_probe_sites(sites: Sites, probe: str, calls: int) -> None:
-    """getppid at the probe's own syscall, write in libc's write(), each ``calls`` times, and
-    every site in a file right after a syscall instruction."""
-    label, _ = symbol_offset(probe, PROBE_LABEL)
-    assert sites["getppid"] == Counter({(probe, label): calls})
-    libc = _libc(sites)
-    (path, offset), = sites["write"]
-    start, size = symbol_offset(libc, "write")
-    assert path == libc and start < offset < start + size
-    assert sites["write"][(path, offset)] == calls
-    for name, per_site in sites.items():
-        for path, offset in per_site:
-            assert path != UNKNOWN, name
-            if path.startswith("/"):
-                assert after_syscall(path, offset), (name, path, offset)
 
 
 def _record(cmd: list[str], tmp_path: Path, backend: str,
@@ -74,7 +48,7 @@ def test_notify_sites_are_exact_and_those_of_ptrace(cbuild, tmp_path: Path) -> N
     got = {sup: _record(cmd, tmp_path, "notify", sup) for sup in ("python", "c")}
     py, c = sites_of(got["python"]), sites_of(got["c"])
     assert got["c"].header.records_sites and got["python"].header.records_sites
-    _assert_probe_sites(py, probe, CALLS)
+    assert_probe_sites(py, probe, CALLS)
     assert c == py
     # The same places as ptrace reports, except the workload's execve: each backend's child
     # starts it from its own code (notify: libc's syscall(), from a prebuilt ctypes call).
@@ -128,7 +102,7 @@ def test_inprocess_sites_are_exact(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr.decode(errors="replace")
     trace = seccomp_gen.load_trace(out)
     assert trace.header.records_sites
-    _assert_probe_sites(sites_of(trace), str(lib), CALLS)
+    assert_probe_sites(sites_of(trace), str(lib), CALLS)
     # Every counted call has its site (none beyond the per-syscall cap here).
     for r in trace.syscalls:
         assert sum(s.count for s in r.sites) + r.sites_other == r.count, r.name
