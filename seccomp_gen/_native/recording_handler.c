@@ -90,7 +90,7 @@ struct rec_site {
 
 static struct rec_entry rec_ring[REC_RING];
 static struct rec_site rec_sites[REC_SITES];
-static unsigned long rec_unsited;           /* counted calls that found no free site slot */
+static unsigned long rec_unsited[REC_NR_MAX]; /* per nr: calls that found no free site slot */
 static unsigned long rec_head;              /* slots reserved (may exceed REC_RING) */
 static unsigned long rec_counts[REC_NR_MAX];
 static unsigned long rec_other;             /* numbers >= REC_NR_MAX */
@@ -103,7 +103,7 @@ static int rec_installed;
  * with one compare-and-swap and skipped while another claim of it is in flight: never waiting
  * keeps this safe in a handler that a nested signal may interrupt mid-claim, at the price of a
  * rare second slot for the same (ip, nr), which the reader adds up. A full table counts the
- * call in rec_unsited. */
+ * call in rec_unsited[nr] (nr < REC_NR_MAX here). */
 static void rec_site_count(uint64_t ip, int32_t nr)
 {
     uint64_t h = (ip ^ (uint64_t)(uint32_t)nr * 0x9e3779b97f4a7c15ULL) * 0xbf58476d1ce4e5b9ULL;
@@ -127,7 +127,7 @@ static void rec_site_count(uint64_t ip, int32_t nr)
             return;
         }
     }
-    __atomic_add_fetch(&rec_unsited, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&rec_unsited[nr], 1, __ATOMIC_RELAXED);
 }
 
 static void rec_handler(int sig, siginfo_t *info, void *vctx)
@@ -260,7 +260,7 @@ void sgen_rec_start(void)
     __atomic_store_n(&rec_head, 0, __ATOMIC_SEQ_CST);
     memset(rec_ring, 0, sizeof rec_ring);
     memset(rec_sites, 0, sizeof rec_sites);
-    rec_unsited = 0;
+    memset(rec_unsited, 0, sizeof rec_unsited);
     __atomic_store_n(&rec_on, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -269,7 +269,7 @@ void sgen_rec_stop(void) { __atomic_store_n(&rec_on, 0, __ATOMIC_SEQ_CST); }
 void *sgen_rec_ret_addr(void) { return (void *)sgen_rec_syscall_ret; }
 void *sgen_rec_ring(void) { return rec_ring; }
 void *sgen_rec_sites(void) { return rec_sites; }
-unsigned long sgen_rec_unsited(void) { return __atomic_load_n(&rec_unsited, __ATOMIC_RELAXED); }
+unsigned long *sgen_rec_unsited(void) { return rec_unsited; }
 int sgen_rec_sites_size(void) { return REC_SITES; }
 int sgen_rec_site_size(void) { return (int)sizeof(struct rec_site); }
 unsigned long *sgen_rec_counts(void) { return rec_counts; }

@@ -33,10 +33,11 @@ class RecordingHandler:
         for name in ("sgen_rec_start", "sgen_rec_stop"):
             getattr(lib, name).argtypes = []
             getattr(lib, name).restype = None
-        for name in ("sgen_rec_ret_addr", "sgen_rec_ring", "sgen_rec_counts", "sgen_rec_sites"):
+        for name in ("sgen_rec_ret_addr", "sgen_rec_ring", "sgen_rec_counts", "sgen_rec_sites",
+                     "sgen_rec_unsited"):
             getattr(lib, name).argtypes = []
             getattr(lib, name).restype = ctypes.c_void_p
-        for name in ("sgen_rec_head", "sgen_rec_other", "sgen_rec_trapped", "sgen_rec_unsited"):
+        for name in ("sgen_rec_head", "sgen_rec_other", "sgen_rec_trapped"):
             getattr(lib, name).argtypes = []
             getattr(lib, name).restype = ctypes.c_ulong
         for what, got, want in (("ring", lib.sgen_rec_entry_size(), RING_RECORD.size),

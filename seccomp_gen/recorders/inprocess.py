@@ -235,7 +235,7 @@ class Recording:
                          f"{native.nr_max} were performed but not counted")
         if unsited:
             notes.append(f"{unsited} call(s) found the call-site table "
-                         f"({native.sites_size} slots) full: counted without a call site")
+                         f"({native.sites_size} slots) full: their call site is [unknown]")
         if _state.get("nnp"):
             notes.append("no_new_privs was set in this process (needed to load the filter "
                          "without CAP_SYS_ADMIN)")
@@ -266,11 +266,13 @@ class Recording:
 def _add_sites(native: RecordingHandler, raw: RawRecording, token: int, pid: int) -> int:
     """Fold the handler's per-(nr, ip) counts into ``raw.site_calls``, resolving each ip in
     this process's mappings as they are now (a library unloaded inside the block is
-    ``[anon]``); returns the calls counted without a site."""
-    from ..linux.codemaps import SiteResolver
+    ``[anon]``). Calls that found the handler's table full are counted at ``[unknown]``;
+    returns how many."""
+    from ..linux.codemaps import UNKNOWN, SiteResolver
 
     table = ctypes.string_at(native.lib.sgen_rec_sites(), native.sites_size * SITE_RECORD.size)
     resolver = SiteResolver(raw.sites)
+    site_calls = raw.site_calls
     for ip, nr, state, count in SITE_RECORD.iter_unpack(table):
         if state != 2 or not count:
             continue
@@ -278,8 +280,13 @@ def _add_sites(native: RecordingHandler, raw: RawRecording, token: int, pid: int
         if sid is None:
             sid = resolver.site(token, pid, ip)
         key = (AUDIT_ARCH_X86_64, nr, sid)
-        raw.site_calls[key] = raw.site_calls.get(key, 0) + count
-    return int(native.lib.sgen_rec_unsited())
+        site_calls[key] = site_calls.get(key, 0) + count
+    unsited = (ctypes.c_ulong * native.nr_max).from_address(native.lib.sgen_rec_unsited())
+    for nr, n in enumerate(unsited):
+        if n:
+            key = (AUDIT_ARCH_X86_64, nr, resolver.site_id(UNKNOWN, 0))
+            site_calls[key] = site_calls.get(key, 0) + int(n)
+    return sum(int(n) for n in unsited)
 
 
 def recording() -> Recording:

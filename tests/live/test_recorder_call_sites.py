@@ -24,6 +24,7 @@ from helpers.record import record_in_child
 from helpers.sites import PROBE_LABEL, assert_probe_sites, sites_of, symbol_offset
 
 import seccomp_gen
+from seccomp_gen.linux.codemaps import UNKNOWN
 from seccomp_gen.recorders.notify import SUPERVISOR_ENV
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
@@ -104,5 +105,48 @@ def test_inprocess_sites_are_exact(tmp_path: Path) -> None:
     assert trace.header.records_sites
     assert_probe_sites(sites_of(trace), str(lib), CALLS)
     # Every counted call has its site (none beyond the per-syscall cap here).
+    for r in trace.syscalls:
+        assert sum(s.count for s in r.sites) + r.sites_other == r.count, r.name
+
+
+#: More distinct call sites than the handler's table holds (4096): getppid (110) from 5000
+#: syscall instructions.
+_MANY_SITES_SRC = r"""
+void many_sites(void)
+{
+    __asm__ volatile(".rept 5000\n mov $110, %%eax\n syscall\n .endr" ::: "rax", "rcx", "r11",
+                     "memory");
+}
+"""
+
+
+@needs_cc
+@pytest.mark.live
+def test_inprocess_full_site_table_counts_the_rest_unknown(tmp_path: Path) -> None:
+    src = tmp_path / "many.c"
+    src.write_text(_MANY_SITES_SRC)
+    lib = tmp_path / "libmany.so"
+    built = subprocess.run([shutil.which("gcc") or "cc", "-O1", "-shared", "-fPIC", "-o",
+                            str(lib), str(src)], capture_output=True, text=True, timeout=120,
+                           check=False)
+    assert built.returncode == 0, built.stderr
+    code = textwrap.dedent("""
+        import ctypes, sys
+        import seccomp_gen
+        lib = ctypes.CDLL(sys.argv[2])
+        with seccomp_gen.recording() as rec:
+            lib.many_sites()
+        seccomp_gen.dump_trace(rec.trace, sys.argv[1])
+    """)
+    out = tmp_path / "many.trace.json"
+    res = run([PYTHON, "-c", code, str(out), str(lib)], timeout=120)
+    assert res.returncode == 0, res.stderr.decode(errors="replace")
+    trace = seccomp_gen.load_trace(out)
+    getppid = trace.find("getppid", "x86_64")
+    assert getppid is not None and getppid.count == 5000
+    unknown = [s for s in getppid.sites if s.where.path == UNKNOWN]
+    assert len(unknown) == 1 and 5000 - 4096 <= unknown[0].count < 5000
+    (note,) = [n for n in trace.header.notes if "call-site table" in n]
+    assert note.startswith(f"{unknown[0].count} call(s)")
     for r in trace.syscalls:
         assert sum(s.count for s in r.sites) + r.sites_other == r.count, r.name
