@@ -7,10 +7,10 @@ module only counts and orders, so that equal traces give equal output.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 
-from .model import SITE_CAP, CallSite, CodeLocation, SyscallRecord, Trace
+from .model import SITE_CAP, SITE_KINDS, CallSite, CodeLocation, SyscallRecord, Trace
 
 
 def bound_sites(counts: Mapping[tuple[str, int], int], previous_other: int = 0,
@@ -55,3 +55,56 @@ def resolve_sites(trace: Trace, resolve: Callable[[CodeLocation], CodeLocation],
                                   None if found is None else resolve(found)))
         records.append(replace(r, sites=tuple(sites)))
     return replace(trace, syscalls=tuple(records))
+
+
+def is_named(loc: CodeLocation) -> bool:
+    """Whether a location names both its library and its function."""
+    return loc.kind not in ("", "unknown", "jit") and loc.symbol not in ("", "?")
+
+
+def named_calls(records: Iterable[SyscallRecord]) -> tuple[int, int]:
+    """(calls whose site names library and function, all calls) of ``records``; calls at sites
+    beyond the cap count as not named."""
+    named = total = 0
+    for r in records:
+        total += r.count
+        named += sum(s.count for s in r.sites if is_named(s.where))
+    return named, total
+
+
+@dataclass(frozen=True)
+class FunctionSites:
+    """The calls of one syscall made in one function of one library: its sites, most first."""
+
+    symbol: str
+    count: int
+    sites: tuple[CallSite, ...]
+
+
+@dataclass(frozen=True)
+class LibrarySites:
+    """The calls of one syscall made in one library (a mapped file) of one class."""
+
+    kind: str
+    path: str
+    count: int
+    functions: tuple[FunctionSites, ...]
+
+
+def group_sites(record: SyscallRecord) -> tuple[LibrarySites, ...]:
+    """The sites of ``record`` grouped by library class (in :data:`SITE_KINDS` order), then
+    library (most calls first), then function (most calls first); ties by name."""
+    order = {k: i for i, k in enumerate(SITE_KINDS)}
+    libs: dict[tuple[str, str], dict[str, list[CallSite]]] = {}
+    for s in record.sites:
+        key = (s.where.kind or "unknown", s.where.path)
+        libs.setdefault(key, {}).setdefault(s.where.symbol or "?", []).append(s)
+    out = []
+    for (kind, path), funcs in libs.items():
+        functions = tuple(sorted(
+            (FunctionSites(sym, sum(s.count for s in sites), tuple(sites))
+             for sym, sites in funcs.items()),
+            key=lambda f: (-f.count, f.symbol)))
+        out.append(LibrarySites(kind, path, sum(f.count for f in functions), functions))
+    out.sort(key=lambda lib: (order.get(lib.kind, len(order)), -lib.count, lib.path))
+    return tuple(out)

@@ -98,7 +98,7 @@ def _syscall_json(r: SyscallRecord) -> dict[str, Any]:
         # Run coverage of a merged trace, only where some run did not make the call, so that
         # one recording is written as before.
         **({"runs": list(r.runs)} if r.runs else {}),
-        **({"sites": [_site_json(site) for site in r.sites]} if r.sites else {}),
+        **({"sites": [site_to_json(site) for site in r.sites]} if r.sites else {}),
         **({"sites_other": r.sites_other} if r.sites_other else {}),
     }
 
@@ -108,7 +108,8 @@ def _location_json(loc: CodeLocation) -> dict[str, Any]:
             "symbol_offset": loc.symbol_offset, "kind": loc.kind}
 
 
-def _site_json(site: CallSite) -> dict[str, Any]:
+def site_to_json(site: CallSite) -> dict[str, Any]:
+    """A call site as the trace file (and ``show --json``) writes it."""
     doc = {**_location_json(site.where), "count": site.count}
     if site.caller is not None:
         doc["caller"] = _location_json(site.caller)
