@@ -260,7 +260,9 @@ class Recording:
         if not complete:
             trace = replace(trace, syscalls=tuple(replace(r, results={})
                                                   for r in trace.syscalls))
-        return trace
+        from ..files.symbols import name_sites  # as record() does: sites named from the files
+
+        return name_sites(trace)
 
 
 def _add_sites(native: RecordingHandler, raw: RawRecording, token: int, pid: int) -> int:

@@ -104,6 +104,11 @@ def test_inprocess_sites_are_exact(tmp_path: Path) -> None:
     trace = seccomp_gen.load_trace(out)
     assert trace.header.records_sites
     assert_probe_sites(sites_of(trace), str(lib), CALLS)
+    # Named from the files, as record() names them.
+    write = trace.find("write", "x86_64")
+    assert write is not None
+    assert [(s.where.kind, s.where.symbol) for s in write.sites] in (
+        [("libc", name)] for name in ("write", "__write", "__libc_write"))
     # Every counted call has its site (none beyond the per-syscall cap here).
     for r in trace.syscalls:
         assert sum(s.count for s in r.sites) + r.sites_other == r.count, r.name
