@@ -61,6 +61,26 @@ def test_notify_sites_are_exact_and_those_of_ptrace(cbuild, tmp_path: Path) -> N
 @needs("notify")
 @needs_cc
 @pytest.mark.live
+@pytest.mark.parametrize(("workload", "args"), [("forker", []), ("threads", []), ("int80", []),
+                                                ("getppid_loop", ["20000"])])
+def test_c_supervisor_records_the_python_loops_sites(workload: str, args: list[str], cbuild,
+                                                     tmp_path: Path) -> None:
+    """Every site and count the same, named alike, in processes, threads, execs, both ABIs."""
+    cmd = [cbuild[workload], *args]
+    # How often threads contend on a futex is up to the scheduler, not the recorder.
+    skip = {"futex"} if workload == "threads" else set()
+    got = {}
+    for sup in ("python", "c"):
+        trace = _record(cmd, tmp_path, "notify", sup)
+        got[sup] = {(r.arch, r.name): (r.sites, r.sites_other) for r in trace.syscalls
+                    if r.name not in skip}
+        assert all(sites for sites, _ in got[sup].values())
+    assert got["c"] == got["python"]
+
+
+@needs("notify")
+@needs_cc
+@pytest.mark.live
 def test_notify_sites_after_exec_are_in_the_new_program(cbuild, tmp_path: Path) -> None:
     """The probe execs a copy of itself; without address randomisation both map their code at
     the same addresses, so a site resolved in the mappings read before the exec would name the
