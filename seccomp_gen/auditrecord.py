@@ -41,6 +41,8 @@ _RECORD = re.compile(
     + _EXTRA + r" code=0x(?P<code>[0-9a-f]{1,8})(?![0-9a-f])",
     re.ASCII,
 )
+#: ``ip=0x...`` between ``syscall=`` and ``code=``: searched for only inside that span.
+_IP = re.compile(r" ip=0x(?P<ip>[0-9a-f]{1,16})(?![0-9a-f])", re.ASCII)
 _STAMP = re.compile(r"audit\((?P<stamp>[0-9]{1,20}\.[0-9]{1,9}:[0-9]{1,20})\)", re.ASCII)
 _U32 = 0xFFFFFFFF
 _PID_MAX = 2**31 - 1
@@ -54,9 +56,11 @@ class SeccompRecord:
     AUDIT_ARCH ``arch`` and number ``syscall``), and the filter's return value ``code``; ``sig``
     is the signal that killed it (SIGSYS for a kill), 0 otherwise.
 
-    ``comm`` and ``stamp`` (``1796169114.695:31082036``: seconds and the audit serial; empty
-    when the text has none) are carried along but not compared: equal records are the same call
-    of the same program, wherever they were read."""
+    ``comm``, ``stamp`` (``1796169114.695:31082036``: seconds and the audit serial; empty
+    when the text has none) and ``ip`` (the caller's instruction pointer, right after its
+    syscall instruction as the kernel's KSTK_EIP gives it; None when the text has none) are
+    carried along but not compared: equal records are the same call of the same program,
+    wherever they were read."""
 
     pid: int
     exe: str
@@ -66,6 +70,7 @@ class SeccompRecord:
     code: int
     comm: str = field(default="", compare=False)
     stamp: str = field(default="", compare=False)
+    ip: int | None = field(default=None, compare=False)
 
     @property
     def action(self) -> str:
@@ -102,10 +107,12 @@ def parse_seccomp_record(text: bytes | str) -> SeccompRecord | None:
     if pid > _PID_MAX or nr > _U32 or int(m["sig"]) > 128:
         return None
     stamp = _STAMP.search(text, 0, m.start())
+    ip = _IP.search(text, m.end("nr"), m.start("code") - len(" code=0x"))
     return SeccompRecord(pid=pid, exe=exe_field(m["exe"]), sig=int(m["sig"]),
                          arch=int(m["arch"], 16), syscall=nr, code=int(m["code"], 16),
                          comm=exe_field(m["comm"]) if m["comm"] else "",
-                         stamp=stamp["stamp"] if stamp else "")
+                         stamp=stamp["stamp"] if stamp else "",
+                         ip=int(ip["ip"], 16) if ip else None)
 
 
 def stamp_seconds(stamp: str) -> float | None:

@@ -9,10 +9,12 @@
  * the notification still unanswered in the shared buffer when it is one:
  *
  *   SGEN_EV_NOTIF   a thread this file has no token for (Python reads /proc while the thread
- *                   still waits for the answer), or a call Python has not classified yet or wants
- *                   to see every time (execve, clone3 ...). Python accounts for it exactly as its
+ *                   still waits for the answer), a call Python has not classified yet or wants
+ *                   to see every time (execve, clone3 ...), or a (token, instruction pointer)
+ *                   with no call-site id yet (Python reads /proc/PID/maps, the caller waits). Python accounts for it exactly as its
  *                   own loop would, answers it with sgen_notify_answer(), and tells us what it
- *                   learned (sgen_notify_set_tid, sgen_notify_set_call).
+ *                   learned (sgen_notify_set_tid, sgen_notify_set_call,
+ *                   sgen_notify_set_site).
  *   SGEN_EV_PIDFD   the workload's main process ended (Python reaps it, then unwatches the fd).
  *   SGEN_EV_HUP     no task uses the filter any more.
  *   SGEN_EV_SIGNAL  a signal arrived: poll() or RECV was interrupted, or the signal.set_wakeup_fd
@@ -24,8 +26,10 @@
  *
  * What this file records must equal what the Python loop records, so it only counts what Python
  * has told it how to count:
- *   - per (token, arch, nr) a call count; a token is Python's (process, executable) lifetime,
- *     registered per thread id. Python forgets a thread (token -1) when its process execs, so
+ *   - per (token, arch, nr, site id) a call count; a token is Python's (process, executable)
+ *     lifetime, registered per thread id; a site id is Python's id of the call site (mapped
+ *     file, offset), registered per (token, seccomp_data.instruction_pointer), the address right
+ *     after the syscall instruction, as in every backend. Python forgets a thread (token -1) when its process execs, so
  *     its next call comes back to Python, which reads the new executable.
  *   - per call Python classified as SGEN_CALL_ARGS, the values of up to two argument registers:
  *     each distinct (arch, nr, values) row is queued once, in arrival order, for Python to fold
@@ -110,6 +114,7 @@ struct sgen_count {
     int64_t token;
     uint32_t arch;
     int32_t nr;
+    int64_t site;
     uint64_t count;
 };
 
@@ -147,7 +152,8 @@ struct sgen_notify {
     struct seccomp_notif_resp *resp;
     struct table tids;   /* tid -> token (-1: ask Python) */
     struct table calls;  /* arch << 32 | nr -> classification */
-    struct table counts; /* (token, arch << 32 | nr) -> calls */
+    struct table sites;  /* (token, instruction pointer) -> site id */
+    struct table counts; /* (token, arch << 32 | nr, site id) -> calls */
     struct table rowset; /* (arch << 32 | nr, v0, v1) seen */
     struct sgen_row *rows; /* queued for Python, in arrival order */
     size_t nrows, rows_cap;
@@ -259,6 +265,7 @@ void sgen_notify_free(struct sgen_notify *st)
     free(st->resp);
     free(st->tids.slots);
     free(st->calls.slots);
+    free(st->sites.slots);
     free(st->counts.slots);
     free(st->rowset.slots);
     free(st->rows);
@@ -296,7 +303,8 @@ int sgen_notify_new(int listener, int pidfd, int wakefd, unsigned row_cap, uint6
     st->fds[2] = (struct pollfd){.fd = wakefd, .events = POLLIN};
     table_init(&st->tids, 1, 1);
     table_init(&st->calls, 1, 2);
-    table_init(&st->counts, 2, 1);
+    table_init(&st->sites, 2, 1);
+    table_init(&st->counts, 3, 1);
     table_init(&st->rowset, 3, 0);
     *out = st;
     return 0;
@@ -341,6 +349,17 @@ int sgen_notify_set_call(struct sgen_notify *st, uint32_t arch, int32_t nr, int 
     return 0;
 }
 
+int sgen_notify_set_site(struct sgen_notify *st, int64_t token, uint64_t ip, int64_t site)
+{
+    uint64_t key[2] = {(uint64_t)token, ip};
+    int fresh;
+    uint64_t *value = table_get(&st->sites, key, &fresh);
+    if (!value)
+        return -ENOMEM;
+    *value = (uint64_t)site;
+    return 0;
+}
+
 /* Answer the notification in the buffer: let the call run. 0, or -errno; ENOENT (the caller
  * was killed, or its wait was interrupted and it will be notified again) is not an error. */
 int sgen_notify_answer(struct sgen_notify *st)
@@ -357,13 +376,13 @@ int sgen_notify_answer(struct sgen_notify *st)
     return 0;
 }
 
-/* Count the call in the buffer, whose thread has ``token`` and whose syscall is classified
- * ``how`` (COUNT or ARGS). 0, or -ENOMEM. */
-static int account(struct sgen_notify *st, int64_t token, uint64_t *how)
+/* Count the call in the buffer, whose thread has ``token``, whose syscall is classified
+ * ``how`` (COUNT or ARGS) and whose call site is ``site``. 0, or -ENOMEM. */
+static int account(struct sgen_notify *st, int64_t token, uint64_t *how, uint64_t site)
 {
     const struct seccomp_data *d = &st->notif->data;
     uint64_t ck = call_key(d->arch, d->nr);
-    uint64_t key[3] = {(uint64_t)token, ck, 0};
+    uint64_t key[3] = {(uint64_t)token, ck, site};
     int fresh;
     uint64_t *n = table_get(&st->counts, key, &fresh);
     if (!n)
@@ -433,7 +452,11 @@ int sgen_notify_run(struct sgen_notify *st)
         uint64_t *how = table_find(&st->calls, &ck);
         if (!how || CALL_KIND(how[0]) == SGEN_CALL_PYTHON)
             return SGEN_EV_NOTIF;
-        int rc = account(st, (int64_t)*token, how);
+        uint64_t where[2] = {*token, st->notif->data.instruction_pointer};
+        const uint64_t *site = table_find(&st->sites, where);
+        if (!site)
+            return SGEN_EV_NOTIF;
+        int rc = account(st, (int64_t)*token, how, *site);
         if (rc < 0)
             st->failed_op = SGEN_OP_MEMORY;
         int sent = sgen_notify_answer(st);
@@ -445,7 +468,7 @@ int sgen_notify_run(struct sgen_notify *st)
     }
 }
 
-/* How many (token, arch, nr) counters there are. */
+/* How many (token, arch, nr, site) counters there are. */
 long sgen_notify_ncounts(struct sgen_notify *st) { return (long)st->counts.used; }
 
 /* Copy up to ``cap`` counters into ``out``; returns how many. */
@@ -459,7 +482,8 @@ long sgen_notify_counts(struct sgen_notify *st, struct sgen_count *out, long cap
         out[n++] = (struct sgen_count){.token = (int64_t)slot[1],
                                        .arch = (uint32_t)(slot[2] >> 32),
                                        .nr = (int32_t)(uint32_t)slot[2],
-                                       .count = slot[3]};
+                                       .site = (int64_t)slot[3],
+                                       .count = slot[4]};
     }
     return n;
 }

@@ -13,7 +13,7 @@ from .build import build, load_library
 SOURCE_NAME = "notify_supervisor.c"
 WHAT = "the notify backend's C supervisor"
 #: The records it shares with Python (their sizes are checked when the library is loaded).
-COUNT = struct.Struct("=qIiQ")  # token, arch, nr, count
+COUNT = struct.Struct("=qIiqQ")  # token, arch, nr, site id, count
 ROW = struct.Struct("=IiI4x2Q")  # arch, nr, number of values, values
 
 
@@ -34,6 +34,8 @@ class CSupervisor:
             ("sgen_notify_failed_op", [vp], c_int),
             ("sgen_notify_unwatch", [vp, c_int], None),
             ("sgen_notify_set_tid", [vp, c_int, ctypes.c_int64], c_int),
+            ("sgen_notify_set_site", [vp, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64],
+             c_int),
             ("sgen_notify_set_call", [vp, ctypes.c_uint32, ctypes.c_int32, c_int, ctypes.c_uint,
                                       ctypes.c_uint, ctypes.c_uint], c_int),
             ("sgen_notify_ncounts", [vp], c_long),

@@ -7,9 +7,10 @@
  *   - a few numbers that cannot be re-executed from a signal handler (rt_sigreturn, clone, clone3,
  *     fork, vfork, exit, exit_group, execve, execveat), which are allowed directly.
  * The kernel skips a trapped call and raises SIGSYS in the calling thread. This handler
- *   1. counts the call in a per-number counter (exact, lock-free atomics) and, while there is
- *      room, appends (arch, nr, tid, args, result) to a preallocated ring (one atomic
- *      fetch-add reserves a slot; a full ring only counts what it had to drop);
+ *   1. counts the call in a per-number counter (exact, lock-free atomics), per (nr, call site)
+ *      in a fixed lock-free table (see rec_site_count) and, while there is room, appends
+ *      (arch, nr, tid, args, result) to a preallocated ring (one atomic fetch-add reserves a
+ *      slot; a full ring only counts what it had to drop);
  *   2. performs the call itself through sgen_rec_do_syscall with the caller's six argument
  *      registers and puts the result in the caller's RAX, so the libc wrapper sees exactly what
  *      the kernel returned (and sets errno from it, as always);
@@ -42,6 +43,7 @@
 #endif
 #define REC_NR_MAX 1024
 #define REC_RING 32768
+#define REC_SITES 4096 /* a power of two */
 
 /* long sgen_rec_do_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5):
  * the only syscall instruction the filter lets through. */
@@ -78,7 +80,17 @@ struct rec_entry {
     uint64_t args[6];
 };
 
+/* Must match seccomp_gen/_native/recording_handler.py SITE_RECORD ("=QiIQ", 24 bytes). */
+struct rec_site {
+    uint64_t ip;        /* the call site: the address right after the syscall instruction */
+    int32_t nr;
+    uint32_t state;     /* 0 free, 1 being claimed, 2 (ip, nr) written */
+    uint64_t count;
+};
+
 static struct rec_entry rec_ring[REC_RING];
+static struct rec_site rec_sites[REC_SITES];
+static unsigned long rec_unsited[REC_NR_MAX]; /* per nr: calls that found no free site slot */
 static unsigned long rec_head;              /* slots reserved (may exceed REC_RING) */
 static unsigned long rec_counts[REC_NR_MAX];
 static unsigned long rec_other;             /* numbers >= REC_NR_MAX */
@@ -86,6 +98,37 @@ static unsigned long rec_trapped;
 static volatile int rec_on;
 static struct sigaction rec_old;
 static int rec_installed;
+
+/* Count a call of ``nr`` made at ``ip`` (open addressing, linear probing). A slot is claimed
+ * with one compare-and-swap and skipped while another claim of it is in flight: never waiting
+ * keeps this safe in a handler that a nested signal may interrupt mid-claim, at the price of a
+ * rare second slot for the same (ip, nr), which the reader adds up. A full table counts the
+ * call in rec_unsited[nr] (nr < REC_NR_MAX here). */
+static void rec_site_count(uint64_t ip, int32_t nr)
+{
+    uint64_t h = (ip ^ (uint64_t)(uint32_t)nr * 0x9e3779b97f4a7c15ULL) * 0xbf58476d1ce4e5b9ULL;
+    for (unsigned i = 0; i < REC_SITES; i++) {
+        struct rec_site *s = &rec_sites[((h >> 40) + i) & (REC_SITES - 1)];
+        uint32_t state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+        if (state == 0) {
+            uint32_t free_ = 0;
+            if (__atomic_compare_exchange_n(&s->state, &free_, 1, 0, __ATOMIC_ACQUIRE,
+                                            __ATOMIC_ACQUIRE)) {
+                s->ip = ip;
+                s->nr = nr;
+                __atomic_store_n(&s->count, 1, __ATOMIC_RELAXED);
+                __atomic_store_n(&s->state, 2, __ATOMIC_RELEASE);
+                return;
+            }
+            state = free_;
+        }
+        if (state == 2 && s->ip == ip && s->nr == nr) {
+            __atomic_add_fetch(&s->count, 1, __ATOMIC_RELAXED);
+            return;
+        }
+    }
+    __atomic_add_fetch(&rec_unsited[nr], 1, __ATOMIC_RELAXED);
+}
 
 static void rec_handler(int sig, siginfo_t *info, void *vctx)
 {
@@ -147,9 +190,13 @@ static void rec_handler(int sig, siginfo_t *info, void *vctx)
     if (rec_on) {
         unsigned long slot;
         __atomic_add_fetch(&rec_trapped, 1, __ATOMIC_RELAXED);
-        if (nr >= 0 && nr < REC_NR_MAX)
+        if (nr >= 0 && nr < REC_NR_MAX) {
             __atomic_add_fetch(&rec_counts[nr], 1, __ATOMIC_RELAXED);
-        else
+            /* si_call_addr is the caller's saved ip (== REG_RIP here): the address right after
+             * its syscall instruction, the convention of PTRACE_GET_SYSCALL_INFO and
+             * seccomp_data.instruction_pointer, which every backend records. */
+            rec_site_count((uint64_t)(uintptr_t)info->si_call_addr, (int32_t)nr);
+        } else
             __atomic_add_fetch(&rec_other, 1, __ATOMIC_RELAXED);
         slot = __atomic_fetch_add(&rec_head, 1, __ATOMIC_RELAXED);
         if (slot < REC_RING) {
@@ -212,6 +259,8 @@ void sgen_rec_start(void)
     rec_trapped = 0;
     __atomic_store_n(&rec_head, 0, __ATOMIC_SEQ_CST);
     memset(rec_ring, 0, sizeof rec_ring);
+    memset(rec_sites, 0, sizeof rec_sites);
+    memset(rec_unsited, 0, sizeof rec_unsited);
     __atomic_store_n(&rec_on, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -219,6 +268,10 @@ void sgen_rec_stop(void) { __atomic_store_n(&rec_on, 0, __ATOMIC_SEQ_CST); }
 
 void *sgen_rec_ret_addr(void) { return (void *)sgen_rec_syscall_ret; }
 void *sgen_rec_ring(void) { return rec_ring; }
+void *sgen_rec_sites(void) { return rec_sites; }
+unsigned long *sgen_rec_unsited(void) { return rec_unsited; }
+int sgen_rec_sites_size(void) { return REC_SITES; }
+int sgen_rec_site_size(void) { return (int)sizeof(struct rec_site); }
 unsigned long *sgen_rec_counts(void) { return rec_counts; }
 unsigned long sgen_rec_head(void) { return __atomic_load_n(&rec_head, __ATOMIC_ACQUIRE); }
 unsigned long sgen_rec_other(void) { return __atomic_load_n(&rec_other, __ATOMIC_RELAXED); }

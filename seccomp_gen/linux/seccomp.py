@@ -128,6 +128,10 @@ NOTIF = struct.Struct("=QIIiIQ6Q")
 NOTIF_RESP = struct.Struct("=QqiI")
 NOTIF_HEAD = struct.Struct("=Q I 4x i I")  # id, pid, nr, arch
 NOTIF_ARGS_OFFSET = 32
+#: seccomp_data.instruction_pointer: the address right after the syscall instruction (the saved
+#: user ip, as PTRACE_GET_SYSCALL_INFO's instruction_pointer and si_call_addr report it).
+NOTIF_IP_OFFSET = 24
+NOTIF_IP = struct.Struct("=Q")
 NOTIF_ARGS = struct.Struct("=6Q")
 
 

@@ -29,11 +29,12 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .._native.recording_handler import RING_RECORD, WHAT, RecordingHandler
+from .._native.recording_handler import RING_RECORD, SITE_RECORD, WHAT, RecordingHandler
 from ..errors import SeccompGenError
 from ..syscalls.arches import AUDIT_ARCH_X86_64
 
 if TYPE_CHECKING:
+    from ..aggregate import RawRecording
     from ..model import Trace
 
 
@@ -217,6 +218,7 @@ class Recording:
             raw.first[(arch, nr)] = token
         raw.processes[pid] = ProcessState(pid=pid, ppid=os.getppid(), exes=[exe],
                                           threads=max(1, len(tids)))
+        unsited = _add_sites(native, raw, token, pid)
         always = ", ".join(sorted(ALWAYS_ALLOWED))
         notes = [
             "recorded in-process by recording(): a TRAP filter and a SIGSYS handler that "
@@ -231,6 +233,9 @@ class Recording:
         if native.lib.sgen_rec_other():
             notes.append(f"{native.lib.sgen_rec_other()} call(s) with a number above "
                          f"{native.nr_max} were performed but not counted")
+        if unsited:
+            notes.append(f"{unsited} call(s) found the call-site table "
+                         f"({native.sites_size} slots) full: their call site is [unknown]")
         if _state.get("nnp"):
             notes.append("no_new_privs was set in this process (needed to load the filter "
                          "without CAP_SYS_ADMIN)")
@@ -255,7 +260,35 @@ class Recording:
         if not complete:
             trace = replace(trace, syscalls=tuple(replace(r, results={})
                                                   for r in trace.syscalls))
-        return trace
+        from ..files.symbols import name_sites  # as record() does: sites named from the files
+
+        return name_sites(trace)
+
+
+def _add_sites(native: RecordingHandler, raw: RawRecording, token: int, pid: int) -> int:
+    """Fold the handler's per-(nr, ip) counts into ``raw.site_calls``, resolving each ip in
+    this process's mappings as they are now (a library unloaded inside the block is
+    ``[anon]``). Calls that found the handler's table full are counted at ``[unknown]``;
+    returns how many."""
+    from ..linux.codemaps import UNKNOWN, SiteResolver
+
+    table = ctypes.string_at(native.lib.sgen_rec_sites(), native.sites_size * SITE_RECORD.size)
+    resolver = SiteResolver(raw.sites)
+    site_calls = raw.site_calls
+    for ip, nr, state, count in SITE_RECORD.iter_unpack(table):
+        if state != 2 or not count:
+            continue
+        sid = resolver.cache.get((token, ip))
+        if sid is None:
+            sid = resolver.site(token, pid, ip)
+        key = (AUDIT_ARCH_X86_64, nr, sid)
+        site_calls[key] = site_calls.get(key, 0) + count
+    unsited = (ctypes.c_ulong * native.nr_max).from_address(native.lib.sgen_rec_unsited())
+    for nr, n in enumerate(unsited):
+        if n:
+            key = (AUDIT_ARCH_X86_64, nr, resolver.site_id(UNKNOWN, 0))
+            site_calls[key] = site_calls.get(key, 0) + int(n)
+    return sum(int(n) for n in unsited)
 
 
 def recording() -> Recording:

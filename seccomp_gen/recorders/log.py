@@ -36,9 +36,10 @@ from ..linux.audit import (
     AuditSocket,
     AuditStatus,
 )
+from ..linux.codemaps import ANON, UNKNOWN, SiteResolver
 from ..linux.host import host_arches
 from ..linux.libc import string_array, syscall
-from ..linux.procfs import is_running, parent_of, status_fields
+from ..linux.procfs import exe_of, is_running, parent_of, status_fields
 from ..linux.reaper import Reaper, spawn
 from ..linux.seccomp import (
     ACTIONS_LOGGED,
@@ -63,6 +64,7 @@ from .base import (
     utc_now,
 )
 from .seccomp import NO_RESULT, NOTE_NNP
+from .session import is_exec
 
 #: SECCOMP_RET_LOG as it appears in ``code=``.
 LOG_CODE = cbpf.RET_LOG
@@ -181,6 +183,10 @@ class _LogSession:
         self.reaper: Reaper | None = None
         self.pid_token: dict[int, int] = {}
         self.foreign: set[int] = set()
+        #: Call sites: the records' ``ip=``, resolved when the record is read (best effort).
+        self.resolver = SiteResolver(self.raw.sites)
+        #: Tokens whose process is gone or runs another executable: their sites are unknown.
+        self.stale: set[int] = set()
         self.started_exec = False
         self.pinned_cpu: int | None = None
         #: Signals that arrived before the workload existed, and how many arrived in all.
@@ -232,7 +238,7 @@ class _LogSession:
         if pid == self.main_pid and not self.started_exec:
             # Our own child's calls before its (marked) execve are not the workload's; the
             # execve itself only if the filter without the marker logged it.
-            if syscall_name(arch_name(audit, nr), nr) not in ("execve", "execveat"):
+            if not is_exec(audit, nr):
                 return
             self.started_exec = True
             if not self.count_start_exec:
@@ -242,11 +248,39 @@ class _LogSession:
             tgid, known_exe = self.raw.tokens[token]
             proc = self.raw.processes[tgid]
             if exe != known_exe:  # the process has exec'd since its last record
-                token = self.pid_token[pid] = self.raw.new_token(tgid, exe)
+                token = self.pid_token[pid] = self._new_token(tgid, exe)
                 proc.exes.append(exe)
             elif not proc.exes:  # the workload's first record after its execve
                 proc.exes.append(exe)
         self.raw.count(audit, nr, token, NO_RESULT)
+        if rec.ip is not None:
+            sid = self.resolver.cache.get((token, rec.ip))
+            if sid is None:
+                sid = self._site(token, audit, nr, rec.ip)
+            key = (audit, nr, sid)
+            self.raw.site_calls[key] = self.raw.site_calls.get(key, 0) + 1
+
+    def _site(self, token: int, audit: int, nr: int, ip: int) -> int:
+        """The site of a call at ``ip`` by ``token``, from its process's maps as they are when
+        the record is read: ``[unknown]`` when the process is gone or runs another executable
+        by then, and for an exec (the image that made it is replaced when it succeeds)."""
+        tgid, exe = self.raw.tokens[token]
+        if is_exec(audit, nr):
+            return self.resolver.site_id(UNKNOWN, 0)
+        if token not in self.stale and exe_of(tgid) == exe:
+            sid = self.resolver.site(token, tgid, ip)
+            # Not in any mapping: anonymous code, or an exit (a zombie's maps are empty).
+            if self.raw.sites[sid][0] != ANON or exe_of(tgid) == exe:
+                return sid
+        self.stale.add(token)  # for good: the token's image is gone
+        sid = self.resolver.cache[(token, ip)] = self.resolver.site_id(UNKNOWN, 0)
+        return sid
+
+    def _new_token(self, tgid: int, exe: str) -> int:
+        """A token for a new process or executable; what was read of ``tgid``'s maps is
+        dropped."""
+        self.resolver.forget(tgid)
+        return self.raw.new_token(tgid, exe)
 
     def _adopt(self, pid: int, exe: str) -> int | None:
         """The token of a pid seen for the first time, or None if it is not of our tree."""
@@ -272,7 +306,7 @@ class _LogSession:
         if not ours:
             self.foreign.add(pid)
             return None
-        token = self.pid_token[pid] = self.raw.new_token(pid, exe)
+        token = self.pid_token[pid] = self._new_token(pid, exe)
         self.raw.processes[pid] = ProcessState(pid=pid, ppid=parent, exes=[exe])
         return token
 

@@ -32,6 +32,7 @@ from ..aggregate import ProcessState, RawRecording, build_trace
 from ..errors import RecordError, SeccompGenError
 from ..libseccomp import arch_name, arch_token, native_arch, syscall_name, syscall_number
 from ..linux import cbpf
+from ..linux.codemaps import SiteResolver
 from ..linux.host import host_arches, kernel_release
 from ..linux.libc import Iovec, Msghdr, ioctl, string_array, syscall
 from ..linux.procfs import exe_of, status_fields
@@ -42,6 +43,8 @@ from ..linux.seccomp import (
     NOTIF_ARGS,
     NOTIF_ARGS_OFFSET,
     NOTIF_HEAD,
+    NOTIF_IP,
+    NOTIF_IP_OFFSET,
     NOTIF_RESP,
     SECCOMP_FILTER_FLAG_NEW_LISTENER,
     SECCOMP_IOCTL_NOTIF_RECV,
@@ -75,6 +78,8 @@ from .session import is_exec
 
 #: How long the child may take to hand over the listener.
 HANDOVER_TIMEOUT_S = 10.0
+#: Processes whose executable mappings the call-site resolver keeps at once.
+MAPS_KEPT = 256
 
 
 NOTE_NO_RESULTS = (
@@ -203,6 +208,10 @@ class _NotifySession:
         self.supervisor = supervisor
         #: Called with each thread whose token an exec invalidated (the C loop forgets it).
         self.on_forget: Callable[[int], object] = lambda tid: None
+        #: Call sites: seccomp_data.instruction_pointer, resolved while the caller waits.
+        self.resolver = SiteResolver(self.raw.sites)
+        #: Processes whose mappings the resolver holds, oldest first (see :meth:`_new_token`).
+        self.mapped: dict[int, None] = {}
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -432,6 +441,12 @@ class _NotifySession:
         if token is None:
             token = self._adopt(tid, audit, nr)
         self.raw.count(audit, nr, token, NO_RESULT)
+        ip = NOTIF_IP.unpack_from(view, NOTIF_IP_OFFSET)[0]
+        sid = self.resolver.cache.get((token, ip))
+        if sid is None:
+            sid = self.resolver.site(token, self.raw.tokens[token][0], ip)
+        key = (audit, nr, sid)
+        self.raw.site_calls[key] = self.raw.site_calls.get(key, 0) + 1
         if (audit, nr) not in self.no_args:
             self._special(tid, token, audit, nr, view)
 
@@ -476,7 +491,7 @@ class _NotifySession:
         size = int(lib.sgen_notify_buffer_size(st))
         view = memoryview((ctypes.c_char * size).from_address(lib.sgen_notify_buffer(st)))
         view = view.cast("B")
-        unpack_head = NOTIF_HEAD.unpack_from
+        unpack_head, unpack_ip = NOTIF_HEAD.unpack_from, NOTIF_IP.unpack_from
         taught: set[tuple[int, int]] = set()
         hung_up = False
         try:
@@ -490,6 +505,10 @@ class _NotifySession:
                     token = self.tid_token.get(tid)
                     if token is not None:
                         self._check_c(lib, st, lib.sgen_notify_set_tid(st, tid, token))
+                        ip = unpack_ip(view, NOTIF_IP_OFFSET)[0]
+                        sid = self.resolver.cache.get((token, ip))
+                        if sid is not None:  # None: [unknown], asked again at the next call
+                            self._check_c(lib, st, lib.sgen_notify_set_site(st, token, ip, sid))
                     if (audit, nr) not in taught and self._teach(lib, st, audit, nr):
                         taught.add((audit, nr))
                 elif ev == _EV_PIDFD:
@@ -549,10 +568,12 @@ class _NotifySession:
         n = int(lib.sgen_notify_ncounts(st))
         buf = ctypes.create_string_buffer(max(n, 1) * COUNT.size)
         got = int(lib.sgen_notify_counts(st, buf, n))
-        calls = self.raw.calls
-        for token, audit, nr, count in COUNT.iter_unpack(buf.raw[:got * COUNT.size]):
+        calls, site_calls = self.raw.calls, self.raw.site_calls
+        for token, audit, nr, sid, count in COUNT.iter_unpack(buf.raw[:got * COUNT.size]):
             key = (audit, nr, token, NO_RESULT)
             calls[key] = calls.get(key, 0) + count
+            where = (audit, nr, sid)
+            site_calls[where] = site_calls.get(where, 0) + count
 
     @staticmethod
     def _check_c(lib: ctypes.CDLL, st: ctypes.c_void_p, rc: int) -> None:
@@ -591,7 +612,7 @@ class _NotifySession:
                 self.tid_token[tid] = token
                 return token
             proc.exes.append(now)
-            token = self.raw.new_token(tgid, now)
+            token = self._new_token(tgid, now)
             self.tid_token[tid] = token
             return token
         fields = status_fields(tid)
@@ -603,12 +624,26 @@ class _NotifySession:
             token = leader
         else:
             exe = exe_of(tgid)
-            token = self.raw.new_token(tgid, exe)
+            token = self._new_token(tgid, exe)
             self.raw.processes[tgid] = ProcessState(pid=tgid, ppid=ppid, exes=[exe])
             self.tid_token[tgid] = token
             self.live.processes_alive = len(self.raw.processes)
         self.tid_token[tid] = token
         return token
+
+    def _new_token(self, tgid: int, exe: str) -> int:
+        """A token for a new process or executable; the mappings read for ``tgid`` before (the
+        old executable's, or a reused pid's) are dropped. This backend sees no exits, so the
+        resolver keeps the mappings of the last :data:`MAPS_KEPT` processes only: one evicted
+        while it lives reads its maps again at its next new call site."""
+        self.resolver.forget(tgid)
+        self.mapped.pop(tgid, None)
+        self.mapped[tgid] = None
+        if len(self.mapped) > MAPS_KEPT:
+            oldest = next(iter(self.mapped))
+            del self.mapped[oldest]
+            self.resolver.forget(oldest)
+        return self.raw.new_token(tgid, exe)
 
     def _special(self, tid: int, token: int, audit: int, nr: int, view: memoryview) -> None:
         """Arguments of watched calls, and execs (which change the executable)."""

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -26,8 +27,10 @@ from helpers.backends import needs
 from helpers.cli import CLI, PYTHON, assert_one_error_line, cli, run
 from helpers.procs import MARKER_ENV, kill_marked, marked_processes, wait_for_sleeping_child
 from helpers.record import counts_of, record_api
+from helpers.sites import assert_probe_sites, sites_of
 
 import seccomp_gen
+from seccomp_gen.linux.codemaps import UNKNOWN
 from seccomp_gen.recorders.log import NOTE_NO_ARGS, AuditSocket
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
@@ -78,6 +81,30 @@ def test_log_and_ptrace_see_the_same_syscalls(workload: str, cbuild, tmp_path: P
     assert log.syscall_set() == pt.syscall_set()
     assert counts_of(log) == counts_of(pt)
     assert len(log.processes) == len(pt.processes)
+
+
+@needs("log", "ptrace")
+@pytest.mark.live
+def test_log_call_sites_are_right_or_unknown(cbuild, tmp_path: Path) -> None:
+    """Sites are resolved when a record is read: exact for a process still alive then (the
+    probe sleeps after its calls), ``[unknown]`` once it is gone (the probe that exits at once;
+    exit_group always; execve, whose image is replaced), and never another place than ptrace
+    sees."""
+    probe = os.path.realpath(cbuild["site_probe"])
+    late = frozenset({"execve", "exit_group"})
+    log = sites_of(record_api([probe, "7", "+2"], tmp_path, backend="log", name="alive"))
+    assert_probe_sites(log, probe, 7, unknown=late)
+    assert log["execve"] == Counter({(UNKNOWN, 0): 1})
+    pt = sites_of(record_api([probe, "7", "+2"], tmp_path, backend="ptrace", name="pt"))
+    assert {k: v for k, v in log.items() if k not in late} == {
+        k: v for k, v in pt.items() if k not in late}
+    gone = record_api([probe, "7"], tmp_path, backend="log", name="gone")
+    assert gone.header.records_sites
+    pt = sites_of(record_api([probe, "7"], tmp_path, backend="ptrace", name="pt-gone"))
+    for r in gone.syscalls:
+        assert sum(s.count for s in r.sites) == r.count, r.name
+        for s in r.sites:
+            assert (s.where.path, s.where.offset) in {*pt[r.name], (UNKNOWN, 0)}, (r.name, s)
 
 
 @needs("log")

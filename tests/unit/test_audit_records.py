@@ -111,6 +111,25 @@ def test_text_the_code_documents() -> None:
         == SeccompRecord(pid=7, exe="?", sig=0, arch=0xC000003E, syscall=1, code=0x7FFC0000)
 
 
+def test_the_callers_instruction_pointer() -> None:
+    """``ip=`` of every real record, as its text has it; None where a text has no ``ip=``, and
+    an ``ip=`` outside the span between ``syscall=`` and ``code=`` is not taken for it."""
+    import re
+
+    for real in REAL:
+        rec = parse(real)
+        assert rec is not None
+        (want,) = re.findall(rb" ip=0x([0-9a-f]+) ", real)
+        assert rec.ip == int(want, 16) and rec.ip > 0
+    base = b'pid=7 comm="k" exe="/bin/k" sig=0 arch=c000003e syscall=1 compat=0 %s code=0x7ffc0000'
+    rec = parse(base % b"ip=0x7fab225cec07")
+    assert rec is not None and rec.ip == 0x7FAB225CEC07
+    rec = parse(base.replace(b"%s ", b"") + b" ip=0x10")
+    assert rec is not None and rec.ip is None
+    rec = parse(b"ip=0x10 " + base.replace(b"%s ", b""))
+    assert rec is not None and rec.ip is None
+
+
 def test_what_holds_no_record() -> None:
     """Another kernel message (a real one), nothing, a record cut before its code."""
     assert parse(SAMPLES["not_a_record"].encode()) is None
