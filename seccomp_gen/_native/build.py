@@ -100,12 +100,15 @@ def private_cache_dir() -> Path:
     return directory
 
 
-def build(name: str, what: str) -> Path:
+def build(name: str, what: str, headers: Sequence[str] = ()) -> Path:
     """The path of the compiled helper ``name`` (a C file of this package), compiling it first
-    if the cache lacks it. ``what`` names it in errors."""
+    if the cache lacks it. ``headers`` are the package's C headers it includes (written beside
+    it, and part of the cache key). ``what`` names it in errors."""
     source = source_text(name)
+    included = [(h, source_text(h)) for h in headers]
     cc = find_compiler(what)
-    key = hashlib.sha256("\0".join([source, *cc, *CFLAGS, os.uname().machine]).encode())
+    key = hashlib.sha256("\0".join([source, *(t for _, t in included), *cc, *CFLAGS,
+                                     os.uname().machine]).encode())
     directory = private_cache_dir()
     target = directory / f"{Path(name).stem}-{key.hexdigest()[:20]}.so"
     if os.path.lexists(target):
@@ -114,6 +117,8 @@ def build(name: str, what: str) -> Path:
     with tempfile.TemporaryDirectory(dir=directory, prefix=".build-") as tmp:
         src = Path(tmp) / name
         src.write_text(source, encoding="utf-8")
+        for header, text in included:
+            (Path(tmp) / header).write_text(text, encoding="utf-8")
         out = Path(tmp) / target.name
         try:
             res = subprocess.run([*cc, *CFLAGS, "-o", str(out), str(src)], capture_output=True,

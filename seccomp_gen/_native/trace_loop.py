@@ -1,0 +1,72 @@
+"""The binding of ``trace_loop.c``: the seccomp recorder's compiled stop loop (the protocol is
+described in that file and in :mod:`seccomp_gen.recorders.trace_loop`)."""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from pathlib import Path
+
+from ..errors import SeccompGenError
+from .build import build, load_library
+
+SOURCE_NAME = "trace_loop.c"
+HEADERS = ("sgen_table.h",)
+WHAT = "the seccomp backend's C stop loop"
+#: The records it shares with Python (their sizes are checked when the library is loaded).
+COUNT = struct.Struct("=qIiQ")  # token, arch, nr, count
+SITE_COUNT = struct.Struct("=IiqQ")  # arch, nr, site id, count
+ROW = struct.Struct("=IiI4x2Q")  # arch, nr, number of values, values
+
+
+class CTraceLoop:
+    """The loaded ``trace_loop.c`` with typed entry points; a run makes its own state with
+    ``sgen_trace_new``."""
+
+    def __init__(self, path: Path) -> None:
+        vp, c_int, c_long, u32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_uint
+        i64 = ctypes.c_int64
+        lib = load_library(path, WHAT, (
+            ("sgen_trace_new", [u32, c_int, ctypes.POINTER(ctypes.c_uint64),
+                                ctypes.POINTER(vp)], c_int),
+            ("sgen_trace_free", [vp], None),
+            ("sgen_trace_run", [vp, c_int], c_int),
+            ("sgen_trace_stop_tid", [vp], c_int),
+            ("sgen_trace_stop_status", [vp], c_int),
+            ("sgen_trace_failed_op", [vp], c_int),
+            ("sgen_trace_set_tid", [vp, c_int, i64], c_int),
+            ("sgen_trace_set_call", [vp, ctypes.c_uint32, ctypes.c_int32, c_int, u32, u32, u32],
+             c_int),
+            ("sgen_trace_set_site", [vp, i64, ctypes.c_uint64, i64], c_int),
+            ("sgen_trace_ncounts", [vp], c_long),
+            ("sgen_trace_counts", [vp, vp, c_long], c_long),
+            ("sgen_trace_nsite_counts", [vp], c_long),
+            ("sgen_trace_site_counts", [vp, vp, c_long], c_long),
+            ("sgen_trace_nrows", [vp], c_long),
+            ("sgen_trace_take_rows", [vp, vp, c_long], c_long),
+            ("sgen_trace_watch_signal", [c_int], c_int),
+            ("sgen_trace_unwatch_signal", [c_int], None),
+            ("sgen_trace_count_size", [], u32),
+            ("sgen_trace_site_count_size", [], u32),
+            ("sgen_trace_row_size", [], u32),
+        ))
+        self.path = path
+        for name, want in (("count", COUNT.size), ("site_count", SITE_COUNT.size),
+                           ("row", ROW.size)):
+            got = int(getattr(lib, f"sgen_trace_{name}_size")())
+            if got != want:
+                raise SeccompGenError(f"{WHAT}: its {name} record is {got} bytes, "
+                                      f"expected {want}", path=str(path))
+        self.lib = lib
+
+
+_loaded: dict[str, CTraceLoop] = {}
+
+
+def load_trace_loop() -> CTraceLoop:
+    """Build (or reuse the cached build of) the C stop loop and load it."""
+    path = build(SOURCE_NAME, WHAT, HEADERS)
+    found = _loaded.get(str(path))
+    if found is None:
+        found = _loaded[str(path)] = CTraceLoop(path)
+    return found
