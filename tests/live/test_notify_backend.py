@@ -22,7 +22,14 @@ from helpers.backends import needs
 from helpers.cli import CLI, PYTHON, assert_one_error_line, cli, kill_group, run
 from helpers.compiler import needs_cc
 from helpers.procs import proc_descendants
-from helpers.record import PIN_CPU, counts_of, drop_syscall, record_api, record_cli
+from helpers.record import (
+    PIN_CPU,
+    comparable,
+    counts_of,
+    drop_syscall,
+    record_api,
+    record_cli,
+)
 from helpers.signals import assert_sigterm_reaches_busy_workload
 
 import seccomp_gen
@@ -218,63 +225,11 @@ def test_notify_known_lacking_one_syscall_records_exactly_it(
 # --- the compiled supervisor (notify_supervisor.c) against the Python loop ------------------------
 
 
-#: Fills ioctl's argument set past ARG_VALUE_CAP so that which values are kept depends on the
-#: order they reached the recorder: 300 distinct requests answered by C (their rows queued),
-#: then a raw clone whose first call, an ioctl, comes to Python (an unknown thread) while those
-#: rows are still queued. The Python loop keeps the first 256 distinct values in call order, so
-#: none of the child's.
-ARGCAP_SRC = r"""
-#define _GNU_SOURCE
-#include <signal.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-static void ioctls(long base, long n)
-{
-    for (long i = 0; i < n; i++)
-        syscall(SYS_ioctl, -1, base + i); /* EBADF, but the supervisor saw the request */
-}
-
-/* A child whose only calls are raw: its first one is an ioctl. */
-static void child(long base, long n)
-{
-    long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-    if (pid == 0) {
-        ioctls(base, n);
-        syscall(SYS_exit_group, 0);
-    }
-    syscall(SYS_wait4, pid, 0, 0, 0);
-}
-
-int main(void)
-{
-    child(0x1000, 1);    /* every syscall below is seen once: C answers them from now on */
-    ioctls(0x2000, 300);
-    child(0x3000, 10);
-    return 0;
-}
-"""
-
-
 def _record_cli(cmd: list[str], out: Path, supervisor: str,
                 monkeypatch: pytest.MonkeyPatch) -> subprocess.CompletedProcess[bytes]:
     """``seccomp-gen record --backend notify`` in a child, with the supervisor chosen by env."""
     monkeypatch.setenv(SUPERVISOR_ENV, supervisor)
     return record_cli(cmd, out, backend="notify")
-
-
-def _everything(trace: seccomp_gen.Trace, skip: frozenset[str] = frozenset()) -> dict[str, object]:
-    """All of a trace that does not depend on pids or timing (``skip``: syscalls whose count
-    depends on thread scheduling)."""
-    return {
-        "exit": trace.header.exit,
-        "syscalls": {(r.arch, r.name): (r.nr, r.count, r.processes, r.first_exe, r.exes, r.args)
-                     for r in trace.syscalls if r.name not in skip},
-        "args": {(r.arch, r.name): r.args for r in trace.syscalls},
-        "processes": [(p.exes, p.threads, p.exit) for p in trace.processes],
-        "exes": {e.exe: (e.processes, {k: v for k, v in e.syscalls.items() if k[1] not in skip})
-                 for e in trace.exes},
-    }
 
 
 @needs("notify")
@@ -299,7 +254,7 @@ def test_c_supervisor_records_what_the_python_loop_records(
     assert NOTE_NO_RESULTS in c.header.notes
     # How often threads contend on a futex is up to the scheduler, not the recorder.
     skip = frozenset({"futex"}) if workload == "threads" else frozenset()
-    assert _everything(c, skip) == _everything(py, skip)
+    assert comparable(c, skip) == comparable(py, skip)
     if workload == "getppid_loop":
         assert counts_of(c)[("x86_64", "getppid")] == 20000
     if workload == "threads":
@@ -314,18 +269,14 @@ def test_c_supervisor_records_what_the_python_loop_records(
 @needs_cc
 @pytest.mark.live
 def test_c_supervisor_keeps_the_same_capped_argument_values(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cbuild, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    src = tmp_path / "argcap.c"
-    src.write_text(ARGCAP_SRC)
-    exe = tmp_path / "argcap"
-    built = subprocess.run([str(shutil.which("gcc") or "cc"), "-O1", "-Wall", "-o", str(exe),
-                            str(src)], capture_output=True, text=True, timeout=120, check=False)
-    assert built.returncode == 0, built.stderr
+    """tests/c/argcap.c: which values past the cap are kept depends on the order they
+    reached the recorder."""
     kept = {}
     for supervisor in ("python", "c"):
         out = tmp_path / f"{supervisor}.json"
-        res = _record_cli([str(exe)], out, supervisor, monkeypatch)
+        res = _record_cli([cbuild["argcap"]], out, supervisor, monkeypatch)
         assert res.returncode == 0, res.stderr
         trace = seccomp_gen.load_trace(out)
         ioctl = trace.find("ioctl", "x86_64")
