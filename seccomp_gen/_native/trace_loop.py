@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import ctypes
 import struct
-from pathlib import Path
 
 from ..errors import SeccompGenError
-from .build import build, load_library
+from .loader import compiled, load_library
 
 SOURCE_NAME = "trace_loop.c"
 HEADERS = ("sgen_table.h",)
@@ -23,7 +22,7 @@ class CTraceLoop:
     """The loaded ``trace_loop.c`` with typed entry points; a run makes its own state with
     ``sgen_trace_new``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str) -> None:
         vp, c_int, c_long, u32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_uint
         i64 = ctypes.c_int64
         lib = load_library(path, WHAT, (
@@ -56,7 +55,7 @@ class CTraceLoop:
             got = int(getattr(lib, f"sgen_trace_{name}_size")())
             if got != want:
                 raise SeccompGenError(f"{WHAT}: its {name} record is {got} bytes, "
-                                      f"expected {want}", path=str(path))
+                                      f"expected {want}", path=path)
         self.lib = lib
 
 
@@ -65,8 +64,8 @@ _loaded: dict[str, CTraceLoop] = {}
 
 def load_trace_loop() -> CTraceLoop:
     """Build (or reuse the cached build of) the C stop loop and load it."""
-    path = build(SOURCE_NAME, WHAT, HEADERS)
-    found = _loaded.get(str(path))
+    path = compiled(SOURCE_NAME, WHAT, HEADERS)
+    found = _loaded.get(path)
     if found is None:
-        found = _loaded[str(path)] = CTraceLoop(path)
+        found = _loaded[path] = CTraceLoop(path)
     return found

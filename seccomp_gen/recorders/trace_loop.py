@@ -17,15 +17,17 @@ import itertools
 import os
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from .._native.trace_loop import COUNT, ROW, SITE_COUNT, CTraceLoop, load_trace_loop
 from .._native.trace_loop import WHAT as LOOP
-from ..aggregate import UNRETURNED, RawRecording
+from ..aggregate import UNRETURNED
 from ..errors import RecordError, SeccompGenError
 from ..linux.spawn import FORWARDED_SIGNALS
 from ..syscalls.argspec import ARG_VALUE_CAP
-from .base import LiveStats
+
+if TYPE_CHECKING:
+    from .seccomp import _SeccompSession
 
 #: Which loop handles the stops: ``auto`` (default: C if it builds), ``c`` or ``python``.
 LOOP_ENV = "SECCOMP_GEN_TRACE_LOOP"
@@ -77,24 +79,12 @@ class _Tokens(dict[int, int]):
         return super().pop(tid, *default)
 
 
-class _Session(Protocol):
-    """What :class:`CStops` uses of a seccomp session (``resolver``: its SiteResolver, when
-    it records call sites)."""
-
-    raw: RawRecording
-    live: LiveStats
-    main_pid: int
-    tid_token: dict[int, int]
-    deferred_forward: set[int]
-    arg_watch: dict[tuple[int, int], tuple[tuple[str, int | None], ...]]
-    no_args: set[tuple[int, int]]
-
-
 class CStops:
     """A ``waitpid(-1, __WALL)`` for the session's loop that lets C resume the plain stops
-    (a context manager: C's counts are merged into the recording on exit)."""
+    (a context manager: C's counts are merged into the recording on exit). The session's
+    ``resolver`` (its SiteResolver, when it records call sites) turns on C's per-site counts."""
 
-    def __init__(self, session: _Session, loop: CTraceLoop) -> None:
+    def __init__(self, session: _SeccompSession, loop: CTraceLoop) -> None:
         self.session = session
         self.lib = loop.lib
         self.st = ctypes.c_void_p()
