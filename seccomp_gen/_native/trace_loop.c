@@ -9,7 +9,8 @@
  *   SGEN_EV_STOP    sgen_trace_stop_tid/_status hold a stop as waitpid returned it: an event,
  *                   a signal, an exit, a seccomp stop of a thread with no token here, of a
  *                   syscall Python has not classified (or wants every time), from a call site
- *                   (token, ip) Python has not named yet, or any stop of the ``watch`` thread.
+ *                   (token, ip) Python has not named yet, the first call of a syscall from a
+ *                   site (Python samples the stack there), or any stop of the ``watch`` thread.
  *                   Python handles it exactly as its own loop would (resuming it), then tells us
  *                   what it learned (sgen_trace_set_tid, _set_call, _set_site).
  *   SGEN_EV_SIGNAL  a signal arrived (waitpid was interrupted, or one came in while a stop was
@@ -26,7 +27,8 @@
  *     queued in arrival order (sgen_table.h); Python takes the queue before it accounts for any
  *     call itself, so the order it sees is the order of the calls.
  *   - with sites on, per (arch, nr, site id) a call count, the site of (token, ip) as Python's
- *     SiteResolver named it (ip: the syscall info's instruction pointer).
+ *     SiteResolver named it (ip: the syscall info's instruction pointer), for the (arch, nr,
+ *     site) Python has counted once itself (sgen_trace_set_site_call).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -96,7 +98,7 @@ struct sgen_trace {
     struct table calls;      /* arch << 32 | nr -> classification */
     struct table counts;     /* (token, arch << 32 | nr) -> calls */
     struct table site_of;    /* (token, ip) -> site id */
-    struct table site_calls; /* (arch << 32 | nr, site id) -> calls */
+    struct table site_calls; /* (arch << 32 | nr, site id) -> calls counted here */
     struct rows rows;
     uint64_t *total; /* calls resumed here, in the caller's memory: a status line in another
                         thread may read it at any time, even after sgen_trace_free */
@@ -223,6 +225,14 @@ int sgen_trace_set_site(struct sgen_trace *st, int64_t token, uint64_t ip, int64
     return set_word(&st->site_of, key, (uint64_t)site);
 }
 
+/* Python has counted (arch, nr) from ``site``: count its further calls here (from zero). */
+int sgen_trace_set_site_call(struct sgen_trace *st, uint32_t arch, int32_t nr, int64_t site)
+{
+    uint64_t key[2] = {call_key(arch, nr), (uint64_t)site};
+    int fresh;
+    return table_get(&st->site_calls, key, &fresh) ? 0 : -ENOMEM;
+}
+
 /* Add one to the counter of ``key`` in ``t``; 0 or -ENOMEM. */
 static int bump(struct table *t, const uint64_t *key)
 {
@@ -271,14 +281,18 @@ int sgen_trace_run(struct sgen_trace *st, int watch)
         const uint64_t *site = NULL;
         if (st->sites && !(site = table_find(&st->site_of, site_key)))
             return SGEN_EV_STOP;
+        uint64_t *at_site = NULL;
+        if (site) {
+            uint64_t sc_key[2] = {ck, *site};
+            if (!(at_site = table_find(&st->site_calls, sc_key)))
+                return SGEN_EV_STOP; /* the first call of this syscall from this site */
+        }
         uint64_t count_key[2] = {*token, ck};
         int rc = bump(&st->counts, count_key);
         if (!rc)
             rc = rows_add(&st->rows, how, st->row_cap, in->arch, (int32_t)in->nr, in->args);
-        if (!rc && site) {
-            uint64_t sc_key[2] = {ck, *site};
-            rc = bump(&st->site_calls, sc_key);
-        }
+        if (at_site)
+            ++*at_site;
         if (rc < 0)
             st->failed_op = SGEN_OP_MEMORY;
         if (ptrace(PTRACE_CONT, tid, 0, 0) == -1 && errno != ESRCH) {

@@ -37,6 +37,7 @@ class CTraceLoop:
             ("sgen_trace_set_call", [vp, ctypes.c_uint32, ctypes.c_int32, c_int, u32, u32, u32],
              c_int),
             ("sgen_trace_set_site", [vp, i64, ctypes.c_uint64, i64], c_int),
+            ("sgen_trace_set_site_call", [vp, ctypes.c_uint32, ctypes.c_int32, i64], c_int),
             ("sgen_trace_ncounts", [vp], c_long),
             ("sgen_trace_counts", [vp, vp, c_long], c_long),
             ("sgen_trace_nsite_counts", [vp], c_long),

@@ -81,22 +81,21 @@ class _Tokens(dict[int, int]):
 
 class CStops:
     """A ``waitpid(-1, __WALL)`` for the session's loop that lets C resume the plain stops
-    (a context manager: C's counts are merged into the recording on exit). The session's
-    ``resolver`` (its SiteResolver, when it records call sites) turns on C's per-site counts."""
+    (a context manager: C's counts are merged into the recording on exit)."""
 
     def __init__(self, session: _SeccompSession, loop: CTraceLoop) -> None:
         self.session = session
         self.lib = loop.lib
         self.st = ctypes.c_void_p()
         self.resumed = ctypes.c_uint64(0)  # Python-owned: the status line reads it any time
-        self.resolver = getattr(session, "resolver", None)
         self._taught_calls: set[tuple[int, int]] = set()
         self._classified = 0
         self._sites_taught = 0
+        self._site_calls_taught = 0
 
     def __enter__(self) -> CStops:
         s = self.session
-        rc = self.lib.sgen_trace_new(ARG_VALUE_CAP + 1, int(self.resolver is not None),
+        rc = self.lib.sgen_trace_new(ARG_VALUE_CAP + 1, 1,
                                      ctypes.byref(self.resumed), ctypes.byref(self.st))
         if rc < 0:
             raise RecordError(f"cannot start {LOOP}: {os.strerror(-rc)}")
@@ -160,14 +159,22 @@ class CStops:
             for key in [*s.no_args, *s.arg_watch]:
                 if key not in self._taught_calls:
                     self._teach_call(key)
-        if self.resolver is not None:
-            cache = self.resolver.cache
-            if len(cache) != self._sites_taught:
-                new: Iterable[tuple[tuple[int, int], int]] = itertools.islice(
-                    cache.items(), self._sites_taught, None)
-                for (token, ip), sid in new:
-                    self._check(lib.sgen_trace_set_site(st, token, ip, sid))
-                self._sites_taught = len(cache)
+        cache, site_calls = s.sites.cache, s.raw.site_calls
+        if len(cache) != self._sites_taught:
+            for (token, ip), sid in self._new(cache, self._sites_taught):
+                self._check(lib.sgen_trace_set_site(st, token, ip, sid))
+            self._sites_taught = len(cache)
+        if len(site_calls) != self._site_calls_taught:
+            for (audit, nr, sid), _ in self._new(site_calls, self._site_calls_taught):
+                if 0 <= nr <= _INT32_MAX:
+                    self._check(lib.sgen_trace_set_site_call(st, audit, nr, sid))
+            self._site_calls_taught = len(site_calls)
+
+    @staticmethod
+    def _new(table: dict[Any, int], taught: int) -> Iterable[tuple[Any, int]]:
+        """The entries added to ``table`` (a dict, in insertion order) after the first
+        ``taught``."""
+        return itertools.islice(table.items(), taught, None)
 
     def _teach_call(self, key: tuple[int, int]) -> None:
         """How C counts (audit, nr) from now on: calls only, or with up to two argument

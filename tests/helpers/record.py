@@ -107,6 +107,8 @@ def comparable(trace: Trace, skip: frozenset[str] = frozenset()) -> dict[str, ob
         "syscalls": {(r.arch, r.name): (r.nr, r.count, r.processes, r.first_exe, r.exes, r.args)
                      for r in trace.syscalls if r.name not in skip},
         "args": {(r.arch, r.name): r.args for r in trace.syscalls},
+        "sites": {(r.arch, r.name): (r.sites, r.sites_other) for r in trace.syscalls
+                  if r.name not in skip},
         "processes": [(p.exes, p.threads, p.exit) for p in trace.processes],
         "exes": {e.exe: (e.processes, {k: v for k, v in e.syscalls.items() if k[1] not in skip})
                  for e in trace.exes},
