@@ -17,7 +17,7 @@ struct table {
     unsigned width;
 };
 
-static uint64_t mix(uint64_t h)
+static inline uint64_t mix(uint64_t h)
 {
     /* splitmix64's finaliser: cheap and good enough for tids and syscall numbers */
     h ^= h >> 30;
@@ -28,7 +28,7 @@ static uint64_t mix(uint64_t h)
     return h;
 }
 
-static uint64_t hash_key(const uint64_t *key, unsigned n)
+static inline uint64_t hash_key(const uint64_t *key, unsigned n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL;
     for (unsigned i = 0; i < n; i++)
@@ -36,7 +36,7 @@ static uint64_t hash_key(const uint64_t *key, unsigned n)
     return h;
 }
 
-static void table_init(struct table *t, unsigned keyw, unsigned valw)
+static inline void table_init(struct table *t, unsigned keyw, unsigned valw)
 {
     t->slots = NULL;
     t->cap = 0;
@@ -45,7 +45,7 @@ static void table_init(struct table *t, unsigned keyw, unsigned valw)
     t->width = 1 + keyw + valw;
 }
 
-static uint64_t *table_find(const struct table *t, const uint64_t *key)
+static inline uint64_t *table_find(const struct table *t, const uint64_t *key)
 {
     if (!t->cap)
         return NULL;
@@ -59,7 +59,7 @@ static uint64_t *table_find(const struct table *t, const uint64_t *key)
     }
 }
 
-static int table_grow(struct table *t)
+static inline int table_grow(struct table *t)
 {
     size_t cap = t->cap ? t->cap * 2 : 256;
     uint64_t *slots = calloc(cap, t->width * sizeof *slots);
@@ -84,7 +84,7 @@ static int table_grow(struct table *t)
 }
 
 /* The value words of ``key``, inserted (zeroed) if missing; *fresh says which. NULL: no memory. */
-static uint64_t *table_get(struct table *t, const uint64_t *key, int *fresh)
+static inline uint64_t *table_get(struct table *t, const uint64_t *key, int *fresh)
 {
     uint64_t *value = table_find(t, key);
     *fresh = 0;
@@ -105,7 +105,7 @@ static uint64_t *table_get(struct table *t, const uint64_t *key, int *fresh)
     }
 }
 
-static uint64_t call_key(uint32_t arch, int32_t nr)
+static inline uint64_t call_key(uint32_t arch, int32_t nr)
 {
     return (uint64_t)arch << 32 | (uint32_t)nr;
 }
@@ -120,7 +120,7 @@ enum { SGEN_CALL_PYTHON = 0, SGEN_CALL_COUNT = 1, SGEN_CALL_ARGS = 2 };
 #define CALL_IDX(w, i) ((unsigned)(((w) >> (16 + 8 * (i))) & 0xff))
 
 /* The classification word of a syscall; -EINVAL for indexes Python should never send. */
-static int64_t call_how(int kind, unsigned nidx, unsigned idx0, unsigned idx1)
+static inline int64_t call_how(int kind, unsigned nidx, unsigned idx0, unsigned idx1)
 {
     if (kind == SGEN_CALL_ARGS && (nidx < 1 || nidx > 2 || idx0 > 5 || idx1 > 5))
         return -EINVAL;
@@ -144,13 +144,13 @@ struct rows {
     size_t n, cap;
 };
 
-static void rows_init(struct rows *r) { table_init(&r->seen, 3, 0); r->queue = NULL; r->n = r->cap = 0; }
-static void rows_free(struct rows *r) { free(r->seen.slots); free(r->queue); }
+static inline void rows_init(struct rows *r) { table_init(&r->seen, 3, 0); r->queue = NULL; r->n = r->cap = 0; }
+static inline void rows_free(struct rows *r) { free(r->seen.slots); free(r->queue); }
 
 /* Queue the row of a call classified ``how`` (an ARGS one) if it is new, up to ``cap`` distinct
  * rows per syscall (the argspec cap plus one: enough for Python to know the cap was exceeded,
  * and memory stays bounded). 0, or -ENOMEM. */
-static int rows_add(struct rows *r, uint64_t *how, unsigned cap, uint32_t arch, int32_t nr,
+static inline int rows_add(struct rows *r, uint64_t *how, unsigned cap, uint32_t arch, int32_t nr,
                     const uint64_t *args)
 {
     if (CALL_KIND(how[0]) != SGEN_CALL_ARGS || how[1] > cap)
@@ -177,7 +177,7 @@ static int rows_add(struct rows *r, uint64_t *how, unsigned cap, uint32_t arch, 
 }
 
 /* Move up to ``cap`` queued rows, oldest first, into ``out``; returns how many. */
-static long rows_take(struct rows *r, struct sgen_row *out, long cap)
+static inline long rows_take(struct rows *r, struct sgen_row *out, long cap)
 {
     size_t n = cap < 0 ? 0 : (size_t)cap;
     if (n > r->n)
