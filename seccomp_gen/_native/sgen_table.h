@@ -105,6 +105,20 @@ static inline uint64_t *table_get(struct table *t, const uint64_t *key, int *fre
     }
 }
 
+/* Copy the key and value words of up to ``cap`` entries into ``out`` (keyw + value words each,
+ * in slot order); returns how many entries. How Python reads a table's contents. */
+static inline long table_dump(const struct table *t, uint64_t *out, long cap)
+{
+    long n = 0;
+    unsigned words = t->width - 1;
+    for (size_t i = 0; i < t->cap && n < cap; i++) {
+        const uint64_t *slot = t->slots + i * t->width;
+        if (slot[0])
+            memcpy(out + (size_t)n++ * words, slot + 1, words * sizeof *out);
+    }
+    return n;
+}
+
 static inline uint64_t call_key(uint32_t arch, int32_t nr)
 {
     return (uint64_t)arch << 32 | (uint32_t)nr;

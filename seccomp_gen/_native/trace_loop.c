@@ -72,21 +72,6 @@ struct info {
     uint32_t pad2;
 };
 
-/* Shared with Python (_native/trace_loop.py COUNT and SITE_COUNT; sizes checked at load). */
-struct sgen_count {
-    int64_t token;
-    uint32_t arch;
-    int32_t nr;
-    uint64_t count;
-};
-
-struct sgen_site_count {
-    uint32_t arch;
-    int32_t nr;
-    int64_t site;
-    uint64_t count;
-};
-
 struct sgen_trace {
     int sites;
     int failed_op;
@@ -152,8 +137,6 @@ void sgen_trace_unwatch_signal(int sig)
     }
 }
 
-unsigned sgen_trace_count_size(void) { return sizeof(struct sgen_count); }
-unsigned sgen_trace_site_count_size(void) { return sizeof(struct sgen_site_count); }
 unsigned sgen_trace_row_size(void) { return sizeof(struct sgen_row); }
 
 void sgen_trace_free(struct sgen_trace *st)
@@ -305,40 +288,17 @@ int sgen_trace_run(struct sgen_trace *st, int watch)
     }
 }
 
-/* How many (token, arch, nr) counters there are. */
+/* The counters, as table_dump writes them: (token, arch << 32 | nr, calls) words per entry
+ * (sgen_trace_counts), (arch << 32 | nr, site id, calls) per entry (sgen_trace_site_counts). */
 long sgen_trace_ncounts(struct sgen_trace *st) { return (long)st->counts.used; }
-
-/* Copy up to ``cap`` counters into ``out``; returns how many. */
-long sgen_trace_counts(struct sgen_trace *st, struct sgen_count *out, long cap)
+long sgen_trace_counts(struct sgen_trace *st, uint64_t *out, long cap)
 {
-    long n = 0;
-    for (size_t i = 0; i < st->counts.cap && n < cap; i++) {
-        const uint64_t *slot = st->counts.slots + i * st->counts.width;
-        if (slot[0])
-            out[n++] = (struct sgen_count){.token = (int64_t)slot[1],
-                                           .arch = (uint32_t)(slot[2] >> 32),
-                                           .nr = (int32_t)(uint32_t)slot[2],
-                                           .count = slot[3]};
-    }
-    return n;
+    return table_dump(&st->counts, out, cap);
 }
-
-/* How many (arch, nr, site) counters there are. */
 long sgen_trace_nsite_counts(struct sgen_trace *st) { return (long)st->site_calls.used; }
-
-/* Copy up to ``cap`` per-site counters into ``out``; returns how many. */
-long sgen_trace_site_counts(struct sgen_trace *st, struct sgen_site_count *out, long cap)
+long sgen_trace_site_counts(struct sgen_trace *st, uint64_t *out, long cap)
 {
-    long n = 0;
-    for (size_t i = 0; i < st->site_calls.cap && n < cap; i++) {
-        const uint64_t *slot = st->site_calls.slots + i * st->site_calls.width;
-        if (slot[0])
-            out[n++] = (struct sgen_site_count){.arch = (uint32_t)(slot[1] >> 32),
-                                                .nr = (int32_t)(uint32_t)slot[1],
-                                                .site = (int64_t)slot[2],
-                                                .count = slot[3]};
-    }
-    return n;
+    return table_dump(&st->site_calls, out, cap);
 }
 
 /* How many argument rows are queued for Python. */

@@ -12,9 +12,10 @@ from .loader import compiled, load_library
 SOURCE_NAME = "trace_loop.c"
 HEADERS = ("sgen_table.h",)
 WHAT = "the seccomp backend's C stop loop"
-#: The records it shares with Python (their sizes are checked when the library is loaded).
-COUNT = struct.Struct("=qIiQ")  # token, arch, nr, count
-SITE_COUNT = struct.Struct("=IiqQ")  # arch, nr, site id, count
+#: The records it shares with Python: counters as its tables hold them (arch << 32 | nr is a
+#: syscall's key), and the argument rows (whose size is checked when the library is loaded).
+COUNT = struct.Struct("=qQQ")  # token, syscall key, count
+SITE_COUNT = struct.Struct("=QqQ")  # syscall key, site id, count
 ROW = struct.Struct("=IiI4x2Q")  # arch, nr, number of values, values
 
 
@@ -46,17 +47,13 @@ class CTraceLoop:
             ("sgen_trace_take_rows", [vp, vp, c_long], c_long),
             ("sgen_trace_watch_signal", [c_int], c_int),
             ("sgen_trace_unwatch_signal", [c_int], None),
-            ("sgen_trace_count_size", [], u32),
-            ("sgen_trace_site_count_size", [], u32),
             ("sgen_trace_row_size", [], u32),
         ))
         self.path = path
-        for name, want in (("count", COUNT.size), ("site_count", SITE_COUNT.size),
-                           ("row", ROW.size)):
-            got = int(getattr(lib, f"sgen_trace_{name}_size")())
-            if got != want:
-                raise SeccompGenError(f"{WHAT}: its {name} record is {got} bytes, "
-                                      f"expected {want}", path=path)
+        got = int(lib.sgen_trace_row_size())
+        if got != ROW.size:
+            raise SeccompGenError(f"{WHAT}: its row record is {got} bytes, expected {ROW.size}",
+                                  path=path)
         self.lib = lib
 
 
@@ -70,3 +67,9 @@ def load_trace_loop() -> CTraceLoop:
     if found is None:
         found = _loaded[path] = CTraceLoop(path)
     return found
+
+
+def split_key(key: int) -> tuple[int, int]:
+    """(AUDIT_ARCH, nr) of a syscall key (arch << 32 | nr, nr a signed 32-bit number)."""
+    nr = key & 0xFFFFFFFF
+    return key >> 32, nr - (1 << 32) if nr >> 31 else nr

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .._native.trace_loop import COUNT, ROW, SITE_COUNT, CTraceLoop, load_trace_loop
+from .._native.trace_loop import COUNT, ROW, SITE_COUNT, CTraceLoop, load_trace_loop, split_key
 from .._native.trace_loop import WHAT as LOOP
 from ..aggregate import UNRETURNED
 from ..errors import RecordError, SeccompGenError
@@ -208,14 +208,14 @@ class CStops:
         """Add what C counted to the recording (every key it counted is known here already)."""
         self._take_rows()
         lib, raw = self.lib, self.session.raw
-        for token, audit, nr, count in self._records(lib.sgen_trace_ncounts,
-                                                     lib.sgen_trace_counts, COUNT):
-            raw.count(audit, nr, token, UNRETURNED, count)
+        for token, key, count in self._records(lib.sgen_trace_ncounts, lib.sgen_trace_counts,
+                                               COUNT):
+            raw.count(*split_key(key), token, UNRETURNED, count)
         site_calls = raw.site_calls
-        for audit, nr, sid, count in self._records(lib.sgen_trace_nsite_counts,
-                                                   lib.sgen_trace_site_counts, SITE_COUNT):
-            key = (audit, nr, sid)
-            site_calls[key] = site_calls.get(key, 0) + count
+        for key, sid, count in self._records(lib.sgen_trace_nsite_counts,
+                                             lib.sgen_trace_site_counts, SITE_COUNT):
+            skey = (*split_key(key), sid)
+            site_calls[skey] = site_calls.get(skey, 0) + count
 
     def _records(self, size: Any, copy: Any, record: Any) -> Iterable[tuple[int, ...]]:
         n = int(size(self.st))
