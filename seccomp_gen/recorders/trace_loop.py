@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 from .._native.trace_loop import COUNT, ROW, SITE_COUNT, CTraceLoop, load_trace_loop, split_key
 from .._native.trace_loop import WHAT as LOOP
 from ..aggregate import UNRETURNED
-from ..errors import RecordError, SeccompGenError
+from ..errors import RecordError
 from ..linux.spawn import FORWARDED_SIGNALS
 from ..syscalls.argspec import ARG_VALUE_CAP
+from .base import choose_compiled
 
 if TYPE_CHECKING:
     from .seccomp import _SeccompSession
@@ -45,18 +46,8 @@ _INT32_MAX = 2**31 - 1
 def choose_loop() -> tuple[CTraceLoop | None, str]:
     """The compiled loop (None: the Python loop) and the trace note saying which ran;
     ``$SECCOMP_GEN_TRACE_LOOP`` may insist on one."""
-    mode = os.environ.get(LOOP_ENV, "").strip().lower() or "auto"
-    if mode not in ("auto", "c", "python"):
-        raise RecordError(f"{LOOP_ENV} must be auto, c or python, not {mode!r}")
-    if mode == "python":
-        return None, NOTE_LOOP_FORCED_PYTHON
-    try:
-        return load_trace_loop(), NOTE_LOOP_C
-    except SeccompGenError as exc:
-        if mode == "c":
-            raise RecordError(exc.message, path=exc.path,
-                              hint=f"{LOOP_ENV}=c; unset it to use the Python loop") from None
-        return None, f"{NOTE_LOOP_FALLBACK} ({exc.message})"
+    return choose_compiled(LOOP_ENV, load_trace_loop, NOTE_LOOP_C, NOTE_LOOP_FORCED_PYTHON,
+                           NOTE_LOOP_FALLBACK)
 
 
 class _Tokens(dict[int, int]):
