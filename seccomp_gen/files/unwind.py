@@ -119,6 +119,7 @@ class FrameTable:
         self._cies: dict[int, _Cie] = {}
         self.pcs: list[int] = []
         self.fdes: list[int] = []
+        self._table: tuple[int, bytes, int] | None = None
         hdr = elf.section(".eh_frame_hdr")
         if hdr is not None:
             self._read_hdr(*hdr)
@@ -128,7 +129,8 @@ class FrameTable:
                       if ptype == PT_LOAD]
 
     def _read_hdr(self, hdr_addr: int, h: bytes) -> None:
-        """The sorted (pc, FDE address) table of ``.eh_frame_hdr``."""
+        """The sorted (pc, FDE address) table of ``.eh_frame_hdr``; the usual encoding (4-byte
+        offsets from the header) is searched in place, without decoding the table."""
         if len(h) < 4 or h[0] != 1 or h[3] == _OMIT:
             raise BadElf("unsupported .eh_frame_hdr")
         pos = 4
@@ -136,6 +138,9 @@ class FrameTable:
         count, pos = _encoded(h, pos, h[2], hdr_addr, hdr_addr)
         if count > len(h):
             raise BadElf("bad .eh_frame_hdr count")
+        if h[3] == _REL_DATA | _ENC_S4 and pos + 8 * count <= len(h):
+            self._table = (hdr_addr, h[pos:pos + 8 * count], count)
+            return
         for _ in range(count):
             pc, pos = _encoded(h, pos, h[3], hdr_addr, hdr_addr)
             fde, pos = _encoded(h, pos, h[3], hdr_addr, hdr_addr)
@@ -205,13 +210,36 @@ class FrameTable:
         self._cies[pos] = cie
         return cie
 
+    def _fde_before(self, pc: int) -> int | None:
+        """The address of the FDE with the greatest first pc <= ``pc``."""
+        if self._table is None:
+            i = bisect.bisect_right(self.pcs, pc) - 1
+            return self.fdes[i] if i >= 0 else None
+        base, table, count = self._table
+        lo, hi = 0, count  # the first entry whose pc > pc
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if struct.unpack_from("<i", table, 8 * mid)[0] + base <= pc:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == 0:
+            return None
+        return int(struct.unpack_from("<i", table, 8 * (lo - 1) + 4)[0]) + base
+
     def rules(self, pc: int) -> Rules | None:
         """The rules in force at ``pc`` (a virtual address of this object), None when no FDE
-        covers it."""
-        i = bisect.bisect_right(self.pcs, pc) - 1
-        if i < 0:
+        covers it or its entries are malformed."""
+        try:
+            return self._rules(pc)
+        except (BadElf, struct.error, IndexError, ValueError):
             return None
-        d, pos = self.frame, self.fdes[i] - self.frame_addr
+
+    def _rules(self, pc: int) -> Rules | None:
+        fde = self._fde_before(pc)
+        if fde is None:
+            return None
+        d, pos = self.frame, fde - self.frame_addr
         if not 0 <= pos < len(d) - 8:
             return None
         length, cie_ptr = struct.unpack_from("<II", d, pos)

@@ -123,6 +123,12 @@ class SiteResolver:
             self.cache[(token, ip)] = sid
         return sid
 
+    def mappings(self, tgid: int) -> list[CodeMapping] | None:
+        """The mappings of ``tgid`` last read (None if none are held): a stack sample of a
+        stopped thread reuses them instead of reading the maps again."""
+        cached = self._maps.get(tgid)
+        return None if cached is None else cached[0]
+
     def forget(self, tgid: int) -> None:
         """Drop what is known of ``tgid``'s mappings (at its exec or exit)."""
         self._maps.pop(tgid, None)

@@ -38,9 +38,10 @@ class StackSample:
     maps: tuple[CodeMapping, ...]
 
 
-def take_sample(tid: int, tgid: int) -> StackSample | None:
+def take_sample(tid: int, tgid: int, maps: list[CodeMapping] | None = None
+                ) -> StackSample | None:
     """The sample of ``tid`` (in a ptrace stop); None for a 32-bit thread or an unreadable
-    one."""
+    one. ``maps``: the process's code mappings if already read (else they are read here)."""
     regs = ctypes.create_string_buffer(_REGS.size)
     if pt.ptrace(_PTRACE_GETREGS, tid, 0, ctypes.addressof(regs)) == -1:
         return None
@@ -58,7 +59,8 @@ def take_sample(tid: int, tgid: int) -> StackSample | None:
         stack = b""
     finally:
         os.close(fd)
-    maps = read_maps(tgid)
+    if maps is None:
+        maps = read_maps(tgid)
     if not stack or maps is None:
         return None
     return StackSample(ip, sp, bp, stack, tuple(maps))

@@ -274,7 +274,8 @@ class TraceSession:
         to find its caller after the run (per syscall: libc's ``syscall()`` is one site for
         every number it is given, each from its own caller)."""
         if len(self.samples) < MAX_SAMPLES:
-            sample = take_sample(tid, self.tid_tgid.get(tid, tid))
+            tgid = self.tid_tgid.get(tid, tid)
+            sample = take_sample(tid, tgid, self.sites.mappings(tgid))
             if sample is not None:
                 self.samples[key] = (sample, self.raw.tokens[token][1])
 

@@ -101,6 +101,12 @@ def test_libc_wrapper_and_the_programs_own_function(programs: dict[str, Path], t
     assert _callers(doc, "getppid") == {("sites_dyn", "main")}
     # The walk leaves libc: exit_group's _exit was reached from the program's _start.
     assert _callers(_explain(out, "exit_group"), "exit_group") == {("sites_dyn", "_start")}
+    # show --json carries the same sites as the trace file.
+    shown = cli("show", "--json", str(out))
+    assert shown.returncode == 0, shown.stderr
+    row = next(r for r in json.loads(shown.stdout)["rows"] if r["syscall"] == "write")
+    assert row["sites"][0]["symbol"] in WRITE_NAMES and row["sites"][0]["kind"] == "libc"
+    assert row["sites"][0]["caller"]["symbol"] == "main"
 
 
 @needs_cc
