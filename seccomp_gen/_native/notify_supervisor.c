@@ -52,6 +52,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "sgen_table.h"
+
 #if defined(__has_include)
 #if __has_include(<linux/seccomp.h>)
 #include <linux/seccomp.h>
@@ -106,9 +108,6 @@ enum {
 
 enum { SGEN_OP_POLL = 1, SGEN_OP_RECV = 2, SGEN_OP_SEND = 3, SGEN_OP_MEMORY = 4 };
 
-/* How Python wants a syscall (arch, nr) handled; an unregistered one is SGEN_CALL_PYTHON. */
-enum { SGEN_CALL_PYTHON = 0, SGEN_CALL_COUNT = 1, SGEN_CALL_ARGS = 2 };
-
 /* Shared with Python (_native/notify_supervisor.py COUNT and ROW; sizes checked at load). */
 struct sgen_count {
     int64_t token;
@@ -117,29 +116,6 @@ struct sgen_count {
     int64_t site;
     uint64_t count;
 };
-
-struct sgen_row {
-    uint32_t arch;
-    int32_t nr;
-    uint32_t nvals;
-    uint32_t pad;
-    uint64_t vals[2];
-};
-
-/* A hash table of fixed-width slots of 64-bit words: [occupied][key words][value words]. */
-struct table {
-    uint64_t *slots;
-    size_t cap; /* a power of two, or 0 before the first insert */
-    size_t used;
-    unsigned keyw;
-    unsigned width;
-};
-
-/* Per-syscall classification: word 0 = kind | nidx << 8 | idx0 << 16 | idx1 << 24,
- * word 1 = distinct rows queued so far. */
-#define CALL_KIND(w) ((unsigned)((w) & 0xff))
-#define CALL_NIDX(w) ((unsigned)(((w) >> 8) & 0xff))
-#define CALL_IDX(w, i) ((unsigned)(((w) >> (16 + 8 * (i))) & 0xff))
 
 struct sgen_notify {
     struct pollfd fds[3]; /* listener, pidfd, wakeup pipe; fd -1 when not watched */
@@ -160,99 +136,6 @@ struct sgen_notify {
     uint64_t *total; /* calls answered here, in the caller's memory: a status line in another
                         thread may read it at any time, even after sgen_notify_free */
 };
-
-static uint64_t mix(uint64_t h)
-{
-    /* splitmix64's finaliser: cheap and good enough for tids and syscall numbers */
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
-}
-
-static uint64_t hash_key(const uint64_t *key, unsigned n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ULL;
-    for (unsigned i = 0; i < n; i++)
-        h = mix(h ^ key[i]);
-    return h;
-}
-
-static void table_init(struct table *t, unsigned keyw, unsigned valw)
-{
-    t->slots = NULL;
-    t->cap = 0;
-    t->used = 0;
-    t->keyw = keyw;
-    t->width = 1 + keyw + valw;
-}
-
-static uint64_t *table_find(const struct table *t, const uint64_t *key)
-{
-    if (!t->cap)
-        return NULL;
-    size_t mask = t->cap - 1;
-    for (size_t i = hash_key(key, t->keyw) & mask;; i = (i + 1) & mask) {
-        uint64_t *slot = t->slots + i * t->width;
-        if (!slot[0])
-            return NULL;
-        if (!memcmp(slot + 1, key, t->keyw * sizeof *key))
-            return slot + 1 + t->keyw;
-    }
-}
-
-static int table_grow(struct table *t)
-{
-    size_t cap = t->cap ? t->cap * 2 : 256;
-    uint64_t *slots = calloc(cap, t->width * sizeof *slots);
-    if (!slots)
-        return -ENOMEM;
-    for (size_t j = 0; j < t->cap; j++) {
-        const uint64_t *old = t->slots + j * t->width;
-        if (!old[0])
-            continue;
-        for (size_t i = hash_key(old + 1, t->keyw) & (cap - 1);; i = (i + 1) & (cap - 1)) {
-            uint64_t *slot = slots + i * t->width;
-            if (!slot[0]) {
-                memcpy(slot, old, t->width * sizeof *slot);
-                break;
-            }
-        }
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->cap = cap;
-    return 0;
-}
-
-/* The value words of ``key``, inserted (zeroed) if missing; *fresh says which. NULL: no memory. */
-static uint64_t *table_get(struct table *t, const uint64_t *key, int *fresh)
-{
-    uint64_t *value = table_find(t, key);
-    *fresh = 0;
-    if (value)
-        return value;
-    if ((t->used + 1) * 2 > t->cap && table_grow(t) < 0)
-        return NULL;
-    size_t mask = t->cap - 1;
-    for (size_t i = hash_key(key, t->keyw) & mask;; i = (i + 1) & mask) {
-        uint64_t *slot = t->slots + i * t->width;
-        if (!slot[0]) {
-            slot[0] = 1;
-            memcpy(slot + 1, key, t->keyw * sizeof *key);
-            t->used++;
-            *fresh = 1;
-            return slot + 1 + t->keyw;
-        }
-    }
-}
-
-static uint64_t call_key(uint32_t arch, int32_t nr)
-{
-    return (uint64_t)arch << 32 | (uint32_t)nr;
-}
 
 unsigned sgen_notify_count_size(void) { return sizeof(struct sgen_count); }
 unsigned sgen_notify_row_size(void) { return sizeof(struct sgen_row); }

@@ -11,6 +11,7 @@ from ..errors import SeccompGenError
 from .build import build, load_library
 
 SOURCE_NAME = "notify_supervisor.c"
+HEADERS = ("sgen_table.h",)
 WHAT = "the notify backend's C supervisor"
 #: The records it shares with Python (their sizes are checked when the library is loaded).
 COUNT = struct.Struct("=qIiqQ")  # token, arch, nr, site id, count
@@ -59,7 +60,7 @@ _loaded: dict[str, CSupervisor] = {}
 
 def load_supervisor() -> CSupervisor:
     """Build (or reuse the cached build of) the C supervisor and load it."""
-    path = build(SOURCE_NAME, WHAT)
+    path = build(SOURCE_NAME, WHAT, HEADERS)
     found = _loaded.get(str(path))
     if found is None:
         found = _loaded[str(path)] = CSupervisor(path)

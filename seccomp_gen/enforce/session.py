@@ -35,7 +35,7 @@ from ..linux.ptrace import (
     raise_ptrace,
 )
 from ..recorders.base import LiveStats, RecordOptions
-from ..recorders.seccomp import _SECCOMP_STOP_STATUS, NO_RESULT, _SeccompSession
+from ..recorders.seccomp import _SECCOMP_STOP_STATUS, NO_RESULT, WaitPid, _SeccompSession
 
 # What the judge answers.
 CONTINUE, ERRNO, KILL_PROCESS, KILL_THREAD, TRAP = range(5)
@@ -68,7 +68,10 @@ class EnforceSession(_SeccompSession):
         #: tid -> the original syscall number of a call turned into a TRAP, until its SIGSYS.
         self.pending_trap: dict[int, int] = {}
 
-    def _loop(self, start: tuple[int, int]) -> None:
+    def _loop(self, start: tuple[int, int], waitpid: WaitPid | None = None) -> None:
+        """Every stop, answered as the judge says (never the recorder's C stop loop: this
+        session has no ``c_loop``, and ``waitpid`` is always os.waitpid)."""
+        del waitpid
         buf = ctypes.create_string_buffer(INFO_SIZE)
         addr = ctypes.addressof(buf)
         tid, status = start

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from ..errors import CommandNotExecutable, CommandNotFound, RecordError
+from ..errors import CommandNotExecutable, CommandNotFound, RecordError, SeccompGenError
 from ..model import ExitStatus, Trace, TraceHeader
 
 if TYPE_CHECKING:  # only a type here: a plain ``record`` never needs the profile model
@@ -188,6 +188,28 @@ def forwarding(handler: Callable[[int, FrameType | None], object]) -> Iterator[N
     finally:
         for signum, previous in old.items():
             signal.signal(signum, previous)
+
+
+_Loop = TypeVar("_Loop")
+
+
+def choose_compiled(env: str, load: Callable[[], _Loop], compiled: str, forced_python: str,
+                    fallback: str) -> tuple[_Loop | None, str]:
+    """A recorder's compiled loop (``load()``; None: its Python loop) and the trace note saying
+    which ran: ``$ENV`` is auto (the compiled one if it builds), c (it must) or python. The notes:
+    ``compiled``, ``forced_python`` (env=python) and ``fallback`` (followed by why)."""
+    mode = os.environ.get(env, "").strip().lower() or "auto"
+    if mode not in ("auto", "c", "python"):
+        raise RecordError(f"{env} must be auto, c or python, not {mode!r}")
+    if mode == "python":
+        return None, forced_python
+    try:
+        return load(), compiled
+    except SeccompGenError as exc:
+        if mode == "c":
+            raise RecordError(exc.message, path=exc.path,
+                              hint=f"{env}=c; unset it to use the Python loop") from None
+        return None, f"{fallback} ({exc.message})"
 
 
 def known_notes(options: RecordOptions, arches: Sequence[str], how: str) -> list[str]:

@@ -29,7 +29,7 @@ from types import FrameType
 from .._native.notify_supervisor import COUNT, ROW, SOURCE_NAME, CSupervisor, load_supervisor
 from .._native.notify_supervisor import WHAT as SUPERVISOR
 from ..aggregate import ProcessState, RawRecording, build_trace
-from ..errors import RecordError, SeccompGenError
+from ..errors import RecordError
 from ..libseccomp import arch_name, arch_token, native_arch, syscall_name, syscall_number
 from ..linux import cbpf
 from ..linux.codemaps import SiteResolver
@@ -66,6 +66,7 @@ from . import supports_known as _supports_known
 from .base import (
     LiveStats,
     RecordOptions,
+    choose_compiled,
     forwarding,
     pinned_to_one_cpu,
     recording_filter,
@@ -130,18 +131,8 @@ def notify_unavailable() -> str | None:
 def choose_supervisor() -> tuple[CSupervisor | None, str]:
     """The compiled supervisor (None: the Python loop) and the trace note that says which ran;
     ``$SECCOMP_GEN_NOTIFY_SUPERVISOR`` may insist on one."""
-    mode = os.environ.get(SUPERVISOR_ENV, "").strip().lower() or "auto"
-    if mode not in ("auto", "c", "python"):
-        raise RecordError(f"{SUPERVISOR_ENV} must be auto, c or python, not {mode!r}")
-    if mode == "python":
-        return None, NOTE_SUPERVISOR_FORCED_PYTHON
-    try:
-        return load_supervisor(), NOTE_SUPERVISOR_C
-    except SeccompGenError as exc:
-        if mode == "c":
-            raise RecordError(exc.message, path=exc.path,
-                              hint=f"{SUPERVISOR_ENV}=c; unset it to use the Python loop") from None
-        return None, f"{NOTE_SUPERVISOR_FALLBACK} ({exc.message})"
+    return choose_compiled(SUPERVISOR_ENV, load_supervisor, NOTE_SUPERVISOR_C,
+                           NOTE_SUPERVISOR_FORCED_PYTHON, NOTE_SUPERVISOR_FALLBACK)
 
 
 class NotifyRecorder:

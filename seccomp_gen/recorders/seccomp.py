@@ -13,7 +13,7 @@ import ctypes
 import errno
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..aggregate import UNRETURNED
@@ -35,9 +35,12 @@ from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, recording_filter, resolve_command
 from .ptrace import ptrace_unavailable
 from .session import BASE_OPTIONS, SITE_HEAD, TraceSession, is_exec
+from .trace_loop import CStops, choose_loop
 
 if TYPE_CHECKING:  # a plain record (no --known) never needs the profile model
-    pass
+    from .._native.trace_loop import CTraceLoop
+
+WaitPid = Callable[[int, int], tuple[int, int]]
 
 PTRACE_O_TRACESECCOMP = pt.PTRACE_O_TRACESECCOMP
 PTRACE_EVENT_SECCOMP = pt.PTRACE_EVENT_SECCOMP
@@ -78,7 +81,8 @@ class SeccompRecorder:
         path = resolve_command(argv, options.env)
         program, notes = recording_filter(options, "ran untraced")
         session = _SeccompSession(argv, path, options, live, program)
-        session.notes += [NOTE_NO_RESULTS, *notes]
+        session.c_loop, loop_note = choose_loop()
+        session.notes += [NOTE_NO_RESULTS, *notes, loop_note]
         if session.set_nnp:
             session.notes.append(NOTE_NNP)
         return session.run()
@@ -98,6 +102,8 @@ class _SeccompSession(TraceSession):
         # Built before the fork: the child only passes pointers to the kernel.
         self._program = Program(program)
         self.set_nnp = needs_no_new_privs()
+        #: The compiled stop loop (trace_loop.c), or None for the Python loop alone.
+        self.c_loop: CTraceLoop | None = None
 
     def _before_exec(self) -> None:
         load_filter(self._program, self.set_nnp)
@@ -131,21 +137,27 @@ class _SeccompSession(TraceSession):
             elif sig in (signal.SIGTRAP, signal.SIGSTOP):  # other events; our own SIGSTOP
                 sig = 0
 
-    def _loop(self, start: tuple[int, int]) -> None:
+    def _loop(self, start: tuple[int, int], waitpid: WaitPid | None = None) -> None:
         """The hot loop: every stop of every traced thread comes through here, starting with
         ``start``, the workload's execve (or its exec event, or its exit).
+
+        With the C loop, ``waitpid`` is :meth:`CStops.wait`, which resumes the plain stops in C
+        and returns the others, which this loop handles as it always does.
 
         A seccomp stop is counted at once, in a single dict keyed (arch, nr, token, NO_RESULT),
         and the thread resumed with PTRACE_CONT; ctypes arguments are prebuilt as in the ptrace
         backend. The PTRACE_GET_SYSCALL_INFO return value (bytes written, 0 or -1 if the thread
         is gone) guards against counting a stale buffer.
         """
+        if waitpid is None and self.c_loop is not None:
+            with CStops(self, self.c_loop) as stops:
+                return self._loop(start, stops.wait)
         buf = ctypes.create_string_buffer(INFO_SIZE)
         view = memoryview(buf).cast("B")
         c_info, c_size = ctypes.c_long(PTRACE_GET_SYSCALL_INFO), ctypes.c_long(INFO_SIZE)
         c_addr, c_cont = ctypes.c_void_p(ctypes.addressof(buf)), ctypes.c_long(pt.PTRACE_CONT)
         c_zero = ctypes.c_long(0)
-        ptrace_, waitpid = ptrace_fast, os.waitpid
+        ptrace_, waitpid = ptrace_fast, waitpid or os.waitpid
         unpack_head = SITE_HEAD.unpack_from
         calls, first = self.raw.calls, self.raw.first
         site_calls, site_cache, new_site = self.raw.site_calls, self.sites.cache, self._site

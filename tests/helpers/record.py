@@ -99,6 +99,22 @@ def counts_of(trace: Trace) -> Counter[tuple[str, str]]:
     return Counter({(r.arch, r.name): r.count for r in trace.syscalls})
 
 
+def comparable(trace: Trace, skip: frozenset[str] = frozenset()) -> dict[str, object]:
+    """All of a trace that does not depend on pids or timing (``skip``: syscalls whose count
+    depends on thread scheduling): what two loops of one backend must agree on."""
+    return {
+        "exit": trace.header.exit,
+        "syscalls": {(r.arch, r.name): (r.nr, r.count, r.processes, r.first_exe, r.exes, r.args)
+                     for r in trace.syscalls if r.name not in skip},
+        "args": {(r.arch, r.name): r.args for r in trace.syscalls},
+        "sites": {(r.arch, r.name): (r.sites, r.sites_other) for r in trace.syscalls
+                  if r.name not in skip},
+        "processes": [(p.exes, p.threads, p.exit) for p in trace.processes],
+        "exes": {e.exe: (e.processes, {k: v for k, v in e.syscalls.items() if k[1] not in skip})
+                 for e in trace.exes},
+    }
+
+
 def drop_syscall(trace_path: Path, out: Path, arch: str, name: str) -> Path:
     """A copy of a trace file without the record of (arch, name), which it must hold: as a
     ``--known`` or ``--profile`` file, a profile lacking that one call."""

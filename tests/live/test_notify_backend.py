@@ -10,30 +10,26 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from helpers.backends import needs
-from helpers.cli import CLI, PYTHON, assert_one_error_line, cli, kill_group, run
-from helpers.compiler import needs_cc
-from helpers.procs import proc_descendants
-from helpers.record import PIN_CPU, counts_of, drop_syscall, record_api, record_cli
+from helpers.cli import CLI, PYTHON, assert_one_error_line, cli, run
+from helpers.record import (
+    PIN_CPU,
+    counts_of,
+    drop_syscall,
+    record_api,
+)
 from helpers.signals import assert_sigterm_reaches_busy_workload
 
 import seccomp_gen
 from seccomp_gen.recorders.notify import (
     NOTE_NO_RESULTS,
-    NOTE_SUPERVISOR_C,
-    NOTE_SUPERVISOR_FALLBACK,
-    NOTE_SUPERVISOR_FORCED_PYTHON,
     SUPERVISOR_ENV,
 )
-from seccomp_gen.syscalls.argspec import ARG_VALUE_CAP
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
 
@@ -215,203 +211,4 @@ def test_notify_known_lacking_one_syscall_records_exactly_it(
     assert counts_of(again) == Counter({("x86_64", name): count})
 
 
-# --- the compiled supervisor (notify_supervisor.c) against the Python loop ------------------------
-
-
-#: Fills ioctl's argument set past ARG_VALUE_CAP so that which values are kept depends on the
-#: order they reached the recorder: 300 distinct requests answered by C (their rows queued),
-#: then a raw clone whose first call, an ioctl, comes to Python (an unknown thread) while those
-#: rows are still queued. The Python loop keeps the first 256 distinct values in call order, so
-#: none of the child's.
-ARGCAP_SRC = r"""
-#define _GNU_SOURCE
-#include <signal.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-static void ioctls(long base, long n)
-{
-    for (long i = 0; i < n; i++)
-        syscall(SYS_ioctl, -1, base + i); /* EBADF, but the supervisor saw the request */
-}
-
-/* A child whose only calls are raw: its first one is an ioctl. */
-static void child(long base, long n)
-{
-    long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-    if (pid == 0) {
-        ioctls(base, n);
-        syscall(SYS_exit_group, 0);
-    }
-    syscall(SYS_wait4, pid, 0, 0, 0);
-}
-
-int main(void)
-{
-    child(0x1000, 1);    /* every syscall below is seen once: C answers them from now on */
-    ioctls(0x2000, 300);
-    child(0x3000, 10);
-    return 0;
-}
-"""
-
-
-def _record_cli(cmd: list[str], out: Path, supervisor: str,
-                monkeypatch: pytest.MonkeyPatch) -> subprocess.CompletedProcess[bytes]:
-    """``seccomp-gen record --backend notify`` in a child, with the supervisor chosen by env."""
-    monkeypatch.setenv(SUPERVISOR_ENV, supervisor)
-    return record_cli(cmd, out, backend="notify")
-
-
-def _everything(trace: seccomp_gen.Trace, skip: frozenset[str] = frozenset()) -> dict[str, object]:
-    """All of a trace that does not depend on pids or timing (``skip``: syscalls whose count
-    depends on thread scheduling)."""
-    return {
-        "exit": trace.header.exit,
-        "syscalls": {(r.arch, r.name): (r.nr, r.count, r.processes, r.first_exe, r.exes, r.args)
-                     for r in trace.syscalls if r.name not in skip},
-        "args": {(r.arch, r.name): r.args for r in trace.syscalls},
-        "processes": [(p.exes, p.threads, p.exit) for p in trace.processes],
-        "exes": {e.exe: (e.processes, {k: v for k, v in e.syscalls.items() if k[1] not in skip})
-                 for e in trace.exes},
-    }
-
-
-@needs("notify")
-@needs_cc
-@pytest.mark.live
-@pytest.mark.parametrize(("workload", "args"), [("getppid_loop", ["20000"]), ("forker", []),
-                                                ("threads", []), ("int80", [])])
-def test_c_supervisor_records_what_the_python_loop_records(
-    workload: str, args: list[str], cbuild, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    cmd = [cbuild[workload], *args]
-    traces = {}
-    for supervisor in ("python", "c"):
-        out = tmp_path / f"{supervisor}.json"
-        res = _record_cli(cmd, out, supervisor, monkeypatch)
-        assert res.returncode == 0, res.stderr
-        assert res.stderr == b""
-        traces[supervisor] = seccomp_gen.load_trace(out)
-    py, c = traces["python"], traces["c"]
-    assert NOTE_SUPERVISOR_FORCED_PYTHON in py.header.notes
-    assert NOTE_SUPERVISOR_C in c.header.notes
-    assert NOTE_NO_RESULTS in c.header.notes
-    # How often threads contend on a futex is up to the scheduler, not the recorder.
-    skip = frozenset({"futex"}) if workload == "threads" else frozenset()
-    assert _everything(c, skip) == _everything(py, skip)
-    if workload == "getppid_loop":
-        assert counts_of(c)[("x86_64", "getppid")] == 20000
-    if workload == "threads":
-        clone3 = c.find("clone3", "x86_64")
-        assert clone3 is not None and clone3.count == 4 and clone3.args is not None
-        assert 0xFFFFFFFFFFFFFFFF not in {v[0] for v in clone3.args.values}  # read from memory
-    if workload == "int80":
-        assert {a for a, _ in counts_of(c)} >= {"x86_64", "x86"}
-
-
-@needs("notify")
-@needs_cc
-@pytest.mark.live
-def test_c_supervisor_keeps_the_same_capped_argument_values(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    src = tmp_path / "argcap.c"
-    src.write_text(ARGCAP_SRC)
-    exe = tmp_path / "argcap"
-    built = subprocess.run([str(shutil.which("gcc") or "cc"), "-O1", "-Wall", "-o", str(exe),
-                            str(src)], capture_output=True, text=True, timeout=120, check=False)
-    assert built.returncode == 0, built.stderr
-    kept = {}
-    for supervisor in ("python", "c"):
-        out = tmp_path / f"{supervisor}.json"
-        res = _record_cli([str(exe)], out, supervisor, monkeypatch)
-        assert res.returncode == 0, res.stderr
-        trace = seccomp_gen.load_trace(out)
-        ioctl = trace.find("ioctl", "x86_64")
-        assert ioctl is not None and ioctl.count == 311 and ioctl.args is not None
-        assert ioctl.args.capped
-        kept[supervisor] = ioctl.args.values
-    expected = {0x1000, *range(0x2000, 0x2000 + ARG_VALUE_CAP - 1)}
-    assert {v[0] for v in kept["python"]} == expected
-    assert kept["c"] == kept["python"]
-
-
-@needs("notify")
-@pytest.mark.live
-@pytest.mark.parametrize("cc", ["missing", "failing"])
-def test_notify_falls_back_to_the_python_loop(cc: str, cbuild, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """No compiler, or one that fails: the Python loop records, and the header says so; with
-    the C supervisor forced, a one-line error instead."""
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    monkeypatch.setenv("SECCOMP_GEN_CACHE_DIR", str(cache))  # no earlier build is reused
-    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc") if cc == "missing"
-                       else str(shutil.which("false")))
-    cmd = [cbuild["forker"]]
-    out = tmp_path / "fallback.json"
-    res = _record_cli(cmd, out, "auto", monkeypatch)
-    assert res.returncode == 0, res.stderr
-    assert res.stderr == b""
-    trace = seccomp_gen.load_trace(out)
-    notes = [n for n in trace.header.notes if n.startswith("supervisor:")]
-    assert len(notes) == 1 and notes[0].startswith(NOTE_SUPERVISOR_FALLBACK), notes
-    assert ("not found" if cc == "missing" else "exit status 1") in notes[0]
-    assert NOTE_NO_RESULTS in trace.header.notes
-    assert len(trace.processes) == 5
-    assert not list(cache.glob("*.so"))
-    monkeypatch.delenv("CC")
-    reference = record_api(cmd, tmp_path, backend="notify", name="reference")
-    assert counts_of(trace) == counts_of(reference)
-
-    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
-    res = _record_cli(cmd, tmp_path / "forced.json", "c", monkeypatch)
-    line = assert_one_error_line(res, 125)
-    assert "C supervisor" in line and SUPERVISOR_ENV in line
-    assert not (tmp_path / "forced.json").exists()
-
-
-@needs("notify")
-@pytest.mark.live
-def test_notify_supervisor_env_is_checked(tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    res = _record_cli(["true"], tmp_path / "t.json", "fortran", monkeypatch)
-    assert SUPERVISOR_ENV in assert_one_error_line(res, 125)
-
-
-@needs("notify")
-@needs_cc
-@pytest.mark.live
-def test_c_supervisor_passes_a_signal_to_an_idle_workload(cbuild, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The C loop sleeps in poll() while the workload sleeps: the signal must still reach
-    Python's handler (set_wakeup_fd) and be forwarded at once."""
-    monkeypatch.setenv(SUPERVISOR_ENV, "c")
-    out = tmp_path / "idle.json"
-    rec = subprocess.Popen([*CLI, "record", "-q", "--backend", "notify", "-o", str(out), "--",
-                            "sleep", "60"],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 20
-        while not any(c == "sleep" for _, c, _ in proc_descendants(rec.pid)):
-            assert time.monotonic() < deadline, "workload did not start"
-            time.sleep(0.02)
-        time.sleep(0.3)
-        sent = time.monotonic()
-        os.kill(rec.pid, signal.SIGTERM)
-        try:
-            rec.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            pytest.fail("SIGTERM was not passed on to an idle workload")
-        assert time.monotonic() - sent < 5
-        assert rec.returncode == 143
-        trace = seccomp_gen.load_trace(out)
-        assert trace.header.exit == seccomp_gen.ExitStatus(signal=15)
-        assert NOTE_SUPERVISOR_C in trace.header.notes
-    finally:
-        if rec.poll() is None:
-            kill_group(rec)
-
-
+# The compiled supervisor against the Python loop: tests/live/test_compiled_loops.py.

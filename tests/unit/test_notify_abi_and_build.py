@@ -7,9 +7,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 from helpers.compiler import needs_cc
 
 from seccomp_gen._native import build as _native
+from seccomp_gen._native.notify_supervisor import HEADERS as SUPERVISOR_HEADERS
+from seccomp_gen._native.trace_loop import HEADERS as LOOP_HEADERS
+from seccomp_gen._native.trace_loop import SOURCE_NAME as LOOP_SOURCE
 from seccomp_gen.linux.cbpf import keyed_prefix
 from seccomp_gen.linux.seccomp import SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND
 from seccomp_gen.recorders.notify import SUPERVISOR_SOURCE
@@ -31,11 +35,16 @@ def test_key_prefix_is_a_chain_of_checks_then_allow() -> None:
 
 
 @needs_cc
-def test_c_supervisor_compiles_without_warnings(tmp_path: Path) -> None:
-    src = tmp_path / SUPERVISOR_SOURCE
-    src.write_text(_native.source_text(SUPERVISOR_SOURCE))
+@pytest.mark.parametrize(("source", "headers"), [(SUPERVISOR_SOURCE, SUPERVISOR_HEADERS),
+                                                 (LOOP_SOURCE, LOOP_HEADERS)])
+def test_c_loops_compile_without_warnings(source: str, headers: tuple[str, ...],
+                                          tmp_path: Path) -> None:
+    """The notify supervisor and the seccomp stop loop, with the headers they include."""
+    for name in (source, *headers):
+        (tmp_path / name).write_text(_native.source_text(name))
     cc = _native.find_compiler()
     res = subprocess.run([*cc, *_native.CFLAGS, "-Werror", "-o", str(tmp_path / "s.so"),
-                          str(src)], capture_output=True, text=True, timeout=120, check=False)
+                          str(tmp_path / source)], capture_output=True, text=True, timeout=120,
+                         check=False)
     assert res.returncode == 0, res.stderr
     assert res.stderr == ""
