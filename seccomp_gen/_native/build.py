@@ -6,12 +6,8 @@ build. It is written under a temporary name and renamed into place, so concurren
 cannot load a half-written file. A missing compiler is a one-line :class:`SeccompGenError`.
 
 What is loaded runs inside seccomp-gen (as root, for the log and ebpf backends), so the cache is
-trusted only when it is ours: the directory and every cached file must be owned by this user and
-writable by no one else, and a cached file must be a regular file, not a link. Anything else is a
-one-line error naming the path, never a silent load.
-
-Cache directory: ``$SECCOMP_GEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/seccomp-gen``, else
-``~/.cache/seccomp-gen``. Compiler: ``$CC``, else ``gcc``, else ``cc`` on ``PATH``.
+trusted only when it is ours (:mod:`seccomp_gen.linux.cachedir`, which also says where it is).
+Compiler: ``$CC``, else ``gcc``, else ``cc`` on ``PATH``.
 """
 
 from __future__ import annotations
@@ -21,7 +17,6 @@ import hashlib
 import os
 import shlex
 import shutil
-import stat
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -30,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SeccompGenError
+from ..linux.cachedir import cache_dir, private_cache_dir
+from ..linux.cachedir import check_private as _check_private
 
 CFLAGS: tuple[str, ...] = ("-O2", "-fPIC", "-shared", "-Wall", "-Wextra")
 COMPILE_TIMEOUT = 120
@@ -37,15 +34,6 @@ COMPILE_TIMEOUT = 120
 def source_text(name: str) -> str:
     """A handler's C source as shipped in the package."""
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-
-
-def cache_dir() -> Path:
-    """Where built handlers are kept (see the module docstring)."""
-    explicit = os.environ.get("SECCOMP_GEN_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "seccomp-gen"
 
 
 def find_compiler(what: str = "a C helper") -> list[str]:
@@ -64,40 +52,6 @@ def find_compiler(what: str = "a C helper") -> list[str]:
     raise SeccompGenError(f"cannot build {what}: no C compiler (gcc or cc) on PATH",
                           hint="install gcc, or set CC; the handler is compiled once and cached "
                                f"in {cache_dir()}")
-
-
-def _check_private(path: Path, what: str, *, directory: bool) -> None:
-    """Refuse ``path`` unless it is this user's, writable by no one else, and (a file) not a
-    link: a library anyone else could replace would run inside seccomp-gen."""
-    try:
-        st = os.lstat(path)
-    except OSError as exc:
-        raise SeccompGenError(f"cannot check {what}: {exc.strerror or exc}", path=str(path)
-                              ) from None
-    kind = stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)
-    problem = None
-    if not kind:
-        problem = "is not a directory" if directory else "is not a regular file"
-    elif st.st_uid != os.geteuid():
-        problem = f"is owned by uid {st.st_uid}, not by this user ({os.geteuid()})"
-    elif st.st_mode & 0o022:
-        problem = f"is writable by others (mode {stat.S_IMODE(st.st_mode):o})"
-    if problem is not None:
-        raise SeccompGenError(f"refusing to use {what}: it {problem}", path=str(path),
-                              hint="remove it, or set SECCOMP_GEN_CACHE_DIR to a directory of "
-                              "your own")
-
-
-def private_cache_dir() -> Path:
-    """:func:`cache_dir`, created (mode 0700) if missing, and checked to be this user's own."""
-    directory = cache_dir()
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SeccompGenError(f"cannot create the cache directory: {exc.strerror or exc}",
-                              path=str(directory)) from None
-    _check_private(directory, "the cache directory", directory=True)
-    return directory
 
 
 def build(name: str, what: str) -> Path:

@@ -14,17 +14,18 @@ level of each execve, and a task that execs below a watched cgroup joins the tre
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..syscalls.constants import CLONE_THREAD
+from . import fieldcache
 from . import kernel as k
 from .asm import FP, R0, R1, R2, R3, R4, R6, R7, R8, R9, Program
-from .btf import BTF, BTFError, Field
+from .btf import BTFError, Field
 
 TS_COMPAT = 0x0002  # arch/x86/include/asm/thread_info.h
 STRLEN = 256
@@ -53,6 +54,15 @@ _SPEC = struct.Struct("<III")  # pt_regs offset of the first and second value, c
 #: 0, self_exec_id), so that the values of a container and of its runtime stay apart.
 _ROW_KEY = struct.Struct("<IIQQIIQ")
 _U32, _S32, _U64 = struct.Struct("<I"), struct.Struct("<i"), struct.Struct("<Q")
+_FORK = struct.Struct("<II")  # forks value: parent tgid, CLONE_THREAD bit
+_NAME = struct.Struct(f"<{STRLEN}s")
+
+
+def _pairs(map_: k.Map, key: struct.Struct, value: struct.Struct
+           ) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """The unpacked (key, value) tuples of every entry of ``map_``."""
+    keys, values = map_.dump()
+    return zip(key.iter_unpack(keys), value.iter_unpack(values), strict=True)
 
 #: The struct members the programs read: (struct, member path).
 FIELDS = {
@@ -92,22 +102,13 @@ class Counts:
 
 
 def kernel_fields(cache: Path | None = None) -> dict[str, Field]:
-    """The offsets of :data:`FIELDS` in the running kernel.
+    """The offsets of :data:`FIELDS` in the running kernel, parsed from its BTF once per kernel
+    build and kept in the private directory ``cache`` (:mod:`.fieldcache`)."""
+    return fieldcache.members(FIELDS, cache, check_fields)
 
-    Walking the kernel's BTF takes ~0.3 s here, so the answer is cached under ``cache`` keyed by
-    a hash of the BTF blob itself (a new kernel, even with the same release string, is a new key)
-    and of the fields asked for.
-    """
-    data = Path("/sys/kernel/btf/vmlinux").read_bytes()
-    key = hashlib.blake2b(data + repr(sorted(FIELDS.items())).encode(), digest_size=16).hexdigest()
-    path = cache / f"btf-fields-{key}.json" if cache is not None else None
-    if path is not None:
-        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
-            saved = json.loads(path.read_text())
-            return {name: Field(int(saved[name][0]), int(saved[name][1])) for name in FIELDS}
-    btf = BTF(data)
-    fields = {name: btf.member(struct_name, member)
-              for name, (struct_name, member) in FIELDS.items()}
+
+def check_fields(fields: dict[str, Field]) -> None:
+    """Refuse offsets whose sizes the programs cannot read with (BTFError)."""
     for name in ("pid", "exit_code", "status"):
         if fields[name].size != 4:
             raise BTFError(f"task_struct member for {name} is {fields[name].size} bytes, not 4")
@@ -115,13 +116,8 @@ def kernel_fields(cache: Path | None = None) -> dict[str, Field]:
         raise BTFError("unexpected sizes of linux_binprm.filename or task_struct.self_exec_id")
     if fields["thread_pid"].size != 8 or fields["pid_level"].size != 4:
         raise BTFError("unexpected sizes of task_struct.thread_pid or struct pid.level")
-    if path is not None:
-        with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({n: [f.offset, f.size] for n, f in fields.items()}))
-            os.replace(tmp, path)
-    return fields
+    if any(fields[f"reg_{r}"].size != 8 for r in ARG_REGISTERS[0] + ARG_REGISTERS[TS_COMPAT]):
+        raise BTFError("unexpected sizes of struct pt_regs members")
 
 
 class SyscallCounter:
@@ -194,9 +190,8 @@ class SyscallCounter:
     def totals(self) -> tuple[int, int]:
         """(calls, distinct (nr, compat) pairs) counted so far: for a live status line."""
         total, distinct = 0, set()
-        for key, value in self.calls.items():
-            _, compat, _, nr = _CALL_KEY.unpack(key)
-            total += _U64.unpack(value)[0]
+        for (_, compat, _, nr), (n,) in _pairs(self.calls, _CALL_KEY, _U64):
+            total += n
             distinct.add((nr, compat))
         return total, len(distinct)
 
@@ -217,30 +212,26 @@ class SyscallCounter:
         self._fds = []
 
     def read(self) -> Counts:
-        """Everything the maps hold."""
+        """Everything the maps hold (each map read in a few batches)."""
         counts = Counts()
-        for key, value in self.calls.items():
-            tgid, compat, gen, nr = _CALL_KEY.unpack(key)
-            counts.calls[(tgid, gen, nr, compat)] = _U64.unpack(value)[0]
-        for key, value in self.results.items():
-            tgid, compat, gen, nr, result = _RESULT_KEY.unpack(key)
-            counts.results[(tgid, gen, nr, compat, result)] = _U64.unpack(value)[0]
-        for key, value in self.exes.items():
-            tgid, level, gen = _EXE_KEY.unpack(key)
-            counts.exes[(tgid, gen)] = value.split(b"\0", 1)[0].decode(errors="surrogateescape")
+        counts.calls = {(tgid, gen, nr, compat): n
+                        for (tgid, compat, gen, nr), (n,) in _pairs(self.calls, _CALL_KEY, _U64)}
+        counts.results = {(tgid, gen, nr, compat, result): n
+                          for (tgid, compat, gen, nr, result), (n,)
+                          in _pairs(self.results, _RESULT_KEY, _U64)}
+        for (tgid, level, gen), (name,) in _pairs(self.exes, _EXE_KEY, _NAME):
+            counts.exes[(tgid, gen)] = name.split(b"\0", 1)[0].decode(errors="surrogateescape")
             counts.levels[(tgid, gen)] = level
-        for key, value in self.forks.items():
-            parent, thread = struct.unpack("<II", value)
-            counts.forks[_U32.unpack(key)[0]] = (parent, thread != 0)
-        for key, value in self.exits.items():
-            counts.exits[_U32.unpack(key)[0]] = _S32.unpack(value)[0]
-        for key, _ in self.argrows.items():
-            compat, nr, first, second, tgid, _, gen = _ROW_KEY.unpack(key)
+        counts.forks = {tid: (parent, thread != 0)
+                        for (tid,), (parent, thread) in _pairs(self.forks, _U32, _FORK)}
+        counts.exits = {tid: status for (tid,), (status,) in _pairs(self.exits, _U32, _S32)}
+        for (compat, nr, first, second, tgid, _, gen), _ in _pairs(self.argrows, _ROW_KEY, _U32):
             counts.args.setdefault((tgid, gen, nr, compat), set()).add((first, second))
+        lost = dict(_pairs(self.lost, _U32, _U64))
         for index, name in enumerate(LOST_NAMES):
-            lost = self.lost.lookup(_U32.pack(index))
-            if lost is not None and _U64.unpack(lost)[0]:
-                counts.lost[name] = _U64.unpack(lost)[0]
+            n = lost.get((index,), (0,))[0]
+            if n:
+                counts.lost[name] = n
         return counts
 
     def close(self) -> None:

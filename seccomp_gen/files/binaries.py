@@ -38,8 +38,9 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection, RelrRelocationSection
 from elftools.elf.sections import NoteSection, SymbolTableSection
 
-from .._native.build import _check_private, private_cache_dir
 from ..errors import SeccompGenError
+from ..linux.cachedir import check_private as _check_private
+from ..linux.cachedir import private_cache_dir
 from ..reach import (
     COMPAT_BIT,
     Function,

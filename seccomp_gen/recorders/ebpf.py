@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import FrameType
 
-from .._native.build import private_cache_dir
 from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from ..ebpf.btf import BTFError
 from ..ebpf.kernel import BPFError
@@ -35,6 +34,7 @@ from ..ebpf.syscall_counter import (
 )
 from ..errors import RecordError
 from ..libseccomp import arch_name, syscall_name, syscall_number
+from ..linux.cachedir import private_cache_dir
 from ..linux.host import host_arch
 from ..linux.libc import syscall
 from ..linux.procfs import status_fields
