@@ -60,7 +60,7 @@ def build(name: str, what: str) -> Path:
     source = source_text(name)
     cc = find_compiler(what)
     key = hashlib.sha256("\0".join([source, *cc, *CFLAGS, os.uname().machine]).encode())
-    directory = private_cache_dir()
+    directory = Path(private_cache_dir())
     target = directory / f"{Path(name).stem}-{key.hexdigest()[:20]}.so"
     if os.path.lexists(target):
         _check_private(target, f"the cached build of {what}", directory=False)

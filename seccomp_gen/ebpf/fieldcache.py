@@ -16,12 +16,11 @@ rewritten. ``parses`` counts BTF walks in this process (tests read it to see the
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import struct
+import zlib
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from ..linux.cachedir import check_private
 from .btf import BTF, VMLINUX, BTFError, Field
@@ -59,6 +58,8 @@ def kernel_id(notes_path: str = NOTES, btf_path: str = VMLINUX) -> str:
             found = build_id(fh.read())
         if found is not None:
             return f"build-id:{found.hex()}"
+    import hashlib  # only here: importing it costs ~2 ms, more than reading the notes
+
     return f"btf:{hashlib.blake2b(_read_btf(btf_path), digest_size=16).hexdigest()}"
 
 
@@ -70,11 +71,11 @@ def _read_btf(path: str) -> bytes:
         raise BTFError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def cache_path(cache: Path, kernel: str, spec: Spec) -> Path:
-    """The file that holds ``spec``'s offsets for ``kernel``."""
-    key = hashlib.blake2b(repr((VERSION, kernel, sorted(spec.items()))).encode(),
-                          digest_size=16).hexdigest()
-    return cache / f"btf-fields-{key}.json"
+def cache_path(cache: str, kernel: str, spec: Spec) -> str:
+    """The file that holds ``spec``'s offsets for ``kernel``: named by both (a CRC of the spec
+    is enough to tell specs apart; the file itself says which kernel and members it holds)."""
+    wanted = zlib.crc32(repr((VERSION, sorted(spec.items()))).encode())
+    return os.path.join(cache, f"btf-fields-{kernel.replace(':', '-')}-{wanted:08x}.json")
 
 
 def parse(spec: Spec, btf_path: str = VMLINUX) -> dict[str, Field]:
@@ -85,7 +86,7 @@ def parse(spec: Spec, btf_path: str = VMLINUX) -> dict[str, Field]:
     return {name: btf.member(struct_name, member) for name, (struct_name, member) in spec.items()}
 
 
-def _load(path: Path, kernel: str, spec: Spec) -> dict[str, Field] | None:
+def _load(path: str, kernel: str, spec: Spec) -> dict[str, Field] | None:
     """The cached offsets, None when the file is absent or its content is not a valid answer for
     this kernel and ``spec``; a file that is not ours raises (:func:`check_private`)."""
     if not os.path.lexists(path):
@@ -112,13 +113,14 @@ def _load(path: Path, kernel: str, spec: Spec) -> dict[str, Field] | None:
         return None
 
 
-def _store(path: Path, kernel: str, spec: Spec, fields: dict[str, Field]) -> None:
+def _store(path: str, kernel: str, spec: Spec, fields: dict[str, Field]) -> None:
     """Write the answer under a fresh temporary name and rename it into place (best effort: a
     read-only cache only costs the next run a parse)."""
     text = json.dumps({"version": VERSION, "kernel": kernel, "fields": {
         name: [*spec[name], f.offset, f.size] for name, f in sorted(fields.items())}},
         sort_keys=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    head, name = os.path.split(path)
+    tmp = os.path.join(head, f".{name}.{os.getpid()}.tmp")
     with contextlib.suppress(OSError):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
@@ -131,7 +133,7 @@ def _store(path: Path, kernel: str, spec: Spec, fields: dict[str, Field]) -> Non
                 os.unlink(tmp)
 
 
-def members(spec: Spec, cache: Path | None, check: Callable[[dict[str, Field]], None]
+def members(spec: Spec, cache: str | None, check: Callable[[dict[str, Field]], None]
             ) -> dict[str, Field]:
     """``spec``'s offsets in the running kernel: from ``cache`` (a private directory) when it
     holds a valid answer that passes ``check``, else parsed from the BTF (and cached). ``check``

@@ -35,6 +35,8 @@ ATTR_SIZE = 128
 LOG_SIZE = 1 << 20
 #: Entries asked for per BPF_MAP_LOOKUP_BATCH call (a whole map is read in a few calls).
 BATCH = 4096
+#: ... and at most this many bytes of values per call (exes values are 256 bytes).
+BATCH_BYTES = 1 << 18
 ENOENT, ENOSPC, EINVAL = 2, 28, 22
 
 class BPFError(Exception):
@@ -117,14 +119,16 @@ class Map:
 
     def _batched(self) -> tuple[bytes, bytes] | None:
         """:meth:`dump` by batches, or None if the kernel has no batch lookup."""
-        count = min(self.max_entries, BATCH)
+        count = max(1, min(self.max_entries, BATCH, BATCH_BYTES // self.value_size))
         keys_out: list[bytes] = []
         values_out: list[bytes] = []
         token = ctypes.create_string_buffer(8)
+        keys = values = ctypes.create_string_buffer(0)
         started = False
         while True:
-            keys = ctypes.create_string_buffer(count * self.key_size)
-            values = ctypes.create_string_buffer(count * self.value_size)
+            if len(values) < count * self.value_size:
+                keys = ctypes.create_string_buffer(count * self.key_size)
+                values = ctypes.create_string_buffer(count * self.value_size)
             attr = _attr((0, "Q", ctypes.addressof(token) if started else 0),
                          (8, "Q", ctypes.addressof(token)), (16, "Q", ctypes.addressof(keys)),
                          (24, "Q", ctypes.addressof(values)), (32, "I", count),
@@ -138,8 +142,8 @@ class Map:
                     return None
                 raise BPFError(f"cannot read BPF map {self.name}: {os.strerror(-ret)}", -ret)
             got = ctypes.c_uint32.from_buffer(attr, 32).value
-            keys_out.append(keys.raw[:got * self.key_size])
-            values_out.append(values.raw[:got * self.value_size])
+            keys_out.append(ctypes.string_at(keys, got * self.key_size))
+            values_out.append(ctypes.string_at(values, got * self.value_size))
             if ret == -ENOENT:  # that was the last batch
                 return b"".join(keys_out), b"".join(values_out)
             started = True

@@ -18,7 +18,6 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..syscalls.constants import CLONE_THREAD
@@ -48,14 +47,33 @@ _RESULT_KEY = struct.Struct("<IIQqq")  # a call key, then 0 or the errno it retu
 #: ``tree`` value: a flag and the key of the call the thread is in (so its exit can be matched).
 _THREAD = struct.Struct("<II24x")
 _EXE_KEY = struct.Struct("<IIQ")  # tgid, pid namespace level, self_exec_id
-_SPEC_KEY = struct.Struct("<II")  # compat, syscall number (low 32 bits, x32 bit included)
-_SPEC = struct.Struct("<III")  # pt_regs offset of the first and second value, clone3 flag
+#: ``argspec`` value: pt_regs offset of the first and second value, clone3 flag, watched flag.
+_SPEC = struct.Struct("<IIII")
+#: ``argspec`` is an array indexed by :func:`spec_index`: an array lookup is inlined by the
+#: verifier, a hash lookup (made at every call, watched or not) is a helper call.
+SPEC_SLOTS = 1 << 12
+#: The bits of a syscall number :func:`spec_index` keeps: the low ten and the x32 bit.
+_SPEC_NR_BITS = 0x400003FF
+
+
+def spec_index(compat: int, nr: int) -> int | None:
+    """``argspec``'s slot for syscall ``nr`` called with this ``compat`` bit: the number's low
+    ten bits, the x32 bit as bit 11, TS_COMPAT as bit 10; None for a number that has no slot."""
+    if nr < 0 or nr & ~_SPEC_NR_BITS:
+        return None
+    return (nr & 0x3FF) | ((nr >> 19) & 0x800) | ((compat & TS_COMPAT) << 9)
 #: compat, syscall number, first and second value, then the program that made the call (tgid,
 #: 0, self_exec_id), so that the values of a container and of its runtime stay apart.
 _ROW_KEY = struct.Struct("<IIQQIIQ")
 _U32, _S32, _U64 = struct.Struct("<I"), struct.Struct("<i"), struct.Struct("<Q")
 _FORK = struct.Struct("<II")  # forks value: parent tgid, CLONE_THREAD bit
 _NAME = struct.Struct(f"<{STRLEN}s")
+
+
+def _imm32(value: int) -> int:
+    """``value`` as the signed 32-bit immediate the kernel sign-extends back to it."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def _pairs(map_: k.Map, key: struct.Struct, value: struct.Struct
@@ -101,7 +119,7 @@ class Counts:
     lost: dict[str, int] = field(default_factory=dict)
 
 
-def kernel_fields(cache: Path | None = None) -> dict[str, Field]:
+def kernel_fields(cache: str | None = None) -> dict[str, Field]:
     """The offsets of :data:`FIELDS` in the running kernel, parsed from its BTF once per kernel
     build and kept in the private directory ``cache`` (:mod:`.fieldcache`)."""
     return fieldcache.members(FIELDS, cache, check_fields)
@@ -143,8 +161,7 @@ class SyscallCounter:
             self.exits = self._map("sg_exits", k.MAP_TYPE_HASH, 4, 4, PROCS_MAX)
             self.lost = self._map("sg_lost", k.MAP_TYPE_ARRAY, 4, 8, len(LOST_NAMES))
             self.seed = self._map("sg_seed", k.MAP_TYPE_ARRAY, 4, 8, 1)
-            self.argspec = self._map("sg_argspec", k.MAP_TYPE_HASH, _SPEC_KEY.size, _SPEC.size,
-                                     1024)
+            self.argspec = self._map("sg_argspec", k.MAP_TYPE_ARRAY, 4, _SPEC.size, SPEC_SLOTS)
             self.argrows = self._map("sg_args", k.MAP_TYPE_HASH, _ROW_KEY.size, 4, ARGS_MAX)
         except BaseException:
             self.close()
@@ -184,8 +201,10 @@ class SyscallCounter:
         offsets = [self.fields[f"reg_{names[r if r is not None else 0]}"].offset
                    for r in registers]
         clone3 = registers[0] is None
-        self.argspec.update(_SPEC_KEY.pack(compat, nr & 0xFFFFFFFF),
-                            _SPEC.pack(offsets[0], offsets[-1], int(clone3)))
+        index = spec_index(compat, nr)
+        if index is None:
+            raise ValueError(f"syscall number {nr:#x} has no argspec slot")
+        self.argspec.update(_U32.pack(index), _SPEC.pack(offsets[0], offsets[-1], int(clone3), 1))
 
     def totals(self) -> tuple[int, int]:
         """(calls, distinct (nr, compat) pairs) counted so far: for a live status line."""
@@ -417,13 +436,28 @@ class SyscallCounter:
         the ``struct pt_regs`` the tracepoint hands us at the offsets the spec gives, then tgid
         (FP-32), a zero and self_exec_id (FP-24) at FP-64.
         """
+        p.load(R1, FP, -16, 8)  # argspec[spec_index(compat, nr)] at FP-96
+        p.mov(R2, R1)
+        p.and_imm(R2, _imm32(~_SPEC_NR_BITS))
+        p.jne_imm(R2, 0, "out")
+        p.mov(R2, R1)
+        p.rsh_imm(R2, 19)
+        p.and_imm(R2, 0x800)
+        p.and_imm(R1, 0x3FF)
+        p.or_(R1, R2)
+        p.load(R2, FP, -28, 4)
+        p.lsh_imm(R2, 9)
+        p.or_(R1, R2)
+        p.store(FP, -96, R1, 4)
+        self._lookup(p, self.argspec, -96)
+        p.jeq_imm(R0, 0, "out")
+        p.load(R1, R0, 12, 4)
+        p.jeq_imm(R1, 0, "out")  # not watched
+        p.mov(R9, R0)
         p.load(R1, FP, -28, 4)
         p.store(FP, -88, R1, 4)
         p.load(R1, FP, -16, 4)
         p.store(FP, -84, R1, 4)
-        self._lookup(p, self.argspec, -88)
-        p.jeq_imm(R0, 0, "out")
-        p.mov(R9, R0)
         for slot, spec_off in ((-80, 0), (-72, 4)):
             p.load(R3, R9, spec_off, 4)
             p.load(R1, R6, 0, 8)  # struct pt_regs *

@@ -712,7 +712,7 @@ _MEMORY: dict[tuple[str, str, bool], ObjectSummary] = {}
 
 
 def _cache_file(build_id: str, root_all: bool) -> Path:
-    return private_cache_dir() / "reach" / f"{build_id}-{int(root_all)}-v{SCAN_VERSION}.json"
+    return Path(private_cache_dir()) / "reach" / f"{build_id}-{int(root_all)}-v{SCAN_VERSION}.json"
 
 
 def summarize(path: str, *, root_all: bool = False, use_cache: bool = True) -> ObjectSummary:

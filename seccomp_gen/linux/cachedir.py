@@ -5,7 +5,8 @@ and ebpf backends; the kernel struct offsets the ebpf programs read with), so th
 only when it is ours: the directory and every cached file must be owned by this user and writable
 by no one else, and a cached file must be a regular file, not a link. Anything else is a one-line
 error naming the path, never a silent use. A module of its own, with no compiler or subprocess
-imports, so that the ebpf recorder can reach its cache without importing the C build machinery.
+imports (and no pathlib: paths are strings), so that the ebpf recorder reaches its cache without
+importing the C build machinery.
 
 Cache directory: ``$SECCOMP_GEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/seccomp-gen``, else
 ``~/.cache/seccomp-gen``.
@@ -15,27 +16,26 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
 from ..errors import SeccompGenError
 
 
-def cache_dir() -> Path:
+def cache_dir() -> str:
     """Where cached files are kept (see the module docstring)."""
     explicit = os.environ.get("SECCOMP_GEN_CACHE_DIR")
     if explicit:
-        return Path(explicit)
+        return explicit
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "seccomp-gen"
+    return os.path.join(base, "seccomp-gen")
 
 
-def check_private(path: Path, what: str, *, directory: bool) -> None:
+def check_private(path: str | os.PathLike[str], what: str, *, directory: bool) -> None:
     """Refuse ``path`` unless it is this user's, writable by no one else, and (a file) not a
     link: a file anyone else could replace would steer seccomp-gen."""
     try:
         st = os.lstat(path)
     except OSError as exc:
-        raise SeccompGenError(f"cannot check {what}: {exc.strerror or exc}", path=str(path)
+        raise SeccompGenError(f"cannot check {what}: {exc.strerror or exc}", path=os.fspath(path)
                               ) from None
     kind = stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)
     problem = None
@@ -46,16 +46,16 @@ def check_private(path: Path, what: str, *, directory: bool) -> None:
     elif st.st_mode & 0o022:
         problem = f"is writable by others (mode {stat.S_IMODE(st.st_mode):o})"
     if problem is not None:
-        raise SeccompGenError(f"refusing to use {what}: it {problem}", path=str(path),
+        raise SeccompGenError(f"refusing to use {what}: it {problem}", path=os.fspath(path),
                               hint="remove it, or set SECCOMP_GEN_CACHE_DIR to a directory of "
                               "your own")
 
 
-def private_cache_dir() -> Path:
+def private_cache_dir() -> str:
     """:func:`cache_dir`, created (mode 0700) if missing, and checked to be this user's own."""
     directory = cache_dir()
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
     except OSError as exc:
         raise SeccompGenError(f"cannot create the cache directory: {exc.strerror or exc}",
                               path=str(directory)) from None

@@ -65,10 +65,10 @@ def test_second_call_does_not_parse_and_agrees(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o700)
     before = fieldcache.parses
-    first = kernel_fields(cache)
+    first = kernel_fields(str(cache))
     assert fieldcache.parses == before + 1
     assert _cached_file(cache).stat().st_mode & 0o777 == 0o600
-    second = kernel_fields(cache)
+    second = kernel_fields(str(cache))
     assert fieldcache.parses == before + 1  # read back, not parsed
     assert second == first == kernel_fields(None)
     assert set(first) == set(FIELDS)
@@ -81,7 +81,7 @@ def test_a_corrupt_or_foreign_cache_file_is_ignored_and_rewritten(tmp_path: Path
                                                                   damage: str) -> None:
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o700)
-    good = kernel_fields(cache)
+    good = kernel_fields(str(cache))
     path = _cached_file(cache)
     text = path.read_text()
     doc = json.loads(text)
@@ -104,9 +104,9 @@ def test_a_corrupt_or_foreign_cache_file_is_ignored_and_rewritten(tmp_path: Path
     else:
         path.write_text("[1, 2]")
     before = fieldcache.parses
-    assert kernel_fields(cache) == good
+    assert kernel_fields(str(cache)) == good
     assert fieldcache.parses == before + 1  # not trusted: parsed again
-    assert kernel_fields(cache) == good
+    assert kernel_fields(str(cache)) == good
     assert fieldcache.parses == before + 1  # and the rewritten file is good again
 
 
@@ -116,7 +116,7 @@ def test_a_corrupt_or_foreign_cache_file_is_ignored_and_rewritten(tmp_path: Path
 def test_a_cache_file_not_ours_is_refused_in_one_line(tmp_path: Path, how: str) -> None:
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o700)
-    kernel_fields(cache)
+    kernel_fields(str(cache))
     path = _cached_file(cache)
     if how == "writable by others":
         path.chmod(0o666)
@@ -130,7 +130,7 @@ def test_a_cache_file_not_ours_is_refused_in_one_line(tmp_path: Path, how: str) 
         os.chown(path, 12345, 12345)
         expected = "owned by uid 12345"
     with pytest.raises(SeccompGenError, match=expected) as info:
-        kernel_fields(cache)
+        kernel_fields(str(cache))
     assert str(path) in info.value.one_line()
     assert "\n" not in info.value.one_line()
 
