@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from .callsites import bound_sites
 from .model import (
     ArgValues,
     ExeRecord,
@@ -115,6 +116,7 @@ def build_trace(
         arch = arch_name(audit, nr)
         return arch, syscall_name(arch, nr)
 
+    per_key_sites = _sites_by_key(raw)
     per_key_results: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
     for (audit, nr, token, res), n in raw.calls.items():
         tgid, exe = raw.tokens[token]
@@ -135,6 +137,7 @@ def build_trace(
         audit, nr = key
         arch, name = names(audit, nr)
         first_tgid, first_exe = raw.tokens[raw.first.get(key, 0)]
+        sites, other = bound_sites(per_key_sites.get(key, {}))
         records.append(
             SyscallRecord(
                 arch=arch,
@@ -147,6 +150,8 @@ def build_trace(
                 exes=tuple(sorted(per_key_exes[key])),
                 results=dict(sorted(per_key_results.get(key, {}).items())),
                 args=_arg_values(raw, key, arch, name),
+                sites=sites,
+                sites_other=other,
             )
         )
     records.sort(key=lambda r: (r.arch, r.name, r.nr))
@@ -166,7 +171,19 @@ def build_trace(
         ExeRecord(exe=exe, processes=len(per_exe_tgids[exe]), syscalls=dict(sorted(calls.items())))
         for exe, calls in sorted(per_exe.items())
     )
+    if raw.site_calls and not header.records_sites:
+        header = replace(header, records_sites=True)
     return Trace(header=header, syscalls=tuple(records), processes=processes, exes=exes)
+
+
+def _sites_by_key(raw: RawRecording) -> dict[tuple[int, int], dict[tuple[str, int], int]]:
+    """Calls per (arch, nr) per site (path, offset); two ids of one site are summed."""
+    out: dict[tuple[int, int], dict[tuple[str, int], int]] = defaultdict(dict)
+    for (audit, nr, sid), n in raw.site_calls.items():
+        bucket = out[(audit, nr)]
+        site = raw.sites[sid]
+        bucket[site] = bucket.get(site, 0) + n
+    return out
 
 
 def _arg_values(raw: RawRecording, key: tuple[int, int], arch: str, name: str) -> ArgValues | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from .callsites import merge_sites
 from .errors import SeccompGenError
 from .model import ArgValues, ExeRecord, SyscallRecord, Trace, TraceHeader
 
@@ -85,6 +86,7 @@ def _merge_record(a: SyscallRecord, b: SyscallRecord, b_unknown: bool = False
     results = dict(a.results)
     for k, n in b.results.items():
         results[k] = results.get(k, 0) + n
+    sites, sites_other = merge_sites(a, b)
     return replace(
         a,
         count=a.count + b.count,
@@ -93,6 +95,8 @@ def _merge_record(a: SyscallRecord, b: SyscallRecord, b_unknown: bool = False
         results=dict(sorted(results.items())),
         args=_merge_args(a.args, b.args, what, b_unknown),
         runs=tuple(sorted(set(a.runs) | set(b.runs))),
+        sites=sites,
+        sites_other=sites_other,
     )
 
 
@@ -200,6 +204,7 @@ def merge_traces(traces: Sequence[Trace]) -> Trace:
         # marked incomplete), so the merge records arguments if any run did.
         records_args=any(h.records_args for h in hs),
         records_results=all(h.records_results for h in hs),
+        records_sites=any(h.records_sites for h in hs),
         notes=tuple(dict.fromkeys(n for h in hs for n in h.notes)),
         runtime=hs[0].runtime if len({h.runtime for h in hs}) == 1 else "",
         runs=tuple(name for h in hs for name in h.run_names),

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 TRACE_FORMAT = "seccomp-gen-trace"
-TRACE_VERSION = 1
+TRACE_VERSION = 2
+#: Trace format versions this seccomp-gen reads (version 1 has no call sites).
+TRACE_VERSIONS = (1, 2)
 #: A header note of a merged trace naming one of its runs: ``run: COMMAND``.
 RUN_PREFIX = "run: "
 
@@ -64,6 +66,45 @@ class ArgValues:
     value_runs: Mapping[tuple[int, ...], tuple[int, ...]] = field(default_factory=dict)
 
 
+#: Distinct call sites kept per (arch, syscall): the most frequent ones (see :class:`CallSite`).
+SITE_CAP = 16
+
+#: Library classes of a call site, in the order ``explain`` groups them.
+SITE_KINDS = ("program", "ld.so", "libc", "python", "go", "library", "vdso", "jit", "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class CodeLocation:
+    """A place in code as (mapped file, file offset), and the function holding it.
+
+    ``path`` is the file as the process mapped it, or ``[anon]`` (anonymous executable memory,
+    a JIT), ``[vdso]``, ``[unknown]`` (the process was gone before its maps were read).
+    ``symbol`` is the enclosing function from the file's ELF symbol tables, ``"?"`` when no
+    symbol covers the offset, ``""`` when not resolved (yet); ``symbol_offset`` is the offset
+    from the function's start. ``kind`` is the library class, one of :data:`SITE_KINDS`
+    (``""`` when not resolved).
+    """
+
+    path: str
+    offset: int
+    symbol: str = ""
+    symbol_offset: int = 0
+    kind: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallSite:
+    """Where a syscall was made: ``where`` is the instruction after the syscall instruction
+    (the instruction pointer the kernel reports), ``count`` the calls made there. ``caller``:
+    the function that called the one holding the syscall, e.g. the program function that
+    called a libc wrapper, seen at the first call from this site (a sample, not every
+    caller); None when unknown."""
+
+    where: CodeLocation
+    count: int
+    caller: CodeLocation | None = None
+
+
 @dataclass(frozen=True)
 class SyscallRecord:
     """Everything recorded about one syscall of one architecture, aggregated over a run.
@@ -72,7 +113,8 @@ class SyscallRecord:
     never return (``exit_group``, a process killed mid-call) are in ``count`` but not in
     ``results``. ``runs``: in a merged trace, the runs (indexes into
     :attr:`TraceHeader.run_names`) that made this call, when not all of them did; empty: every
-    run did.
+    run did. ``sites``: the most frequent call sites (at most :data:`SITE_CAP`), most calls
+    first; ``sites_other`` counts the calls made at sites beyond the cap.
     """
 
     arch: str
@@ -86,6 +128,8 @@ class SyscallRecord:
     results: Mapping[str, int] = field(default_factory=dict)
     args: ArgValues | None = None
     runs: tuple[int, ...] = ()
+    sites: tuple[CallSite, ...] = ()
+    sites_other: int = 0
 
     @property
     def errors(self) -> int:
@@ -120,8 +164,9 @@ class ExeRecord:
 class TraceHeader:
     """Provenance of a recording: what ran, where, with which tool, and how it ended.
 
-    ``records_args`` / ``records_results`` say whether the backend could see arguments and
-    return values at all: an empty ``results`` then means "not seen", not "never returned".
+    ``records_args`` / ``records_results`` / ``records_sites`` say whether the backend could see
+    arguments, return values and call sites at all: an empty ``results`` then means "not seen",
+    not "never returned".
     ``runs``: the commands of the runs a merged trace holds, in order, one per run (the same
     command twice is two runs); empty for one recording.
     """
@@ -139,6 +184,8 @@ class TraceHeader:
     exit: ExitStatus | None
     records_args: bool = True
     records_results: bool = True
+    #: The backend saw the instruction pointer of each call, so records carry call sites.
+    records_sites: bool = False
     notes: tuple[str, ...] = ()
     #: The runtime baseline (``runc``, ``runc-nnp``, ``docker``, ...) of the container
     #: ``record --container`` recorded, read from its command line and bundle; "" otherwise.

@@ -57,6 +57,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("audit", "audit", "review a profile for what a reviewer must know", error_status=2),
     Command("analyze", "analyze", "list syscalls the traced programs' code can reach but never "
             "made, ranked by risk"),
+    Command("explain", "explain", "show where in the code each syscall of a trace was made: "
+            "library, function, count"),
 )
 _BY_NAME = {c.name: c for c in COMMANDS}
 

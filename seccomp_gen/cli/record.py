@@ -132,6 +132,9 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
         trace = backend.record(command, RecordOptions(pin=not args.no_pin, known=known,
                                                       known_source=args.known or "",
                                                       container=args.container), stats)
+    from ..files.symbols import name_sites
+
+    trace = name_sites(trace)
     warning = _container_warning(command, args.container)
     if warning is not None:
         from dataclasses import replace

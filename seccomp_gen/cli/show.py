@@ -53,6 +53,8 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
             rows = ui.exe_rows(trace)
         else:
             rows = ui.syscall_rows(trace)
+            if trace.header.records_sites:
+                rows = _with_sites(trace, rows)
         doc = {
             "trace": args.trace,
             "header": tracefile.header_to_json(trace.header),
@@ -72,6 +74,18 @@ def run(args: argparse.Namespace, out: Any, err: Any) -> int:
     ui.print_view(out.real(), trace, args.by, top)
     ui.print_totals(out.real(), trace)
     return 0
+
+
+def _with_sites(trace: Trace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The syscall rows with each record's call sites, as the trace file holds them (named
+    from the files on this machine where the trace has no names)."""
+    from ..files.symbols import name_sites
+    from ..formats.tracefile import site_to_json
+
+    named = name_sites(trace)
+    by_key = {(r.arch, r.name): r for r in named.syscalls}
+    return [{**row, "sites": [site_to_json(s) for s in by_key[(row["arch"], row["syscall"])].sites],
+             "sites_other": by_key[(row["arch"], row["syscall"])].sites_other} for row in rows]
 
 
 def _write_json_with_rows(stream: Any, doc: dict[str, Any],

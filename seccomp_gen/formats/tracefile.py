@@ -20,9 +20,14 @@ from ..errors import TraceFileError
 from ..jsontext import DECODER, check_strings, json_error, may_hold_surrogates
 from ..model import (
     MAX_ARG_VALUE,
+    SITE_CAP,
+    SITE_KINDS,
     TRACE_FORMAT,
     TRACE_VERSION,
+    TRACE_VERSIONS,
     ArgValues,
+    CallSite,
+    CodeLocation,
     ExeRecord,
     ExitStatus,
     ProcessRecord,
@@ -68,6 +73,7 @@ def header_to_json(h: TraceHeader) -> dict[str, Any]:
         "exit": _exit_to_json(h.exit),
         "records_args": h.records_args,
         "records_results": h.records_results,
+        "records_sites": h.records_sites,
         "notes": list(h.notes),
     }
     if h.runtime:
@@ -92,7 +98,22 @@ def _syscall_json(r: SyscallRecord) -> dict[str, Any]:
         # Run coverage of a merged trace, only where some run did not make the call, so that
         # one recording is written as before.
         **({"runs": list(r.runs)} if r.runs else {}),
+        **({"sites": [site_to_json(site) for site in r.sites]} if r.sites else {}),
+        **({"sites_other": r.sites_other} if r.sites_other else {}),
     }
+
+
+def _location_json(loc: CodeLocation) -> dict[str, Any]:
+    return {"path": loc.path, "offset": loc.offset, "symbol": loc.symbol,
+            "symbol_offset": loc.symbol_offset, "kind": loc.kind}
+
+
+def site_to_json(site: CallSite) -> dict[str, Any]:
+    """A call site as the trace file (and ``show --json``) writes it."""
+    doc = {**_location_json(site.where), "count": site.count}
+    if site.caller is not None:
+        doc["caller"] = _location_json(site.caller)
+    return doc
 
 
 def _args_json(a: ArgValues) -> dict[str, Any]:
@@ -314,9 +335,9 @@ def _check_format(c: _Checker, data: Any) -> None:
 
 def _check_version(c: _Checker, data: Mapping[str, Any]) -> None:
     version = c.get(data, "version", int, "")
-    if version != TRACE_VERSION:
+    if version not in TRACE_VERSIONS:
         c.fail("version", f"trace format version {version} is not supported "
-               f"(this seccomp-gen reads version {TRACE_VERSION})")
+               f"(this seccomp-gen reads versions {', '.join(map(str, TRACE_VERSIONS))})")
 
 
 def _header(c: _Checker, value: Any) -> TraceHeader:
@@ -341,6 +362,7 @@ def _header(c: _Checker, value: Any) -> TraceHeader:
         records_args=c.get(h, "records_args", bool, "header", optional=True, default=True),
         records_results=c.get(h, "records_results", bool, "header", optional=True,
                               default=True),
+        records_sites=c.get(h, "records_sites", bool, "header", optional=True, default=False),
         notes=tuple(c.str_list(c.get(h, "notes", list, "header", optional=True, default=[]),
                                "header.notes")),
         runtime=c.get(h, "runtime", str, "header", optional=True, default=""),
@@ -371,7 +393,55 @@ def _syscall(c: _Checker, item: Any, i: int) -> SyscallRecord:
         args=_load_args(c, r.get("args"), f"{w}.args"),
         runs=tuple(c.int_list(c.get(r, "runs", list, w, optional=True, default=[]),
                               f"{w}.runs")),
+        sites=_load_sites(c, c.get(r, "sites", list, w, optional=True, default=[]),
+                          f"{w}.sites"),
+        sites_other=c.count(r, "sites_other", w) if "sites_other" in r else 0,
     )
+
+
+#: The longest path or symbol name a call site may hold (twice PATH_MAX: room for a
+#: " (deleted)" mark and for the long symbol names of C++).
+_MAX_SITE_TEXT = 8192
+
+
+def _location(c: _Checker, value: Any, where: str) -> CodeLocation:
+    o = c.obj(value, where)
+    loc = CodeLocation(
+        path=c.get(o, "path", str, where),
+        offset=c.count(o, "offset", where),
+        symbol=c.get(o, "symbol", str, where, optional=True, default=""),
+        symbol_offset=c.count(o, "symbol_offset", where) if "symbol_offset" in o else 0,
+        kind=c.get(o, "kind", str, where, optional=True, default=""),
+    )
+    for key in ("path", "symbol"):
+        text = getattr(loc, key)
+        if len(text) > _MAX_SITE_TEXT:
+            c.fail(f"{where}.{key}", f"longer than {_MAX_SITE_TEXT} characters")
+    if not loc.path:
+        c.fail(f"{where}.path", "empty")
+    if loc.kind and loc.kind not in SITE_KINDS:
+        c.fail(f"{where}.kind", f"not one of {', '.join(SITE_KINDS)}: {loc.kind[:80]!r}")
+    if loc.offset > MAX_ARG_VALUE or loc.symbol_offset > MAX_ARG_VALUE:
+        c.fail(where, "offset beyond 64 bits")
+    shared: CodeLocation = c.share(loc)
+    return shared
+
+
+def _load_sites(c: _Checker, items: list[Any], where: str) -> tuple[CallSite, ...]:
+    if len(items) > SITE_CAP:
+        c.fail(where, f"more than {SITE_CAP} call sites")
+    sites = []
+    seen: set[tuple[str, int]] = set()
+    for j, item in enumerate(items):
+        w = f"{where}[{j}]"
+        loc = _location(c, item, w)
+        if (loc.path, loc.offset) in seen:
+            c.fail(w, f"duplicate call site {loc.path}+{loc.offset:#x}")
+        seen.add((loc.path, loc.offset))
+        caller = item.get("caller")
+        sites.append(CallSite(loc, c.count(item, "count", w),
+                              None if caller is None else _location(c, caller, f"{w}.caller")))
+    return tuple(sites)
 
 
 def _process(c: _Checker, item: Any, i: int) -> ProcessRecord:

@@ -172,7 +172,8 @@ def record(
     The workload inherits this process's stdin, stdout and stderr. Its exit status is in
     ``trace.header.exit``. ``backend`` is ``auto`` (seccomp where available, else ptrace) or one
     of :data:`BACKENDS`. ``known`` (a Profile, or a profile or trace file): syscalls it allows
-    run untraced and are not recorded (the backends in :data:`KNOWN_BACKENDS`).
+    run untraced and are not recorded (the backends in :data:`KNOWN_BACKENDS`). Call sites are
+    named from the ELF files once the run has ended (:mod:`seccomp_gen.files.symbols`).
     """
     source = ""
     profile: Profile | None = None
@@ -187,4 +188,7 @@ def record(
             source = os.fspath(known)
             profile, _ = load_profile(source)
     options = RecordOptions(pin=pin, env=env, cwd=cwd, known=profile, known_source=source)
-    return get_backend(backend, known=profile is not None).record(argv, options, LiveStats())
+    trace = get_backend(backend, known=profile is not None).record(argv, options, LiveStats())
+    from ..files.symbols import name_sites  # pyelftools only once there are sites to name
+
+    return name_sites(trace)

@@ -24,7 +24,6 @@ from ..linux import ptrace as pt
 from ..linux.ptrace import (
     ARCH,
     ENTRY,
-    ENTRY_HEAD,
     INFO_SIZE,
     PTRACE_GET_SYSCALL_INFO,
     WALL,
@@ -36,7 +35,7 @@ from ..model import Trace
 from . import known_refusal
 from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, resolve_command
-from .session import BASE_OPTIONS, TraceSession, is_exec
+from .session import BASE_OPTIONS, SITE_HEAD, TraceSession, is_exec
 
 _OP_ENTRY, _OP_EXIT = 1, 2
 _SYSCALL_TRAP = signal.SIGTRAP | 0x80
@@ -124,8 +123,9 @@ class _PtraceSession(TraceSession):
         c_addr, c_syscall = ctypes.c_void_p(ctypes.addressof(buf)), ctypes.c_long(pt.PTRACE_SYSCALL)
         c_zero = ctypes.c_long(0)
         ptrace_, waitpid = ptrace_fast, os.waitpid
-        unpack_entry, unpack_exit = ENTRY_HEAD.unpack_from, _EXIT.unpack_from
+        unpack_entry, unpack_exit = SITE_HEAD.unpack_from, _EXIT.unpack_from
         calls, first = self.raw.calls, self.raw.first
+        site_calls, site_cache, new_site = self.raw.site_calls, self.sites.cache, self._site
         inflight, tid_token, no_args = self.inflight, self.tid_token, self.no_args
         record_args = self._record_args
         deferred, main_pid = self.deferred_forward, self.main_pid
@@ -135,12 +135,17 @@ class _PtraceSession(TraceSession):
                 ptrace_(c_info, tid, c_size, c_addr)
                 op = view[0]
                 if op == _OP_ENTRY:
-                    audit, nr = unpack_entry(view, 0)
+                    audit, ip, nr = unpack_entry(view, 0)
                     try:
                         token = tid_token[tid]
                     except KeyError:
                         token = self._adopt(tid)
                     inflight[tid] = (audit, nr, token)
+                    sid = site_cache.get((token, ip))
+                    if sid is None:
+                        sid = new_site(tid, token, ip)
+                    skey = (audit, nr, sid)
+                    site_calls[skey] = site_calls.get(skey, 0) + 1
                     if (audit, nr) not in no_args:
                         record_args(tid, (audit, nr), buf)
                 elif op == _OP_EXIT:

@@ -21,7 +21,6 @@ from ..linux import ptrace as pt
 from ..linux.ptrace import (
     ARCH,
     ENTRY,
-    ENTRY_HEAD,
     INFO_SIZE,
     PTRACE_GET_SYSCALL_INFO,
     WALL,
@@ -35,7 +34,7 @@ from ..model import Trace
 from . import supports_known as _supports_known
 from .base import LiveStats, RecordOptions, recording_filter, resolve_command
 from .ptrace import ptrace_unavailable
-from .session import BASE_OPTIONS, TraceSession, is_exec
+from .session import BASE_OPTIONS, SITE_HEAD, TraceSession, is_exec
 
 if TYPE_CHECKING:  # a plain record (no --known) never needs the profile model
     pass
@@ -147,8 +146,9 @@ class _SeccompSession(TraceSession):
         c_addr, c_cont = ctypes.c_void_p(ctypes.addressof(buf)), ctypes.c_long(pt.PTRACE_CONT)
         c_zero = ctypes.c_long(0)
         ptrace_, waitpid = ptrace_fast, os.waitpid
-        unpack_head = ENTRY_HEAD.unpack_from
+        unpack_head = SITE_HEAD.unpack_from
         calls, first = self.raw.calls, self.raw.first
+        site_calls, site_cache, new_site = self.raw.site_calls, self.sites.cache, self._site
         tid_token, no_args = self.tid_token, self.no_args
         record_args = self._record_args
         deferred, main_pid = self.deferred_forward, self.main_pid
@@ -156,7 +156,7 @@ class _SeccompSession(TraceSession):
         while True:
             if status == _SECCOMP_STOP_STATUS:
                 if ptrace_(c_info, tid, c_size, c_addr) > 0:
-                    audit, nr = unpack_head(view, 0)
+                    audit, ip, nr = unpack_head(view, 0)
                     try:
                         token = tid_token[tid]
                     except KeyError:
@@ -166,6 +166,11 @@ class _SeccompSession(TraceSession):
                     calls[key] = n + 1
                     if not n:
                         first.setdefault((audit, nr), token)
+                    sid = site_cache.get((token, ip))
+                    if sid is None:
+                        sid = new_site(tid, token, ip)
+                    skey = (audit, nr, sid)
+                    site_calls[skey] = site_calls.get(skey, 0) + 1
                     if (audit, nr) not in no_args:
                         record_args(tid, (audit, nr), buf)
                 if ptrace_(c_cont, tid, c_zero, c_zero) == -1 and (

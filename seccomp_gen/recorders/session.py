@@ -15,6 +15,7 @@ import ctypes
 import errno
 import os
 import signal
+import struct
 import time
 from collections.abc import Sequence
 from types import FrameType
@@ -23,6 +24,7 @@ from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from ..errors import RecordError
 from ..libseccomp import arch_name, syscall_name
 from ..linux import ptrace as pt
+from ..linux.codemaps import SiteResolver
 from ..linux.procfs import exe_of, status_fields
 from ..linux.ptrace import ENTRY, ptrace, raise_ptrace
 from ..linux.spawn import (
@@ -55,6 +57,11 @@ BASE_OPTIONS = (
 #: The child's exit status when PTRACE_TRACEME fails (ptrace forbidden by a seccomp profile,
 #: Yama, or a tracer already attached).
 _TRACEME_FAILED = 126
+
+
+#: struct ptrace_syscall_info from offset 0: arch, instruction_pointer and the entry's nr in one
+#: unpack (the hot loops' view of a call: what, and from where).
+SITE_HEAD = struct.Struct("<4xIQ8xQ")
 
 
 def is_exec(audit: int, nr: int) -> bool:
@@ -96,6 +103,8 @@ class TraceSession:
         self.arg_watch: dict[tuple[int, int], tuple[tuple[str, int | None], ...]] = {}
         self.no_args: set[tuple[int, int]] = set()
         self.notes: list[str] = []
+        #: Call sites: the loops look up ``sites.cache`` and call :meth:`_site` on a miss.
+        self.sites = SiteResolver(self.raw.sites)
 
     def run(self) -> Trace:
         """Run the workload until every traced process has ended; return its trace."""
@@ -248,6 +257,11 @@ class TraceSession:
 
     # -- the rare stops ---------------------------------------------------------------------------
 
+    def _site(self, tid: int, token: int, ip: int) -> int:
+        """The site id of a call at ``ip`` first seen in this (process, executable), read from
+        the stopped thread's maps."""
+        return self.sites.site(token, self.tid_tgid.get(tid, tid), ip)
+
     def _adopt(self, tid: int) -> int:
         """Start tracking a thread or process we have not seen an event for yet."""
         token = self.tid_token.get(tid)
@@ -320,6 +334,7 @@ class TraceSession:
         self.tid_token.pop(old, None)
         self.tid_tgid.pop(old, None)
         tgid = self.tid_tgid.get(tid, tid)
+        self.sites.forget(tgid)
         exe = exe_of(tid)
         proc = self.raw.processes.get(tgid)
         if proc is not None:
@@ -332,6 +347,7 @@ class TraceSession:
         self.tid_token.pop(tid, None)
         tgid = self.tid_tgid.pop(tid, tid)
         if tid == tgid:
+            self.sites.forget(tgid)
             ended = ExitStatus.from_wait_status(status)
             proc = self.raw.processes.get(tgid)
             if proc is not None:

@@ -13,6 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
+from seccomp_gen.model import TRACE_VERSION
+
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_traces" / "ls.trace.json"
 EXES = ("/usr/bin/make", "/usr/bin/gcc", "/usr/lib/gcc/x86_64-linux-gnu/12/cc1", "/usr/bin/as",
         "/usr/bin/ld", "/bin/sh")
@@ -34,9 +36,12 @@ def _process(i: int) -> str:
 def write_big_trace(path: Path, processes: int) -> Path:
     """Write a trace with ``processes`` processes to ``path``; returns ``path``."""
     doc = json.loads(SAMPLE.read_text())
-    # The header as this version writes it (the sample predates records_results).
+    # The header as this version writes it (the sample predates records_results and the
+    # call sites of version 2).
+    doc["version"] = TRACE_VERSION
     doc["header"] = {k: v for k, v in doc["header"].items() if k != "notes"} | {
         "records_results": doc["header"].get("records_results", True),
+        "records_sites": doc["header"].get("records_sites", False),
         "notes": doc["header"].get("notes", [])}
     doc["processes"] = []
     calls = doc["exes"][0]["syscalls"]

@@ -106,7 +106,7 @@ def _good_text() -> str:
         (lambda: b"\xff\xfe\x00garbage", "not UTF-8"),
         (lambda: json.dumps({"hello": "world"}), "not a seccomp-gen trace"),
         (lambda: json.dumps([1, 2, 3]), "not a seccomp-gen trace"),
-        (lambda: _good_text().replace('"version": 1', '"version": 99'), "version 99"),
+        (lambda: _good_text().replace('"version": 2', '"version": 99'), "version 99"),
         (lambda: _good_text().replace('"count": 7', '"count": "seven"'),
          "syscalls[2].count: expected an integer"),
         (lambda: _good_text().replace('"count": 7', '"count": true'), "found a boolean"),
