@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +32,9 @@ CALLS_MAX = 1 << 18
 TREE_MAX = 1 << 16
 PROCS_MAX = 1 << 17
 #: Indices of the ``lost`` counters.
-LOST_CALLS, LOST_TREE, LOST_EXES, LOST_FORKS, LOST_EXITS, LOST_ARGS = range(6)
+LOST_CALLS, LOST_TREE, LOST_EXES, LOST_FORKS, LOST_EXITS, LOST_ARGS, LOST_SITES = range(7)
 LOST_NAMES = ("calls", "threads followed", "executable names", "process links", "exit statuses",
-              "argument values")
+              "argument values", "call sites")
 ARGS_MAX = 1 << 16
 #: Probe helper for user memory (clone3's flags live in the caller's struct clone_args).
 PROBE_READ_USER = 112
@@ -42,7 +42,19 @@ EEXIST = 17
 #: x86_64 getpgid: the seed call (harmless with any argument).
 SEED_SYSCALL = 121
 
-_CALL_KEY = struct.Struct("<IIQq")  # tgid, compat, self_exec_id, syscall number
+#: tgid, compat, self_exec_id, syscall number, then the instruction pointer of the call (where
+#: it was made: a call site); the first four are the call's key in ``results`` and ``tree``.
+_CALL_KEY = struct.Struct("<IIQqQ")
+#: ``sites`` key: tgid, 0, self_exec_id, instruction pointer.
+_SITE_KEY = struct.Struct("<IIQQ")
+#: ``sites`` value: struct bpf_stack_build_id (status, build id, file offset or the address).
+_SITE = struct.Struct("<i20sQ")
+SITES_MAX = 1 << 16
+#: bpf_get_stack: the user stack, its frames as (build id, file offset).
+GET_STACK, F_USER_STACK, F_USER_BUILD_ID = 67, 1 << 8, 1 << 11
+#: struct bpf_stack_build_id.status: a build id and an offset; only the address (no file, or
+#: the mm lock was busy); nothing.
+BUILD_ID_VALID, BUILD_ID_IP = 1, 2
 _RESULT_KEY = struct.Struct("<IIQqq")  # a call key, then 0 or the errno it returned
 #: ``tree`` value: a flag and the key of the call the thread is in (so its exit can be matched).
 _THREAD = struct.Struct("<II24x")
@@ -91,7 +103,8 @@ FIELDS = {
     "filename": ("linux_binprm", "filename"),
     "thread_pid": ("task_struct", "thread_pid"),
     "pid_level": ("pid", "level"),
-    **{f"reg_{r}": ("pt_regs", r) for r in ("di", "si", "dx", "r10", "r8", "r9", "bx", "cx", "bp")},
+    **{f"reg_{r}": ("pt_regs", r) for r in ("di", "si", "dx", "r10", "r8", "r9", "bx", "cx", "bp",
+                                              "ip")},
 }
 #: The registers that carry syscall arguments 0-5, for 64-bit (and x32) and for 32-bit calls.
 ARG_REGISTERS = {0: ("di", "si", "dx", "r10", "r8", "r9"), TS_COMPAT: ("bx", "cx", "dx", "si",
@@ -103,6 +116,12 @@ class Counts:
     """What the maps held at the end of a run."""
 
     calls: dict[tuple[int, int, int, int], int] = field(default_factory=dict)
+    #: (tgid, self_exec_id, nr, compat, instruction pointer) -> calls made there; they add up
+    #: to ``calls``.
+    site_calls: dict[tuple[int, int, int, int, int], int] = field(default_factory=dict)
+    #: (tgid, self_exec_id, instruction pointer) -> (status, build id, file offset or address),
+    #: as the kernel resolved that address when it first saw it (bpf_get_stack).
+    sites: dict[tuple[int, int, int], tuple[int, bytes, int]] = field(default_factory=dict)
     exes: dict[tuple[int, int], str] = field(default_factory=dict)
     #: (tgid, self_exec_id) -> the depth of the pid namespace that execve ran in (0: the initial
     #: one).
@@ -163,6 +182,8 @@ class SyscallCounter:
             self.seed = self._map("sg_seed", k.MAP_TYPE_ARRAY, 4, 8, 1)
             self.argspec = self._map("sg_argspec", k.MAP_TYPE_ARRAY, 4, _SPEC.size, SPEC_SLOTS)
             self.argrows = self._map("sg_args", k.MAP_TYPE_HASH, _ROW_KEY.size, 4, ARGS_MAX)
+            self.sites = self._map("sg_sites", k.MAP_TYPE_HASH, _SITE_KEY.size, _SITE.size,
+                                   SITES_MAX)
         except BaseException:
             self.close()
             raise
@@ -209,7 +230,7 @@ class SyscallCounter:
     def totals(self) -> tuple[int, int]:
         """(calls, distinct (nr, compat) pairs) counted so far: for a live status line."""
         total, distinct = 0, set()
-        for (_, compat, _, nr), (n,) in _pairs(self.calls, _CALL_KEY, _U64):
+        for (_, compat, _, nr, _), (n,) in _pairs(self.calls, _CALL_KEY, _U64):
             total += n
             distinct.add((nr, compat))
         return total, len(distinct)
@@ -233,8 +254,11 @@ class SyscallCounter:
     def read(self) -> Counts:
         """Everything the maps hold (each map read in a few batches)."""
         counts = Counts()
-        counts.calls = {(tgid, gen, nr, compat): n
-                        for (tgid, compat, gen, nr), (n,) in _pairs(self.calls, _CALL_KEY, _U64)}
+        for (tgid, compat, gen, nr, ip), (n,) in _pairs(self.calls, _CALL_KEY, _U64):
+            counts.site_calls[(tgid, gen, nr, compat, ip)] = n
+            key = (tgid, gen, nr, compat)
+            counts.calls[key] = counts.calls.get(key, 0) + n
+        counts.sites = self.read_sites()
         counts.results = {(tgid, gen, nr, compat, result): n
                           for (tgid, compat, gen, nr, result), (n,)
                           in _pairs(self.results, _RESULT_KEY, _U64)}
@@ -252,6 +276,11 @@ class SyscallCounter:
             if n:
                 counts.lost[name] = n
         return counts
+
+    def read_sites(self) -> dict[tuple[int, int, int], tuple[int, bytes, int]]:
+        """What ``sites`` holds (see :attr:`Counts.sites`); cheap enough to poll during a run."""
+        return {(tgid, gen, ip): site
+                for (tgid, _, gen, ip), site in _pairs(self.sites, _SITE_KEY, _SITE)}
 
     def close(self) -> None:
         """Detach and free everything."""
@@ -347,11 +376,13 @@ class SyscallCounter:
         self._exec_id(p, -24, R8)
         p.load(R1, R6, 8, 8)
         p.store(FP, -16, R1, 8)
+        p.load(R3, R6, 0, 8)  # struct pt_regs *: the call's instruction pointer at FP-8
+        self._read_kernel(p, -8, 8, R3, self.fields["reg_ip"].offset)
         for off in (0, 8, 16):  # the thread's entry: this call is in flight
             p.load(R1, FP, -32 + off, 8)
             p.store(R9, 8 + off, R1, 8)
         p.store_imm(R9, 0, 1, 4)
-        self._increment(p, self.calls, -32, LOST_CALLS)
+        self._increment(p, self.calls, -32, LOST_CALLS, self._new_site)
         self._record_args(p)
         p.ja("out")
         self._seed(p)
@@ -375,9 +406,12 @@ class SyscallCounter:
         p.store_imm(FP, -76, 0, 4)
         self._update(p, self.seed, -76, -72, LOST_TREE)
 
-    def _increment(self, p: Program, map_: k.Map, key_slot: int, lost: int) -> None:
-        """map[FP+key_slot] += 1, inserting 1 for a new key (FP-48 is used for the value)."""
-        done, add, insert = (f"{name}{len(p.insns)}" for name in ("done", "add", "insert"))
+    def _increment(self, p: Program, map_: k.Map, key_slot: int, lost: int,
+                   inserted: Callable[[Program], None] | None = None) -> None:
+        """map[FP+key_slot] += 1, inserting 1 for a new key (FP-48 is used for the value);
+        ``inserted`` emits what runs after this CPU inserted a new key."""
+        done, add, insert, raced = (f"{name}{len(p.insns)}"
+                                    for name in ("done", "add", "insert", "raced"))
         # The common case: the key exists, add one.
         self._lookup(p, map_, key_slot)
         p.jeq_imm(R0, 0, insert)
@@ -393,11 +427,42 @@ class SyscallCounter:
         p.stack_addr(R3, -48)
         p.mov_imm(R4, k.NOEXIST)
         p.call(k.MAP_UPDATE)
-        p.jeq_imm(R0, 0, done)
+        p.jne_imm(R0, 0, raced)
+        if inserted is not None:
+            inserted(p)
+        p.ja(done)
+        p.label(raced)
         self._lookup(p, map_, key_slot)
         p.jne_imm(R0, 0, add)
         self._count_lost(p, lost)
         p.label(done)
+
+    def _new_site(self, p: Program) -> None:
+        """The first call of a key in ``calls``: unless ``sites`` knows its (program, address),
+        ask the kernel where the address is, as (build id, file offset) of the mapped file
+        (bpf_get_stack's first user frame is the caller's instruction pointer), and keep that.
+        Done here, while the address space is alive; the maps are read after it has gone.
+
+        Site key at FP-128: tgid (FP-32), 0, self_exec_id (FP-24), ip (FP-8); the answer at
+        FP-160 (zeroed by the kernel when it has none).
+        """
+        known = f"site{len(p.insns)}"
+        p.load(R1, FP, -32, 4)
+        p.store(FP, -128, R1, 4)
+        p.store_imm(FP, -124, 0, 4)
+        p.load(R1, FP, -24, 8)
+        p.store(FP, -120, R1, 8)
+        p.load(R1, FP, -8, 8)
+        p.store(FP, -112, R1, 8)
+        self._lookup(p, self.sites, -128)
+        p.jne_imm(R0, 0, known)
+        p.mov(R1, R6)
+        p.stack_addr(R2, -160)
+        p.mov_imm(R3, _SITE.size)
+        p.mov_imm(R4, F_USER_STACK | F_USER_BUILD_ID)
+        p.call(GET_STACK)
+        self._update(p, self.sites, -128, -160, LOST_SITES, k.NOEXIST)
+        p.label(known)
 
     def _on_sys_exit(self) -> Program:
         # ctx: u64[2] = {struct pt_regs *regs, long ret}. The thread's entry holds the key of the

@@ -34,6 +34,7 @@ from ..ebpf.syscall_counter import (
 from ..errors import RecordError
 from ..libseccomp import arch_name, syscall_name, syscall_number
 from ..linux.cachedir import private_cache_dir
+from ..linux.codemaps import UNKNOWN, SiteResolver, read_maps
 from ..linux.host import host_arch
 from ..linux.libc import syscall
 from ..linux.procfs import status_fields
@@ -52,6 +53,7 @@ from .base import (
     resolve_command,
     utc_now,
 )
+from .ebpf_sites import MapsPoller, SitePaths
 from .session import is_exec
 
 #: Environment variable: how many (process, program, syscall, arch) keys the calls map holds.
@@ -153,6 +155,8 @@ class _EbpfSession:
         self.main_status: ExitStatus | None = None
         self.pinned_cpu: int | None = None
         self.notes = [NOTE_EXE]
+        #: The files the run mapped and the maps read while it ran (call sites).
+        self.site_paths = SitePaths()
 
     def run(self) -> Trace:
         started_wall = utc_now()
@@ -184,6 +188,7 @@ class _EbpfSession:
         gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
         pipe = ErrorPipe()
         counter: SyscallCounter | None = None
+        poller: MapsPoller | None = None
         with forwarding(self._on_signal):
             try:
                 self.main_pid = self._spawn(gate_r, gate_w, pipe)
@@ -191,6 +196,7 @@ class _EbpfSession:
                 gate_r = -1
                 pipe.started()
                 counter = self._counter()
+                poller = self._poller(counter)
                 self._show_live(counter)
                 self.live.processes_alive = 1
                 self.live.started = time.monotonic()
@@ -202,6 +208,7 @@ class _EbpfSession:
                     self._on_signal(early, None)
                 self._wait()
                 duration = time.monotonic() - t0
+                poller.stop()
                 counter.detach()
                 counts = counter.read()
                 seeded = counter.seeded()
@@ -215,10 +222,23 @@ class _EbpfSession:
                         os.close(fd)
                 if self.reaper is not None:
                     self.reaper.close()  # before the end of the tree: kills it
+                if poller is not None:
+                    poller.stop()
                 if counter is not None:
                     counter.close()
         pipe.check(self.path, "ebpf")
         return counts, duration
+
+    def _poller(self, counter: SyscallCounter) -> MapsPoller:
+        """The thread that reads the maps of the processes that made new call sites."""
+        counter_sites = counter.read_sites
+
+        def pairs() -> list[tuple[int, int]]:
+            return [(tgid, gen) for tgid, gen, _ in counter_sites()]
+
+        poller = MapsPoller(self.site_paths, pairs)
+        poller.start()
+        return poller
 
     def _spawn(self, gate_r: int, gate_w: int, pipe: ErrorPipe) -> int:
         env = self.options.env if self.options.env is not None else dict(os.environ)
@@ -376,9 +396,11 @@ class _EbpfSession:
             returned.setdefault((tgid, gen, nr, compat), {})[result] = n
         tokens: dict[tuple[int, int], int] = {}
         exec_counted: set[tuple[int, int]] = set()
+        site_of = self._site_counter(raw, maps, exe_of)
         # Sorted so that the first token of a syscall is the earliest program that made it.
         for (tgid, gen, nr, compat), n in sorted(maps.calls.items()):
             audit = call_arch(nr, compat)
+            made_in = gen
             if tgid == main and gen < first_main_exec and not is_exec(audit, nr):
                 continue  # our child before its execve
             if not recorded(tgid, gen):
@@ -393,6 +415,7 @@ class _EbpfSession:
                 token = tokens[(tgid, gen)] = raw.new_token(tgid, exe_of(tgid, gen))
             for result, count in _split_by_result(n, returned.get((tgid, gen, nr, compat), {})):
                 raw.count(audit, nr, token, result, count)
+            site_of(tgid, made_in, nr, compat, audit)
         if self.options.container:
             # A task that joined at its execve (below docker's cgroup) was not seen entering
             # it: its program still began with one successful execve.
@@ -405,6 +428,7 @@ class _EbpfSession:
                         token = tokens[(tgid, gen)] = raw.new_token(tgid, exe_of(tgid, gen))
                     raw.count(AUDIT_ARCH_X86_64, execve, token, 0, 1)
         self._add_args(raw, maps, recorded)
+        self._note_unknown_sites(raw)
         if maps.lost:
             self.notes.append("BPF maps were full; not recorded: " + ", ".join(
                 f"{n} {what}" for what, n in sorted(maps.lost.items())))
@@ -418,6 +442,38 @@ class _EbpfSession:
             records_results=True,
         )
         return build_trace(raw, header, arch_name, syscall_name)
+
+    def _site_counter(self, raw: RawRecording, maps: Counts, exe_of: Callable[[int, int], str]
+                      ) -> Callable[[int, int, int, int, int], None]:
+        """A function that adds the calls of one (process, program, nr, compat) to
+        ``raw.site_calls`` by call site (:mod:`.ebpf_sites`)."""
+        by_key: dict[tuple[int, int, int, int], list[tuple[int, int]]] = {}
+        for (tgid, gen, nr, compat, ip), n in sorted(maps.site_calls.items()):
+            by_key.setdefault((tgid, gen, nr, compat), []).append((ip, n))
+        for tgid, gen in sorted(maps.exes):
+            self.site_paths.add_file(exe_of(tgid, gen))
+        for mapping in read_maps(os.getpid()) or ():  # libc and ld.so, as a child has them
+            self.site_paths.add_file(mapping.path)
+        resolver = SiteResolver(raw.sites)
+
+        def count(tgid: int, gen: int, nr: int, compat: int, audit: int) -> None:
+            for ip, n in by_key.get((tgid, gen, nr, compat), ()):
+                sid = resolver.site_id(*self.site_paths.site(tgid, gen, ip, maps.sites))
+                key = (audit, nr, sid)
+                raw.site_calls[key] = raw.site_calls.get(key, 0) + n
+
+        return count
+
+    def _note_unknown_sites(self, raw: RawRecording) -> None:
+        """Say in the header how many calls have no known site, if any."""
+        total = sum(raw.site_calls.values())
+        unknown = sum(n for (_, _, sid), n in raw.site_calls.items()
+                      if raw.sites[sid][0] == UNKNOWN)
+        if unknown:
+            self.notes.append(
+                f"call sites: {unknown} of {total} calls ({100 * unknown / total:.1f}%) are "
+                f"{UNKNOWN}: their file could not be found (a process gone before its maps "
+                "were read, a file mapped by no process seen)")
 
     @staticmethod
     def _add_args(raw: RawRecording, maps: Counts,
