@@ -33,15 +33,14 @@ SOURCE = TESTS / "c" / "sites_probe.c"
 Sites = dict[tuple[str, str], list[tuple[str, int, int]]]
 
 
-def _build(tmp: Path, static: bool) -> Path:
-    exe = tmp / ("sites_static" if static else "sites_dyn")
-    cc = shutil.which("gcc") or "cc"
-    built = subprocess.run([cc, "-O1", "-Wall", *(["-static"] if static else []), "-o",
-                            str(exe), str(SOURCE)], capture_output=True, text=True, timeout=120,
-                           check=False)
-    if static and built.returncode != 0 and "cannot find -lc" in built.stderr:
+def _static(tmp: Path) -> Path:
+    """tests/c/sites_probe.c linked statically (cbuild links it dynamically)."""
+    exe = tmp / "sites_static"
+    cc = [shutil.which("gcc") or "cc", "-O1", "-static", "-o", str(exe), str(SOURCE)]
+    res = subprocess.run(cc, capture_output=True, text=True, timeout=120, check=False)
+    if "cannot find -lc" in res.stderr:
         pytest.skip("no static libc (libc.a) to link with")
-    assert built.returncode == 0, built.stderr
+    assert res.returncode == 0, res.stderr
     return exe
 
 
@@ -60,13 +59,17 @@ def _sites(cmd: list[str], out: Path, backend: str) -> tuple[Sites, list[str]]:
 @needs_ptrace
 @pytest.mark.live
 @pytest.mark.parametrize("workload", ["dyn", "static", "ls", "sh", "python"])
-def test_same_sites_as_ptrace(workload: str, tmp_path: Path) -> None:
+def test_same_sites_as_ptrace(workload: str, tmp_path: Path, cbuild) -> None:
     commands = {
         "ls": ["ls", "-la", "/"],
         "sh": ["sh", "-c", "ls / >/dev/null; cat /etc/hostname; true"],
         "python": [shutil.which("python3") or "python3", "-S", "-c", "pass"],
     }
-    cmd = commands.get(workload) or [str(_build(tmp_path, workload == "static"))]
+    if workload == "dyn":
+        commands["dyn"] = [str(cbuild["sites_probe"])]
+    elif workload == "static":
+        commands["static"] = [str(_static(tmp_path))]
+    cmd = commands[workload]
     ptrace, _ = _sites(cmd, tmp_path / "p.json", "ptrace")
     ebpf, notes = _sites(cmd, tmp_path / "e.json", "ebpf")
     assert not [n for n in notes if n.startswith("call sites:")], notes
