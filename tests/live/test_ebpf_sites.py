@@ -145,3 +145,47 @@ def test_poller_reads_a_live_process_and_places_addresses() -> None:
         proc.wait()
     poller.poll()  # gone: nothing new, no error
     assert set(paths.maps) == {(proc.pid, gen)}
+
+
+_DELETED_LIB = r"""
+long lib_getppid(void)
+{
+    long ret;
+    __asm__ volatile("syscall" : "=a"(ret) : "a"(110L) : "rcx", "r11", "memory");
+    return ret;
+}
+"""
+_DELETED_MAIN = r"""
+#include <dlfcn.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+    void *lib = dlopen(argv[1], RTLD_NOW);
+    if (!lib || unlink(argv[1]) != 0)
+        return 2;
+    long (*f)(void) = (long (*)(void))dlsym(lib, "lib_getppid");
+    return f && f() > 0 ? 0 : 3;
+}
+"""
+
+
+@needs_ebpf
+@pytest.mark.live
+def test_a_site_in_no_file_that_can_be_found_is_unknown_and_counted(tmp_path: Path) -> None:
+    """A library deleted once loaded: the kernel knows its build id, but no file on disk has
+    it, so its call is [unknown] and the header says how many calls are."""
+    cc = shutil.which("gcc") or "cc"
+    (tmp_path / "lib.c").write_text(_DELETED_LIB)
+    (tmp_path / "main.c").write_text(_DELETED_MAIN)
+    for argv in ([cc, "-O1", "-shared", "-fPIC", "-o", "libgone.so", "lib.c"],
+                 [cc, "-O1", "-o", "main", "main.c", "-ldl"]):
+        res = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                             check=False)
+        assert res.returncode == 0, res.stderr
+    sites, notes = _sites([str(tmp_path / "main"), str(tmp_path / "libgone.so")],
+                          tmp_path / "e.json", "ebpf")
+    assert sites[("x86_64", "getppid")] == [(UNKNOWN, 0, 1)]
+    total = sum(n for v in sites.values() for _, _, n in v)
+    assert f"call sites: 1 of {total} calls (" in "\n".join(notes), notes
+    assert all(path != UNKNOWN for key, v in sites.items() if key[1] != "getppid"
+               for path, _, _ in v)
