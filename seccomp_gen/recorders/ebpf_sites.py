@@ -102,9 +102,11 @@ class SitePaths:
     """The files the run mapped, by build id, and the maps read of each (process, program)."""
 
     def __init__(self) -> None:
+        #: Files to look in, in the order they are read: those added first are the likelier.
         self.candidates: list[str] = []
         self._seen: set[str] = set()
-        self._by_id: dict[str, str] | None = None
+        self._by_id: dict[str, str] = {}
+        self._read = 0  # how many candidates have been read
         #: (tgid, self_exec_id) -> its executable mappings and their start addresses.
         self.maps: dict[tuple[int, int], tuple[list[CodeMapping], list[int]]] = {}
 
@@ -114,7 +116,6 @@ class SitePaths:
                 and not path.endswith(" (deleted)"):
             self._seen.add(path)
             self.candidates.append(path)
-            self._by_id = None
 
     def add_maps(self, tgid: int, gen: int, mappings: list[CodeMapping]) -> None:
         """The maps of a live (process, program)."""
@@ -123,25 +124,28 @@ class SitePaths:
             self.add_file(m.path)
 
     def path_of(self, build_id: str) -> str | None:
-        """The path of a file the run mapped with this build id, or None (the first in sorted
-        order when several have it: the answer does not depend on when the maps were read).
-        The files are read once, at the first question, when the run is over."""
-        if self._by_id is None:
-            by_id: dict[str, str] = {}
-            i = 0
-            while i < len(self.candidates):  # grows with the interpreters found
-                path = self.candidates[i]
-                i += 1
-                facts = elf_facts(path)
-                found = facts.build_id
-                if found and (found not in by_id or path < by_id[found]):
-                    by_id[found] = path
-                if facts.interp.startswith("/"):
-                    self.add_file(os.path.realpath(facts.interp))
-                for library in facts.needed:
-                    self.add_file(library)
-            self._by_id = by_id
+        """The path of a file the run mapped with this build id, or None. Candidates are read
+        in order, each once, only as far as needed (a run's few build ids are usually found in
+        its executable, ld.so and libc); the first with the id wins."""
+        while build_id not in self._by_id and self._read < len(self.candidates):
+            path = self.candidates[self._read]
+            self._read += 1
+            facts = elf_facts(path)
+            if facts.build_id:
+                self._by_id.setdefault(facts.build_id, path)
+            # What this file loads is read next: an executable's ld.so and libc before the
+            # files of other processes.
+            interp = [os.path.realpath(facts.interp)] if facts.interp.startswith("/") else []
+            self._insert(self._read, [*interp, *facts.needed])
         return self._by_id.get(build_id)
+
+    def _insert(self, at: int, paths: list[str]) -> None:
+        """Make ``paths`` the next candidates read (those not read yet)."""
+        unread = self.candidates[at:]
+        wanted = [p for p in dict.fromkeys(paths) if p not in self._seen or p in unread]
+        self._seen.update(wanted)
+        rest = [p for p in unread if p not in set(wanted)]
+        self.candidates[at:] = [*wanted, *rest]
 
     def site(self, tgid: int, gen: int, ip: int, kernel: KernelSites) -> tuple[str, int]:
         """(path, file offset) of the call at ``ip`` in that process and program, or
