@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from .callsites import bound_sites
 from .model import (
     ArgValues,
+    CodeLocation,
     ExeRecord,
     ExitStatus,
     ProcessRecord,
@@ -50,7 +51,9 @@ class RawRecording:
     made at fork and at every execve, so per-exe attribution costs nothing in the hot loop.
     ``site_calls`` counts calls by (AUDIT_ARCH, nr, site id), where ``sites[id]`` is the call
     site as (mapped file, file offset) (see :mod:`seccomp_gen.linux.codemaps`); a recorder that
-    cannot see instruction pointers leaves both empty.
+    cannot see instruction pointers leaves both empty. ``site_callers[(arch, nr, id)]``: the
+    caller of the site's calls of that syscall as (file, offset of the return address), found
+    for one of them (a sample).
     """
 
     calls: dict[tuple[int, int, int, int], int] = field(default_factory=dict)
@@ -61,6 +64,7 @@ class RawRecording:
     processes: dict[int, ProcessState] = field(default_factory=dict)
     site_calls: dict[tuple[int, int, int], int] = field(default_factory=dict)
     sites: list[tuple[str, int]] = field(default_factory=list)
+    site_callers: dict[tuple[int, int, int], tuple[str, int]] = field(default_factory=dict)
 
     def new_token(self, tgid: int, exe: str) -> int:
         """Register a (process, executable) lifetime and return its token."""
@@ -117,6 +121,9 @@ def build_trace(
         return arch, syscall_name(arch, nr)
 
     per_key_sites = _sites_by_key(raw)
+    callers: dict[tuple[int, int], dict[tuple[str, int], CodeLocation]] = defaultdict(dict)
+    for (audit, nr, sid), where in raw.site_callers.items():
+        callers[(audit, nr)][raw.sites[sid]] = CodeLocation(*where)
     per_key_results: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
     for (audit, nr, token, res), n in raw.calls.items():
         tgid, exe = raw.tokens[token]
@@ -137,7 +144,7 @@ def build_trace(
         audit, nr = key
         arch, name = names(audit, nr)
         first_tgid, first_exe = raw.tokens[raw.first.get(key, 0)]
-        sites, other = bound_sites(per_key_sites.get(key, {}))
+        sites, other = bound_sites(per_key_sites.get(key, {}), callers=callers.get(key))
         records.append(
             SyscallRecord(
                 arch=arch,

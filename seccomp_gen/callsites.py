@@ -14,11 +14,16 @@ from .model import SITE_CAP, SITE_KINDS, CallSite, CodeLocation, SyscallRecord, 
 
 
 def bound_sites(counts: Mapping[tuple[str, int], int], previous_other: int = 0,
-                cap: int = SITE_CAP) -> tuple[tuple[CallSite, ...], int]:
+                cap: int = SITE_CAP,
+                callers: Mapping[tuple[str, int], CodeLocation] | None = None,
+                ) -> tuple[tuple[CallSite, ...], int]:
     """The ``cap`` sites with most calls, most first (ties by path, then offset, so the choice
-    is deterministic), and the calls made at the others (plus ``previous_other``)."""
+    is deterministic), and the calls made at the others (plus ``previous_other``); ``callers``
+    gives the caller of a site (path, offset), where known."""
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    kept = tuple(CallSite(CodeLocation(path, offset), n) for (path, offset), n in ranked[:cap])
+    found = callers or {}
+    kept = tuple(CallSite(CodeLocation(path, offset), n, found.get((path, offset)))
+                 for (path, offset), n in ranked[:cap])
     return kept, previous_other + sum(n for _, n in ranked[cap:])
 
 

@@ -100,7 +100,7 @@ def record_lines(r: SyscallRecord, groups: tuple[LibrarySites, ...]) -> list[str
     """One syscall's explanation as text lines."""
     exes = ", ".join(printable(e) for e in r.exes[:4]) + (
         f" and {len(r.exes) - 4} more" if len(r.exes) > 4 else "")
-    lines = [f"{r.name} ({r.arch}): {r.count} calls, by {exes}"]
+    lines = [f"{r.name} ({r.arch}): {r.count} call{'' if r.count == 1 else 's'}, by {exes}"]
     for g in groups:
         lines.append(f"  {g.kind:<8} {printable(g.path)}  {g.count}")
         for f in g.functions:

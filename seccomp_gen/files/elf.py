@@ -9,6 +9,7 @@ second. Every read is bounds-checked; a malformed file raises :class:`BadElf`.
 
 from __future__ import annotations
 
+import bisect
 import struct
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -42,6 +43,7 @@ class Elf:
 
     def __init__(self, f: BinaryIO) -> None:
         self.f = f
+        self.size = f.seek(0, 2)
         ident = self.read(0, 16)
         if ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) or ident[5] != 1:
             raise BadElf("not a little-endian ELF object")
@@ -71,8 +73,8 @@ class Elf:
 
     def read(self, offset: int, size: int) -> bytes:
         """``size`` bytes at ``offset``, or :class:`BadElf` if the file is shorter."""
-        if offset < 0 or size < 0 or size > 1 << 31:
-            raise BadElf("offset out of range")
+        if offset < 0 or size < 0 or offset + size > self.size:
+            raise BadElf("truncated or out of range")
         self.f.seek(offset)
         data = self.f.read(size)
         if len(data) != size:
@@ -105,9 +107,24 @@ class Elf:
                 pos = name_end + ((descsz + 3) & ~3)
         return ""
 
-    def functions(self) -> Iterator[tuple[int, int, str, str]]:
-        """(start, end, name, bind) of every defined, sized function symbol of ``.symtab`` and
-        ``.dynsym`` (IFUNC resolvers included)."""
+    def functions_at(self, addrs: list[int]) -> dict[int, list[tuple[int, int, str, str]]]:
+        """For each address of the sorted list ``addrs``, the function symbols (start, end,
+        name, bind) that hold it; only those names are decoded, so naming a few call sites of
+        libc reads its tables in about a millisecond."""
+        out: dict[int, list[tuple[int, int, str, str]]] = {}
+        if not addrs:
+            return out
+        for start, end, name_at, bind, strtab in self._function_rows():
+            i = bisect.bisect_left(addrs, start)
+            while i < len(addrs) and addrs[i] < end:
+                name = _cstr(strtab, name_at)
+                if name:
+                    out.setdefault(addrs[i], []).append((start, end, name, bind))
+                i += 1
+        return out
+
+    def _function_rows(self) -> Iterator[tuple[int, int, int, str, bytes]]:
+        """(start, end, name offset, bind, string table) of each function symbol."""
         for _, stype, _, offset, size, link, entsize in self.sections:
             if stype not in (SHT_SYMTAB, SHT_DYNSYM) or not entsize:
                 continue
@@ -119,16 +136,18 @@ class Elf:
             strtab = self.read(strs[3], strs[4]) if strs[1] != SHT_NOBITS else b""
             table = self.read(offset, size)
             i_name, i_value, i_size, i_info, i_shndx = self._symf
-            for pos in range(0, size - self._sym.size + 1, entsize):
-                sym = self._sym.unpack_from(table, pos)
+            if entsize == self._sym.size:
+                rows = self._sym.iter_unpack(table[:size - size % entsize])
+            else:
+                rows = (self._sym.unpack_from(table, pos)
+                        for pos in range(0, size - self._sym.size + 1, entsize))
+            for sym in rows:
                 info = sym[i_info]
                 if (info & 0xF) not in (STT_FUNC, STT_GNU_IFUNC) or not sym[i_size] \
                         or not sym[i_shndx]:
                     continue
-                name = _cstr(strtab, sym[i_name])
-                if name:
-                    yield (sym[i_value], sym[i_value] + sym[i_size], name,
-                           BIND_NAMES.get(info >> 4, "OTHER"))
+                yield (sym[i_value], sym[i_value] + sym[i_size], sym[i_name],
+                       BIND_NAMES.get(info >> 4, "OTHER"), strtab)
 
 
 def _cstr(table: bytes, offset: int) -> str:

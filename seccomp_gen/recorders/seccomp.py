@@ -149,6 +149,7 @@ class _SeccompSession(TraceSession):
         unpack_head = SITE_HEAD.unpack_from
         calls, first = self.raw.calls, self.raw.first
         site_calls, site_cache, new_site = self.raw.site_calls, self.sites.cache, self._site
+        first_at_site = self._first_at_site
         tid_token, no_args = self.tid_token, self.no_args
         record_args = self._record_args
         deferred, main_pid = self.deferred_forward, self.main_pid
@@ -170,7 +171,10 @@ class _SeccompSession(TraceSession):
                     if sid is None:
                         sid = new_site(tid, token, ip)
                     skey = (audit, nr, sid)
-                    site_calls[skey] = site_calls.get(skey, 0) + 1
+                    n = site_calls.get(skey, 0)
+                    site_calls[skey] = n + 1
+                    if not n:
+                        first_at_site(tid, token, skey)
                     if (audit, nr) not in no_args:
                         record_args(tid, (audit, nr), buf)
                 if ptrace_(c_cont, tid, c_zero, c_zero) == -1 and (

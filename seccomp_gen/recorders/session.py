@@ -24,7 +24,7 @@ from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from ..errors import RecordError
 from ..libseccomp import arch_name, syscall_name
 from ..linux import ptrace as pt
-from ..linux.codemaps import SiteResolver
+from ..linux.codemaps import CodeMapping, SiteResolver, locate
 from ..linux.procfs import exe_of, status_fields
 from ..linux.ptrace import ENTRY, ptrace, raise_ptrace
 from ..linux.spawn import (
@@ -32,6 +32,7 @@ from ..linux.spawn import (
     default_signals,
     exec_child,
 )
+from ..linux.stacks import StackSample, take_sample
 from ..model import ExitStatus, Trace
 from ..syscalls.argspec import fields_for
 from .base import (
@@ -44,6 +45,9 @@ from .base import (
 )
 
 _STOPPING_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+
+#: Stack samples kept at most (one per new call site; a site beyond this has no caller).
+MAX_SAMPLES = 4096
 
 #: Options every session sets; a backend adds its own.
 BASE_OPTIONS = (
@@ -105,6 +109,8 @@ class TraceSession:
         self.notes: list[str] = []
         #: Call sites: the loops look up ``sites.cache`` and call :meth:`_site` on a miss.
         self.sites = SiteResolver(self.raw.sites)
+        #: A stack sample of the first call from each site, walked for its caller after the run.
+        self.samples: dict[tuple[int, int, int], tuple[StackSample, str]] = {}
 
     def run(self) -> Trace:
         """Run the workload until every traced process has ended; return its trace."""
@@ -122,6 +128,7 @@ class TraceSession:
             pipe.check(self.path, self.backend)
         finally:
             pipe.close()
+        self._find_callers()
         header = recording_header(
             self.argv, self.backend, pinned_cpu=self.pinned_cpu,
             started=started_wall, duration_s=duration,
@@ -261,6 +268,42 @@ class TraceSession:
         """The site id of a call at ``ip`` first seen in this (process, executable), read from
         the stopped thread's maps."""
         return self.sites.site(token, self.tid_tgid.get(tid, tid), ip)
+
+    def _first_at_site(self, tid: int, token: int, key: tuple[int, int, int]) -> None:
+        """The first call of (arch, nr, site) in the run: sample the stopped thread's stack,
+        to find its caller after the run (per syscall: libc's ``syscall()`` is one site for
+        every number it is given, each from its own caller)."""
+        if len(self.samples) < MAX_SAMPLES:
+            sample = take_sample(tid, self.tid_tgid.get(tid, tid))
+            if sample is not None:
+                self.samples[key] = (sample, self.raw.tokens[token][1])
+
+    def _find_callers(self) -> None:
+        """Walk each site's stack sample for its caller (after the run: the files are read
+        then, not while the workload waits)."""
+        if not self.samples:
+            return
+        from ..files.unwind import FrameTable, caller_of, frame_table
+
+        tables: dict[str, FrameTable | None] = {}
+
+        def table(path: str) -> FrameTable | None:
+            if path not in tables:
+                tables[path] = frame_table(path)
+            return tables[path]
+
+        for key, (sample, exe) in sorted(self.samples.items()):
+            maps = list(sample.maps)
+            starts = [m.start for m in maps]
+
+            def where(ip: int, maps: list[CodeMapping] = maps, starts: list[int] = starts
+                      ) -> tuple[str, int] | None:
+                return locate(maps, starts, ip)
+
+            found = caller_of(sample.ip, sample.sp, sample.bp, sample.stack, where, table,
+                              leave=self.raw.sites[key[2]][0] != exe)
+            if found is not None:
+                self.raw.site_callers[key] = found
 
     def _adopt(self, tid: int) -> int:
         """Start tracking a thread or process we have not seen an event for yet."""

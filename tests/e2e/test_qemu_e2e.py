@@ -246,3 +246,19 @@ def test_live_profile_vs_qemu_sandbox(boot: Boot, profiles: dict[str, Path]) -> 
     live = {(r.arch, r.name) for r in boot.trace.syscalls}
     print(f"[live recording] vs committed sample: only live {sorted(live - sample) or '-'}; "
           f"only sample {sorted(sample - live) or '-'}")
+
+
+@pytest.mark.live
+def test_explain_names_library_and_function_of_the_boot(boot: Boot) -> None:
+    """Issue 15's bar: ``explain`` on the recorded boot names the library and the function of
+    at least 90% of its calls; QEMU's main loop polls through libc's ``ppoll`` wrapper."""
+    ran = _spawn([*CLI, "explain", "--json", str(boot.trace_path)], cwd=boot.workdir)
+    assert ran.returncode == 0, ran.stderr
+    doc = json.loads(ran.stdout)
+    print(f"explain named {doc['named_calls']} of {doc['calls']} calls")
+    assert doc["calls"] == boot.trace.total_calls
+    assert doc["named_calls"] >= 0.9 * doc["calls"]
+    ppoll = next(r for r in doc["syscalls"] if r["name"] == "ppoll")
+    named = {(lib["kind"], lib["path"].rsplit("/", 1)[-1], f["symbol"])
+             for lib in ppoll["libraries"] for f in lib["functions"]}
+    assert ("libc", "libc.so.6", "ppoll") in named

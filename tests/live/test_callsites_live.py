@@ -68,6 +68,14 @@ def _functions(doc: dict[str, Any], name: str) -> dict[tuple[str, str, str], int
     return out
 
 
+def _callers(doc: dict[str, Any], name: str) -> set[tuple[str, str]]:
+    """(file name, function) of the callers explain names for syscall ``name``."""
+    return {(site["caller"]["path"].rsplit("/", 1)[-1], site["caller"]["symbol"])
+            for rec in doc["syscalls"] if rec["name"] == name
+            for lib in rec["libraries"] for f in lib["functions"] for site in f["sites"]
+            if site["caller"] is not None}
+
+
 @needs_cc
 @pytest.mark.live
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -88,6 +96,11 @@ def test_libc_wrapper_and_the_programs_own_function(programs: dict[str, Path], t
     assert sum(writes.values()) == 1
     assert _functions(doc, "getppid") == {("program", "sites_dyn", "probe_raw_getppid"): 3}
     assert doc["named_calls"] == doc["calls"] == 4
+    # The caller, walked with the unwind tables: main called libc's write and the probe.
+    assert _callers(doc, "write") == {("sites_dyn", "main")}
+    assert _callers(doc, "getppid") == {("sites_dyn", "main")}
+    # The walk leaves libc: exit_group's _exit was reached from the program's _start.
+    assert _callers(_explain(out, "exit_group"), "exit_group") == {("sites_dyn", "_start")}
 
 
 @needs_cc
@@ -99,6 +112,8 @@ def test_static_exe_sites_are_the_programs_functions(programs: dict[str, Path],
     _record(programs["static"], out, backend)
     doc = _explain(out)
     assert _functions(doc, "getppid") == {("program", "sites_static", "probe_raw_getppid"): 3}
+    # The walk never leaves the static exe: the direct caller.
+    assert _callers(doc, "getppid") == {("sites_static", "main")}
     writes = _functions(doc, "write")
     # libc's write linked into the program: the program's own code, named by its .symtab.
     assert [(k, lib) for k, lib, sym in writes if sym in WRITE_NAMES] == [

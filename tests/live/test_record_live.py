@@ -564,7 +564,7 @@ def test_show_truncated_trace(real_trace: Path, tmp_path: Path) -> None:
 @pytest.mark.live
 def test_show_unsupported_version(real_trace: Path, tmp_path: Path) -> None:
     doc = json.loads(real_trace.read_text())
-    assert doc["version"] == 1
+    assert doc["version"] == 2
     doc["version"] = 99
     path = tmp_path / "v99.json"
     path.write_text(json.dumps(doc))

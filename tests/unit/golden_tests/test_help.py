@@ -17,7 +17,7 @@ from seccomp_gen.cli import main
 
 GOLDEN = Path(__file__).parent / "golden" / "help"
 COMMANDS = ("", "record", "show", "generate", "diff", "merge", "import", "run", "check",
-            "audit", "analyze")
+            "audit", "analyze", "explain")
 
 
 def _help(command: str, monkeypatch: pytest.MonkeyPatch) -> str:
