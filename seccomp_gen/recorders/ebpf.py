@@ -196,7 +196,6 @@ class _EbpfSession:
                 gate_r = -1
                 pipe.started()
                 counter = self._counter()
-                poller = self._poller(counter)
                 self._show_live(counter)
                 self.live.processes_alive = 1
                 self.live.started = time.monotonic()
@@ -204,6 +203,7 @@ class _EbpfSession:
                 os.write(gate_w, b"g")  # release the workload
                 os.close(gate_w)
                 gate_w = -1
+                poller = self._poller(counter)  # its start (a thread) overlaps the workload's
                 for early in self.pending:
                     self._on_signal(early, None)
                 self._wait()
