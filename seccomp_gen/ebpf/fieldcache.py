@@ -31,6 +31,8 @@ NT_GNU_BUILD_ID = 3
 VERSION = 1
 #: Struct members wanted: name -> (struct, member path).
 Spec = Mapping[str, tuple[str, str]]
+#: An optional member the kernel does not have.
+ABSENT = Field(0, 0)
 #: BTF walks made by this process (see the module docstring).
 parses = 0
 
@@ -71,22 +73,34 @@ def _read_btf(path: str) -> bytes:
         raise BTFError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def cache_path(cache: str, kernel: str, spec: Spec) -> str:
+def cache_path(cache: str, kernel: str, spec: Spec, optional: frozenset[str] = frozenset()
+               ) -> str:
     """The file that holds ``spec``'s offsets for ``kernel``: named by both (a CRC of the spec
     is enough to tell specs apart; the file itself says which kernel and members it holds)."""
-    wanted = zlib.crc32(repr((VERSION, sorted(spec.items()))).encode())
+    wanted = zlib.crc32(repr((VERSION, sorted(spec.items()), sorted(optional))).encode())
     return os.path.join(cache, f"btf-fields-{kernel.replace(':', '-')}-{wanted:08x}.json")
 
 
-def parse(spec: Spec, btf_path: str = VMLINUX) -> dict[str, Field]:
-    """``spec``'s members looked up in the BTF at ``btf_path`` (no cache)."""
+def parse(spec: Spec, btf_path: str = VMLINUX, optional: frozenset[str] = frozenset()
+          ) -> dict[str, Field]:
+    """``spec``'s members looked up in the BTF at ``btf_path`` (no cache); a member named in
+    ``optional`` that the kernel lacks is ``Field(0, 0)``."""
     global parses
     parses += 1
     btf = BTF(_read_btf(btf_path))
-    return {name: btf.member(struct_name, member) for name, (struct_name, member) in spec.items()}
+    fields = {}
+    for name, (struct_name, member) in spec.items():
+        try:
+            fields[name] = btf.member(struct_name, member)
+        except BTFError:
+            if name not in optional:
+                raise
+            fields[name] = ABSENT
+    return fields
 
 
-def _load(path: str, kernel: str, spec: Spec) -> dict[str, Field] | None:
+def _load(path: str, kernel: str, spec: Spec, optional: frozenset[str]
+          ) -> dict[str, Field] | None:
     """The cached offsets, None when the file is absent or its content is not a valid answer for
     this kernel and ``spec``; a file that is not ours raises (:func:`check_private`)."""
     if not os.path.lexists(path):
@@ -105,7 +119,8 @@ def _load(path: str, kernel: str, spec: Spec) -> dict[str, Field] | None:
             s_name, m_name, offset, size = members[name]
             if (s_name, m_name) != (struct_name, member) or not all(
                     type(v) is int for v in (offset, size)) or not (
-                    0 <= offset < 1 << 20 and size in (1, 2, 4, 8, 16)):
+                    (0 <= offset < 1 << 20 and size in (1, 2, 4, 8, 16))
+                    or ((offset, size) == (0, 0) and name in optional)):
                 return None
             fields[name] = Field(offset, size)
         return fields
@@ -133,23 +148,23 @@ def _store(path: str, kernel: str, spec: Spec, fields: dict[str, Field]) -> None
                 os.unlink(tmp)
 
 
-def members(spec: Spec, cache: str | None, check: Callable[[dict[str, Field]], None]
-            ) -> dict[str, Field]:
+def members(spec: Spec, cache: str | None, check: Callable[[dict[str, Field]], None],
+            optional: frozenset[str] = frozenset()) -> dict[str, Field]:
     """``spec``'s offsets in the running kernel: from ``cache`` (a private directory) when it
     holds a valid answer that passes ``check``, else parsed from the BTF (and cached). ``check``
     raises BTFError for offsets the caller cannot use."""
     if cache is None:
-        fields = parse(spec)
+        fields = parse(spec, optional=optional)
         check(fields)
         return fields
     kernel = kernel_id()
-    path = cache_path(cache, kernel, spec)
-    fields_or_none = _load(path, kernel, spec)
+    path = cache_path(cache, kernel, spec, optional)
+    fields_or_none = _load(path, kernel, spec, optional)
     if fields_or_none is not None:
         with contextlib.suppress(BTFError):
             check(fields_or_none)
             return fields_or_none
-    fields = parse(spec)
+    fields = parse(spec, optional=optional)
     check(fields)
     _store(path, kernel, spec, fields)
     return fields

@@ -105,7 +105,14 @@ FIELDS = {
     "pid_level": ("pid", "level"),
     **{f"reg_{r}": ("pt_regs", r) for r in ("di", "si", "dx", "r10", "r8", "r9", "bx", "cx", "bp",
                                               "ip")},
+    # Where the vDSO is (x86): a call made in it has no file for bpf_get_stack to name.
+    "mm": ("task_struct", "mm"),
+    "vdso": ("mm_struct", "context.vdso"),
+    "vdso_image": ("mm_struct", "context.vdso_image"),
+    "vdso_size": ("vdso_image", "size"),
 }
+#: Members the recorder works without (call sites in the vDSO are then [unknown]).
+OPTIONAL = frozenset({"mm", "vdso", "vdso_image", "vdso_size"})
 #: The registers that carry syscall arguments 0-5, for 64-bit (and x32) and for 32-bit calls.
 ARG_REGISTERS = {0: ("di", "si", "dx", "r10", "r8", "r9"), TS_COMPAT: ("bx", "cx", "dx", "si",
                                                                       "di", "bp")}
@@ -141,7 +148,7 @@ class Counts:
 def kernel_fields(cache: str | None = None) -> dict[str, Field]:
     """The offsets of :data:`FIELDS` in the running kernel, parsed from its BTF once per kernel
     build and kept in the private directory ``cache`` (:mod:`.fieldcache`)."""
-    return fieldcache.members(FIELDS, cache, check_fields)
+    return fieldcache.members(FIELDS, cache, check_fields, OPTIONAL)
 
 
 def check_fields(fields: dict[str, Field]) -> None:
@@ -153,8 +160,11 @@ def check_fields(fields: dict[str, Field]) -> None:
         raise BTFError("unexpected sizes of linux_binprm.filename or task_struct.self_exec_id")
     if fields["thread_pid"].size != 8 or fields["pid_level"].size != 4:
         raise BTFError("unexpected sizes of task_struct.thread_pid or struct pid.level")
-    if any(fields[f"reg_{r}"].size != 8 for r in ARG_REGISTERS[0] + ARG_REGISTERS[TS_COMPAT]):
+    if any(fields[f"reg_{r}"].size != 8 for r in (*ARG_REGISTERS[0], *ARG_REGISTERS[TS_COMPAT],
+                                                  "ip")):
         raise BTFError("unexpected sizes of struct pt_regs members")
+    if any(fields[name].size not in (0, 8) for name in OPTIONAL):
+        raise BTFError("unexpected sizes of the vDSO's members (task_struct.mm, mm_struct.context)")
 
 
 class SyscallCounter:
@@ -461,8 +471,31 @@ class SyscallCounter:
         p.mov_imm(R3, _SITE.size)
         p.mov_imm(R4, F_USER_STACK | F_USER_BUILD_ID)
         p.call(GET_STACK)
+        if all(self.fields[name].size == 8 for name in OPTIONAL):
+            self._vdso(p)
         self._update(p, self.sites, -128, -160, LOST_SITES, k.NOEXIST)
         p.label(known)
+
+    def _vdso(self, p: Program) -> None:
+        """When the kernel gave only the address (no file: anonymous memory, the vDSO), put
+        where this process's vDSO is, ``mm->context.vdso`` and ``vdso_image->size``, in the
+        first 16 bytes of the answer's (unused) build id, so that a call made in the vDSO is
+        placed after the run as ``[vdso]`` and its offset, as the other backends place it."""
+        done = f"vdso{len(p.insns)}"
+        f = self.fields
+        p.load(R1, FP, -160, 4)
+        p.jne_imm(R1, BUILD_ID_IP, done)
+        p.call(k.GET_CURRENT_TASK)
+        p.mov(R8, R0)
+        self._read_kernel(p, -168, 8, R8, f["mm"].offset)
+        p.load(R8, FP, -168, 8)
+        p.jeq_imm(R8, 0, done)
+        self._read_kernel(p, -156, 8, R8, f["vdso"].offset)
+        self._read_kernel(p, -176, 8, R8, f["vdso_image"].offset)
+        p.load(R3, FP, -176, 8)
+        p.jeq_imm(R3, 0, done)
+        self._read_kernel(p, -148, 8, R3, f["vdso_size"].offset)
+        p.label(done)
 
     def _on_sys_exit(self) -> Program:
         # ctx: u64[2] = {struct pt_regs *regs, long ret}. The thread's entry holds the key of the

@@ -24,10 +24,11 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..ebpf.syscall_counter import BUILD_ID_VALID
+from ..ebpf.syscall_counter import BUILD_ID_IP, BUILD_ID_VALID
 from ..files.elf import BadElf, Elf
 from ..linux.codemaps import UNKNOWN, CodeMapping, locate, read_maps
 
+VDSO = "[vdso]"
 #: How often the maps of newly seen processes are read during a run (seconds).
 POLL_S = 0.02
 PT_INTERP = 3
@@ -155,6 +156,10 @@ class SitePaths:
             path = self.path_of(build_id.hex())
             if path is not None:
                 return path, offset
+        elif status == BUILD_ID_IP:  # the kernel put the vDSO's base and size in the id
+            base, size = struct.unpack_from("<QQ", build_id.ljust(16, b"\0"))
+            if base and 0 <= ip - base < size:
+                return VDSO, ip - base
         maps = self.maps.get((tgid, gen))
         if maps is not None:
             found = locate(maps[0], maps[1], ip)

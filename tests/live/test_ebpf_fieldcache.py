@@ -187,3 +187,24 @@ def test_batched_reads_match_the_key_walk(batch: int, monkeypatch: pytest.Monkey
     finally:
         for m in maps:
             m.close()
+
+
+@needs_btf
+def test_an_optional_member_the_kernel_lacks_is_absent(tmp_path: Path) -> None:
+    """The vDSO's members are optional: a kernel without them still records (its vDSO call
+    sites are then [unknown]); a required member missing is a BTFError. Cached alike."""
+    from seccomp_gen.ebpf.btf import BTFError
+
+    spec = {"pid": ("task_struct", "pid"), "gone": ("task_struct", "no_such_member")}
+    optional = frozenset({"gone"})
+    fields = fieldcache.parse(spec, optional=optional)
+    assert fields["gone"] == fieldcache.ABSENT
+    assert fields["pid"] == kernel_fields(None)["pid"]
+    with pytest.raises(BTFError, match="no member no_such_member"):
+        fieldcache.parse(spec)
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    assert fieldcache.members(spec, str(cache), lambda f: None, optional) == fields
+    before = fieldcache.parses
+    assert fieldcache.members(spec, str(cache), lambda f: None, optional) == fields
+    assert fieldcache.parses == before

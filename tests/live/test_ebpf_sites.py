@@ -44,6 +44,19 @@ def _static(tmp: Path) -> Path:
     return exe
 
 
+def _vdso_fallback(tmp: Path) -> Path:
+    """A program whose clock_gettime(CLOCK_PROCESS_CPUTIME_ID) the vDSO passes to the kernel:
+    a syscall made in the vDSO, which has no file."""
+    src, exe = tmp / "vdso.c", tmp / "vdso"
+    src.write_text("#include <time.h>\nint main(void) { struct timespec t;\n"
+                   "  for (int i = 0; i < 3; i++) clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);\n"
+                   "  return 0; }\n")
+    res = subprocess.run([shutil.which("gcc") or "cc", "-O1", "-o", str(exe), str(src)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    return exe
+
+
 def _sites(cmd: list[str], out: Path, backend: str) -> tuple[Sites, list[str]]:
     """(arch, name) -> sorted (path, offset, calls) of a recording, and its header notes."""
     res = cli("record", "-q", "--backend", backend, "-o", out, "--", *cmd)
@@ -58,7 +71,7 @@ def _sites(cmd: list[str], out: Path, backend: str) -> tuple[Sites, list[str]]:
 @needs_ebpf
 @needs_ptrace
 @pytest.mark.live
-@pytest.mark.parametrize("workload", ["dyn", "static", "ls", "sh", "python"])
+@pytest.mark.parametrize("workload", ["dyn", "static", "ls", "sh", "python", "i386", "vdso"])
 def test_same_sites_as_ptrace(workload: str, tmp_path: Path, cbuild) -> None:
     commands = {
         "ls": ["ls", "-la", "/"],
@@ -69,6 +82,10 @@ def test_same_sites_as_ptrace(workload: str, tmp_path: Path, cbuild) -> None:
         commands["dyn"] = [str(cbuild["sites_probe"])]
     elif workload == "static":
         commands["static"] = [str(_static(tmp_path))]
+    elif workload == "i386":  # static i386: every call goes through the vDSO's sysenter
+        commands["i386"] = [str(cbuild["hello32"])]
+    elif workload == "vdso":
+        commands["vdso"] = [str(_vdso_fallback(tmp_path))]
     cmd = commands[workload]
     ptrace, _ = _sites(cmd, tmp_path / "p.json", "ptrace")
     ebpf, notes = _sites(cmd, tmp_path / "e.json", "ebpf")
@@ -78,6 +95,9 @@ def test_same_sites_as_ptrace(workload: str, tmp_path: Path, cbuild) -> None:
             k: {s[:2] for s in v} for k, v in ptrace.items()}
     else:
         assert ebpf == ptrace
+    if workload in ("i386", "vdso"):
+        vdso = ("x86", "write") if workload == "i386" else ("x86_64", "clock_gettime")
+        assert [site[0] for site in ebpf[vdso]] == ["[vdso]"]
     if workload in ("dyn", "static"):
         (path, _, calls), = ebpf[("x86_64", "write")]
         assert calls == 1
