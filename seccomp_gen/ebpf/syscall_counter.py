@@ -39,6 +39,8 @@ ARGS_MAX = 1 << 16
 #: Probe helper for user memory (clone3's flags live in the caller's struct clone_args).
 PROBE_READ_USER = 112
 EEXIST = 17
+#: ``results`` key's result for a call never seen returning (its thread exited or exec'd in it).
+UNRETURNED_KEY = -1
 #: x86_64 getpgid: the seed call (harmless with any argument).
 SEED_SYSCALL = 121
 
@@ -135,9 +137,9 @@ class Counts:
     levels: dict[tuple[int, int], int] = field(default_factory=dict)
     forks: dict[int, tuple[int, bool]] = field(default_factory=dict)
     exits: dict[int, int] = field(default_factory=dict)
-    #: (tgid, self_exec_id, nr, compat, result) -> how many of those calls returned that result
-    #: (0 or an errno); calls never seen returning (exit, a successful execve of a new thread
-    #: leader, a thread killed mid-call) are the difference from ``calls``.
+    #: (tgid, self_exec_id, nr, compat, result) -> how many of those calls failed with that
+    #: errno, or (result :data:`UNRETURNED_KEY`) never returned (exit, an execve by a thread
+    #: other than the leader, a thread killed mid-call); the rest of ``calls`` succeeded.
     results: dict[tuple[int, int, int, int, int], int] = field(default_factory=dict)
     #: (tgid, self_exec_id, syscall number, compat) -> every distinct (first, second) argument
     #: value pair that program made.
@@ -499,27 +501,33 @@ class SyscallCounter:
 
     def _on_sys_exit(self) -> Program:
         # ctx: u64[2] = {struct pt_regs *regs, long ret}. The thread's entry holds the key of the
-        # call it entered; count (key, result) once, then clear the flag.
+        # call it entered; a failure counts (key, errno) once; then the flag is cleared. A
+        # success counts nothing: successes are the calls less the failures and the unreturned,
+        # which saves a hash update on most calls.
         p = Program()
         self._current_in_tree(p)
         p.mov(R9, R0)
         p.load(R1, R9, 0, 4)
         p.jeq_imm(R1, 0, "out")
         p.store_imm(R9, 0, 0, 4)
-        for off in (0, 8, 16):
-            p.load(R1, R9, 8 + off, 8)
-            p.store(FP, -40 + off, R1, 8)
         p.load(R1, R6, 8, 8)
         p.mov(R2, R1)
         p.add_imm(R2, 4095)
-        p.mov_imm(R3, 0)
-        p.jgt_imm(R2, 4094, "ok")  # not in -4095..-1: success
-        p.mov(R3, R1)
-        p.neg(R3)
-        p.label("ok")
-        p.store(FP, -16, R3, 8)
-        self._increment(p, self.results, -40, LOST_CALLS)
+        p.jgt_imm(R2, 4094, "out")  # not in -4095..-1: success
+        p.neg(R1)
+        p.store(FP, -16, R1, 8)
+        self._count_call(p, R9, -40)
         return self._finish(p)
+
+    def _count_call(self, p: Program, entry: int, slot: int, result: int | None = None) -> None:
+        """results[the call in ``entry``'s key, result] += 1, with the key at FP+slot (32 bytes)
+        and the result already at FP+slot+24, or ``result`` stored there."""
+        for off in (0, 8, 16):
+            p.load(R1, entry, 8 + off, 8)
+            p.store(FP, slot + off, R1, 8)
+        if result is not None:
+            p.store_imm(FP, slot + 24, result, 8)
+        self._increment(p, self.results, slot, LOST_CALLS)
 
     @staticmethod
     def _zero(p: Program, slot: int, size: int) -> None:
@@ -608,6 +616,23 @@ class SyscallCounter:
         p.mov(R6, R1)
         p.load(R7, R6, 8, 8)
         self._in_tree(p, R7, -4, "cgroup" if self.cgroup is not None else "out")
+        # A thread other than the leader that execs takes the leader's tid (whose entry went
+        # with the leader's exit): its entry, with the execve in flight, moves to that tid, so
+        # that the execve's return is counted, as ptrace sees it.
+        p.mov(R9, R0)
+        p.call(k.GET_CURRENT_PID_TGID)
+        p.mov32(R1, R0)
+        p.jne(R1, R7, "moved")
+        p.ja("member")
+        p.label("moved")
+        p.store(FP, -8, R1, 4)
+        p.ld_map(R1, self.tree.fd)
+        p.stack_addr(R2, -8)
+        p.mov(R3, R9)
+        p.mov_imm(R4, k.ANY)
+        p.call(k.MAP_UPDATE)
+        p.store(FP, -4, R7, 4)
+        self._lookup(p, self.tree, -4, k.MAP_DELETE)
         p.label("member")
         p.call(k.GET_CURRENT_PID_TGID)
         p.mov(R7, R0)
@@ -644,9 +669,15 @@ class SyscallCounter:
         return self._finish(p)
 
     def _on_exit(self) -> Program:
-        # ctx: {struct task_struct *p, ...}; p is current.
+        # ctx: {struct task_struct *p, ...}; p is current. A call it is in never returns.
         p = Program()
         self._current_in_tree(p)
+        p.mov(R9, R0)
+        p.load(R1, R9, 0, 4)
+        p.jeq_imm(R1, 0, "idle")
+        self._count_call(p, R9, -40, UNRETURNED_KEY)
+        p.store(FP, -4, R7, 4)  # the tree key again (a full results map uses the slot)
+        p.label("idle")
         self._lookup(p, self.tree, -4, k.MAP_DELETE)
         p.mov(R1, R7)
         p.rsh_imm(R1, 32)

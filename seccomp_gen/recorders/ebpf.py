@@ -27,6 +27,7 @@ from ..ebpf.syscall_counter import (
     SEED_SYSCALL,
     STRLEN,
     TS_COMPAT,
+    UNRETURNED_KEY,
     Counts,
     SyscallCounter,
     kernel_fields,
@@ -515,13 +516,17 @@ def _watched_args() -> list[tuple[int, int, tuple[int | None, ...]]]:
     return watched
 
 
-def _split_by_result(calls: int, returned: dict[int, int]) -> list[tuple[int, int]]:
-    """(result, count) pairs for ``calls`` entries of which ``returned`` saw these results; the
-    rest never returned (:data:`UNRETURNED`)."""
-    pairs = sorted(returned.items())
-    rest = calls - sum(returned.values())
-    if rest > 0:
-        pairs.append((UNRETURNED, rest))
+def _split_by_result(calls: int, failed: dict[int, int]) -> list[tuple[int, int]]:
+    """(result, count) pairs for ``calls`` calls of which ``failed`` counts the errnos and, as
+    :data:`UNRETURNED_KEY`, those never seen returning (:data:`UNRETURNED`); the rest returned
+    0."""
+    unreturned = failed.get(UNRETURNED_KEY, 0)
+    pairs = sorted((errno, n) for errno, n in failed.items() if errno > 0)
+    ok = calls - unreturned - sum(n for _, n in pairs)
+    if ok > 0:
+        pairs.insert(0, (0, ok))
+    if unreturned:
+        pairs.append((UNRETURNED, unreturned))
     return pairs
 
 
