@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from ..ebpf.btf import BTFError
 from ..ebpf.kernel import BPFError
 from ..ebpf.syscall_counter import (
@@ -35,7 +35,6 @@ from ..ebpf.syscall_counter import (
 from ..errors import RecordError
 from ..libseccomp import arch_name, syscall_name, syscall_number
 from ..linux.cachedir import private_cache_dir
-from ..linux.codemaps import UNKNOWN, SiteResolver, read_maps
 from ..linux.host import host_arch
 from ..linux.libc import syscall
 from ..linux.procfs import status_fields
@@ -54,8 +53,14 @@ from .base import (
     resolve_command,
     utc_now,
 )
-from .ebpf_sites import MapsPoller, SitePaths
-from .session import is_exec
+
+if TYPE_CHECKING:
+    from ..aggregate import RawRecording
+    from .ebpf_sites import MapsPoller, SitePaths
+
+#: What only the trace building after the run needs: imported once the workload runs, in the
+#: time it runs (~4 ms here; before, it delayed the workload's start).
+AFTER_RUN = ("seccomp_gen.aggregate", "seccomp_gen.linux.codemaps", "seccomp_gen.recorders.session")
 
 #: Environment variable: how many (process, program, syscall, arch) keys the calls map holds.
 KEYS_ENV = "SECCOMP_GEN_EBPF_KEYS"
@@ -156,8 +161,9 @@ class _EbpfSession:
         self.main_status: ExitStatus | None = None
         self.pinned_cpu: int | None = None
         self.notes = [NOTE_EXE]
-        #: The files the run mapped and the maps read while it ran (call sites).
-        self.site_paths = SitePaths()
+        #: The files the run mapped and the maps read while it ran (call sites); made with the
+        #: poller, once the workload runs.
+        self.site_paths: SitePaths | None = None
 
     def run(self) -> Trace:
         started_wall = utc_now()
@@ -231,7 +237,13 @@ class _EbpfSession:
         return counts, duration
 
     def _poller(self, counter: SyscallCounter) -> MapsPoller:
-        """The thread that reads the maps of the processes that made new call sites."""
+        """The thread that reads the maps of the processes that made new call sites; and the
+        modules of :data:`AFTER_RUN`, imported while the workload runs."""
+        import importlib
+
+        from .ebpf_sites import MapsPoller, SitePaths
+
+        self.site_paths = SitePaths()
         counter_sites = counter.read_sites
 
         def pairs() -> list[tuple[int, int]]:
@@ -239,6 +251,8 @@ class _EbpfSession:
 
         poller = MapsPoller(self.site_paths, pairs)
         poller.start()
+        for name in AFTER_RUN:
+            importlib.import_module(name)
         return poller
 
     def _spawn(self, gate_r: int, gate_w: int, pipe: ErrorPipe) -> int:
@@ -306,6 +320,9 @@ class _EbpfSession:
     # -- the trace --------------------------------------------------------------------------------
 
     def _build(self, maps: Counts, started_wall: str, duration: float) -> Trace:
+        from ..aggregate import ProcessState, RawRecording, build_trace
+        from .session import is_exec
+
         raw = RawRecording()
         main = self.kernel_main
         if main != self.main_pid:
@@ -448,18 +465,22 @@ class _EbpfSession:
                       ) -> Callable[[int, int, int, int, int], None]:
         """A function that adds the calls of one (process, program, nr, compat) to
         ``raw.site_calls`` by call site (:mod:`.ebpf_sites`)."""
+        from ..linux.codemaps import SiteResolver, read_maps
+
+        assert self.site_paths is not None
+        site_paths = self.site_paths
         by_key: dict[tuple[int, int, int, int], list[tuple[int, int]]] = {}
         for (tgid, gen, nr, compat, ip), n in sorted(maps.site_calls.items()):
             by_key.setdefault((tgid, gen, nr, compat), []).append((ip, n))
         for tgid, gen in sorted(maps.exes):
-            self.site_paths.add_file(exe_of(tgid, gen))
+            site_paths.add_file(exe_of(tgid, gen))
         for mapping in read_maps(os.getpid()) or ():  # libc and ld.so, as a child has them
-            self.site_paths.add_file(mapping.path)
+            site_paths.add_file(mapping.path)
         resolver = SiteResolver(raw.sites)
 
         def count(tgid: int, gen: int, nr: int, compat: int, audit: int) -> None:
             for ip, n in by_key.get((tgid, gen, nr, compat), ()):
-                sid = resolver.site_id(*self.site_paths.site(tgid, gen, ip, maps.sites))
+                sid = resolver.site_id(*site_paths.site(tgid, gen, ip, maps.sites))
                 key = (audit, nr, sid)
                 raw.site_calls[key] = raw.site_calls.get(key, 0) + n
 
@@ -467,6 +488,8 @@ class _EbpfSession:
 
     def _note_unknown_sites(self, raw: RawRecording) -> None:
         """Say in the header how many calls have no known site, if any."""
+        from ..linux.codemaps import UNKNOWN
+
         total = sum(raw.site_calls.values())
         unknown = sum(n for (_, _, sid), n in raw.site_calls.items()
                       if raw.sites[sid][0] == UNKNOWN)
@@ -518,8 +541,10 @@ def _watched_args() -> list[tuple[int, int, tuple[int | None, ...]]]:
 
 def _split_by_result(calls: int, failed: dict[int, int]) -> list[tuple[int, int]]:
     """(result, count) pairs for ``calls`` calls of which ``failed`` counts the errnos and, as
-    :data:`UNRETURNED_KEY`, those never seen returning (:data:`UNRETURNED`); the rest returned
-    0."""
+    :data:`UNRETURNED_KEY`, those never seen returning (``aggregate.UNRETURNED``); the rest
+    returned 0."""
+    from ..aggregate import UNRETURNED
+
     unreturned = failed.get(UNRETURNED_KEY, 0)
     pairs = sorted((errno, n) for errno, n in failed.items() if errno > 0)
     ok = calls - unreturned - sum(n for _, n in pairs)
