@@ -144,7 +144,7 @@ class Map:
             got = ctypes.c_uint32.from_buffer(attr, 32).value
             keys_out.append(ctypes.string_at(keys, got * self.key_size))
             values_out.append(ctypes.string_at(values, got * self.value_size))
-            if ret == -ENOENT:  # that was the last batch
+            if ret == -ENOENT or got == 0:  # that was the last batch (none: never loop on it)
                 return b"".join(keys_out), b"".join(values_out)
             started = True
 
