@@ -6,25 +6,22 @@ costly (no pathlib, shutil, subprocess, hashlib): a hit costs a file read, a che
 
 A build is named by a checksum of the source, the headers it includes, the compiler and the
 flags (a CRC-32 and an Adler-32 of that text: 64 bits against reusing a stale build; the cache's
-defence is the ownership check below, not the name). What is loaded runs inside seccomp-gen (as
-root, for the log and ebpf backends), so the cache is trusted only when it is ours: the directory
-and every cached file must be owned by this user and writable by no one else, and a cached file
-must be a regular file, not a link. Anything else is a one-line error naming the path.
-
-Cache directory: ``$SECCOMP_GEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/seccomp-gen``, else
-``~/.cache/seccomp-gen``. Compiler: ``$CC``, else ``gcc``, else ``cc`` on ``PATH``.
+defence is the ownership check, not the name). What is loaded runs inside seccomp-gen (as root,
+for the log and ebpf backends), so the cache is trusted only when it is ours
+(:mod:`seccomp_gen.linux.cachedir`, which also says where it is). Compiler: ``$CC``, else
+``gcc``, else ``cc`` on ``PATH``.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import stat
 import zlib
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import SeccompGenError
+from ..linux.cachedir import cache_dir, check_private, private_cache_dir
 
 CFLAGS: tuple[str, ...] = ("-O2", "-fPIC", "-shared", "-Wall", "-Wextra")
 
@@ -35,15 +32,6 @@ def source_text(name: str) -> str:
     """A helper's C source (or header) as shipped in the package."""
     with open(os.path.join(os.path.dirname(__file__), name), encoding="utf-8") as fh:
         return fh.read()
-
-
-def cache_dir() -> str:
-    """Where built helpers are kept (see the module docstring)."""
-    explicit = os.environ.get("SECCOMP_GEN_CACHE_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "seccomp-gen")
 
 
 def _which(command: str) -> str | None:
@@ -78,39 +66,6 @@ def find_compiler(what: str = "a C helper") -> list[str]:
     raise SeccompGenError(f"cannot build {what}: no C compiler (gcc or cc) on PATH",
                           hint="install gcc, or set CC; the handler is compiled once and cached "
                                f"in {cache_dir()}")
-
-
-def check_private(path: str, what: str, *, directory: bool) -> None:
-    """Refuse ``path`` unless it is this user's, writable by no one else, and (a file) not a
-    link: a library anyone else could replace would run inside seccomp-gen."""
-    try:
-        st = os.lstat(path)
-    except OSError as exc:
-        raise SeccompGenError(f"cannot check {what}: {exc.strerror or exc}", path=path) from None
-    kind = stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)
-    problem = None
-    if not kind:
-        problem = "is not a directory" if directory else "is not a regular file"
-    elif st.st_uid != os.geteuid():
-        problem = f"is owned by uid {st.st_uid}, not by this user ({os.geteuid()})"
-    elif st.st_mode & 0o022:
-        problem = f"is writable by others (mode {stat.S_IMODE(st.st_mode):o})"
-    if problem is not None:
-        raise SeccompGenError(f"refusing to use {what}: it {problem}", path=path,
-                              hint="remove it, or set SECCOMP_GEN_CACHE_DIR to a directory of "
-                              "your own")
-
-
-def private_cache_dir() -> str:
-    """:func:`cache_dir`, created (mode 0700) if missing, and checked to be this user's own."""
-    directory = cache_dir()
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise SeccompGenError(f"cannot create the cache directory: {exc.strerror or exc}",
-                              path=directory) from None
-    check_private(directory, "the cache directory", directory=True)
-    return directory
 
 
 def target(name: str, sources: Sequence[str], cc: Sequence[str]) -> str:

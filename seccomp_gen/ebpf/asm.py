@@ -25,7 +25,7 @@ _LD, _LDX, _ST, _STX, _ALU, _JMP, _ALU64 = 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0
 _W, _H, _B, _DW = 0x00, 0x08, 0x10, 0x18
 _IMM, _MEM, _ATOMIC = 0x00, 0x60, 0xC0
 _K, _X = 0x00, 0x08
-_ADD, _SUB, _AND, _RSH, _MOV = 0x00, 0x10, 0x50, 0x70, 0xB0
+_ADD, _SUB, _OR, _AND, _LSH, _RSH, _MOV = 0x00, 0x10, 0x40, 0x50, 0x60, 0x70, 0xB0
 _JA, _JEQ, _JGT, _JNE, _CALL, _EXIT = 0x00, 0x10, 0x20, 0x50, 0x80, 0x90
 _NEG = 0x80
 _SIZES = {1: _B, 2: _H, 4: _W, 8: _DW}
@@ -73,6 +73,14 @@ class Program:
     def and_imm(self, dst: int, imm: int) -> None:
         """dst &= imm."""
         self._emit(_ALU64 | _AND | _K, dst, imm=imm)
+
+    def or_(self, dst: int, src: int) -> None:
+        """dst |= src."""
+        self._emit(_ALU64 | _OR | _X, dst, src)
+
+    def lsh_imm(self, dst: int, imm: int) -> None:
+        """dst <<= imm."""
+        self._emit(_ALU64 | _LSH | _K, dst, imm=imm)
 
     def rsh_imm(self, dst: int, imm: int) -> None:
         """dst >>= imm (logical)."""

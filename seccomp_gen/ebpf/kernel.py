@@ -21,7 +21,7 @@ from ..linux.libc import syscall
 
 SYS_BPF = 321  # x86_64
 MAP_CREATE, MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM, MAP_GET_NEXT_KEY = 0, 1, 2, 3, 4
-PROG_LOAD, RAW_TRACEPOINT_OPEN = 5, 17
+PROG_LOAD, RAW_TRACEPOINT_OPEN, MAP_LOOKUP_BATCH = 5, 17, 24
 MAP_TYPE_HASH, MAP_TYPE_ARRAY = 1, 2
 PROG_TYPE_RAW_TRACEPOINT = 17
 F_NO_PREALLOC = 1
@@ -33,6 +33,11 @@ PROBE_READ_KERNEL, PROBE_READ_KERNEL_STR = 113, 115
 GET_CURRENT_ANCESTOR_CGROUP_ID = 123
 ATTR_SIZE = 128
 LOG_SIZE = 1 << 20
+#: Entries asked for per BPF_MAP_LOOKUP_BATCH call (a whole map is read in a few calls).
+BATCH = 4096
+#: ... and at most this many bytes of values per call (exes values are 256 bytes).
+BATCH_BYTES = 1 << 18
+ENOENT, ENOSPC, EINVAL = 2, 28, 22
 
 class BPFError(Exception):
     """A bpf(2) call failed; ``errno`` is the kernel's answer."""
@@ -95,8 +100,56 @@ class Map:
         ret = _bpf(MAP_LOOKUP_ELEM, self._elem(key, vbuf))
         return None if ret < 0 else vbuf.raw
 
+    def dump(self) -> tuple[bytes, bytes]:
+        """Every key and every value, each list concatenated in the same order (unpack them with
+        ``struct.iter_unpack``). Read with BPF_MAP_LOOKUP_BATCH: one call per :data:`BATCH`
+        entries instead of two per entry (kernel 5.6+; an older kernel is walked key by key)."""
+        batched = self._batched()
+        if batched is not None:
+            return batched
+        pairs = list(self._walk())
+        return b"".join(k for k, _ in pairs), b"".join(v for _, v in pairs)
+
     def items(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every (key, value); a key deleted while we walk is skipped."""
+        """Every (key, value)."""
+        keys, values = self.dump()
+        ks, vs = self.key_size, self.value_size
+        for i in range(len(keys) // ks):
+            yield keys[i * ks:(i + 1) * ks], values[i * vs:(i + 1) * vs]
+
+    def _batched(self) -> tuple[bytes, bytes] | None:
+        """:meth:`dump` by batches, or None if the kernel has no batch lookup."""
+        count = max(1, min(self.max_entries, BATCH, BATCH_BYTES // self.value_size))
+        keys_out: list[bytes] = []
+        values_out: list[bytes] = []
+        token = ctypes.create_string_buffer(8)
+        keys = values = ctypes.create_string_buffer(0)
+        started = False
+        while True:
+            if len(values) < count * self.value_size:
+                keys = ctypes.create_string_buffer(count * self.key_size)
+                values = ctypes.create_string_buffer(count * self.value_size)
+            attr = _attr((0, "Q", ctypes.addressof(token) if started else 0),
+                         (8, "Q", ctypes.addressof(token)), (16, "Q", ctypes.addressof(keys)),
+                         (24, "Q", ctypes.addressof(values)), (32, "I", count),
+                         (36, "I", self.fd))
+            ret = _bpf(MAP_LOOKUP_BATCH, attr)
+            if ret == -ENOSPC:  # a hash bucket holds more than count entries: ask for more
+                count *= 2
+                continue
+            if ret < 0 and ret != -ENOENT:
+                if not started and ret == -EINVAL:
+                    return None
+                raise BPFError(f"cannot read BPF map {self.name}: {os.strerror(-ret)}", -ret)
+            got = ctypes.c_uint32.from_buffer(attr, 32).value
+            keys_out.append(ctypes.string_at(keys, got * self.key_size))
+            values_out.append(ctypes.string_at(values, got * self.value_size))
+            if ret == -ENOENT or got == 0:  # that was the last batch (none: never loop on it)
+                return b"".join(keys_out), b"".join(values_out)
+            started = True
+
+    def _walk(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value), key by key; a key deleted while we walk is skipped."""
         key: bytes | None = None
         nbuf = ctypes.create_string_buffer(self.key_size)
         while True:

@@ -14,17 +14,17 @@ level of each execve, and a task that execs below a watched cgroup joins the tre
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 from ..syscalls.constants import CLONE_THREAD
+from . import fieldcache
 from . import kernel as k
 from .asm import FP, R0, R1, R2, R3, R4, R6, R7, R8, R9, Program
-from .btf import BTF, BTFError, Field
+from .btf import BTFError, Field
 
 TS_COMPAT = 0x0002  # arch/x86/include/asm/thread_info.h
 STRLEN = 256
@@ -32,27 +32,69 @@ CALLS_MAX = 1 << 18
 TREE_MAX = 1 << 16
 PROCS_MAX = 1 << 17
 #: Indices of the ``lost`` counters.
-LOST_CALLS, LOST_TREE, LOST_EXES, LOST_FORKS, LOST_EXITS, LOST_ARGS = range(6)
+LOST_CALLS, LOST_TREE, LOST_EXES, LOST_FORKS, LOST_EXITS, LOST_ARGS, LOST_SITES = range(7)
 LOST_NAMES = ("calls", "threads followed", "executable names", "process links", "exit statuses",
-              "argument values")
+              "argument values", "call sites")
 ARGS_MAX = 1 << 16
 #: Probe helper for user memory (clone3's flags live in the caller's struct clone_args).
 PROBE_READ_USER = 112
 EEXIST = 17
+#: ``results`` key's result for a call never seen returning (its thread exited or exec'd in it).
+UNRETURNED_KEY = -1
 #: x86_64 getpgid: the seed call (harmless with any argument).
 SEED_SYSCALL = 121
 
-_CALL_KEY = struct.Struct("<IIQq")  # tgid, compat, self_exec_id, syscall number
+#: tgid, compat, self_exec_id, syscall number, then the instruction pointer of the call (where
+#: it was made: a call site); the first four are the call's key in ``results`` and ``tree``.
+_CALL_KEY = struct.Struct("<IIQqQ")
+#: ``sites`` key: tgid, 0, self_exec_id, instruction pointer.
+_SITE_KEY = struct.Struct("<IIQQ")
+#: ``sites`` value: struct bpf_stack_build_id (status, build id, file offset or the address).
+_SITE = struct.Struct("<i20sQ")
+SITES_MAX = 1 << 16
+#: bpf_get_stack: the user stack, its frames as (build id, file offset).
+GET_STACK, F_USER_STACK, F_USER_BUILD_ID = 67, 1 << 8, 1 << 11
+#: struct bpf_stack_build_id.status: a build id and an offset; only the address (no file, or
+#: the mm lock was busy); nothing.
+BUILD_ID_VALID, BUILD_ID_IP = 1, 2
 _RESULT_KEY = struct.Struct("<IIQqq")  # a call key, then 0 or the errno it returned
 #: ``tree`` value: a flag and the key of the call the thread is in (so its exit can be matched).
 _THREAD = struct.Struct("<II24x")
 _EXE_KEY = struct.Struct("<IIQ")  # tgid, pid namespace level, self_exec_id
-_SPEC_KEY = struct.Struct("<II")  # compat, syscall number (low 32 bits, x32 bit included)
-_SPEC = struct.Struct("<III")  # pt_regs offset of the first and second value, clone3 flag
+#: ``argspec`` value: pt_regs offset of the first and second value, clone3 flag, watched flag.
+_SPEC = struct.Struct("<IIII")
+#: ``argspec`` is an array indexed by :func:`spec_index`: an array lookup is inlined by the
+#: verifier, a hash lookup (made at every call, watched or not) is a helper call.
+SPEC_SLOTS = 1 << 12
+#: The bits of a syscall number :func:`spec_index` keeps: the low ten and the x32 bit.
+_SPEC_NR_BITS = 0x400003FF
+
+
+def spec_index(compat: int, nr: int) -> int | None:
+    """``argspec``'s slot for syscall ``nr`` called with this ``compat`` bit: the number's low
+    ten bits, the x32 bit as bit 11, TS_COMPAT as bit 10; None for a number that has no slot."""
+    if nr < 0 or nr & ~_SPEC_NR_BITS:
+        return None
+    return (nr & 0x3FF) | ((nr >> 19) & 0x800) | ((compat & TS_COMPAT) << 9)
 #: compat, syscall number, first and second value, then the program that made the call (tgid,
 #: 0, self_exec_id), so that the values of a container and of its runtime stay apart.
 _ROW_KEY = struct.Struct("<IIQQIIQ")
 _U32, _S32, _U64 = struct.Struct("<I"), struct.Struct("<i"), struct.Struct("<Q")
+_FORK = struct.Struct("<II")  # forks value: parent tgid, CLONE_THREAD bit
+_NAME = struct.Struct(f"<{STRLEN}s")
+
+
+def _imm32(value: int) -> int:
+    """``value`` as the signed 32-bit immediate the kernel sign-extends back to it."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _pairs(map_: k.Map, key: struct.Struct, value: struct.Struct
+           ) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """The unpacked (key, value) tuples of every entry of ``map_``."""
+    keys, values = map_.dump()
+    return zip(key.iter_unpack(keys), value.iter_unpack(values), strict=True)
 
 #: The struct members the programs read: (struct, member path).
 FIELDS = {
@@ -63,8 +105,16 @@ FIELDS = {
     "filename": ("linux_binprm", "filename"),
     "thread_pid": ("task_struct", "thread_pid"),
     "pid_level": ("pid", "level"),
-    **{f"reg_{r}": ("pt_regs", r) for r in ("di", "si", "dx", "r10", "r8", "r9", "bx", "cx", "bp")},
+    **{f"reg_{r}": ("pt_regs", r) for r in ("di", "si", "dx", "r10", "r8", "r9", "bx", "cx", "bp",
+                                              "ip")},
+    # Where the vDSO is (x86): a call made in it has no file for bpf_get_stack to name.
+    "mm": ("task_struct", "mm"),
+    "vdso": ("mm_struct", "context.vdso"),
+    "vdso_image": ("mm_struct", "context.vdso_image"),
+    "vdso_size": ("vdso_image", "size"),
 }
+#: Members the recorder works without (call sites in the vDSO are then [unknown]).
+OPTIONAL = frozenset({"mm", "vdso", "vdso_image", "vdso_size"})
 #: The registers that carry syscall arguments 0-5, for 64-bit (and x32) and for 32-bit calls.
 ARG_REGISTERS = {0: ("di", "si", "dx", "r10", "r8", "r9"), TS_COMPAT: ("bx", "cx", "dx", "si",
                                                                       "di", "bp")}
@@ -75,15 +125,21 @@ class Counts:
     """What the maps held at the end of a run."""
 
     calls: dict[tuple[int, int, int, int], int] = field(default_factory=dict)
+    #: (tgid, self_exec_id, nr, compat, instruction pointer) -> calls made there; they add up
+    #: to ``calls``.
+    site_calls: dict[tuple[int, int, int, int, int], int] = field(default_factory=dict)
+    #: (tgid, self_exec_id, instruction pointer) -> (status, build id, file offset or address),
+    #: as the kernel resolved that address when it first saw it (bpf_get_stack).
+    sites: dict[tuple[int, int, int], tuple[int, bytes, int]] = field(default_factory=dict)
     exes: dict[tuple[int, int], str] = field(default_factory=dict)
     #: (tgid, self_exec_id) -> the depth of the pid namespace that execve ran in (0: the initial
     #: one).
     levels: dict[tuple[int, int], int] = field(default_factory=dict)
     forks: dict[int, tuple[int, bool]] = field(default_factory=dict)
     exits: dict[int, int] = field(default_factory=dict)
-    #: (tgid, self_exec_id, nr, compat, result) -> how many of those calls returned that result
-    #: (0 or an errno); calls never seen returning (exit, a successful execve of a new thread
-    #: leader, a thread killed mid-call) are the difference from ``calls``.
+    #: (tgid, self_exec_id, nr, compat, result) -> how many of those calls failed with that
+    #: errno, or (result :data:`UNRETURNED_KEY`) never returned (exit, an execve by a thread
+    #: other than the leader, a thread killed mid-call); the rest of ``calls`` succeeded.
     results: dict[tuple[int, int, int, int, int], int] = field(default_factory=dict)
     #: (tgid, self_exec_id, syscall number, compat) -> every distinct (first, second) argument
     #: value pair that program made.
@@ -91,23 +147,14 @@ class Counts:
     lost: dict[str, int] = field(default_factory=dict)
 
 
-def kernel_fields(cache: Path | None = None) -> dict[str, Field]:
-    """The offsets of :data:`FIELDS` in the running kernel.
+def kernel_fields(cache: str | None = None) -> dict[str, Field]:
+    """The offsets of :data:`FIELDS` in the running kernel, parsed from its BTF once per kernel
+    build and kept in the private directory ``cache`` (:mod:`.fieldcache`)."""
+    return fieldcache.members(FIELDS, cache, check_fields, OPTIONAL)
 
-    Walking the kernel's BTF takes ~0.3 s here, so the answer is cached under ``cache`` keyed by
-    a hash of the BTF blob itself (a new kernel, even with the same release string, is a new key)
-    and of the fields asked for.
-    """
-    data = Path("/sys/kernel/btf/vmlinux").read_bytes()
-    key = hashlib.blake2b(data + repr(sorted(FIELDS.items())).encode(), digest_size=16).hexdigest()
-    path = cache / f"btf-fields-{key}.json" if cache is not None else None
-    if path is not None:
-        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
-            saved = json.loads(path.read_text())
-            return {name: Field(int(saved[name][0]), int(saved[name][1])) for name in FIELDS}
-    btf = BTF(data)
-    fields = {name: btf.member(struct_name, member)
-              for name, (struct_name, member) in FIELDS.items()}
+
+def check_fields(fields: dict[str, Field]) -> None:
+    """Refuse offsets whose sizes the programs cannot read with (BTFError)."""
     for name in ("pid", "exit_code", "status"):
         if fields[name].size != 4:
             raise BTFError(f"task_struct member for {name} is {fields[name].size} bytes, not 4")
@@ -115,13 +162,11 @@ def kernel_fields(cache: Path | None = None) -> dict[str, Field]:
         raise BTFError("unexpected sizes of linux_binprm.filename or task_struct.self_exec_id")
     if fields["thread_pid"].size != 8 or fields["pid_level"].size != 4:
         raise BTFError("unexpected sizes of task_struct.thread_pid or struct pid.level")
-    if path is not None:
-        with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({n: [f.offset, f.size] for n, f in fields.items()}))
-            os.replace(tmp, path)
-    return fields
+    if any(fields[f"reg_{r}"].size != 8 for r in (*ARG_REGISTERS[0], *ARG_REGISTERS[TS_COMPAT],
+                                                  "ip")):
+        raise BTFError("unexpected sizes of struct pt_regs members")
+    if any(fields[name].size not in (0, 8) for name in OPTIONAL):
+        raise BTFError("unexpected sizes of the vDSO's members (task_struct.mm, mm_struct.context)")
 
 
 class SyscallCounter:
@@ -147,9 +192,10 @@ class SyscallCounter:
             self.exits = self._map("sg_exits", k.MAP_TYPE_HASH, 4, 4, PROCS_MAX)
             self.lost = self._map("sg_lost", k.MAP_TYPE_ARRAY, 4, 8, len(LOST_NAMES))
             self.seed = self._map("sg_seed", k.MAP_TYPE_ARRAY, 4, 8, 1)
-            self.argspec = self._map("sg_argspec", k.MAP_TYPE_HASH, _SPEC_KEY.size, _SPEC.size,
-                                     1024)
+            self.argspec = self._map("sg_argspec", k.MAP_TYPE_ARRAY, 4, _SPEC.size, SPEC_SLOTS)
             self.argrows = self._map("sg_args", k.MAP_TYPE_HASH, _ROW_KEY.size, 4, ARGS_MAX)
+            self.sites = self._map("sg_sites", k.MAP_TYPE_HASH, _SITE_KEY.size, _SITE.size,
+                                   SITES_MAX)
         except BaseException:
             self.close()
             raise
@@ -188,15 +234,16 @@ class SyscallCounter:
         offsets = [self.fields[f"reg_{names[r if r is not None else 0]}"].offset
                    for r in registers]
         clone3 = registers[0] is None
-        self.argspec.update(_SPEC_KEY.pack(compat, nr & 0xFFFFFFFF),
-                            _SPEC.pack(offsets[0], offsets[-1], int(clone3)))
+        index = spec_index(compat, nr)
+        if index is None:
+            raise ValueError(f"syscall number {nr:#x} has no argspec slot")
+        self.argspec.update(_U32.pack(index), _SPEC.pack(offsets[0], offsets[-1], int(clone3), 1))
 
     def totals(self) -> tuple[int, int]:
         """(calls, distinct (nr, compat) pairs) counted so far: for a live status line."""
         total, distinct = 0, set()
-        for key, value in self.calls.items():
-            _, compat, _, nr = _CALL_KEY.unpack(key)
-            total += _U64.unpack(value)[0]
+        for (_, compat, _, nr, _), (n,) in _pairs(self.calls, _CALL_KEY, _U64):
+            total += n
             distinct.add((nr, compat))
         return total, len(distinct)
 
@@ -217,31 +264,35 @@ class SyscallCounter:
         self._fds = []
 
     def read(self) -> Counts:
-        """Everything the maps hold."""
+        """Everything the maps hold (each map read in a few batches)."""
         counts = Counts()
-        for key, value in self.calls.items():
-            tgid, compat, gen, nr = _CALL_KEY.unpack(key)
-            counts.calls[(tgid, gen, nr, compat)] = _U64.unpack(value)[0]
-        for key, value in self.results.items():
-            tgid, compat, gen, nr, result = _RESULT_KEY.unpack(key)
-            counts.results[(tgid, gen, nr, compat, result)] = _U64.unpack(value)[0]
-        for key, value in self.exes.items():
-            tgid, level, gen = _EXE_KEY.unpack(key)
-            counts.exes[(tgid, gen)] = value.split(b"\0", 1)[0].decode(errors="surrogateescape")
+        for (tgid, compat, gen, nr, ip), (n,) in _pairs(self.calls, _CALL_KEY, _U64):
+            counts.site_calls[(tgid, gen, nr, compat, ip)] = n
+            key = (tgid, gen, nr, compat)
+            counts.calls[key] = counts.calls.get(key, 0) + n
+        counts.sites = self.read_sites()
+        counts.results = {(tgid, gen, nr, compat, result): n
+                          for (tgid, compat, gen, nr, result), (n,)
+                          in _pairs(self.results, _RESULT_KEY, _U64)}
+        for (tgid, level, gen), (name,) in _pairs(self.exes, _EXE_KEY, _NAME):
+            counts.exes[(tgid, gen)] = name.split(b"\0", 1)[0].decode(errors="surrogateescape")
             counts.levels[(tgid, gen)] = level
-        for key, value in self.forks.items():
-            parent, thread = struct.unpack("<II", value)
-            counts.forks[_U32.unpack(key)[0]] = (parent, thread != 0)
-        for key, value in self.exits.items():
-            counts.exits[_U32.unpack(key)[0]] = _S32.unpack(value)[0]
-        for key, _ in self.argrows.items():
-            compat, nr, first, second, tgid, _, gen = _ROW_KEY.unpack(key)
+        counts.forks = {tid: (parent, thread != 0)
+                        for (tid,), (parent, thread) in _pairs(self.forks, _U32, _FORK)}
+        counts.exits = {tid: status for (tid,), (status,) in _pairs(self.exits, _U32, _S32)}
+        for (compat, nr, first, second, tgid, _, gen), _ in _pairs(self.argrows, _ROW_KEY, _U32):
             counts.args.setdefault((tgid, gen, nr, compat), set()).add((first, second))
+        lost = dict(_pairs(self.lost, _U32, _U64))
         for index, name in enumerate(LOST_NAMES):
-            lost = self.lost.lookup(_U32.pack(index))
-            if lost is not None and _U64.unpack(lost)[0]:
-                counts.lost[name] = _U64.unpack(lost)[0]
+            n = lost.get((index,), (0,))[0]
+            if n:
+                counts.lost[name] = n
         return counts
+
+    def read_sites(self) -> dict[tuple[int, int, int], tuple[int, bytes, int]]:
+        """What ``sites`` holds (see :attr:`Counts.sites`); cheap enough to poll during a run."""
+        return {(tgid, gen, ip): site
+                for (tgid, _, gen, ip), site in _pairs(self.sites, _SITE_KEY, _SITE)}
 
     def close(self) -> None:
         """Detach and free everything."""
@@ -337,11 +388,13 @@ class SyscallCounter:
         self._exec_id(p, -24, R8)
         p.load(R1, R6, 8, 8)
         p.store(FP, -16, R1, 8)
+        p.load(R3, R6, 0, 8)  # struct pt_regs *: the call's instruction pointer at FP-8
+        self._read_kernel(p, -8, 8, R3, self.fields["reg_ip"].offset)
         for off in (0, 8, 16):  # the thread's entry: this call is in flight
             p.load(R1, FP, -32 + off, 8)
             p.store(R9, 8 + off, R1, 8)
         p.store_imm(R9, 0, 1, 4)
-        self._increment(p, self.calls, -32, LOST_CALLS)
+        self._increment(p, self.calls, -32, LOST_CALLS, self._new_site)
         self._record_args(p)
         p.ja("out")
         self._seed(p)
@@ -365,9 +418,12 @@ class SyscallCounter:
         p.store_imm(FP, -76, 0, 4)
         self._update(p, self.seed, -76, -72, LOST_TREE)
 
-    def _increment(self, p: Program, map_: k.Map, key_slot: int, lost: int) -> None:
-        """map[FP+key_slot] += 1, inserting 1 for a new key (FP-48 is used for the value)."""
-        done, add, insert = (f"{name}{len(p.insns)}" for name in ("done", "add", "insert"))
+    def _increment(self, p: Program, map_: k.Map, key_slot: int, lost: int,
+                   inserted: Callable[[Program], None] | None = None) -> None:
+        """map[FP+key_slot] += 1, inserting 1 for a new key (FP-48 is used for the value);
+        ``inserted`` emits what runs after this CPU inserted a new key."""
+        done, add, insert, raced = (f"{name}{len(p.insns)}"
+                                    for name in ("done", "add", "insert", "raced"))
         # The common case: the key exists, add one.
         self._lookup(p, map_, key_slot)
         p.jeq_imm(R0, 0, insert)
@@ -383,35 +439,95 @@ class SyscallCounter:
         p.stack_addr(R3, -48)
         p.mov_imm(R4, k.NOEXIST)
         p.call(k.MAP_UPDATE)
-        p.jeq_imm(R0, 0, done)
+        p.jne_imm(R0, 0, raced)
+        if inserted is not None:
+            inserted(p)
+        p.ja(done)
+        p.label(raced)
         self._lookup(p, map_, key_slot)
         p.jne_imm(R0, 0, add)
         self._count_lost(p, lost)
         p.label(done)
 
+    def _new_site(self, p: Program) -> None:
+        """The first call of a key in ``calls``: unless ``sites`` knows its (program, address),
+        ask the kernel where the address is, as (build id, file offset) of the mapped file
+        (bpf_get_stack's first user frame is the caller's instruction pointer), and keep that.
+        Done here, while the address space is alive; the maps are read after it has gone.
+
+        Site key at FP-128: tgid (FP-32), 0, self_exec_id (FP-24), ip (FP-8); the answer at
+        FP-160 (zeroed by the kernel when it has none).
+        """
+        known = f"site{len(p.insns)}"
+        p.load(R1, FP, -32, 4)
+        p.store(FP, -128, R1, 4)
+        p.store_imm(FP, -124, 0, 4)
+        p.load(R1, FP, -24, 8)
+        p.store(FP, -120, R1, 8)
+        p.load(R1, FP, -8, 8)
+        p.store(FP, -112, R1, 8)
+        self._lookup(p, self.sites, -128)
+        p.jne_imm(R0, 0, known)
+        p.mov(R1, R6)
+        p.stack_addr(R2, -160)
+        p.mov_imm(R3, _SITE.size)
+        p.mov_imm(R4, F_USER_STACK | F_USER_BUILD_ID)
+        p.call(GET_STACK)
+        if all(self.fields[name].size == 8 for name in OPTIONAL):
+            self._vdso(p)
+        self._update(p, self.sites, -128, -160, LOST_SITES, k.NOEXIST)
+        p.label(known)
+
+    def _vdso(self, p: Program) -> None:
+        """When the kernel gave only the address (no file: anonymous memory, the vDSO), put
+        where this process's vDSO is, ``mm->context.vdso`` and ``vdso_image->size``, in the
+        first 16 bytes of the answer's (unused) build id, so that a call made in the vDSO is
+        placed after the run as ``[vdso]`` and its offset, as the other backends place it."""
+        done = f"vdso{len(p.insns)}"
+        f = self.fields
+        p.load(R1, FP, -160, 4)
+        p.jne_imm(R1, BUILD_ID_IP, done)
+        p.call(k.GET_CURRENT_TASK)
+        p.mov(R8, R0)
+        self._read_kernel(p, -168, 8, R8, f["mm"].offset)
+        p.load(R8, FP, -168, 8)
+        p.jeq_imm(R8, 0, done)
+        self._read_kernel(p, -156, 8, R8, f["vdso"].offset)
+        self._read_kernel(p, -176, 8, R8, f["vdso_image"].offset)
+        p.load(R3, FP, -176, 8)
+        p.jeq_imm(R3, 0, done)
+        self._read_kernel(p, -148, 8, R3, f["vdso_size"].offset)
+        p.label(done)
+
     def _on_sys_exit(self) -> Program:
         # ctx: u64[2] = {struct pt_regs *regs, long ret}. The thread's entry holds the key of the
-        # call it entered; count (key, result) once, then clear the flag.
+        # call it entered; a failure counts (key, errno) once; then the flag is cleared. A
+        # success counts nothing: successes are the calls less the failures and the unreturned,
+        # which saves a hash update on most calls.
         p = Program()
         self._current_in_tree(p)
         p.mov(R9, R0)
         p.load(R1, R9, 0, 4)
         p.jeq_imm(R1, 0, "out")
         p.store_imm(R9, 0, 0, 4)
-        for off in (0, 8, 16):
-            p.load(R1, R9, 8 + off, 8)
-            p.store(FP, -40 + off, R1, 8)
         p.load(R1, R6, 8, 8)
         p.mov(R2, R1)
         p.add_imm(R2, 4095)
-        p.mov_imm(R3, 0)
-        p.jgt_imm(R2, 4094, "ok")  # not in -4095..-1: success
-        p.mov(R3, R1)
-        p.neg(R3)
-        p.label("ok")
-        p.store(FP, -16, R3, 8)
-        self._increment(p, self.results, -40, LOST_CALLS)
+        p.jgt_imm(R2, 4094, "out")  # not in -4095..-1: success
+        p.neg(R1)
+        p.store(FP, -16, R1, 8)
+        self._count_call(p, R9, -40)
         return self._finish(p)
+
+    def _count_call(self, p: Program, entry: int, slot: int, result: int | None = None) -> None:
+        """results[the call in ``entry``'s key, result] += 1, with the key at FP+slot (32 bytes)
+        and the result already at FP+slot+24, or ``result`` stored there."""
+        for off in (0, 8, 16):
+            p.load(R1, entry, 8 + off, 8)
+            p.store(FP, slot + off, R1, 8)
+        if result is not None:
+            p.store_imm(FP, slot + 24, result, 8)
+        self._increment(p, self.results, slot, LOST_CALLS)
 
     @staticmethod
     def _zero(p: Program, slot: int, size: int) -> None:
@@ -426,13 +542,28 @@ class SyscallCounter:
         the ``struct pt_regs`` the tracepoint hands us at the offsets the spec gives, then tgid
         (FP-32), a zero and self_exec_id (FP-24) at FP-64.
         """
+        p.load(R1, FP, -16, 8)  # argspec[spec_index(compat, nr)] at FP-96
+        p.mov(R2, R1)
+        p.and_imm(R2, _imm32(~_SPEC_NR_BITS))
+        p.jne_imm(R2, 0, "out")
+        p.mov(R2, R1)
+        p.rsh_imm(R2, 19)
+        p.and_imm(R2, 0x800)
+        p.and_imm(R1, 0x3FF)
+        p.or_(R1, R2)
+        p.load(R2, FP, -28, 4)
+        p.lsh_imm(R2, 9)
+        p.or_(R1, R2)
+        p.store(FP, -96, R1, 4)
+        self._lookup(p, self.argspec, -96)
+        p.jeq_imm(R0, 0, "out")
+        p.load(R1, R0, 12, 4)
+        p.jeq_imm(R1, 0, "out")  # not watched
+        p.mov(R9, R0)
         p.load(R1, FP, -28, 4)
         p.store(FP, -88, R1, 4)
         p.load(R1, FP, -16, 4)
         p.store(FP, -84, R1, 4)
-        self._lookup(p, self.argspec, -88)
-        p.jeq_imm(R0, 0, "out")
-        p.mov(R9, R0)
         for slot, spec_off in ((-80, 0), (-72, 4)):
             p.load(R3, R9, spec_off, 4)
             p.load(R1, R6, 0, 8)  # struct pt_regs *
@@ -485,6 +616,23 @@ class SyscallCounter:
         p.mov(R6, R1)
         p.load(R7, R6, 8, 8)
         self._in_tree(p, R7, -4, "cgroup" if self.cgroup is not None else "out")
+        # A thread other than the leader that execs takes the leader's tid (whose entry went
+        # with the leader's exit): its entry, with the execve in flight, moves to that tid, so
+        # that the execve's return is counted, as ptrace sees it.
+        p.mov(R9, R0)
+        p.call(k.GET_CURRENT_PID_TGID)
+        p.mov32(R1, R0)
+        p.jne(R1, R7, "moved")
+        p.ja("member")
+        p.label("moved")
+        p.store(FP, -8, R1, 4)
+        p.ld_map(R1, self.tree.fd)
+        p.stack_addr(R2, -8)
+        p.mov(R3, R9)
+        p.mov_imm(R4, k.ANY)
+        p.call(k.MAP_UPDATE)
+        p.store(FP, -4, R7, 4)
+        self._lookup(p, self.tree, -4, k.MAP_DELETE)
         p.label("member")
         p.call(k.GET_CURRENT_PID_TGID)
         p.mov(R7, R0)
@@ -521,9 +669,15 @@ class SyscallCounter:
         return self._finish(p)
 
     def _on_exit(self) -> Program:
-        # ctx: {struct task_struct *p, ...}; p is current.
+        # ctx: {struct task_struct *p, ...}; p is current. A call it is in never returns.
         p = Program()
         self._current_in_tree(p)
+        p.mov(R9, R0)
+        p.load(R1, R9, 0, 4)
+        p.jeq_imm(R1, 0, "idle")
+        self._count_call(p, R9, -40, UNRETURNED_KEY)
+        p.store(FP, -4, R7, 4)  # the tree key again (a full results map uses the slot)
+        p.label("idle")
         self._lookup(p, self.tree, -4, k.MAP_DELETE)
         p.mov(R1, R7)
         p.rsh_imm(R1, 32)

@@ -38,8 +38,9 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection, RelrRelocationSection
 from elftools.elf.sections import NoteSection, SymbolTableSection
 
-from .._native.build import _check_private, private_cache_dir
 from ..errors import SeccompGenError
+from ..linux.cachedir import check_private as _check_private
+from ..linux.cachedir import private_cache_dir
 from ..reach import (
     COMPAT_BIT,
     Function,
@@ -711,7 +712,7 @@ _MEMORY: dict[tuple[str, str, bool], ObjectSummary] = {}
 
 
 def _cache_file(build_id: str, root_all: bool) -> Path:
-    return private_cache_dir() / "reach" / f"{build_id}-{int(root_all)}-v{SCAN_VERSION}.json"
+    return Path(private_cache_dir()) / "reach" / f"{build_id}-{int(root_all)}-v{SCAN_VERSION}.json"
 
 
 def summarize(path: str, *, root_all: bool = False, use_cache: bool = True) -> ObjectSummary:

@@ -2,10 +2,8 @@
 names its call sites without reading libc's debug symbols again.
 
 One small JSON file per (build id, debug file present) in ``symbols/`` of the cache directory
-(``$SECCOMP_GEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/seccomp-gen``, else
-``~/.cache/seccomp-gen``: the directory of the C helpers' cache, found here without importing
-their builder, which would cost ``record`` the modules its start-up bars keep out). Like that
-cache it is trusted only when private: the directories and the file owned by this user and
+(:func:`seccomp_gen.linux.cachedir.cache_dir`, the C helpers' and the ebpf field cache's). Like
+those it is trusted only when private: the directories and the file owned by this user and
 writable by no one else, the file regular and not a link. A missing, foreign, or unreadable
 entry is a miss; an entry that cannot be written costs time only.
 """
@@ -18,18 +16,11 @@ import os
 import stat
 
 from ..errors import SeccompGenError
+from ..linux.cachedir import cache_dir
 from .atomic import write_atomic
 
 #: Bumped when what an entry means changes (how symbols are chosen): older entries are ignored.
 VERSION = 1
-
-
-def _root() -> str:
-    explicit = os.environ.get("SECCOMP_GEN_CACHE_DIR")
-    if explicit:
-        return explicit
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "seccomp-gen")
 
 
 def _private(st: os.stat_result, kind: int) -> bool:
@@ -39,7 +30,7 @@ def _private(st: os.stat_result, kind: int) -> bool:
 
 def _directory(create: bool) -> str | None:
     """The private ``symbols`` directory, made if ``create``; None if it is not ours."""
-    top = _root()
+    top = cache_dir()
     path = os.path.join(top, "symbols")
     for d in (top, path):
         try:

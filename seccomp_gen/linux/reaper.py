@@ -22,8 +22,17 @@ import gc
 import os
 import select
 import signal
-import socket
 import struct
+from _socket import (
+    AF_UNIX,
+    CMSG_LEN,
+    SCM_RIGHTS,
+    SOCK_CLOEXEC,
+    SOCK_SEQPACKET,
+    SOL_SOCKET,
+    socketpair,
+)
+from _socket import socket as Socket
 from collections.abc import Iterable
 
 from ..errors import RecordError
@@ -42,7 +51,7 @@ _BLOCKED = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}
 class Reaper:
     """The recorder's end of R: its pid, the workload's pid and pidfd, and R's messages."""
 
-    def __init__(self, pid: int, sock: socket.socket, main_pid: int, main_pidfd: int) -> None:
+    def __init__(self, pid: int, sock: Socket, main_pid: int, main_pidfd: int) -> None:
         self.pid = pid
         self.sock = sock
         self.main_pid = main_pid
@@ -137,7 +146,7 @@ def spawn() -> Reaper | None:
     The recorder's signals stay blocked until R has said who the workload is, so that a signal
     handler that raises cannot leave R and the workload behind unknown (were it to raise, the
     Reaper is closed: R kills what it started)."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    ours, theirs = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)
     recorder = os.getpid()
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED)
     try:
@@ -171,10 +180,10 @@ def spawn() -> Reaper | None:
     return reaper
 
 
-def _receive(sock: socket.socket, pid: int) -> Reaper:
+def _receive(sock: Socket, pid: int) -> Reaper:
     """R's first message: the workload's pid and pidfd (or why it could not fork it)."""
     try:
-        msg, fds, _, _ = socket.recv_fds(sock, _MSG.size, 1)
+        msg, fds = _recv_fds(sock, _MSG.size, 1)
     except BaseException:
         sock.close()
         _wait_exited(pid)
@@ -190,12 +199,23 @@ def _receive(sock: socket.socket, pid: int) -> Reaper:
     return Reaper(pid, sock, value, fds[0])
 
 
+def _recv_fds(sock: Socket, size: int, maxfds: int) -> tuple[bytes, list[int]]:
+    """One message and the fds passed with it (socket.recv_fds, without importing the socket
+    module: ~2 ms of enums at start-up, for two calls)."""
+    msg, ancillary, _, _ = sock.recvmsg(size, CMSG_LEN(maxfds * 4))
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == SOL_SOCKET and kind == SCM_RIGHTS:
+            fds += struct.unpack(f"{len(data) // 4}i", data[:len(data) // 4 * 4])
+    return msg, fds
+
+
 def _wait_exited(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
 
 
-def _reaper(sock: socket.socket, recorder: int, mask: Iterable[int]) -> bool:
+def _reaper(sock: Socket, recorder: int, mask: Iterable[int]) -> bool:
     """R, from the fork on: True in the workload (forked here), never returns in R itself."""
     gc.disable()  # nothing of the recorder's is freed (or finalized) here
     if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
@@ -246,11 +266,12 @@ def _close_all_but(keep: set[int]) -> None:
                 os.close(fd)
 
 
-def _send(sock: socket.socket, tag: bytes, value: int, fds: list[int] | None = None) -> bool:
+def _send(sock: Socket, tag: bytes, value: int, fds: list[int] | None = None) -> bool:
     """One message to the recorder; False if it cannot hear it any more."""
     try:
         if fds:
-            socket.send_fds(sock, [_MSG.pack(tag, value)], fds)
+            sock.sendmsg([_MSG.pack(tag, value)],
+                         [(SOL_SOCKET, SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))])
         else:
             sock.send(_MSG.pack(tag, value))
     except OSError:
@@ -258,7 +279,7 @@ def _send(sock: socket.socket, tag: bytes, value: int, fds: list[int] | None = N
     return True
 
 
-def _watch(sock: socket.socket, watch: int, main: int, main_fd: int) -> None:
+def _watch(sock: Socket, watch: int, main: int, main_fd: int) -> None:
     """R's loop while the recorder lives: reap, relay, say when the tree is empty. Raises
     :class:`_RecorderGone` when the recorder is gone."""
     poller = select.poll()

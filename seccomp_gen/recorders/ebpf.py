@@ -14,14 +14,12 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from .._native.build import private_cache_dir
-from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from ..ebpf.btf import BTFError
 from ..ebpf.kernel import BPFError
 from ..ebpf.syscall_counter import (
@@ -29,12 +27,14 @@ from ..ebpf.syscall_counter import (
     SEED_SYSCALL,
     STRLEN,
     TS_COMPAT,
+    UNRETURNED_KEY,
     Counts,
     SyscallCounter,
     kernel_fields,
 )
 from ..errors import RecordError
 from ..libseccomp import arch_name, syscall_name, syscall_number
+from ..linux.cachedir import private_cache_dir
 from ..linux.host import host_arch
 from ..linux.libc import syscall
 from ..linux.procfs import status_fields
@@ -43,7 +43,7 @@ from ..linux.spawn import GAVE_UP, ErrorPipe, exec_child, forward_signal
 from ..model import ExitStatus, Trace
 from ..syscalls.arches import AUDIT_ARCH_I386, AUDIT_ARCH_X86_64
 from ..syscalls.argspec import ARG_FIELDS, ARG_VALUE_CAP, fields_for
-from . import docker, known_refusal
+from . import known_refusal
 from . import supports_known as _supports_known
 from .base import (
     LiveStats,
@@ -53,8 +53,14 @@ from .base import (
     resolve_command,
     utc_now,
 )
-from .runtimes import runtime_baseline
-from .session import is_exec
+
+if TYPE_CHECKING:
+    from ..aggregate import RawRecording
+    from .ebpf_sites import MapsPoller, SitePaths
+
+#: What only the trace building after the run needs: imported once the workload runs, in the
+#: time it runs (~4 ms here; before, it delayed the workload's start).
+AFTER_RUN = ("seccomp_gen.aggregate", "seccomp_gen.linux.codemaps", "seccomp_gen.recorders.session")
 
 #: Environment variable: how many (process, program, syscall, arch) keys the calls map holds.
 KEYS_ENV = "SECCOMP_GEN_EBPF_KEYS"
@@ -96,6 +102,8 @@ class EbpfRecorder:
         path = resolve_command(argv, options.env)
         trace = self._record(argv, path, options, live)
         if options.container:
+            from .runtimes import runtime_baseline  # with docker: subprocess, only for containers
+
             runtime = runtime_baseline(argv, options.cwd)
             trace = replace(trace, header=replace(trace.header, runtime=runtime))
         return trace
@@ -103,6 +111,10 @@ class EbpfRecorder:
     @staticmethod
     def _record(argv: Sequence[str], path: str, options: RecordOptions,
                 live: LiveStats) -> Trace:
+        if not options.container:
+            return _EbpfSession(argv, path, options, live).run()
+        from . import docker
+
         if not (options.container and docker.run_index(argv) is not None):
             return _EbpfSession(argv, path, options, live).run()
         exec_argv, cgroup = docker.prepare(argv)
@@ -145,10 +157,13 @@ class _EbpfSession:
         #: Signals that arrived before the workload existed, passed on once it does.
         self.pending: list[int] = []
         #: The argument of the seed call that puts our child in the tree (see SyscallCounter).
-        self.seed_key = secrets.randbits(64)
+        self.seed_key = int.from_bytes(os.urandom(8), "little")  # not secrets: ~4 ms to import
         self.main_status: ExitStatus | None = None
         self.pinned_cpu: int | None = None
         self.notes = [NOTE_EXE]
+        #: The files the run mapped and the maps read while it ran (call sites); made with the
+        #: poller, once the workload runs.
+        self.site_paths: SitePaths | None = None
 
     def run(self) -> Trace:
         started_wall = utc_now()
@@ -180,6 +195,7 @@ class _EbpfSession:
         gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
         pipe = ErrorPipe()
         counter: SyscallCounter | None = None
+        poller: MapsPoller | None = None
         with forwarding(self._on_signal):
             try:
                 self.main_pid = self._spawn(gate_r, gate_w, pipe)
@@ -194,10 +210,12 @@ class _EbpfSession:
                 os.write(gate_w, b"g")  # release the workload
                 os.close(gate_w)
                 gate_w = -1
+                poller = self._poller(counter)  # its start (a thread) overlaps the workload's
                 for early in self.pending:
                     self._on_signal(early, None)
                 self._wait()
                 duration = time.monotonic() - t0
+                poller.stop()
                 counter.detach()
                 counts = counter.read()
                 seeded = counter.seeded()
@@ -211,10 +229,31 @@ class _EbpfSession:
                         os.close(fd)
                 if self.reaper is not None:
                     self.reaper.close()  # before the end of the tree: kills it
+                if poller is not None:
+                    poller.stop()
                 if counter is not None:
                     counter.close()
         pipe.check(self.path, "ebpf")
         return counts, duration
+
+    def _poller(self, counter: SyscallCounter) -> MapsPoller:
+        """The thread that reads the maps of the processes that made new call sites; and the
+        modules of :data:`AFTER_RUN`, imported while the workload runs."""
+        import importlib
+
+        from .ebpf_sites import MapsPoller, SitePaths
+
+        self.site_paths = SitePaths()
+        counter_sites = counter.read_sites
+
+        def pairs() -> list[tuple[int, int]]:
+            return [(tgid, gen) for tgid, gen, _ in counter_sites()]
+
+        poller = MapsPoller(self.site_paths, pairs)
+        poller.start()
+        for name in AFTER_RUN:
+            importlib.import_module(name)
+        return poller
 
     def _spawn(self, gate_r: int, gate_w: int, pipe: ErrorPipe) -> int:
         env = self.options.env if self.options.env is not None else dict(os.environ)
@@ -281,6 +320,9 @@ class _EbpfSession:
     # -- the trace --------------------------------------------------------------------------------
 
     def _build(self, maps: Counts, started_wall: str, duration: float) -> Trace:
+        from ..aggregate import ProcessState, RawRecording, build_trace
+        from .session import is_exec
+
         raw = RawRecording()
         main = self.kernel_main
         if main != self.main_pid:
@@ -372,9 +414,11 @@ class _EbpfSession:
             returned.setdefault((tgid, gen, nr, compat), {})[result] = n
         tokens: dict[tuple[int, int], int] = {}
         exec_counted: set[tuple[int, int]] = set()
+        site_of = self._site_counter(raw, maps, exe_of)
         # Sorted so that the first token of a syscall is the earliest program that made it.
         for (tgid, gen, nr, compat), n in sorted(maps.calls.items()):
             audit = call_arch(nr, compat)
+            made_in = gen
             if tgid == main and gen < first_main_exec and not is_exec(audit, nr):
                 continue  # our child before its execve
             if not recorded(tgid, gen):
@@ -389,6 +433,7 @@ class _EbpfSession:
                 token = tokens[(tgid, gen)] = raw.new_token(tgid, exe_of(tgid, gen))
             for result, count in _split_by_result(n, returned.get((tgid, gen, nr, compat), {})):
                 raw.count(audit, nr, token, result, count)
+            site_of(tgid, made_in, nr, compat, audit)
         if self.options.container:
             # A task that joined at its execve (below docker's cgroup) was not seen entering
             # it: its program still began with one successful execve.
@@ -401,6 +446,7 @@ class _EbpfSession:
                         token = tokens[(tgid, gen)] = raw.new_token(tgid, exe_of(tgid, gen))
                     raw.count(AUDIT_ARCH_X86_64, execve, token, 0, 1)
         self._add_args(raw, maps, recorded)
+        self._note_unknown_sites(raw)
         if maps.lost:
             self.notes.append("BPF maps were full; not recorded: " + ", ".join(
                 f"{n} {what}" for what, n in sorted(maps.lost.items())))
@@ -414,6 +460,44 @@ class _EbpfSession:
             records_results=True,
         )
         return build_trace(raw, header, arch_name, syscall_name)
+
+    def _site_counter(self, raw: RawRecording, maps: Counts, exe_of: Callable[[int, int], str]
+                      ) -> Callable[[int, int, int, int, int], None]:
+        """A function that adds the calls of one (process, program, nr, compat) to
+        ``raw.site_calls`` by call site (:mod:`.ebpf_sites`)."""
+        from ..linux.codemaps import SiteResolver, read_maps
+
+        assert self.site_paths is not None
+        site_paths = self.site_paths
+        by_key: dict[tuple[int, int, int, int], list[tuple[int, int]]] = {}
+        for (tgid, gen, nr, compat, ip), n in sorted(maps.site_calls.items()):
+            by_key.setdefault((tgid, gen, nr, compat), []).append((ip, n))
+        for tgid, gen in sorted(maps.exes):
+            site_paths.add_file(exe_of(tgid, gen))
+        for mapping in read_maps(os.getpid()) or ():  # libc and ld.so, as a child has them
+            site_paths.add_file(mapping.path)
+        resolver = SiteResolver(raw.sites)
+
+        def count(tgid: int, gen: int, nr: int, compat: int, audit: int) -> None:
+            for ip, n in by_key.get((tgid, gen, nr, compat), ()):
+                sid = resolver.site_id(*site_paths.site(tgid, gen, ip, maps.sites))
+                key = (audit, nr, sid)
+                raw.site_calls[key] = raw.site_calls.get(key, 0) + n
+
+        return count
+
+    def _note_unknown_sites(self, raw: RawRecording) -> None:
+        """Say in the header how many calls have no known site, if any."""
+        from ..linux.codemaps import UNKNOWN
+
+        total = sum(raw.site_calls.values())
+        unknown = sum(n for (_, _, sid), n in raw.site_calls.items()
+                      if raw.sites[sid][0] == UNKNOWN)
+        if unknown:
+            self.notes.append(
+                f"call sites: {unknown} of {total} calls ({100 * unknown / total:.1f}%) are "
+                f"{UNKNOWN}: their file could not be found (a process gone before its maps "
+                "were read, a file mapped by no process seen)")
 
     @staticmethod
     def _add_args(raw: RawRecording, maps: Counts,
@@ -455,13 +539,19 @@ def _watched_args() -> list[tuple[int, int, tuple[int | None, ...]]]:
     return watched
 
 
-def _split_by_result(calls: int, returned: dict[int, int]) -> list[tuple[int, int]]:
-    """(result, count) pairs for ``calls`` entries of which ``returned`` saw these results; the
-    rest never returned (:data:`UNRETURNED`)."""
-    pairs = sorted(returned.items())
-    rest = calls - sum(returned.values())
-    if rest > 0:
-        pairs.append((UNRETURNED, rest))
+def _split_by_result(calls: int, failed: dict[int, int]) -> list[tuple[int, int]]:
+    """(result, count) pairs for ``calls`` calls of which ``failed`` counts the errnos and, as
+    :data:`UNRETURNED_KEY`, those never seen returning (``aggregate.UNRETURNED``); the rest
+    returned 0."""
+    from ..aggregate import UNRETURNED
+
+    unreturned = failed.get(UNRETURNED_KEY, 0)
+    pairs = sorted((errno, n) for errno, n in failed.items() if errno > 0)
+    ok = calls - unreturned - sum(n for _, n in pairs)
+    if ok > 0:
+        pairs.insert(0, (0, ok))
+    if unreturned:
+        pairs.append((UNRETURNED, unreturned))
     return pairs
 
 

@@ -218,3 +218,34 @@ def test_live_status_line_counts(tmp_path: Path, ebpf: None) -> None:
     screen = log.read_text(errors="replace")
     assert res.returncode == 0, screen
     assert max(int(n) for n in re.findall(r"syscalls (\d+)", screen)) > 0, screen
+
+
+_THREAD_EXEC = r"""
+#include <pthread.h>
+#include <unistd.h>
+static void *run(void *arg) {
+    (void)arg;
+    usleep(20000);
+    char *argv[] = {"/bin/true", 0};
+    execv("/bin/true", argv);
+    return 0;
+}
+int main(void) { pthread_t t; pthread_create(&t, 0, run, 0); for (;;) pause(); }
+"""
+
+
+@pytest.mark.live
+def test_execve_from_a_thread_returns_as_ptrace_sees_it(tmp_path: Path, ptrace_too: None) -> None:
+    """A thread other than the leader execs and takes the leader's tid: its execve returns 0
+    under that tid, counted as ptrace counts it (calls that succeed are counted as the calls
+    less the failures and the unreturned: this is the one whose return moves to another tid)."""
+    src, exe = tmp_path / "thread_exec.c", tmp_path / "thread_exec"
+    src.write_text(_THREAD_EXEC)
+    built = run(["gcc", "-O1", "-pthread", "-o", str(exe), str(src)], text=True)
+    assert built.returncode == 0, built.stderr
+    pt = record_api([str(exe)], tmp_path, backend="ptrace", name="ptrace")
+    eb = record_api([str(exe)], tmp_path, backend="ebpf", name="ebpf")
+    for trace in (pt, eb):
+        execve = trace.find("execve", "x86_64")
+        assert execve is not None and execve.count == 2 and execve.results == {"ok": 2}
+    assert counts_of(eb) == counts_of(pt)
