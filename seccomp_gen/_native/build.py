@@ -18,25 +18,10 @@ from ..errors import SeccompGenError
 from . import loader
 from .loader import CFLAGS, Signature, find_compiler, load_library, source_text
 
-__all__ = ["CFLAGS", "Signature", "build", "cache_dir", "compile_into", "find_compiler",
-           "load_library", "private_cache_dir", "source_text"]
+__all__ = ["CFLAGS", "Signature", "build", "compile_into", "find_compiler", "load_library",
+           "source_text"]
 
 COMPILE_TIMEOUT = 120
-
-
-def cache_dir() -> Path:
-    """Where built helpers are kept (see :mod:`.loader`)."""
-    return Path(loader.cache_dir())
-
-
-def _check_private(path: Path, what: str, *, directory: bool) -> None:
-    """:func:`.loader.check_private` for a Path."""
-    loader.check_private(str(path), what, directory=directory)
-
-
-def private_cache_dir() -> Path:
-    """:func:`.loader.private_cache_dir` as a Path."""
-    return Path(loader.private_cache_dir())
 
 
 def build(name: str, what: str, headers: Sequence[str] = ()) -> Path:
