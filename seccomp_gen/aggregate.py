@@ -90,6 +90,23 @@ class RawRecording:
             else:
                 bucket.add(row)
 
+    def unsigned_numbers(self) -> None:
+        """Make negative syscall numbers unsigned 64-bit, as PTRACE_GET_SYSCALL_INFO and the
+        audit records report them: ``seccomp_data.nr`` (the notify backend's) is a signed int,
+        so ``syscall(-1)`` arrives as -1 there and as 2**64 - 1 everywhere else."""
+        if not any(nr < 0 for _, nr, _, _ in self.calls):
+            return
+
+        def fix(nr: int) -> int:
+            return nr & 0xFFFF_FFFF_FFFF_FFFF
+
+        self.calls = {(a, fix(n), t, r): c for (a, n, t, r), c in self.calls.items()}
+        self.args = {(a, fix(n)): v for (a, n), v in self.args.items()}
+        self.capped = {(a, fix(n)) for a, n in self.capped}
+        self.first = {(a, fix(n)): t for (a, n), t in self.first.items()}
+        self.site_calls = {(a, fix(n), s): c for (a, n, s), c in self.site_calls.items()}
+        self.site_callers = {(a, fix(n), s): c for (a, n, s), c in self.site_callers.items()}
+
     @property
     def total(self) -> int:
         """Syscalls counted so far; safe to call from another thread (copies under the GIL)."""

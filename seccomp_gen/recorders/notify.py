@@ -218,6 +218,7 @@ class _NotifySession:
             exit=self.main_status, notes=self.notes,
             records_results=False,
         )
+        self.raw.unsigned_numbers()
         return build_trace(self.raw, header, arch_name, syscall_name)
 
     def _run_workload(self) -> float:

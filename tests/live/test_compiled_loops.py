@@ -109,12 +109,7 @@ def test_compiled_loop_records_what_the_python_loop_records(
 
 @needs_cc
 @pytest.mark.live
-@pytest.mark.parametrize("backend", [
-    "seccomp",
-    pytest.param("notify", marks=pytest.mark.xfail(
-        strict=True, reason="notify names syscall(-1) 'syscall_-0x1' (seccomp_data's nr is a "
-        "signed int), a name the trace reader then rejects: a notify bug, not the C loop's")),
-])
+@pytest.mark.parametrize("backend", ["seccomp", "notify"])
 def test_compiled_loop_counts_odd_syscall_numbers(
     backend: str, cbuild, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
