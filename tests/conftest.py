@@ -18,7 +18,7 @@ C_DIR = TESTS / "c"
 LIVE_DIRS = (TESTS / "live", TESTS / "e2e")
 
 #: Programs built as static i386 binaries (-m32 -static); every other one is a native build.
-I386_PROGRAMS = frozenset({"hello32", "socketcall32"})
+I386_PROGRAMS = frozenset({"hello32", "sleep32", "socketcall32"})
 #: Programs built statically with musl (musl-gcc): a container's libc, not the host's glibc.
 MUSL_PROGRAMS = frozenset({"container_probe", "syscall_probe"})
 

@@ -20,14 +20,17 @@ A file changed or deleted since the run is named from what is on disk now (a del
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import struct
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import BinaryIO, NamedTuple
 
 from ..callsites import resolve_sites
-from ..model import CodeLocation, Trace
+from ..linux import vdso
+from ..model import CallSite, CodeLocation, Trace
 from . import symcache
 from .elf import ET_EXEC, PT_INTERP, PT_LOAD, BadElf, Elf
 
@@ -178,6 +181,39 @@ def name_sites(trace: Trace, resolver: SymbolResolver | None = None) -> Trace:
         return trace
     if resolver is None:
         resolver = SymbolResolver(e.exe for e in trace.exes)
+    trace = name_vdso_sites(trace)
     resolver.prepare(loc for r in trace.syscalls for s in r.sites
                      for loc in (s.where, s.caller) if loc is not None)
     return resolve_sites(trace, resolver.resolve)
+
+
+def name_vdso_sites(trace: Trace) -> Trace:
+    """``trace`` with its unnamed ``[vdso]`` sites and callers named from the vDSO image of
+    each record's arch (:mod:`seccomp_gen.linux.vdso`: read from the traced processes, or this
+    process's own when the trace was made on this kernel); those without an image are kept."""
+    same_kernel = trace.header.kernel == os.uname().release
+    records = []
+    for r in trace.syscalls:
+        locs = [loc for s in r.sites for loc in (s.where, s.caller)
+                if loc is not None and loc.path == "[vdso]" and loc.symbol in ("", "?")]
+        image = vdso.image_for(r.arch, same_kernel) if locs else None
+        if image is None:
+            records.append(r)
+            continue
+        try:
+            _, names = name_offsets(io.BytesIO(image), sorted({loc.offset for loc in locs}),
+                                    "", use_cache=False)
+        except (BadElf, struct.error):
+            names = {}
+
+        def named(loc: CodeLocation, names: dict[int, tuple[str, int]] = names
+                  ) -> CodeLocation:
+            if loc.path != "[vdso]" or loc.offset not in names:
+                return loc
+            return replace(loc, symbol=names[loc.offset][0], symbol_offset=names[loc.offset][1],
+                           kind="vdso")
+
+        records.append(replace(r, sites=tuple(
+            CallSite(named(s.where), s.count, None if s.caller is None else named(s.caller))
+            for s in r.sites)))
+    return replace(trace, syscalls=tuple(records))

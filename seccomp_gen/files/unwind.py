@@ -12,12 +12,14 @@ the site's file (ld.so's own frames). The walk stops, with no caller, where a ru
 DWARF expression, where a frame has no FDE (hand-written code without CFI, a JIT), or where the
 stack window (:data:`seccomp_gen.linux.stacks.WINDOW`) ends.
 
-x86_64 only. Pure but for reading the files. See docs/explain.md.
+x86_64 and i386 objects (the ELF class says which registers and word size). Pure but for
+reading the files. See docs/explain.md.
 """
 
 from __future__ import annotations
 
 import bisect
+import io
 import struct
 from collections.abc import Callable
 from typing import NamedTuple
@@ -26,7 +28,21 @@ from .elf import PT_LOAD, BadElf, Elf
 
 #: Frames walked at most before the walk gives up.
 MAX_FRAMES = 32
-_RSP, _RBP, _RA = 7, 6, 16
+
+
+class Abi(NamedTuple):
+    """The DWARF register numbers of the stack pointer, frame pointer and return address
+    column of an ELF class, and its word size: the walk reads an i386 object (the vDSO's
+    ``__kernel_vsyscall``, a static i386 program) as it reads an x86_64 one."""
+
+    sp: int
+    bp: int
+    ra: int
+    word: int
+
+
+#: x86_64 (rsp 7, rbp 6, return address 16) and i386 (esp 4, ebp 5, eip 8), by ELF class.
+ABIS = {64: Abi(7, 6, 16, 8), 32: Abi(4, 5, 8, 4)}
 _ENC_ABS, _ENC_ULEB, _ENC_U2, _ENC_U4, _ENC_U8 = 0x0, 0x1, 0x2, 0x3, 0x4
 _ENC_SLEB, _ENC_S2, _ENC_S4, _ENC_S8 = 0x9, 0xA, 0xB, 0xC
 _REL_PC, _REL_DATA = 0x10, 0x30
@@ -125,6 +141,7 @@ class FrameTable:
             self._scan()
         self.loads = [(off, filesz, vaddr) for ptype, off, vaddr, filesz in elf.segments
                       if ptype == PT_LOAD]
+        self.abi = ABIS[elf.bits]
 
     def _read_hdr(self, hdr_addr: int, h: bytes) -> None:
         """The sorted (pc, FDE address) table of ``.eh_frame_hdr``; the usual encoding (4-byte
@@ -253,14 +270,14 @@ class FrameTable:
             aug_len, p = _uleb(d, p)
             p += aug_len
         try:
-            return _run(cie, cie.instructions + d[p:end], pc - start)
+            return _run(cie, cie.instructions + d[p:end], pc - start, self.abi)
         except _Unsupported:
             return None
 
 
-def _run(cie: _Cie, code: bytes, target: int) -> Rules:
+def _run(cie: _Cie, code: bytes, target: int, abi: Abi) -> Rules:
     """Run call-frame instructions up to ``target`` (bytes past the FDE's start)."""
-    cfa_reg, cfa_off = _RSP, 8
+    cfa_reg, cfa_off = abi.sp, abi.word
     saved: dict[int, int] = {}
     initial: dict[int, int] | None = None
     stack: list[tuple[int, int, dict[int, int]]] = []
@@ -319,7 +336,7 @@ def _run(cie: _Cie, code: bytes, target: int) -> Rules:
             # expressions (0x0f, 0x10, 0x16), register copies (0x09), val_offset (0x14/15)
             if op in (0x09, 0x10, 0x14, 0x15, 0x16):
                 reg, p = _uleb(code, p)
-                if reg in (_RA, _RBP) or op == 0x0F:
+                if reg in (abi.ra, abi.bp) or op == 0x0F:
                     raise _Unsupported
                 if op in (0x10, 0x16):
                     size, p = _uleb(code, p)
@@ -333,7 +350,7 @@ def _run(cie: _Cie, code: bytes, target: int) -> Rules:
             if loc + delta > target:
                 break
             loc += delta
-    if cfa_reg not in (_RSP, _RBP):
+    if cfa_reg not in (abi.sp, abi.bp):
         raise _Unsupported
     return Rules(cfa_reg, cfa_off, saved)
 
@@ -366,19 +383,22 @@ def caller_of(ip: int, sp: int, bp: int, stack: bytes, locate: Locate, tables: T
         if where is None:
             return first
         table = tables(where[0])
-        vaddr = table.vaddr(where[1]) if table is not None else None
-        rules = table.rules(vaddr - 1) if table is not None and vaddr is not None else None
+        if table is None:
+            return first
+        vaddr = table.vaddr(where[1])
+        rules = table.rules(vaddr - 1) if vaddr is not None else None
         if rules is None:
             return first
-        cfa = (rsp if rules.cfa_reg == _RSP else rbp) + rules.cfa_offset
-        ra_at = rules.saved.get(_RA)
+        abi = table.abi
+        cfa = (rsp if rules.cfa_reg == abi.sp else rbp) + rules.cfa_offset
+        ra_at = rules.saved.get(abi.ra)
         if ra_at is None:
             return first
-        ra = _word(stack, cfa + ra_at - sp)
+        ra = _word(stack, cfa + ra_at - sp, abi.word)
         if ra is None or ra == 0:
             return first
-        if _RBP in rules.saved:
-            saved_bp = _word(stack, cfa + rules.saved[_RBP] - sp)
+        if abi.bp in rules.saved:
+            saved_bp = _word(stack, cfa + rules.saved[abi.bp] - sp, abi.word)
             if saved_bp is None:
                 return first
             rbp = saved_bp
@@ -396,11 +416,10 @@ def caller_of(ip: int, sp: int, bp: int, stack: bytes, locate: Locate, tables: T
     return first
 
 
-def _word(stack: bytes, at: int) -> int | None:
-    if not 0 <= at <= len(stack) - 8:
+def _word(stack: bytes, at: int, size: int) -> int | None:
+    if not 0 <= at <= len(stack) - size:
         return None
-    value: int = struct.unpack_from("<Q", stack, at)[0]
-    return value
+    return int.from_bytes(stack[at:at + size], "little")
 
 
 def frame_table(path: str) -> FrameTable | None:
@@ -411,4 +430,12 @@ def frame_table(path: str) -> FrameTable | None:
         with open(path, "rb") as f:
             return FrameTable(Elf(f))
     except (OSError, BadElf, struct.error, ValueError, IndexError):
+        return None
+
+
+def image_table(image: bytes) -> FrameTable | None:
+    """The unwind table of an ELF image held in memory (the vDSO's), None when it has none."""
+    try:
+        return FrameTable(Elf(io.BytesIO(image)))
+    except (BadElf, struct.error, ValueError, IndexError):
         return None

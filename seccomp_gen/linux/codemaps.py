@@ -17,10 +17,14 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
+from . import vdso
+
 #: The site of an address in anonymous executable memory (a JIT, a trampoline).
 ANON = "[anon]"
 #: The site of an address whose process could no longer be read.
 UNKNOWN = "[unknown]"
+#: The site of an address in the vDSO (named from its image, :mod:`seccomp_gen.linux.vdso`).
+VDSO = "[vdso]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,7 @@ class SiteResolver:
         self.sites: list[tuple[str, int]] = sites if sites is not None else []
         self._ids: dict[tuple[str, int], int] = {}
         self._maps: dict[int, tuple[list[CodeMapping], list[int]]] = {}
+        self._vdso_read: set[int] = set()
 
     def site_id(self, path: str, offset: int) -> int:
         """The id of the site (path, offset), made on first use."""
@@ -118,10 +123,20 @@ class SiteResolver:
                     found = (ANON, 0)
             else:
                 found = (UNKNOWN, 0)
+        if found[0] == VDSO and tgid not in self._vdso_read:
+            self._keep_vdso(tgid, ip - found[1])
         sid = self.site_id(*found)
         if found[0] != UNKNOWN:
             self.cache[(token, ip)] = sid
         return sid
+
+    def _keep_vdso(self, tgid: int, start: int) -> None:
+        """Read the vDSO image of ``tgid`` (stopped at its first ``[vdso]`` site), to name
+        the vDSO's sites after the run."""
+        self._vdso_read.add(tgid)
+        for m in self._maps[tgid][0]:
+            if m.start == start and m.path == VDSO:
+                vdso.capture(tgid, m.start, m.end)
 
     def mappings(self, tgid: int) -> list[CodeMapping] | None:
         """The mappings of ``tgid`` last read (None if none are held): a stack sample of a
@@ -132,3 +147,4 @@ class SiteResolver:
     def forget(self, tgid: int) -> None:
         """Drop what is known of ``tgid``'s mappings (at its exec or exit)."""
         self._maps.pop(tgid, None)
+        self._vdso_read.discard(tgid)

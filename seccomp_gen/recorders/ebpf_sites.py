@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 from ..ebpf.syscall_counter import BUILD_ID_IP, BUILD_ID_VALID
 from ..files.elf import BadElf, Elf
-from ..linux.codemaps import UNKNOWN, CodeMapping, locate, read_maps
+from ..linux import vdso
+from ..linux.codemaps import UNKNOWN, VDSO, CodeMapping, locate, read_maps
 
-VDSO = "[vdso]"
 #: How often the maps of newly seen processes are read during a run (seconds).
 POLL_S = 0.02
 PT_INTERP = 3
@@ -213,3 +213,6 @@ class MapsPoller:
             mappings = read_maps(tgid)
             if mappings is not None:
                 self.paths.add_maps(tgid, gen, mappings)
+                for m in mappings:  # its vDSO's image, to name the [vdso] sites after the run
+                    if m.path == VDSO:
+                        vdso.capture(tgid, m.start, m.end)

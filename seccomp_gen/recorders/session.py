@@ -24,7 +24,8 @@ from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from ..errors import RecordError
 from ..libseccomp import arch_name, syscall_name
 from ..linux import ptrace as pt
-from ..linux.codemaps import CodeMapping, SiteResolver, locate
+from ..linux import vdso
+from ..linux.codemaps import VDSO, CodeMapping, SiteResolver, locate
 from ..linux.procfs import exe_of, status_fields
 from ..linux.ptrace import ENTRY, ptrace, raise_ptrace
 from ..linux.spawn import (
@@ -284,24 +285,31 @@ class TraceSession:
         then, not while the workload waits)."""
         if not self.samples:
             return
-        from ..files.unwind import FrameTable, caller_of, frame_table
+        from ..files.unwind import FrameTable, caller_of, frame_table, image_table
 
-        tables: dict[str, FrameTable | None] = {}
+        tables: dict[tuple[str, str], FrameTable | None] = {}
 
-        def table(path: str) -> FrameTable | None:
-            if path not in tables:
-                tables[path] = frame_table(path)
-            return tables[path]
+        def table(path: str, arch: str) -> FrameTable | None:
+            """The unwind table of a file, or of the vDSO image of ``arch``'s processes."""
+            key = (path, arch if path == VDSO else "")
+            if key not in tables:
+                image = vdso.image_for(arch) if path == VDSO else None
+                tables[key] = frame_table(path) if image is None else image_table(image)
+            return tables[key]
 
         for key, (sample, exe) in sorted(self.samples.items()):
             maps = list(sample.maps)
             starts = [m.start for m in maps]
+            arch = vdso.ARCH_OF_AUDIT.get(key[0], "")
 
             def where(ip: int, maps: list[CodeMapping] = maps, starts: list[int] = starts
                       ) -> tuple[str, int] | None:
                 return locate(maps, starts, ip)
 
-            found = caller_of(sample.ip, sample.sp, sample.bp, sample.stack, where, table,
+            def tables_of(path: str, arch: str = arch) -> FrameTable | None:
+                return table(path, arch)
+
+            found = caller_of(sample.ip, sample.sp, sample.bp, sample.stack, where, tables_of,
                               leave=self.raw.sites[key[2]][0] != exe)
             if found is not None:
                 self.raw.site_callers[key] = found
