@@ -276,7 +276,10 @@ class TraceSession:
         every number it is given, each from its own caller)."""
         if len(self.samples) < MAX_SAMPLES:
             tgid = self.tid_tgid.get(tid, tid)
-            sample = take_sample(tid, tgid, self.sites.mappings(tgid))
+            # A [vdso] site is placed from maps that may predate the libraries (an i386
+            # program's ld.so makes its first calls): its caller needs the maps of now.
+            fresh = self.raw.sites[key[2]][0] == VDSO
+            sample = take_sample(tid, tgid, None if fresh else self.sites.mappings(tgid))
             if sample is not None:
                 self.samples[key] = (sample, self.raw.tokens[token][1])
 

@@ -19,6 +19,7 @@ import pytest
 from helpers.backends import needs
 from helpers.cli import cli
 from helpers.compiler import needs_cc
+from helpers.paths import TESTS
 
 import seccomp_gen
 
@@ -136,3 +137,27 @@ def test_ebpf_names_the_vdso_of_an_i386_process_its_poller_read(cbuild, tmp_path
     assert write is not None
     assert [(s.where.path, s.where.symbol) for s in write.sites] == [
         ("[vdso]", "__kernel_vsyscall")]
+
+
+@needs_cc
+@needs("ptrace")
+@pytest.mark.live
+@pytest.mark.parametrize("backend", (None, "ptrace"))
+def test_dynamic_i386_vdso_calls_are_called_from_i386_libc(tmp_path: Path,
+                                                           backend: str | None) -> None:
+    """A dynamic i386 program: ld.so's first calls place the maps before libc is mapped; the
+    stack sample of a [vdso] site reads them afresh, so the caller is found in libc."""
+    exe = tmp_path / "hello32dyn"
+    built = subprocess.run([shutil.which("gcc") or "cc", "-m32", "-O1", "-o", str(exe),
+                            str(TESTS / "c" / "hello32.c")], capture_output=True, text=True,
+                           timeout=120, check=False)
+    if built.returncode != 0:
+        pytest.skip(f"no dynamic -m32 toolchain: {built.stderr.strip()[-200:]}")
+    trace = _record(str(exe), tmp_path / "dyn32.json", backend)
+    for name in ("write", "getpid"):
+        rec = trace.find(name, "x86")
+        assert rec is not None
+        (site,) = rec.sites
+        assert (site.where.path, site.where.symbol) == ("[vdso]", "__kernel_vsyscall")
+        assert site.caller is not None
+        assert (os.path.basename(site.caller.path), site.caller.symbol) == ("libc.so.6", name)
