@@ -131,7 +131,7 @@ class GoTable:
             data = self._read(name_off, min(MAX_NAME, self.size - name_off))
         except (ValueError, OSError, struct.error):  # BadGoTable, a broken read
             return None
-        name = data.partition(b"\0")[0].decode("utf-8", "surrogateescape")
+        name = data.partition(b"\0")[0].decode("utf-8", "replace")  # Go writes UTF-8
         return (name, found[0]) if name else None
 
     def sp_delta(self, pc: int) -> int | None:

@@ -229,11 +229,11 @@ def test_go_frames_unwind_from_the_sp_delta_table(go_builds: dict[str, Path]) ->
     assert rules is not None and rules.cfa_offset > 8 and rules.saved[16] == -8
 
 
-@pytest.mark.parametrize("path", ["/usr/sbin/runc", "/usr/bin/docker"])
+@pytest.mark.parametrize("path", ["/usr/sbin/runc", "/usr/bin/docker", "/usr/local/bin/docker"])
 def test_this_machines_stripped_go_binaries(path: str) -> None:
     """Debian's runc (externally linked) and docker (a PIE whose table has no section and whose
-    text address is a relocation): the table's first function starts at its text address and
-    is the runtime's first."""
+    text address is a relocation), and a Go 1.24 docker where one is installed (the 1.20+
+    layout, no section): the first function starts at the text address, the runtime's."""
     if not os.path.exists(path):
         pytest.skip(f"{path} is not installed (.ci/run installs runc and docker.io)")
     with open(path, "rb") as f:
@@ -241,4 +241,36 @@ def test_this_machines_stripped_go_binaries(path: str) -> None:
         assert table is not None
         first = table.lookup(table.text)
         assert first is not None and first[1] == table.text
-        assert first[0].startswith("internal/cpu.")
+        assert is_runtime(first[0])  # internal/cpu.Initialize, 1.24: internal/abi.
+
+
+@pytest.mark.parametrize("damage", ["nfunc", "functab", "names"])
+def test_a_damaged_table_in_a_real_binary_names_nothing_quietly(go_builds: dict[str, Path],
+                                                                tmp_path: Path,
+                                                                damage: str) -> None:
+    """A Go binary whose pclntab is overwritten: its sites are ``?`` (class program), the
+    caller walk finds no Go rules; nothing raises."""
+    data = bytearray(go_builds["exe_stripped"].read_bytes())
+    with open(go_builds["exe_stripped"], "rb") as f:
+        elf = Elf(f)
+        _, _, _, offset, size, _, _ = next(s for s in elf.sections if s[0] == ".gopclntab")
+        table = go_table(elf)
+        assert table is not None
+        value, _ = _readelf_functions(go_builds["exe"])["main.main"]
+        loads = [s for s in elf.segments if s[0] == 1]
+    if damage == "nfunc":
+        data[offset + 8:offset + 16] = b"\xff" * 8
+    elif damage == "functab":
+        data[offset + table.functab:offset + size] = b"\xfe" * (size - table.functab)
+    else:
+        data[offset + table.names:offset + table.pctab] = b"\xff" * (table.pctab - table.names)
+    bad = tmp_path / "damaged"
+    bad.write_bytes(bytes(data))
+    p_offset, p_vaddr = next((s[1], s[2]) for s in loads if s[2] <= value < s[2] + s[3])
+    site = value - p_vaddr + p_offset + 4
+    with open(bad, "rb") as f:
+        info, names = name_offsets(f, [site], debug_root="", use_cache=False)
+    assert info.is_go
+    assert site not in names or not names[site][0].startswith("main.")
+    frames = frame_table(str(bad))
+    assert frames is None or frames.rules(value + 4) is None or damage == "names"
