@@ -10,6 +10,7 @@ second. Every read is bounds-checked; a malformed file raises :class:`BadElf`.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import struct
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -19,7 +20,7 @@ SHT_SYMTAB, SHT_NOTE, SHT_NOBITS, SHT_DYNSYM = 2, 7, 8, 11
 ET_EXEC = 2
 STT_FUNC, STT_GNU_IFUNC = 2, 10
 BIND_NAMES = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK"}
-NT_GNU_BUILD_ID = 3
+NT_GNU_BUILD_ID, NT_GO_BUILD_ID = 3, 4
 #: Most symbols read from one table (a huge table is a hostile file, not a program).
 MAX_SYMBOLS = 4_000_000
 
@@ -94,6 +95,16 @@ class Elf:
 
     def build_id(self) -> str:
         """The GNU build id as hex, "" if the object has none."""
+        return self._note(NT_GNU_BUILD_ID, b"GNU\0").hex()
+
+    def go_build_id(self) -> str:
+        """The Go toolchain's build id (a program linked by Go alone has no GNU one), as the
+        hex of its SHA-256 (the id itself has slashes); "" if none."""
+        desc = self._note(NT_GO_BUILD_ID, b"Go\0\0")
+        return "go" + hashlib.sha256(desc).hexdigest()[:40] if desc else ""
+
+    def _note(self, want: int, owner: bytes) -> bytes:
+        """The descriptor of the first note of type ``want`` by ``owner``, b"" if none."""
         for _, stype, _, offset, size, _, _ in self.sections:
             if stype != SHT_NOTE:
                 continue
@@ -102,10 +113,10 @@ class Elf:
                 namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
                 name_end = pos + 12 + ((namesz + 3) & ~3)
                 desc = data[name_end:name_end + descsz]
-                if ntype == NT_GNU_BUILD_ID and data[pos + 12:pos + 12 + namesz] == b"GNU\0":
-                    return desc.hex()
+                if ntype == want and data[pos + 12:pos + 12 + namesz] == owner:
+                    return desc
                 pos = name_end + ((descsz + 3) & ~3)
-        return ""
+        return b""
 
     def functions_at(self, addrs: list[int]) -> dict[int, list[tuple[int, int, str, str]]]:
         """For each address of the sorted list ``addrs``, the function symbols (start, end,
@@ -148,6 +159,21 @@ class Elf:
                     continue
                 yield (sym[i_value], sym[i_value] + sym[i_size], sym[i_name],
                        BIND_NAMES.get(info >> 4, "OTHER"), strtab)
+
+
+def uleb128(data: bytes, pos: int) -> tuple[int, int]:
+    """The unsigned LEB128 number at ``pos`` and the offset after it (DWARF's call-frame
+    operands, Go's pc-value tables); :class:`BadElf` if ``data`` ends inside it."""
+    value = shift = 0
+    while True:
+        if pos >= len(data):
+            raise BadElf("truncated LEB128")
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value, pos
 
 
 def _cstr(table: bytes, offset: int) -> str:

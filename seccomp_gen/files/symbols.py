@@ -33,14 +33,15 @@ from ..linux import vdso
 from ..model import CallSite, CodeLocation, Trace
 from . import symcache
 from .elf import ET_EXEC, PT_INTERP, PT_LOAD, BadElf, Elf
+from .gosym import go_table, is_runtime
 
 #: Where detached debug files are found by build id (the layout gdb reads).
 DEBUG_ROOT = "/usr/lib/debug/.build-id"
 
 _BIND_RANK = {"GLOBAL": 0, "WEAK": 1, "LOCAL": 2}
 _PYTHON = re.compile(r"^(?:libpython[0-9.]*\w*\.so.*|python[0-9.]*\w*)$")
-_GO_RUNTIME = ("runtime.", "syscall.", "internal/runtime/", "internal/syscall/",
-               "golang.org/x/sys/")
+#: Sections only a Go toolchain makes.
+_GO_SECTIONS = (".go.buildinfo", ".note.go.buildid", ".gopclntab", ".data.rel.ro.gopclntab")
 
 
 def _name_rank(name: str, bind: str) -> tuple[int, int, int, str]:
@@ -79,7 +80,8 @@ def name_offsets(f: BinaryIO, offsets: Iterable[int], debug_root: str = DEBUG_RO
             if offset and p_offset <= offset - 1 < p_offset + p_filesz:
                 vaddrs[offset] = offset - 1 - p_offset + p_vaddr
                 break
-    build_id = elf.build_id()
+    is_go = any(s[0] in _GO_SECTIONS for s in elf.sections)
+    build_id = elf.build_id() or elf.go_build_id()
     debug = os.path.join(debug_root, build_id[:2], build_id[2:] + ".debug") \
         if build_id and debug_root else ""
     has_debug = bool(debug) and os.path.isfile(debug)
@@ -96,6 +98,13 @@ def name_offsets(f: BinaryIO, offsets: Iterable[int], debug_root: str = DEBUG_RO
                                  for v, syms in Elf(dbg).functions_at(missing).items())
             except (OSError, BadElf, struct.error):
                 pass  # a broken debug file: the object's own tables stand
+            missing = [v for v in wanted if v not in found]
+        table = go_table(elf) if missing and is_go else None
+        if table is not None:
+            for v in missing:
+                hit = table.lookup(v)
+                if hit is not None:
+                    found[v] = (hit[1], hit[0])
         known.update({v: (found[v][1], found[v][0]) if v in found else None for v in wanted})
         if key:
             symcache.save(key, known)
@@ -104,7 +113,7 @@ def name_offsets(f: BinaryIO, offsets: Iterable[int], debug_root: str = DEBUG_RO
         hit = known.get(vaddr)
         if hit is not None:
             names[offset] = (hit[0], vaddr - hit[1] + 1)
-    info = ObjectInfo(is_go=elf.has_section(".go.buildinfo") or elf.has_section(".gopclntab"),
+    info = ObjectInfo(is_go=is_go,
                       is_exe=elf.type == ET_EXEC or any(seg[0] == PT_INTERP
                                                         for seg in elf.segments))
     return info, names
@@ -126,7 +135,7 @@ def library_kind(path: str, exes: frozenset[str], obj: ObjectInfo | None,
         return "ld.so"
     if _PYTHON.match(base):
         return "python"
-    if obj is not None and obj.is_go and symbol.startswith(_GO_RUNTIME):
+    if obj is not None and obj.is_go and is_runtime(symbol):
         return "go"
     if path in exes or (obj is not None and obj.is_exe):
         return "program"

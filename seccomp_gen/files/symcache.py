@@ -20,7 +20,7 @@ from ..linux.cachedir import cache_dir
 from .atomic import write_atomic
 
 #: Bumped when what an entry means changes (how symbols are chosen): older entries are ignored.
-VERSION = 1
+VERSION = 2  # 2: Go code named from its pclntab
 
 
 def _private(st: os.stat_result, kind: int) -> bool:

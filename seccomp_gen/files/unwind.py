@@ -25,6 +25,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from .elf import PT_LOAD, BadElf, Elf
+from .elf import uleb128 as _uleb
+from .gosym import GoTable, go_table, is_runtime
 
 #: Frames walked at most before the walk gives up.
 MAX_FRAMES = 32
@@ -51,19 +53,6 @@ _OMIT = 0xFF
 
 class _Unsupported(Exception):
     """A rule this walker does not evaluate (a DWARF expression, a register rule)."""
-
-
-def _uleb(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data):
-            raise BadElf("truncated LEB128")
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            return value, pos
 
 
 def _sleb(data: bytes, pos: int) -> tuple[int, int]:
@@ -127,9 +116,11 @@ class FrameTable:
 
     def __init__(self, elf: Elf) -> None:
         frame = elf.section(".eh_frame")
-        if frame is None:
+        #: Go's pc table, for the Go code that no FDE covers (:func:`go_rules`).
+        self.go = go_table(elf, keep=True)
+        if frame is None and self.go is None:
             raise BadElf("no .eh_frame")
-        self.frame_addr, self.frame = frame
+        self.frame_addr, self.frame = frame if frame is not None else (0, b"")
         self._cies: dict[int, _Cie] = {}
         self.pcs: list[int] = []
         self.fdes: list[int] = []
@@ -137,7 +128,7 @@ class FrameTable:
         hdr = elf.section(".eh_frame_hdr")
         if hdr is not None:
             self._read_hdr(*hdr)
-        else:  # a static glibc program has no .eh_frame_hdr: index the FDEs here
+        elif frame is not None:  # a static glibc program has no .eh_frame_hdr: index here
             self._scan()
         self.loads = [(off, filesz, vaddr) for ptype, off, vaddr, filesz in elf.segments
                       if ptype == PT_LOAD]
@@ -246,9 +237,17 @@ class FrameTable:
         """The rules in force at ``pc`` (a virtual address of this object), None when no FDE
         covers it or its entries are malformed."""
         try:
-            return self._rules(pc)
+            found = self._rules(pc)
         except (BadElf, struct.error, IndexError, ValueError):
-            return None
+            found = None
+        return found if found is not None or self.go is None else go_rules(self.go, pc)
+
+    def go_runtime(self, offset: int) -> bool:
+        """Whether the code at file ``offset`` is a function of Go's runtime or syscall
+        layers (which the caller walk steps over)."""
+        vaddr = self.vaddr(offset)
+        hit = self.go.lookup(vaddr) if self.go is not None and vaddr is not None else None
+        return hit is not None and is_runtime(hit[0])
 
     def _rules(self, pc: int) -> Rules | None:
         fde = self._fde_before(pc)
@@ -273,6 +272,17 @@ class FrameTable:
             return _run(cie, cie.instructions + d[p:end], pc - start, self.abi)
         except _Unsupported:
             return None
+
+
+def go_rules(table: GoTable, pc: int) -> Rules | None:
+    """The rules at ``pc`` in Go code, from its SP-delta table: the return address is just
+    above the frame (CFA = rsp + delta + 8), and a function with a frame saved the caller's
+    rbp below it (Go on amd64 keeps frame pointers)."""
+    delta = table.sp_delta(pc)
+    if delta is None or delta < 0 or table.ptr != 8:
+        return None
+    x64 = ABIS[64]
+    return Rules(x64.sp, delta + 8, {x64.ra: -8, x64.bp: -16} if delta else {x64.ra: -8})
 
 
 def _run(cie: _Cie, code: bytes, target: int, abi: Abi) -> Rules:
@@ -409,9 +419,10 @@ def caller_of(ip: int, sp: int, bp: int, stack: bytes, locate: Locate, tables: T
         found = (found[0], found[1] + 1)
         if first is None:
             first = found
-            if not leave:
-                return first
-        if found[0] != site_path:
+        caller_table = tables(found[0])
+        if caller_table is not None and caller_table.go_runtime(found[1] - 1):
+            continue  # Go's syscall layers: on to the program's code that called them
+        if not leave or found[0] != site_path:
             return found
     return first
 

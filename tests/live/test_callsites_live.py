@@ -1,5 +1,6 @@
 """Call sites recorded from real programs: libc's wrapper, the program's own function in a static
-exe, ld.so, and ``explain`` naming most of the calls of ``ls``.
+exe, ld.so, ``explain`` naming most of the calls of ``ls``, and Go programs named from their
+pclntab (this machine's runc, a probe built from tests/go/gosym_probe.go).
 
 The recorder runs as the CLI in a child (helpers.cli); the programs are built here from
 tests/c/sites_probe.c, dynamically and statically linked.
@@ -16,9 +17,11 @@ from typing import Any
 import pytest
 from helpers.cli import assert_one_error_line, cli
 from helpers.compiler import needs_cc
+from helpers.gobuild import build_probe
 from helpers.paths import LS_TRACE, TESTS
 
 import seccomp_gen
+from seccomp_gen.files.gosym import is_runtime
 
 SOURCE = TESTS / "c" / "sites_probe.c"
 #: The names libc's write wrapper goes by (the one explain prints is the preferred alias).
@@ -156,3 +159,55 @@ def test_explain_bad_input(tmp_path: Path) -> None:
     assert "no call sites" in line and "version 1" in line
     res = cli("explain", str(out), "openat", "bpf")
     assert res.returncode == 0 and b"bpf: not made in this trace" in res.stdout
+
+
+def _sites(doc: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(syscall, library group, site) of every site in the file ``path``."""
+    return [(rec["name"], lib, site) for rec in doc["syscalls"] for lib in rec["libraries"]
+            if lib["path"] == path for f in lib["functions"] for site in f["sites"]]
+
+
+@pytest.mark.live
+def test_stripped_go_binary_named_from_its_pclntab(tmp_path: Path) -> None:
+    """Debian's runc is stripped: its sites are named from Go's own pc table, classed go, and
+    each is right after a syscall instruction of the file; callers walk Go frames."""
+    runc = shutil.which("runc")
+    if runc is None:
+        pytest.skip("runc is not installed (.ci/run installs it)")
+    out = tmp_path / "runc.json"
+    _record(runc, out, "seccomp", "--version")
+    doc = _explain(out)
+    sites = _sites(doc, runc)
+    total = sum(site["count"] for _, _, site in sites)
+    assert total > 50
+    go = [(name, lib, site) for name, lib, site in sites
+          if lib["kind"] == "go" and is_runtime(_symbol(lib, site))]
+    assert sum(site["count"] for _, _, site in go) >= 0.9 * total
+    with open(runc, "rb") as f:
+        for _, _, site in go:
+            f.seek(site["offset"] - 2)
+            assert f.read(2) == b"\x0f\x05"  # the syscall instruction the site returns to
+    assert doc["named_calls"] >= 0.9 * doc["calls"]
+    # The walk steps over Go's syscall layers to the code that called them.
+    callers = {site["caller"]["symbol"] for _, _, site in go if site["caller"] is not None}
+    assert any(c.startswith("os.") for c in callers), callers
+
+
+def _symbol(lib: dict[str, Any], site: dict[str, Any]) -> str:
+    return next(f["symbol"] for f in lib["functions"] if site in f["sites"])
+
+
+@pytest.mark.live
+def test_go_probe_sites_and_callers(tmp_path: Path) -> None:
+    """A Go program built here and stripped: the raw syscall's caller is main's function, the
+    write's the os package's (the walk goes past runtime, syscall and internal/poll)."""
+    _, exe = build_probe(tmp_path)
+    out = tmp_path / "probe.json"
+    _record(exe, out, "seccomp")
+    doc = _explain(out, "getpid", "write")
+    getpid = _functions(doc, "getpid")
+    assert list(getpid) and all(k == "go" and is_runtime(sym) for k, _, sym in getpid), getpid
+    assert _callers(doc, "getpid") == {(exe.name, "main.probeGetpid")}
+    writes = _functions(doc, "write")
+    assert all(k == "go" for k, _, _ in writes), writes
+    assert {sym.split(".")[0] for _, sym in _callers(doc, "write")} == {"os"}
