@@ -151,8 +151,8 @@ def explain(trace_path: str, names: list[str], arch: str | None) -> Explanation:
             "the trace has no call sites: it was recorded by seccomp-gen "
             f"{printable(trace.header.tool_version)} (backend "
             f"{printable(trace.header.backend)}), either before call sites were recorded "
-            "(trace format version 1) or with a backend that cannot see instruction pointers",
-            hint="record it again with --backend seccomp or --backend ptrace",
+            "(trace format version 1), or imported from strace output or an audit log",
+            hint="record it again with seccomp-gen record (every backend records call sites)",
             path=trace_path, exit_status=1)
     if any(not s.where.symbol for r in trace.syscalls for s in r.sites):
         trace = name_sites(trace)
