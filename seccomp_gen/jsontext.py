@@ -63,7 +63,9 @@ def may_hold_surrogates(text: str) -> bool:
 def json_error(exc: Exception, text: str, pos_base: int = 0) -> str:
     """One line for an exception the JSON decoder raised (position first when known)."""
     if isinstance(exc, json.JSONDecodeError):
-        at_end = exc.pos >= len(text.rstrip())
+        # The decoder reports a string cut off by the end of the text at the string's opening
+        # quote, not at the end: a file cut inside a string is truncated too.
+        at_end = exc.pos >= len(text.rstrip()) or exc.msg == "Unterminated string starting at"
         if at_end:
             return f"{exc.lineno}:{exc.colno}: truncated (not JSON: {exc.msg})"
         return f"{exc.lineno}:{exc.colno}: corrupt JSON ({exc.msg})"

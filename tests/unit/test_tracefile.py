@@ -101,6 +101,8 @@ def _good_text() -> str:
     ("make", "expect"),
     [
         (lambda: _good_text()[: len(_good_text()) // 2], "truncated"),
+        # cut inside a string: the decoder's position is the opening quote, not the end
+        (lambda: _good_text()[: _good_text().index('"x86_64"') + 4], "truncated"),
         (lambda: _good_text().replace('"count": 7', '"count": 7,,'), "corrupt JSON"),
         (lambda: "", "empty file"),
         (lambda: b"\xff\xfe\x00garbage", "not UTF-8"),
