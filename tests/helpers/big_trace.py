@@ -36,8 +36,7 @@ def _process(i: int) -> str:
 def write_big_trace(path: Path, processes: int) -> Path:
     """Write a trace with ``processes`` processes to ``path``; returns ``path``."""
     doc = json.loads(SAMPLE.read_text())
-    # The header as this version writes it (the sample predates records_results and the
-    # call sites of version 2).
+    # The header as this version writes it, whichever version the sample was written in.
     doc["version"] = TRACE_VERSION
     doc["header"] = {k: v for k, v in doc["header"].items() if k != "notes"} | {
         "records_results": doc["header"].get("records_results", True),

@@ -18,7 +18,7 @@ import pytest
 from helpers.cli import assert_one_error_line, cli
 from helpers.compiler import needs_cc
 from helpers.gobuild import build_probe
-from helpers.paths import LS_TRACE, TESTS
+from helpers.paths import LS_V1_TRACE, TESTS
 
 import seccomp_gen
 from seccomp_gen.files.gosym import is_runtime
@@ -155,7 +155,7 @@ def test_explain_bad_input(tmp_path: Path) -> None:
     _record("true", out, "seccomp")
     line = assert_one_error_line(cli("explain", str(out), "opnat"), 2)
     assert "unknown syscall 'opnat'" in line
-    line = assert_one_error_line(cli("explain", str(LS_TRACE)), 1)
+    line = assert_one_error_line(cli("explain", str(LS_V1_TRACE)), 1)
     assert "no call sites" in line and "version 1" in line
     res = cli("explain", str(out), "openat", "bpf")
     assert res.returncode == 0 and b"bpf: not made in this trace" in res.stdout

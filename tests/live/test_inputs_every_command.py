@@ -25,11 +25,13 @@ from seccomp_gen.profile import Profile
 def test_a_file_over_the_cap_is_refused_before_it_is_read(tmp_path: Path) -> None:
     big = tmp_path / "big.trace.json"
     big.write_text(LS_TRACE.read_text())
+    assert 4 * 1024 < big.stat().st_size < 100 * 1024  # over the cap, and written "N.N KiB"
+    size = f"{big.stat().st_size / 1024:.1f} KiB"
     for argv in (["show", big], ["generate", big, "-o", tmp_path / "o.json"],
                  ["diff", big, LS_TRACE], ["run", "--profile", big, "--", "true"]):
         res = cli(*argv, env={**os.environ, MAX_INPUT_ENV: "4K"})
         line = one_error_line(res, 2 if argv[0] == "diff" else 125)
-        assert f"{big}: 10.9 KiB, larger than the input limit of 4 KiB" in line
+        assert f"{big}: {size}, larger than the input limit of 4 KiB" in line
     assert cli("show", big, env={**os.environ, MAX_INPUT_ENV: "unlimited"}).returncode == 0
     line = one_error_line(cli("show", big, env={**os.environ, MAX_INPUT_ENV: "lots"}))
     assert f"{MAX_INPUT_ENV}='lots' is not a size" in line
@@ -149,7 +151,8 @@ def test_stdin_everywhere_a_file_is_read(tmp_path: Path) -> None:
     assert cli("generate", LS_TRACE, "-o", profile).returncode == 0
     prof = profile.read_bytes()
     res = cli("show", "-", input=trace)
-    assert res.returncode == 0 and b"<stdin>" not in res.stderr and b"301 calls" in res.stdout
+    calls = f"{sum(r['count'] for r in json.loads(trace)['syscalls'])} calls".encode()
+    assert res.returncode == 0 and b"<stdin>" not in res.stderr and calls in res.stdout
     assert cli("generate", "-", "-o", tmp_path / "g.json", input=trace).returncode == 0
     assert (tmp_path / "g.json").read_bytes() == prof
     assert cli("diff", "-", profile, "--arch", "x86_64", input=trace).returncode == 0

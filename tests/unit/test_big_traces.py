@@ -78,8 +78,16 @@ def test_top_is_honoured_in_every_view(many: Path, view: str) -> None:
 
 def test_show_json_streams_the_same_document(many: Path) -> None:
     trace = traces.load(many)
+    # The ls sample it is made from has call sites (already named): the syscall rows carry them
+    # as the trace file holds them.
+    assert trace.header.records_sites
+    by_key = {(r.arch, r.name): r for r in trace.syscalls}
+    with_sites = [{**row, "sites": [tracefile.site_to_json(s)
+                                    for s in by_key[(row["arch"], row["syscall"])].sites],
+                   "sites_other": by_key[(row["arch"], row["syscall"])].sites_other}
+                  for row in ui.syscall_rows(trace)]
     for view, rows in (("process", ui.process_rows(trace)), ("exe", ui.exe_rows(trace)),
-                       ("syscall", ui.syscall_rows(trace))):
+                       ("syscall", with_sites)):
         res = cli("show", many, "--by", view, "--json")
         expected = {"trace": str(many), "header": tracefile.to_json(trace)["header"],
                     "totals": {"calls": trace.total_calls, "distinct": len(trace.syscalls),

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers.paths import HELLO32_V1_TRACE, LS_V1_TRACE, SAMPLES
 
 from seccomp_gen.aggregate import ProcessState, RawRecording, build_trace
 from seccomp_gen.callsites import named_calls, resolve_sites
@@ -24,7 +25,6 @@ from seccomp_gen.model import SITE_CAP, CodeLocation, ExitStatus, Trace, TraceHe
 
 X86_64 = 0xC000003E
 LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
-SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
 
 
 def _header(started: str = "2026-11-23T10:00:00+00:00") -> TraceHeader:
@@ -95,30 +95,49 @@ def test_round_trip_v2_with_symbols_and_callers(tmp_path: Path) -> None:
     assert site.caller is not None and site.caller.symbol == "main"
 
 
-#: Committed traces written before call sites (format version 1).
-V1_SAMPLES = ("ls", "hello32", "python-wordcount", "shell-pipeline", "http-server")
+#: Real traces written before call sites (format version 1): the first recordings of the ls and
+#: hello32 samples, kept in tests/data (its README names the source).
+V1_TRACES = (LS_V1_TRACE, HELLO32_V1_TRACE)
 
 
-def test_version_1_traces_still_load_without_sites() -> None:
-    for name in V1_SAMPLES:
-        sample = SAMPLES / f"{name}.trace.json"
-        doc = json.loads(sample.read_text())
-        assert doc["version"] == 1
-        trace = traces.load(sample)
-        assert not trace.header.records_sites
-        assert all(not r.sites for r in trace.syscalls)
-        # Written again, it is a version-2 trace that reads back equal.
-        assert tracefile.loads(tracefile.dumps(trace)) == trace
+@pytest.mark.parametrize("sample", V1_TRACES, ids=lambda p: p.name)
+def test_version_1_traces_still_load_without_sites(sample: Path) -> None:
+    doc = json.loads(sample.read_text())
+    assert doc["version"] == 1
+    trace = traces.load(sample)
+    assert not trace.header.records_sites
+    assert all(not r.sites for r in trace.syscalls)
+    assert trace.total_calls == sum(r["count"] for r in doc["syscalls"]) > 0
+    # Written again, it is a version-2 trace that reads back equal.
+    again = tracefile.dumps(trace)
+    assert json.loads(again)["version"] == 2
+    assert tracefile.loads(again) == trace
 
 
-def test_the_qemu_sample_names_library_and_function_of_90_percent() -> None:
-    """Issue 15's bar on the committed QEMU boot (recorded with call sites, README of
-    sample_traces): library and function named for at least 90% of the calls."""
-    trace = traces.load(SAMPLES / "qemu-boot.trace.json")
+SAMPLE_TRACES = sorted(SAMPLES.glob("*.trace.json"))
+
+
+def test_every_sample_is_there() -> None:
+    """The parametrised test below must not pass by finding no files."""
+    assert len(SAMPLE_TRACES) >= 6
+
+
+@pytest.mark.parametrize("sample", SAMPLE_TRACES, ids=lambda p: p.name.removesuffix(".trace.json"))
+def test_every_sample_is_version_2_and_explain_names_90_percent(sample: Path) -> None:
+    """Every committed sample is recorded with call sites (sample_traces/README.md), and
+    ``explain``'s count (:func:`named_calls`, the line it ends with) names the library and
+    function of at least 90% of its calls."""
+    assert json.loads(sample.read_text())["version"] == 2
+    trace = traces.load(sample)
     assert trace.header.records_sites
     named, total = named_calls(trace.syscalls)
-    assert total == trace.total_calls
-    assert named >= 0.9 * total
+    assert total == trace.total_calls > 0
+    assert named >= 0.9 * total, f"{sample.name}: {named} of {total} calls named"
+
+
+def test_the_qemu_sample_names_libc_ppoll() -> None:
+    """Issue 15's QEMU boot: its hottest call is named as libc's ppoll wrapper."""
+    trace = traces.load(SAMPLES / "qemu-boot.trace.json")
     ppoll = trace.find("ppoll")
     assert ppoll is not None
     assert ("libc", "ppoll") in {(s.where.kind, s.where.symbol) for s in ppoll.sites}

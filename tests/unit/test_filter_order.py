@@ -4,6 +4,7 @@ BPF simulator (instructions executed per call), on the sample traces."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -122,3 +123,30 @@ def test_names_only_profile_is_compiled_once(path: Path, monkeypatch: pytest.Mon
     assert built == []
     libseccomp.export_bpf(profile)
     assert built == [False]
+
+
+def _readme_row(path: Path, args: str) -> str | None:
+    """The README's "Filter order" row of one sample and ``--args`` value, computed: None when
+    no recorded call runs the filter (the README says so under the table)."""
+    trace = traces.load(path)
+    profile = synthesize(trace, STRICT if args == "strict" else Policy(args=args))
+    runs = sum(w for *_, w in libseccomp._costly_calls(profile))
+    if not runs:
+        return None
+    costs = (filter_cost(profile, _program(profile, 1, weighted=False)),
+             filter_cost(profile, _program(profile, 1)), filter_cost(profile, _program(profile, 2)))
+    chosen = {1: "frequency", 2: "tree"}[libseccomp.tuned(profile).optimize]
+    return (f"| {path.name.removesuffix('.trace.json')} | {args} | {runs} of {trace.total_calls} | "
+            + " | ".join(f"{c:.1f}" for c in costs) + f" | {chosen} |")
+
+
+def test_the_readme_table_is_the_samples() -> None:
+    """README.md's "Filter order" table holds what the committed samples give today: its rows
+    are computed here, so a sample recorded again cannot leave stale numbers behind."""
+    readme = (ROOT / "README.md").read_text()
+    names = "|".join(re.escape(p.name.removesuffix(".trace.json")) for p in SAMPLES)
+    written = re.findall(rf"^\| (?:{names}) \|.*\|$", readme, re.M)
+    computed = [row for path in SAMPLES for args in ("safe", "strict")
+                if (row := _readme_row(path, args)) is not None]
+    assert len(computed) >= len(SAMPLES)
+    assert written == computed

@@ -159,3 +159,24 @@ def test_a_duration_with_more_digits_than_written_reads_back_equal(duration: flo
     doc["header"]["duration_s"] = duration
     first = tracefile.loads(json.dumps(doc), "first")
     assert tracefile.loads(tracefile.dumps(first), "again") == first
+
+
+def test_the_readme_example_is_the_ls_sample() -> None:
+    """README.md's trace-file example quotes sample_traces/ls.trace.json (its socket record, its
+    sites, its process's call count): recorded again, the sample must not leave it stale."""
+    import re
+
+    from helpers.paths import LS_TRACE, ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("## The trace file (format version 2)", 1)[1].split("```jsonc", 1)[1]
+    example = example.split("```", 1)[0]
+    doc = json.loads(LS_TRACE.read_text())
+    (process,) = doc["processes"]
+    assert f'"syscalls": {process["syscalls"]}, "exit": {{"code": 0}}' in example
+    socket = next(r for r in doc["syscalls"] if r["name"] == "socket")
+    site = socket["sites"][0]
+    quoted = [int(n) for n in re.findall(r'"offset": (\d+)', example)]
+    assert quoted == [site["offset"], site["caller"]["offset"]]
+    assert f'"count": {socket["count"]}, "processes": 1' in example
+    assert json.dumps(socket["args"]["values"]) in example

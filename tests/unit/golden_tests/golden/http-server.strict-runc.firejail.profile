@@ -1,5 +1,5 @@
 # seccomp-gen profile: args=strict default=errno 1 baseline=runc arches=observed
-# host x86_64, kernel 6.18.44-fc-v657, libseccomp 2.5.4, backend ptrace, pinned to cpu 1
+# host x86_64, kernel 6.18.44-fc-v1045, libseccomp 2.5.4, backend ptrace, pinned to cpu 1
 # recorded: sh sample_traces/src/http_server_requests.sh 8765
 # note: clone3 is answered with ENOSYS (its flags are out of a filter's reach); glibc then uses clone(2), whose namespace flags are pinned
 # note: x86, x32 not used by the traces: calls of those ABIs are killed (--arches family lists them)

@@ -1,5 +1,5 @@
 # seccomp-gen profile: args=strict default=errno 1 baseline=runc arches=observed
-# host x86_64, kernel 6.18.44-fc-v657, libseccomp 2.5.4, backend ptrace, pinned to cpu 1
+# host x86_64, kernel 6.18.44-fc-v1045, libseccomp 2.5.4, backend ptrace, pinned to cpu 1
 # recorded: ls -la /
 # note: x86, x32 not used by the traces: calls of those ABIs are killed (--arches family lists them)
 # widened: firejail cannot check arguments: allowed with any arguments: arch_prctl ioctl mmap mprotect prctl
