@@ -301,6 +301,67 @@ def build(arches: Sequence[str], default: int, rules_for: Callable[[str], Iterab
     return merged
 
 
+#: Bumped when what :func:`compiled` keeps changes meaning: older entries are then not found.
+CACHE_FORMAT = 1
+
+
+@functools.lru_cache(maxsize=1)
+def _compiler_id() -> tuple[object, ...]:
+    """What the compiled program depends on besides its inputs: the libseccomp loaded (its
+    version, and the file itself: a distribution may patch its tables without a new version),
+    the pyseccomp binding and this module (size and mtime: an edited compiler is a new one)."""
+    from .linux.procfs import mapped_file
+
+    files = [mapped_file("libseccomp.so"), pyseccomp.__file__, __file__]
+    ids: list[object] = [CACHE_FORMAT, version()]
+    for path in files:
+        try:
+            st = os.stat(path) if path else None
+        except OSError:
+            st = None
+        ids.append((path, st.st_ino, st.st_size, st.st_mtime_ns) if st else (path,))
+    return tuple(ids)
+
+
+def _rule_key(rule: Rule) -> tuple[object, ...]:
+    return (rule.name, rule.action, rule.errno,
+            tuple((c.index, c.op, c.value, c.value_two) for c in rule.conditions))
+
+
+def compiled(arches: Sequence[str], default: int, rules_for: Callable[[str], Iterable[Rule]], *,
+             badarch: int | None = None, optimize: bool = False,
+             refused: list[str] | None = None,
+             priorities: Callable[[str], Mapping[str, int]] | None = None) -> bytes:
+    """``export(build(...))`` (same arguments), kept in the per-user cache
+    (:func:`seccomp_gen.linux.cachedir.lookup`) under everything the program depends on: the
+    inputs, written out in full, and :func:`_compiler_id`. libseccomp compiles Docker's default
+    profile in ~10 ms a time and ``run`` compiles three programs from it; the next run of the
+    same profile reads them back. What libseccomp refuses is never cached: it raises as
+    before."""
+    from .linux import cachedir
+
+    rules = {arch: tuple(rules_for(arch)) for arch in arches}
+    ranks = {arch: dict(priorities(arch)) if priorities is not None else {} for arch in arches}
+    key = repr((_compiler_id(), tuple(arches), default, badarch, optimize, refused is not None,
+                tuple((arch, tuple(_rule_key(r) for r in rules[arch]),
+                       tuple(sorted(ranks[arch].items()))) for arch in arches))).encode()
+    hit = cachedir.lookup("bpf", key)
+    if hit is not None:
+        names, _, program = hit.partition(b"\n")
+        if program and len(program) % 8 == 0 and len(program) // 8 <= MAX_INSNS:
+            if refused is not None and names:
+                refused.extend(names.decode("ascii", "replace").split("\t"))
+            return program
+    dropped: list[str] | None = [] if refused is not None else None
+    program = export(build(arches, default, rules.__getitem__, badarch=badarch,
+                           optimize=optimize, refused=dropped,
+                           priorities=ranks.__getitem__))
+    if refused is not None and dropped:
+        refused.extend(dropped)
+    cachedir.keep("bpf", key, "\t".join(dropped or ()).encode() + b"\n" + program)
+    return program
+
+
 def export(filt: pyseccomp.SyscallFilter) -> bytes:
     """The filter as raw classic BPF (``struct sock_filter[]``, native byte order)."""
     # A memfd, not tempfile's file: importing tempfile is ~1.5 ms of record's start-up.
@@ -336,23 +397,28 @@ def _costly_calls(profile: Profile) -> list[tuple[str, int, tuple[int, ...], int
     (:func:`~seccomp_gen.profile.runs_filter`): the recorded ones by their counts, or each
     such rule once when the profile carries no counts. Arguments: those the first conditional
     rule of the name allows (a call that passes), else zeros."""
-    from .profile import runs_filter
+    from .profile import allowed_outright
 
     weights = profile.weights or tuple((a, r.name, 1) for r in profile.rules
                                        for a in r.arches)
+    outright = allowed_outright(profile)
     seen: dict[tuple[str, str], int] = {}
     for arch, name, count in weights:
-        if (arch in profile.architectures and knows(arch, name)
-                and runs_filter(profile, arch, name)):
+        if ((arch, name) not in outright and arch in profile.architectures
+                and knows(arch, name)):
             seen[(arch, name)] = seen.get((arch, name), 0) + count
+    first_conditional: dict[tuple[str, str], Rule] = {}
+    for rule in profile.rules:
+        if rule.conditions:
+            for arch in rule.arches:
+                first_conditional.setdefault((arch, rule.name), rule)
     out = []
     for (arch, name), count in sorted(seen.items()):
         args = [0] * 6
-        for rule in profile.rules_for(arch):
-            if rule.name == name and rule.conditions:
-                for c in rule.conditions:
-                    args[c.index] = c.value_two if c.op == "MASKED_EQ" else c.value
-                break
+        first = first_conditional.get((arch, name))
+        if first is not None:
+            for c in first.conditions:
+                args[c.index] = c.value_two if c.op == "MASKED_EQ" else c.value
         out.append((arch, syscall_number(arch, name), tuple(args), count))
     return out
 
@@ -382,12 +448,27 @@ def _fastest(profile: Profile) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _fastest_cached(profile: Profile, _weights: tuple[tuple[str, str, int], ...]) -> int:
+def _fastest_cached(profile: Profile, weights: tuple[tuple[str, str, int], ...]) -> int:
     # The weights are not part of a profile's equality, so they are part of the key.
     stub = enosys_stub(enosys_ends(profile))
-    costs = {level: filter_cost(profile, stub + export(compile_profile(profile, level)))
+    costs = {level: filter_cost(profile, stub + _exported(profile, weights, level))
              for level in (1, 2)}
     return 2 if costs[2] < costs[1] else 1
+
+
+@functools.lru_cache(maxsize=16)
+def _exported(profile: Profile, _weights: tuple[tuple[str, str, int], ...], level: int) -> bytes:
+    """libseccomp's program for ``profile`` at CTL_OPTIMIZE ``level`` (:func:`compiled`), once
+    per process: choosing the level compiles both, and the chosen one is then what is loaded.
+    The weights set the priorities, hence the key."""
+    from .profile import priorities
+
+    if not profile.architectures:
+        raise SeccompGenError("the profile lists no architectures")
+    return compiled(profile.architectures,
+                    action_value(profile.default_action, profile.default_errno),
+                    profile.rules_for, optimize=level == 2,
+                    priorities=lambda arch: priorities(profile, arch))
 
 
 def tuned(profile: Profile) -> Profile:
@@ -489,7 +570,9 @@ def export_bpf(profile: Profile, *, enosys: str = "table") -> bytes:
     (:data:`ENOSYS_RULES`) loads it: libseccomp's program behind :func:`enosys_stub`. The
     default, ``table``, is what seccomp-gen itself loads."""
     stub = enosys_stub(enosys_ends(profile, enosys))
-    program = stub + export(compile_profile(profile))
+    if not profile.architectures:
+        raise SeccompGenError("the profile lists no architectures")
+    program = stub + _exported(profile, profile.weights, profile.optimize or _fastest(profile))
     if stub and len(program) // 8 > MAX_INSNS:
         raise SeccompGenError(f"the filter has {len(program) // 8} BPF instructions with its "
                               f"ENOSYS stub, more than the kernel's limit of {MAX_INSNS}")
@@ -522,8 +605,8 @@ def recording_filter(known: Profile | None, arches: Sequence[str],
         return [r for r in known.rules_for(arch) if r.action in actions]
 
     try:
-        program = export(build(arches, value, allowed, badarch=value, optimize=True,
-                               refused=refused))
+        program = compiled(arches, value, allowed, badarch=value, optimize=True,
+                           refused=refused)
     except SeccompGenError as exc:
         raise RecordError(f"libseccomp could not build the recording filter: {exc.message}",
                           hint="check the --known profile" if known is not None else None

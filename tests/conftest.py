@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,18 @@ def _gcc(args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         args, capture_output=True, text=True, timeout=COMPILE_TIMEOUT, check=False
     )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """seccomp-gen's per-user cache (compiled helpers, compiled filters, symbols, kernel
+    offsets) in a directory of this session: what a developer's ~/.cache holds never answers
+    for the code under test, and the tests leave nothing there. Tests of the cache itself set
+    their own directory."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SECCOMP_GEN_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield
+    patch.undo()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -158,10 +158,7 @@ def _print_summary(err: Any, result: RunResult, profile: str, output: str | None
     if result.mode == "kill" and result.died_of_sigsys:
         line += " (seccomp kills with SIGSYS: the profile denied a syscall)"
     err.plain(line)
-    if result.notes:
-        from . import console as ui
-
-        for note in result.notes:
-            ui.note_line(err, note)
+    for note in result.notes:  # plain, as check prints its notes: no rich for a note
+        err.plain(f"note: {note}")
     if output and result.trace is not None:
         err.plain(f"violations trace written to {output}")

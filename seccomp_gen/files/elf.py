@@ -10,7 +10,6 @@ second. Every read is bounds-checked; a malformed file raises :class:`BadElf`.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import struct
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -101,7 +100,11 @@ class Elf:
         """The Go toolchain's build id (a program linked by Go alone has no GNU one), as the
         hex of its SHA-256 (the id itself has slashes); "" if none."""
         desc = self._note(NT_GO_BUILD_ID, b"Go\0\0")
-        return "go" + hashlib.sha256(desc).hexdigest()[:40] if desc else ""
+        if not desc:
+            return ""
+        import hashlib  # here: importing it is ~2 ms of every record, for Go programs only
+
+        return "go" + hashlib.sha256(desc).hexdigest()[:40]
 
     def _note(self, want: int, owner: bytes) -> bytes:
         """The descriptor of the first note of type ``want`` by ``owner``, b"" if none."""

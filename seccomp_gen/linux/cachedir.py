@@ -1,7 +1,8 @@
 """The per-user cache directory, and the check that what is read from it is this user's own.
 
 What is cached runs or steers code inside seccomp-gen (compiled helpers, loaded as root for the log
-and ebpf backends; the kernel struct offsets the ebpf programs read with), so the cache is trusted
+and ebpf backends; the kernel struct offsets the ebpf programs read with; compiled seccomp
+programs, loaded into workloads: :func:`lookup` and :func:`keep`), so the cache is trusted
 only when it is ours: the directory and every cached file must be owned by this user and writable
 by no one else, and a cached file must be a regular file, not a link. Anything else is a one-line
 error naming the path, never a silent use. A module of its own, with no compiler or subprocess
@@ -14,8 +15,11 @@ Cache directory: ``$SECCOMP_GEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/seccomp-gen`
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import stat
+import zlib
 
 from ..errors import SeccompGenError
 
@@ -37,6 +41,13 @@ def check_private(path: str | os.PathLike[str], what: str, *, directory: bool) -
     except OSError as exc:
         raise SeccompGenError(f"cannot check {what}: {exc.strerror or exc}", path=os.fspath(path)
                               ) from None
+    check_stat(st, path, what, directory=directory)
+
+
+def check_stat(st: os.stat_result, path: str | os.PathLike[str], what: str, *,
+               directory: bool) -> None:
+    """:func:`check_private` of what ``st`` describes (an open file's ``fstat``: no race
+    between the check and the read)."""
     kind = stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)
     problem = None
     if not kind:
@@ -61,3 +72,92 @@ def private_cache_dir() -> str:
                               path=str(directory)) from None
     check_private(directory, "the cache directory", directory=True)
     return directory
+
+
+# --- entries by key -------------------------------------------------------------------------------
+
+#: The first line of a keyed entry (:func:`keep`); bumped when the layout changes.
+ENTRY_MAGIC = b"seccomp-gen cache entry 1\n"
+#: Entries kept per kind; past it, :func:`keep` removes the oldest quarter (by mtime).
+ENTRIES_PER_KIND = 512
+
+
+def _entry_path(kind: str, key: bytes) -> str:
+    # The name only spreads entries out: the key itself is in the file and compared in full.
+    return os.path.join(cache_dir(), kind, f"{zlib.crc32(key):08x}-{len(key)}")
+
+
+def lookup(kind: str, key: bytes, limit: int = 1 << 22) -> bytes | None:
+    """The value :func:`keep` stored under ``key`` in ``kind``, or None (no entry, an entry for
+    another key whose name collides, a damaged or oversized one). An entry or directory that is
+    not this user's own, or is a link, raises a one-line error (:func:`check_private`): what is
+    cached here is loaded as a seccomp filter, so a file anyone else could write is never used."""
+    path = _entry_path(kind, key)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link where an entry should be: refused, never followed
+            check_private(path, f"the cached {kind} entry", directory=False)
+        return None  # absent, or a cache that cannot be read: compiled afresh
+    try:
+        check_private(cache_dir(), "the cache directory", directory=True)
+        check_private(os.path.dirname(path), f"the {kind} cache directory", directory=True)
+        check_stat(os.fstat(fd), path, f"the cached {kind} entry", directory=False)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    head = ENTRY_MAGIC + b"%d\n" % len(key)
+    start = len(head) + len(key)
+    if len(data) > limit or not data.startswith(head) or data[len(head):start] != key:
+        return None
+    return data[start:]
+
+
+def keep(kind: str, key: bytes, value: bytes) -> None:
+    """Store ``value`` under ``key`` (best effort: a cache that cannot be written costs the next
+    run the work again). Written under a temporary name and renamed into place, so a reader sees
+    a whole entry or none; the directory is made private (0700) if missing."""
+    try:
+        directory = os.path.join(private_cache_dir(), kind)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        check_private(directory, f"the {kind} cache directory", directory=True)
+    except (OSError, SeccompGenError):
+        return
+    path = _entry_path(kind, key)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(ENTRY_MAGIC + b"%d\n" % len(key) + key + value)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    _prune(directory)
+
+
+def _prune(directory: str) -> None:
+    """Past :data:`ENTRIES_PER_KIND` entries, remove the oldest quarter: a CI machine that
+    compiles a new profile every run keeps a bounded cache."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    if len(names) <= ENTRIES_PER_KIND:
+        return
+    dated = []
+    for name in names:
+        with contextlib.suppress(OSError):
+            dated.append((os.lstat(os.path.join(directory, name)).st_mtime_ns, name))
+    for _, name in sorted(dated)[:len(dated) // 4]:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, name))

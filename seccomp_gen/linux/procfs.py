@@ -89,3 +89,17 @@ def children_of(pid: int) -> set[int]:
 def open_fds() -> list[int]:
     """This process's open file descriptors."""
     return sorted(int(name) for name in os.listdir("/proc/self/fd"))
+
+
+def mapped_file(name_part: str) -> str | None:
+    """The path of the first file mapped into this process whose name contains ``name_part``
+    (``libseccomp.so``: which library ctypes loaded), or None."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="surrogateescape") as fh:
+            for line in fh:
+                path = line.rstrip("\n").split(maxsplit=5)[5:]
+                if path and name_part in os.path.basename(path[0]):
+                    return path[0]
+    except OSError:
+        pass
+    return None

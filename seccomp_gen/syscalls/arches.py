@@ -7,6 +7,7 @@ else. Pure data: this is not a syscall table, only which ABIs share a kernel, ma
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Final
 
@@ -55,6 +56,7 @@ def arch_of_machine(machine: str) -> str:
     return _MACHINES.get(machine, machine)
 
 
+@functools.lru_cache(maxsize=64)
 def family_of(arch: str) -> tuple[str, ...]:
     """The arches that run on the same kernel as ``arch`` (``arch`` alone if unknown)."""
     for members in FAMILIES.values():
@@ -63,6 +65,7 @@ def family_of(arch: str) -> tuple[str, ...]:
     return (arch,)
 
 
+@functools.lru_cache(maxsize=64)
 def arch_sort_key(arch: str) -> tuple[str, int, str]:
     """Order arches by family (main arch's name), then main arch first, then the family order."""
     members = family_of(arch)

@@ -22,7 +22,7 @@ def test_startup_bench_smoke(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(SCRIPT), "--runs", "2", "--json", str(out)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    names = ["native", "record", "known", "run", "check"]
+    names = ["native", "record", "known", "run", "check", "run-docker", "check-docker"]
     if shutil.which("strace"):
         names.insert(1, "strace")
     for name in names:
@@ -35,6 +35,7 @@ def test_startup_bench_smoke(tmp_path: Path) -> None:
         assert doc["medians"][name]["x_native"] > 0
     assert doc["commands"]["record"][-2:] == ["--", shutil.which("true")]
     assert "--known" in doc["commands"]["known"]
+    assert doc["commands"]["run-docker"][-3].endswith("docker-default-seccomp.json")
 
 
 @pytest.mark.live
@@ -60,7 +61,7 @@ def test_startup_bench_times_another_install_in_the_same_rounds(tmp_path: Path) 
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(out.read_text())
-    for name in ("record", "known", "run", "check"):
+    for name in ("record", "known", "run", "check", "run-docker", "check-docker"):
         assert doc["commands"][f"{name}@vs"][0] == str(other)
         assert len(doc["samples_s"][f"{name}@vs"]) == 1
         assert f"| {name}@vs |" in proc.stdout

@@ -207,10 +207,14 @@ def test_a_broken_emitter_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
         profile_text(profile, "oci", "p.json")
 
 
-def test_a_broken_compiler_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_broken_compiler_is_caught(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A compiler step that turns a masked comparison into a plain one (clone's namespace mask
     then compares all 64 bits) reads back fine but loads another filter: the check on the
-    compiled BPF refuses it."""
+    compiled BPF refuses it. (An empty cache: a program cached from the real compiler would
+    hide the broken one, which no installed seccomp-gen can become without a new file.)"""
+    monkeypatch.setenv("SECCOMP_GEN_CACHE_DIR", str(tmp_path / "cache"))
+    libseccomp._exported.cache_clear()
+    libseccomp._fastest_cached.cache_clear()
     import pyseccomp
 
     from seccomp_gen.profile import ArgCondition
