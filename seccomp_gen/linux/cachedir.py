@@ -89,10 +89,18 @@ def _entry_path(kind: str, key: bytes) -> str:
 
 def lookup(kind: str, key: bytes, limit: int = 1 << 22) -> bytes | None:
     """The value :func:`keep` stored under ``key`` in ``kind``, or None (no entry, an entry for
-    another key whose name collides, a damaged or oversized one). An entry or directory that is
-    not this user's own, or is a link, raises a one-line error (:func:`check_private`): what is
-    cached here is loaded as a seccomp filter, so a file anyone else could write is never used."""
+    another key whose name collides, a damaged or oversized one, a cache directory that is not
+    this user's own: ``sudo`` keeping another user's ``$HOME``, which :func:`keep` does not
+    write to either). In our own directory, an entry that is not ours, is writable by others or
+    is a link raises a one-line error (:func:`check_private`): what is cached here is loaded as
+    a seccomp filter, so a file anyone else could have written is never used, and someone
+    should know it is there."""
     path = _entry_path(kind, key)
+    try:
+        check_private(cache_dir(), "the cache directory", directory=True)
+        check_private(os.path.dirname(path), f"the {kind} cache directory", directory=True)
+    except SeccompGenError:
+        return None
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
@@ -100,8 +108,6 @@ def lookup(kind: str, key: bytes, limit: int = 1 << 22) -> bytes | None:
             check_private(path, f"the cached {kind} entry", directory=False)
         return None  # absent, or a cache that cannot be read: compiled afresh
     try:
-        check_private(cache_dir(), "the cache directory", directory=True)
-        check_private(os.path.dirname(path), f"the {kind} cache directory", directory=True)
         check_stat(os.fstat(fd), path, f"the cached {kind} entry", directory=False)
         with os.fdopen(fd, "rb", closefd=False) as fh:
             data = fh.read(limit + 1)

@@ -198,6 +198,23 @@ def test_a_cache_that_cannot_be_used_costs_only_time(
     assert len(builds) == 2
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the directory away")
+def test_a_cache_directory_of_another_user_is_neither_read_nor_written(
+        cache: Path, builds: list[int]) -> None:
+    """``sudo`` with another user's ``$HOME``: ``generate`` and ``run`` compile as they did
+    before the cache existed, and leave that user's directory alone."""
+    arches = host_arches()
+    first = libseccomp.recording_filter(None, arches, "trace")
+    entry = _the_entry(cache)
+    os.chown(cache, 65534, 65534)
+    n = len(builds)
+    assert libseccomp.recording_filter(None, arches, "trace") == first
+    assert len(builds) == n + 1  # compiled: the entry there was not read
+    entry.unlink()
+    assert libseccomp.recording_filter(None, arches, "trace") == first
+    assert not entry.exists()  # nor written
+
+
 def test_the_cache_is_bounded(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cachedir, "ENTRIES_PER_KIND", 8)
     for i in range(20):
