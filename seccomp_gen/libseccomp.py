@@ -26,7 +26,7 @@ import sys
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 #: libseccomp's soname since 2.0.
 SONAME = "libseccomp.so.2"
@@ -381,15 +381,24 @@ def compile_profile(profile: Profile, optimize: int | None = None) -> pyseccomp.
     ``optimize`` (else the profile's own, else the faster of the two, :func:`tuned`): 1, the
     rules in :func:`~seccomp_gen.profile.priorities` order, the most frequent first; 2,
     libseccomp's binary tree."""
+    return _from_profile(build, profile, optimize or profile.optimize or _fastest(profile))
+
+
+_Made = TypeVar("_Made")
+
+
+def _from_profile(make: Callable[..., _Made], profile: Profile, level: int) -> _Made:
+    """``make`` (:func:`build` or :func:`compiled`) called with ``profile``'s arches, default,
+    rules and priorities at CTL_OPTIMIZE ``level``: the one place a profile becomes compiler
+    input, so that a filter object and a cached program of it cannot differ."""
     from .profile import priorities
 
     if not profile.architectures:
         raise SeccompGenError("the profile lists no architectures")
-    level = optimize or profile.optimize or _fastest(profile)
-    return build(profile.architectures,
-                 action_value(profile.default_action, profile.default_errno),
-                 profile.rules_for, optimize=level == 2,
-                 priorities=lambda arch: priorities(profile, arch))
+    return make(profile.architectures,
+                action_value(profile.default_action, profile.default_errno),
+                profile.rules_for, optimize=level == 2,
+                priorities=lambda arch: priorities(profile, arch))
 
 
 def _costly_calls(profile: Profile) -> list[tuple[str, int, tuple[int, ...], int]]:
@@ -461,14 +470,7 @@ def _exported(profile: Profile, _weights: tuple[tuple[str, str, int], ...], leve
     """libseccomp's program for ``profile`` at CTL_OPTIMIZE ``level`` (:func:`compiled`), once
     per process: choosing the level compiles both, and the chosen one is then what is loaded.
     The weights set the priorities, hence the key."""
-    from .profile import priorities
-
-    if not profile.architectures:
-        raise SeccompGenError("the profile lists no architectures")
-    return compiled(profile.architectures,
-                    action_value(profile.default_action, profile.default_errno),
-                    profile.rules_for, optimize=level == 2,
-                    priorities=lambda arch: priorities(profile, arch))
+    return _from_profile(compiled, profile, level)
 
 
 def tuned(profile: Profile) -> Profile:
@@ -570,8 +572,6 @@ def export_bpf(profile: Profile, *, enosys: str = "table") -> bytes:
     (:data:`ENOSYS_RULES`) loads it: libseccomp's program behind :func:`enosys_stub`. The
     default, ``table``, is what seccomp-gen itself loads."""
     stub = enosys_stub(enosys_ends(profile, enosys))
-    if not profile.architectures:
-        raise SeccompGenError("the profile lists no architectures")
     program = stub + _exported(profile, profile.weights, profile.optimize or _fastest(profile))
     if stub and len(program) // 8 > MAX_INSNS:
         raise SeccompGenError(f"the filter has {len(program) // 8} BPF instructions with its "

@@ -103,13 +103,15 @@ def test_the_binary_tree_where_it_is_faster() -> None:
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name.removesuffix(".trace.json"))
 def test_names_only_profile_is_compiled_once(path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            tmp_path: Path) -> None:
+                                            tmp_path: Path, request: pytest.FixtureRequest
+                                            ) -> None:
     """A profile of names without argument conditions has no call that runs the filter (the
     kernel caches every ALLOW): both levels cost 0, so level 1 is taken without compiling
     either to compare them, and exporting it compiles the profile once (run's and check's
     usual profile) -- and, from an empty compiled-program cache, only once."""
     monkeypatch.setenv("SECCOMP_GEN_CACHE_DIR", str(tmp_path / "cache"))
     libseccomp._exported.cache_clear()
+    request.addfinalizer(libseccomp._exported.cache_clear)
     profile = synthesize(traces.load(path), Policy(args="none", baseline="none"))
     assert libseccomp._costly_calls(profile) == []
     assert {filter_cost(profile, _program(profile, level)) for level in (1, 2)} == {0.0}

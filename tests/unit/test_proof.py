@@ -207,14 +207,16 @@ def test_a_broken_emitter_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
         profile_text(profile, "oci", "p.json")
 
 
-def test_a_broken_compiler_is_caught(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_broken_compiler_is_caught(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                     request: pytest.FixtureRequest) -> None:
     """A compiler step that turns a masked comparison into a plain one (clone's namespace mask
     then compares all 64 bits) reads back fine but loads another filter: the check on the
     compiled BPF refuses it. (An empty cache: a program cached from the real compiler would
     hide the broken one, which no installed seccomp-gen can become without a new file.)"""
     monkeypatch.setenv("SECCOMP_GEN_CACHE_DIR", str(tmp_path / "cache"))
-    libseccomp._exported.cache_clear()
-    libseccomp._fastest_cached.cache_clear()
+    for kept in (libseccomp._exported, libseccomp._fastest_cached):
+        kept.cache_clear()
+        request.addfinalizer(kept.cache_clear)  # no later test gets the broken program
     import pyseccomp
 
     from seccomp_gen.profile import ArgCondition
