@@ -2,33 +2,35 @@
 
 Why: reading and walking ``/sys/kernel/btf/vmlinux`` (5.5 MB, ~150k types) took ~13 ms of every
 ebpf recording here, for a dozen numbers that change only with the kernel. So the answer is kept
-in the private cache directory (:mod:`seccomp_gen.linux.cachedir`) under a name made of the
-kernel's build id (the GNU build-id note of ``/sys/kernel/notes``, 164 bytes to read) and the
-members asked for. A kernel without a build-id note is keyed by a hash of its BTF blob instead.
+in the per-user cache's keyed store (:func:`seccomp_gen.linux.cachedir.lookup`, kind
+``btf-fields``) under the kernel's build id (the GNU build-id note of ``/sys/kernel/notes``, 164
+bytes to read) and the members asked for. A kernel without a build-id note is keyed by a hash of
+its BTF blob instead.
 
 What is read back steers what our BPF programs read in the kernel, so it is never trusted blindly:
-a cached file not owned by us, writable by others or a link is refused in one line (as a cached
-compiled helper is); one whose content does not parse, names another kernel or other members, or
-holds offsets the caller's check rejects is ignored, and the BTF parsed again and the file
-rewritten. ``parses`` counts BTF walks in this process (tests read it to see the cache work).
+an entry not owned by us, writable by others or a link is refused in one line (as a cached
+compiled program is); one kept for another kernel or other members is not found (the key is
+compared in full); one whose content does not parse, names other members or holds offsets the
+caller's check rejects is ignored, and the BTF parsed again and the entry rewritten. ``parses``
+counts BTF walks in this process (tests read it to see the cache work).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import struct
-import zlib
 from collections.abc import Callable, Mapping
 
-from ..linux.cachedir import check_private
+from ..linux import cachedir
 from .btf import BTF, VMLINUX, BTFError, Field
 
 NOTES = "/sys/kernel/notes"
 NT_GNU_BUILD_ID = 3
-#: Bumped when the file's layout or meaning changes: old files are then simply not found.
-VERSION = 1
+#: Bumped when the entry's layout or meaning changes: old entries are then simply not found.
+VERSION = 2  # 2: an entry of the keyed store (linux.cachedir), no longer a file of its own
+#: The store's kind (its subdirectory of the cache directory).
+KIND = "btf-fields"
 #: Struct members wanted: name -> (struct, member path).
 Spec = Mapping[str, tuple[str, str]]
 #: An optional member the kernel does not have.
@@ -73,12 +75,9 @@ def _read_btf(path: str) -> bytes:
         raise BTFError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def cache_path(cache: str, kernel: str, spec: Spec, optional: frozenset[str] = frozenset()
-               ) -> str:
-    """The file that holds ``spec``'s offsets for ``kernel``: named by both (a CRC of the spec
-    is enough to tell specs apart; the file itself says which kernel and members it holds)."""
-    wanted = zlib.crc32(repr((VERSION, sorted(spec.items()), sorted(optional))).encode())
-    return os.path.join(cache, f"btf-fields-{kernel.replace(':', '-')}-{wanted:08x}.json")
+def _key(kernel: str, spec: Spec, optional: frozenset[str]) -> bytes:
+    """What an answer is kept under: the layout, the kernel and the members asked for."""
+    return repr((VERSION, kernel, sorted(spec.items()), sorted(optional))).encode()
 
 
 def parse(spec: Spec, btf_path: str = VMLINUX, optional: frozenset[str] = frozenset()
@@ -99,19 +98,14 @@ def parse(spec: Spec, btf_path: str = VMLINUX, optional: frozenset[str] = frozen
     return fields
 
 
-def _load(path: str, kernel: str, spec: Spec, optional: frozenset[str]
-          ) -> dict[str, Field] | None:
-    """The cached offsets, None when the file is absent or its content is not a valid answer for
-    this kernel and ``spec``; a file that is not ours raises (:func:`check_private`)."""
-    if not os.path.lexists(path):
+def _load(key: bytes, spec: Spec, optional: frozenset[str]) -> dict[str, Field] | None:
+    """The cached offsets, None when there is no entry or its content is not a valid answer for
+    ``spec``; an entry that is not ours raises (:func:`~seccomp_gen.linux.cachedir.lookup`)."""
+    data = cachedir.lookup(KIND, key, 1 << 16, "the cached kernel struct offsets")
+    if data is None:
         return None
-    check_private(path, "the cached kernel struct offsets", directory=False)
     try:
-        with open(path, "rb") as fh:
-            saved = json.loads(fh.read(1 << 16))
-        if saved.get("kernel") != kernel or saved.get("version") != VERSION:
-            return None
-        members = saved["fields"]
+        members = json.loads(data)
         if set(members) != set(spec):
             return None
         fields = {}
@@ -124,47 +118,33 @@ def _load(path: str, kernel: str, spec: Spec, optional: frozenset[str]
                 return None
             fields[name] = Field(offset, size)
         return fields
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError):
         return None
 
 
-def _store(path: str, kernel: str, spec: Spec, fields: dict[str, Field]) -> None:
-    """Write the answer under a fresh temporary name and rename it into place (best effort: a
-    read-only cache only costs the next run a parse)."""
-    text = json.dumps({"version": VERSION, "kernel": kernel, "fields": {
-        name: [*spec[name], f.offset, f.size] for name, f in sorted(fields.items())}},
-        sort_keys=True)
-    head, name = os.path.split(path)
-    tmp = os.path.join(head, f".{name}.{os.getpid()}.tmp")
-    with contextlib.suppress(OSError):
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+def _store(key: bytes, spec: Spec, fields: dict[str, Field]) -> None:
+    """Keep the answer (best effort: a cache that cannot be written costs the next run a
+    parse)."""
+    cachedir.keep(KIND, key, json.dumps({name: [*spec[name], f.offset, f.size]
+                                         for name, f in sorted(fields.items())}).encode())
 
 
-def members(spec: Spec, cache: str | None, check: Callable[[dict[str, Field]], None],
+def members(spec: Spec, cached: bool, check: Callable[[dict[str, Field]], None],
             optional: frozenset[str] = frozenset()) -> dict[str, Field]:
-    """``spec``'s offsets in the running kernel: from ``cache`` (a private directory) when it
-    holds a valid answer that passes ``check``, else parsed from the BTF (and cached). ``check``
-    raises BTFError for offsets the caller cannot use."""
-    if cache is None:
+    """``spec``'s offsets in the running kernel: when ``cached``, from the cache when it holds a
+    valid answer that passes ``check``, else parsed from the BTF (and cached). ``check`` raises
+    BTFError for offsets the caller cannot use."""
+    if not cached:
         fields = parse(spec, optional=optional)
         check(fields)
         return fields
-    kernel = kernel_id()
-    path = cache_path(cache, kernel, spec, optional)
-    fields_or_none = _load(path, kernel, spec, optional)
+    key = _key(kernel_id(), spec, optional)
+    fields_or_none = _load(key, spec, optional)
     if fields_or_none is not None:
         with contextlib.suppress(BTFError):
             check(fields_or_none)
             return fields_or_none
     fields = parse(spec, optional=optional)
     check(fields)
-    _store(path, kernel, spec, fields)
+    _store(key, spec, fields)
     return fields

@@ -147,10 +147,10 @@ class Counts:
     lost: dict[str, int] = field(default_factory=dict)
 
 
-def kernel_fields(cache: str | None = None) -> dict[str, Field]:
-    """The offsets of :data:`FIELDS` in the running kernel, parsed from its BTF once per kernel
-    build and kept in the private directory ``cache`` (:mod:`.fieldcache`)."""
-    return fieldcache.members(FIELDS, cache, check_fields, OPTIONAL)
+def kernel_fields(cached: bool = False) -> dict[str, Field]:
+    """The offsets of :data:`FIELDS` in the running kernel, parsed from its BTF (when
+    ``cached``, once per kernel build: kept in the per-user cache, :mod:`.fieldcache`)."""
+    return fieldcache.members(FIELDS, cached, check_fields, OPTIONAL)
 
 
 def check_fields(fields: dict[str, Field]) -> None:

@@ -28,7 +28,6 @@ import struct
 import subprocess
 from collections.abc import Iterable
 from functools import cache
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import capstone
@@ -39,8 +38,7 @@ from elftools.elf.relocation import RelocationSection, RelrRelocationSection
 from elftools.elf.sections import NoteSection, SymbolTableSection
 
 from ..errors import SeccompGenError
-from ..linux.cachedir import check_private as _check_private
-from ..linux.cachedir import private_cache_dir
+from ..linux import cachedir
 from ..reach import (
     COMPAT_BIT,
     Function,
@@ -51,10 +49,12 @@ from ..reach import (
     reach,
     unobserved,
 )
-from .atomic import write_atomic
 
-#: Bumped when the scanner's output changes: cached summaries of older scanners are not read.
-SCAN_VERSION = 9
+#: Bumped when the scanner's output or its cached form changes: cached summaries of older
+#: scanners are not found.
+SCAN_VERSION = 10  # 10: entries of the keyed store (linux.cachedir), kind "reach"
+#: The largest cached summary read back (libc's is ~0.5 MB).
+_CACHE_LIMIT = 1 << 28
 
 _ARCHES = {("ELFCLASS64", "EM_X86_64"): "x86_64", ("ELFCLASS32", "EM_386"): "x86"}
 _DEFAULT_DIRS = {
@@ -691,7 +691,7 @@ class _Scanner:
 
 
 def _summary_to_json(s: ObjectSummary) -> dict[str, Any]:
-    return {"version": SCAN_VERSION, "path": s.path, "build_id": s.build_id, "arch": s.arch,
+    return {"build_id": s.build_id, "arch": s.arch,
             "functions": [[a, f.name, sorted(f.syscalls), f.unresolved, sorted(f.calls),
                            sorted(f.imports), f.indirect] for a, f in sorted(s.functions.items())],
             "exports": s.exports, "roots": sorted(s.roots),
@@ -711,15 +711,15 @@ def _summary_of_json(d: dict[str, Any], path: str) -> ObjectSummary:
 _MEMORY: dict[tuple[str, str, bool], ObjectSummary] = {}
 
 
-def _cache_file(build_id: str, root_all: bool) -> Path:
-    return Path(private_cache_dir()) / "reach" / f"{build_id}-{int(root_all)}-v{SCAN_VERSION}.json"
+def _cache_key(build_id: str, root_all: bool) -> bytes:
+    return repr((SCAN_VERSION, build_id, root_all)).encode()
 
 
 def summarize(path: str, *, root_all: bool = False, use_cache: bool = True) -> ObjectSummary:
     """The :class:`ObjectSummary` of the ELF object at ``path``. ``root_all``: every function
     is a root (the program itself, the interpreter); otherwise its init and fini functions and
-    the code whose address its data holds. Cached by build id (in memory, and as a file in the
-    per-user cache directory, trusted only when private, as the C helpers are)."""
+    the code whose address its data holds. Cached by build id (in memory, and in the per-user
+    cache's keyed store, trusted only when private, as the compiled programs are)."""
     obj, f = _open_elf(path)
     with f:
         build_id = obj.build_id()
@@ -746,27 +746,22 @@ def summarize(path: str, *, root_all: bool = False, use_cache: bool = True) -> O
 
 
 def _read_cache(build_id: str, root_all: bool, path: str) -> ObjectSummary | None:
+    """The cached summary, None when there is none or it does not parse; an entry that is not
+    ours raises in one line (:func:`~seccomp_gen.linux.cachedir.lookup`)."""
+    data = cachedir.lookup("reach", _cache_key(build_id, root_all), _CACHE_LIMIT,
+                           "a cached reachability summary")
+    if data is None:
+        return None
     try:
-        target = _cache_file(build_id, root_all)
-        if not os.path.lexists(target):
-            return None
-        _check_private(target, "a cached reachability summary", directory=False)
-        d = json.loads(target.read_text(encoding="utf-8"))
-        if d.get("version") != SCAN_VERSION:
-            return None
-        return _summary_of_json(d, path)
-    except (OSError, ValueError, KeyError, TypeError):
+        return _summary_of_json(json.loads(data), path)
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 def _write_cache(build_id: str, root_all: bool, summary: ObjectSummary) -> None:
-    target = _cache_file(build_id, root_all)
-    try:
-        target.parent.mkdir(mode=0o700, exist_ok=True)
-        _check_private(target.parent, "the reachability cache", directory=True)
-        write_atomic(target, json.dumps(_summary_to_json(summary), sort_keys=True))
-    except OSError:
-        pass  # a cache that cannot be written costs time only
+    """Keep the summary (best effort: a cache that cannot be written costs time only)."""
+    cachedir.keep("reach", _cache_key(build_id, root_all),
+                  json.dumps(_summary_to_json(summary), sort_keys=True).encode())
 
 
 def summaries(exe: str, *, use_cache: bool = True) -> list[ObjectSummary]:

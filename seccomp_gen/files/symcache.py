@@ -1,85 +1,53 @@
 """A per-user cache of named addresses, by build id: the next ``record`` of the same program
 names its call sites without reading libc's debug symbols again.
 
-One small JSON file per (build id, debug file present) in ``symbols/`` of the cache directory
-(:func:`seccomp_gen.linux.cachedir.cache_dir`, the C helpers' and the ebpf field cache's). Like
-those it is trusted only when private: the directories and the file owned by this user and
-writable by no one else, the file regular and not a link. A missing, foreign, or unreadable
-entry is a miss; an entry that cannot be written costs time only.
+One entry per (build id, debug file present) in the cache directory's keyed store
+(:func:`seccomp_gen.linux.cachedir.lookup`, kind ``symbols``), beside the compiled programs and
+the ebpf field cache, and trusted as they are only when private: the directories and the entry
+owned by this user and writable by no one else, the entry regular and not a link. Unlike theirs,
+an entry not ours is a miss, not a one-line error: names are looked up at the end of ``record``,
+after the workload has run, and refusing there would throw the recording away, while a name only
+labels a site (nothing seccomp-gen loads or runs depends on it), so not using the entry is
+enough. The names are then read from the file again and the entry replaced. A missing or
+damaged entry is a miss too; an entry that cannot be written costs time only.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import stat
 
 from ..errors import SeccompGenError
-from ..linux.cachedir import cache_dir
-from .atomic import write_atomic
+from ..linux import cachedir
 
-#: Bumped when what an entry means changes (how symbols are chosen): older entries are ignored.
-VERSION = 2  # 2: Go code named from its pclntab
-
-
-def _private(st: os.stat_result, kind: int) -> bool:
-    return (stat.S_IFMT(st.st_mode) == kind and st.st_uid == os.geteuid()
-            and not st.st_mode & 0o022)
+#: Bumped when what an entry means changes (how symbols are chosen, the entry's layout): older
+#: entries are not found.
+VERSION = 3  # 2: Go code named from its pclntab; 3: an entry of the keyed store
+#: The store's kind (its subdirectory of the cache directory).
+KIND = "symbols"
 
 
-def _directory(create: bool) -> str | None:
-    """The private ``symbols`` directory, made if ``create``; None if it is not ours."""
-    top = cache_dir()
-    path = os.path.join(top, "symbols")
-    for d in (top, path):
-        try:
-            if create:
-                os.makedirs(d, mode=0o700, exist_ok=True)
-            if not _private(os.lstat(d), stat.S_IFDIR):
-                return None
-        except OSError:
-            return None
-    return path
-
-
-def _file(key: str, create: bool) -> str | None:
-    if not key.replace("-", "").isalnum():
-        return None
-    directory = _directory(create)
-    return None if directory is None else os.path.join(directory, f"{key}-v{VERSION}.json")
+def _key(key: str) -> bytes:
+    return f"{VERSION} {key}".encode()
 
 
 def load(key: str) -> dict[int, tuple[str, int] | None]:
     """The cached names of one object's addresses (vaddr -> (function, start) or None)."""
-    path = _file(key, create=False)
-    if path is None:
+    try:
+        data = cachedir.lookup(KIND, _key(key), what="the cached symbol names")
+    except SeccompGenError:
+        return {}  # not ours: a miss (see the module docstring)
+    if data is None:
         return {}
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return {}
-    try:
-        if not _private(os.fstat(fd), stat.S_IFREG):
-            return {}
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            doc = json.loads(fh.read(1 << 22))
         out: dict[int, tuple[str, int] | None] = {}
-        for vaddr, value in doc["names"].items():
+        for vaddr, value in json.loads(data).items():
             out[int(vaddr)] = None if value is None else (str(value[0]), int(value[1]))
         return out
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
         return {}
-    finally:
-        os.close(fd)
 
 
 def save(key: str, names: dict[int, tuple[str, int] | None]) -> None:
-    """Write one object's names (all of them: what :func:`load` gave plus the new ones)."""
-    path = _file(key, create=True)
-    if path is None:
-        return
-    doc = {"names": {str(v): None if n is None else [n[0], n[1]]
-                     for v, n in sorted(names.items())}}
-    with contextlib.suppress(OSError, SeccompGenError):  # unwritten, it costs time only
-        write_atomic(path, json.dumps(doc, separators=(",", ":")))
+    """Keep one object's names (all of them: what :func:`load` gave plus the new ones)."""
+    doc = {str(v): None if n is None else [n[0], n[1]] for v, n in sorted(names.items())}
+    cachedir.keep(KIND, _key(key), json.dumps(doc, separators=(",", ":")).encode())

@@ -2,12 +2,18 @@
 
 What is cached runs or steers code inside seccomp-gen (compiled helpers, loaded as root for the log
 and ebpf backends; the kernel struct offsets the ebpf programs read with; compiled seccomp
-programs, loaded into workloads: :func:`lookup` and :func:`keep`), so the cache is trusted
-only when it is ours: the directory and every cached file must be owned by this user and writable
-by no one else, and a cached file must be a regular file, not a link. Anything else is a one-line
-error naming the path, never a silent use. A module of its own, with no compiler or subprocess
-imports (and no pathlib: paths are strings), so that the ebpf recorder reaches its cache without
-importing the C build machinery.
+programs, loaded into workloads), so the cache is trusted only when it is ours: the directory and
+every cached file must be owned by this user and writable by no one else, and a cached file must
+be a regular file, not a link. Anything else is a one-line error naming the path, never a silent
+use. A module of its own, with no compiler or subprocess imports (and no pathlib: paths are
+strings), so that the ebpf recorder reaches its cache without importing the C build machinery.
+
+Everything but the compiled helpers is an entry of one keyed store (:func:`lookup`,
+:func:`keep`): ``KIND/CRC32-LENGTH`` under the directory, one subdirectory per kind (``bpf``:
+compiled seccomp programs; ``btf-fields``: kernel struct offsets; ``symbols``: names of call
+sites; ``reach``: reachability summaries), the whole key inside and compared. Each caller checks
+the value it reads back; an entry not ours is refused in one line, except that the names of call
+sites, looked up after a recording has run, take it as a miss (:mod:`seccomp_gen.files.symcache`).
 
 Cache directory: ``$SECCOMP_GEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/seccomp-gen``, else
 ``~/.cache/seccomp-gen``.
@@ -87,30 +93,41 @@ def _entry_path(kind: str, key: bytes) -> str:
     return os.path.join(cache_dir(), kind, f"{zlib.crc32(key):08x}-{len(key)}")
 
 
-def lookup(kind: str, key: bytes, limit: int = 1 << 22) -> bytes | None:
+def lookup(kind: str, key: bytes, limit: int = 1 << 22, what: str = "") -> bytes | None:
     """The value :func:`keep` stored under ``key`` in ``kind``, or None (no entry, an entry for
     another key whose name collides, a damaged or oversized one, a cache directory that is not
     this user's own: ``sudo`` keeping another user's ``$HOME``, which :func:`keep` does not
-    write to either). In our own directory, an entry that is not ours, is writable by others or
-    is a link raises a one-line error (:func:`check_private`): what is cached here is loaded as
-    a seccomp filter, so a file anyone else could have written is never used, and someone
-    should know it is there."""
+    write to either). A directory of ours that others can write to, and in it an entry that is
+    not ours, is writable by others or is a link, raise a one-line error
+    (:func:`check_private`), the entry named as ``what`` (default:
+    "the cached KIND entry"): what is cached here is loaded as a seccomp filter or steers BPF
+    programs, so a file anyone else could have written is never used, and someone should know
+    it is there."""
     path = _entry_path(kind, key)
-    try:
-        check_private(cache_dir(), "the cache directory", directory=True)
-        check_private(os.path.dirname(path), f"the {kind} cache directory", directory=True)
-    except SeccompGenError:
-        return None
+    what = what or f"the cached {kind} entry"
+    for directory, name in ((cache_dir(), "the cache directory"),
+                            (os.path.dirname(path), f"the {kind} cache directory")):
+        try:
+            st = os.lstat(directory)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            return None  # no cache, or another user's: not used (nor written: keep)
+        check_stat(st, directory, name, directory=True)  # ours, but others can write to it
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # a link where an entry should be: refused, never followed
-            check_private(path, f"the cached {kind} entry", directory=False)
-        return None  # absent, or a cache that cannot be read: compiled afresh
+            check_private(path, what, directory=False)
+        return None  # absent, or a cache that cannot be read: made afresh
     try:
-        check_stat(os.fstat(fd), path, f"the cached {kind} entry", directory=False)
+        st = os.fstat(fd)
+        check_stat(st, path, what, directory=False)
+        if st.st_size > limit:
+            return None
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(limit + 1)
+            # Read what the file holds, not ``limit`` bytes: read(n) allocates n up front.
+            data = fh.read(st.st_size + 1)
     except OSError:
         return None
     finally:
@@ -153,7 +170,8 @@ def keep(kind: str, key: bytes, value: bytes) -> None:
 
 def _prune(directory: str) -> None:
     """Past :data:`ENTRIES_PER_KIND` entries, remove the oldest quarter: a CI machine that
-    compiles a new profile every run keeps a bounded cache."""
+    compiles a new profile every run keeps a bounded cache (files of an older layout left in a
+    kind's directory go the same way)."""
     try:
         names = os.listdir(directory)
     except OSError:

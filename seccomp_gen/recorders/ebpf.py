@@ -34,7 +34,6 @@ from ..ebpf.syscall_counter import (
 )
 from ..errors import RecordError
 from ..libseccomp import arch_name, syscall_name, syscall_number
-from ..linux.cachedir import private_cache_dir
 from ..linux.host import host_arch
 from ..linux.libc import syscall
 from ..linux.procfs import status_fields
@@ -178,7 +177,7 @@ class _EbpfSession:
     def _counter(self) -> SyscallCounter:
         """Maps created and programs attached, or a one-line error saying why not."""
         try:
-            counter = SyscallCounter(kernel_fields(private_cache_dir()), self.seed_key, _keys(),
+            counter = SyscallCounter(kernel_fields(cached=True), self.seed_key, _keys(),
                                      cgroup=self.cgroup)
         except (BTFError, BPFError) as exc:
             raise RecordError(f"backend ebpf cannot start: {exc}") from None

@@ -1,8 +1,9 @@
 """The ebpf backend's kernel struct offsets, parsed from the running kernel's BTF once per kernel
-build and cached (issue 16): a second run does not parse, a corrupt or foreign file is never
-trusted (ignored and rewritten, or refused in one line), and the answer and the recording are the
-same with and without the cache. On the real ``/sys/kernel/btf/vmlinux`` and ``/sys/kernel/notes``.
-Also the batched map reads (BPF_MAP_LOOKUP_BATCH) against the key-by-key walk, on real maps."""
+build and cached (issue 16): a second run does not parse, a corrupt entry or one for another
+kernel is never trusted (ignored and rewritten), one not ours is refused in one line, and the
+answer and the recording are the same with and without the cache. On the real
+``/sys/kernel/btf/vmlinux`` and ``/sys/kernel/notes``. Also the batched map reads
+(BPF_MAP_LOOKUP_BATCH) against the key-by-key walk, on real maps."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from helpers import cache as entries
 from helpers.cli import assert_one_error_line, cli
 from helpers.record import counts_of
 
@@ -55,83 +57,103 @@ def test_kernel_without_build_id_is_keyed_by_its_btf(tmp_path: Path) -> None:
         assert fieldcache.kernel_id().startswith("build-id:")
 
 
+@pytest.fixture()
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty per-user cache directory of this test's own."""
+    directory = tmp_path / "cache"
+    monkeypatch.setenv("SECCOMP_GEN_CACHE_DIR", str(directory))
+    return directory
+
+
 def _cached_file(cache: Path) -> Path:
-    (path,) = cache.glob("btf-fields-*.json")
-    return path
+    return entries.the_entry(cache, fieldcache.KIND)
 
 
 @needs_btf
-def test_second_call_does_not_parse_and_agrees(tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    cache.mkdir(mode=0o700)
+def test_second_call_does_not_parse_and_agrees(cache: Path) -> None:
     before = fieldcache.parses
-    first = kernel_fields(str(cache))
+    first = kernel_fields(cached=True)
     assert fieldcache.parses == before + 1
     assert _cached_file(cache).stat().st_mode & 0o777 == 0o600
-    second = kernel_fields(str(cache))
+    second = kernel_fields(cached=True)
     assert fieldcache.parses == before + 1  # read back, not parsed
-    assert second == first == kernel_fields(None)
+    assert second == first == kernel_fields()
     assert set(first) == set(FIELDS)
 
 
 @needs_btf
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "other kernel", "other members",
-                                    "bad size", "not numbers", "not an object"])
-def test_a_corrupt_or_foreign_cache_file_is_ignored_and_rewritten(tmp_path: Path,
-                                                                  damage: str) -> None:
-    cache = tmp_path / "cache"
-    cache.mkdir(mode=0o700)
-    good = kernel_fields(str(cache))
+@pytest.mark.parametrize("damage", ["garbage", "garbage value", "truncated", "other kernel",
+                                    "other members", "another member", "bad size",
+                                    "bad offset", "not numbers", "not an object"])
+def test_a_corrupt_or_foreign_cache_entry_is_ignored_and_rewritten(cache: Path,
+                                                                   damage: str) -> None:
+    good = kernel_fields(cached=True)
     path = _cached_file(cache)
-    text = path.read_text()
-    doc = json.loads(text)
+    saved = path.read_bytes()
+    key, value = entries.split(path)
+    doc = json.loads(value)
     if damage == "garbage":
         path.write_bytes(os.urandom(300))
+    elif damage == "garbage value":
+        entries.write(path, key, os.urandom(300))
     elif damage == "truncated":
-        path.write_text(text[:len(text) // 2])
+        entries.write(path, key, value[:len(value) // 2])
     elif damage == "other kernel":
-        doc["kernel"] = "build-id:" + "00" * 20  # a file copied from another kernel's cache
-        path.write_text(json.dumps(doc))
+        # An entry for another kernel at this one's name (as a crc32 collision would give).
+        kernel = fieldcache.kernel_id().encode()
+        assert kernel in key
+        entries.write(path, key.replace(kernel, b"build-id:" + b"00" * 20), value)
     elif damage == "other members":
-        del doc["fields"]["pid"]
-        path.write_text(json.dumps(doc))
+        del doc["pid"]
+        entries.write(path, key, json.dumps(doc).encode())
+    elif damage == "another member":
+        doc["pid"][1] = "tgid"  # an offset, but of another member
+        entries.write(path, key, json.dumps(doc).encode())
     elif damage == "bad size":
-        doc["fields"]["pid"][3] = 2  # the programs read 4 bytes: refused by check_fields
-        path.write_text(json.dumps(doc))
+        doc["pid"][3] = 2  # the programs read 4 bytes: refused by check_fields
+        entries.write(path, key, json.dumps(doc).encode())
+    elif damage == "bad offset":
+        doc["pid"][2] = -8  # a valid size, an offset no struct has: refused by the cache
+        entries.write(path, key, json.dumps(doc).encode())
     elif damage == "not numbers":
-        doc["fields"]["pid"][2] = "1264"
-        path.write_text(json.dumps(doc))
+        doc["pid"][2] = str(doc["pid"][2])
+        entries.write(path, key, json.dumps(doc).encode())
     else:
-        path.write_text("[1, 2]")
+        entries.write(path, key, b"[1, 2]")
     before = fieldcache.parses
-    assert kernel_fields(str(cache)) == good
+    assert kernel_fields(cached=True) == good
     assert fieldcache.parses == before + 1  # not trusted: parsed again
-    assert kernel_fields(str(cache)) == good
-    assert fieldcache.parses == before + 1  # and the rewritten file is good again
+    assert path.read_bytes() == saved  # and the entry rewritten
+    assert kernel_fields(cached=True) == good
+    assert fieldcache.parses == before + 1  # which is good again
 
 
 @needs_btf
-@pytest.mark.parametrize("how", ["writable by others", "a link",
+@pytest.mark.parametrize("how", ["writable by others", "a link", "its directory writable",
                                  pytest.param("another owner", marks=needs_chown)])
-def test_a_cache_file_not_ours_is_refused_in_one_line(tmp_path: Path, how: str) -> None:
-    cache = tmp_path / "cache"
-    cache.mkdir(mode=0o700)
-    kernel_fields(str(cache))
+def test_a_cache_entry_not_ours_is_refused_in_one_line(cache: Path, tmp_path: Path,
+                                                       how: str) -> None:
+    kernel_fields(cached=True)
     path = _cached_file(cache)
+    named = path
     if how == "writable by others":
         path.chmod(0o666)
-        expected = "writable by others"
+        expected = "the cached kernel struct offsets: it is writable by others"
     elif how == "a link":
-        target = tmp_path / "elsewhere.json"
+        target = tmp_path / "elsewhere"
         path.rename(target)
         path.symlink_to(target)
-        expected = "not a regular file"
+        expected = "the cached kernel struct offsets: it is not a regular file"
+    elif how == "its directory writable":
+        path.parent.chmod(0o777)
+        named = path.parent
+        expected = "the btf-fields cache directory: it is writable by others"
     else:
         os.chown(path, 12345, 12345)
         expected = "owned by uid 12345"
     with pytest.raises(SeccompGenError, match=expected) as info:
-        kernel_fields(str(cache))
-    assert str(path) in info.value.one_line()
+        kernel_fields(cached=True)
+    assert str(named) in info.value.one_line()
     assert "\n" not in info.value.one_line()
 
 
@@ -153,7 +175,7 @@ def test_recording_with_and_without_the_cache(tmp_path: Path) -> None:
     saved = path.read_bytes()
     assert counts_of(record("warm")) == cold
     assert path.read_bytes() == saved
-    path.write_bytes(b"{not json")
+    path.write_bytes(b"{not json")  # not even an entry's first line
     assert counts_of(record("healed")) == cold
     assert path.read_bytes() == saved
     path.chmod(0o646)
@@ -190,7 +212,7 @@ def test_batched_reads_match_the_key_walk(batch: int, monkeypatch: pytest.Monkey
 
 
 @needs_btf
-def test_an_optional_member_the_kernel_lacks_is_absent(tmp_path: Path) -> None:
+def test_an_optional_member_the_kernel_lacks_is_absent(cache: Path) -> None:
     """The vDSO's members are optional: a kernel without them still records (its vDSO call
     sites are then [unknown]); a required member missing is a BTFError. Cached alike."""
     from seccomp_gen.ebpf.btf import BTFError
@@ -199,12 +221,10 @@ def test_an_optional_member_the_kernel_lacks_is_absent(tmp_path: Path) -> None:
     optional = frozenset({"gone"})
     fields = fieldcache.parse(spec, optional=optional)
     assert fields["gone"] == fieldcache.ABSENT
-    assert fields["pid"] == kernel_fields(None)["pid"]
+    assert fields["pid"] == kernel_fields()["pid"]
     with pytest.raises(BTFError, match="no member no_such_member"):
         fieldcache.parse(spec)
-    cache = tmp_path / "cache"
-    cache.mkdir(mode=0o700)
-    assert fieldcache.members(spec, str(cache), lambda f: None, optional) == fields
+    assert fieldcache.members(spec, True, lambda f: None, optional) == fields
     before = fieldcache.parses
-    assert fieldcache.members(spec, str(cache), lambda f: None, optional) == fields
+    assert fieldcache.members(spec, True, lambda f: None, optional) == fields
     assert fieldcache.parses == before

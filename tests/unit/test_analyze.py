@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.cache import split, the_entry, write
 from helpers.cli import cli
 
 from seccomp_gen import libseccomp as lib
@@ -88,10 +89,40 @@ def test_cache_round_trip_gives_the_same_summary(cbuild, tmp_path, monkeypatch) 
     monkeypatch.setattr(binaries, "_MEMORY", {})
     written = summarize(exe, root_all=True)
     monkeypatch.setattr(binaries, "_MEMORY", {})
-    files = list((tmp_path / "cache" / "reach").iterdir())
-    assert len(files) == 1 and (files[0].stat().st_mode & 0o022) == 0
+    entry = the_entry(tmp_path / "cache", "reach")
+    assert entry.stat().st_mode & 0o777 == 0o600
     again = summarize(exe, root_all=True)
     assert fresh == written == again
+    # What is read back is the entry's: an edited one is what the next run gets...
+    good = entry.read_bytes()
+    key, value = split(entry)
+    write(entry, key, value.replace(b'"main"', b'"from_the_cache"'))
+    monkeypatch.setattr(binaries, "_MEMORY", {})
+    assert "from_the_cache" in {f.name for f in summarize(exe, root_all=True).functions.values()}
+    # ... unless it is damaged: then the object is scanned again and the entry rewritten.
+    doc = json.loads(value)
+    for bad in (value[:-5], b"[1, 2]", json.dumps({**doc, "functions": [[1, "f"]]}).encode(),
+                json.dumps({k: v for k, v in doc.items() if k != "exports"}).encode()):
+        write(entry, key, bad)
+        monkeypatch.setattr(binaries, "_MEMORY", {})
+        assert summarize(exe, root_all=True) == fresh
+        assert entry.read_bytes() == good
+
+
+def test_a_cached_summary_not_ours_is_refused_in_one_line(cbuild, tmp_path, monkeypatch) -> None:
+    from seccomp_gen.files import binaries
+
+    monkeypatch.setenv("SECCOMP_GEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(binaries, "_MEMORY", {})
+    exe = cbuild["reach_probe"]
+    summarize(exe, root_all=True)
+    entry = the_entry(tmp_path / "cache", "reach")
+    entry.chmod(0o620)
+    monkeypatch.setattr(binaries, "_MEMORY", {})
+    with pytest.raises(SeccompGenError, match="refusing to use a cached reachability summary: "
+                       "it is writable by others") as info:
+        summarize(exe, root_all=True)
+    assert str(entry) in info.value.one_line() and "\n" not in info.value.one_line()
 
 
 @pytest.mark.parametrize(("path", "message"), [

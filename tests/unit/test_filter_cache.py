@@ -223,6 +223,12 @@ def test_the_cache_is_bounded(cache: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert cachedir.lookup("bpf", b"key 19") == b"\n" + bytes(8)
 
 
+def test_an_entry_over_the_callers_limit_is_not_read(cache: Path) -> None:
+    cachedir.keep("bpf", b"key", bytes(1000))
+    assert cachedir.lookup("bpf", b"key", limit=1000) is None  # the entry is more: key, head
+    assert cachedir.lookup("bpf", b"key", limit=2000) == bytes(1000)
+
+
 def test_the_compiler_is_named_by_its_files() -> None:
     """An edited compiler or another libseccomp file is another key: the loaded library's file
     and this module's are in it."""

@@ -5,16 +5,20 @@ broken ones quietly: the small ELF reader, the symbol choice, the library classe
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers.cache import split, the_entry, write
 from helpers.compiler import needs_cc
 from helpers.paths import TESTS
 
 from seccomp_gen.callsites import group_sites
+from seccomp_gen.files import symcache
 from seccomp_gen.files.elf import BadElf, Elf
 from seccomp_gen.files.symbols import SymbolResolver, library_kind, name_offsets
 from seccomp_gen.files.unwind import frame_table
@@ -163,8 +167,9 @@ def test_explain_groups_by_class_then_library_then_function() -> None:
         ("__open_nocancel", 7, 2), ("open", 1, 1)]
 
 
-def test_names_are_cached_by_build_id_and_trusted_only_when_private(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _namer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Callable[[], str], Path]:
+    """What a fresh resolver names a site in libc's ``write`` (each call: the next run), and
+    the cache entry the first call made, in this test's own cache directory."""
     monkeypatch.setenv("SECCOMP_GEN_CACHE_DIR", str(tmp_path / "cache"))
     libc = _libc()
     site = _symbol_offset(libc, "write") + 0x10
@@ -173,14 +178,48 @@ def test_names_are_cached_by_build_id_and_trusted_only_when_private(
         return SymbolResolver().resolve(CodeLocation(libc, site)).symbol
 
     assert name() == "write"
-    [entry] = (tmp_path / "cache" / "symbols").iterdir()
+    return name, the_entry(tmp_path / "cache", symcache.KIND)
+
+
+def test_names_are_cached_by_build_id_and_trusted_only_when_private(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    name, entry = _namer(tmp_path, monkeypatch)
+    good = entry.read_bytes()
+    key, value = split(entry)
     # The next run takes the name from the entry: one edited there is what it reports...
-    entry.write_text(entry.read_text().replace('"write"', '"from_the_cache"'))
-    os.chmod(entry, 0o600)
+    write(entry, key, value.replace(b'"write"', b'"from_the_cache"'))
     assert name() == "from_the_cache"
-    # ... unless anyone else could have written it: then the file is read again.
+    # ... unless anyone else could have written it: a miss (the run has happened by the time
+    # sites are named: no error), the file read again and the entry replaced by our own.
     os.chmod(entry, 0o666)
     assert name() == "write"
-    os.chmod(entry, 0o600)
-    os.chmod(tmp_path / "cache" / "symbols", 0o777)
+    assert entry.read_bytes() == good and entry.stat().st_mode & 0o777 == 0o600
+    os.chmod(tmp_path / "cache" / symcache.KIND, 0o777)
+    write(entry, key, value.replace(b'"write"', b'"from_the_cache"'))
     assert name() == "write"
+    os.chmod(tmp_path / "cache" / symcache.KIND, 0o700)
+    target = tmp_path / "elsewhere"
+    entry.rename(target)
+    entry.symlink_to(target)
+    assert name() == "write"
+    assert not entry.is_symlink()  # replaced, not followed
+
+
+@pytest.mark.parametrize("damage", ["not an entry", "torn", "not an object", "address",
+                                    "start", "short"])
+def test_a_damaged_names_entry_is_read_again_and_rewritten(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    name, entry = _namer(tmp_path, monkeypatch)
+    good = entry.read_bytes()
+    key, value = split(entry)
+    [(vaddr, (symbol, start))] = json.loads(value).items()
+    bad = {"torn": value[:-3], "not an object": b"[1, 2]",
+           "address": json.dumps({"x": [symbol, start]}).encode(),
+           "start": json.dumps({vaddr: [symbol, hex(start)]}).encode(),
+           "short": json.dumps({vaddr: [symbol]}).encode()}
+    if damage == "not an entry":
+        entry.write_bytes(os.urandom(200))
+    else:
+        write(entry, key, bad[damage])
+    assert name() == "write"
+    assert entry.read_bytes() == good
