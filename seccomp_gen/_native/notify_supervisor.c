@@ -10,11 +10,13 @@
  *
  *   SGEN_EV_NOTIF   a thread this file has no token for (Python reads /proc while the thread
  *                   still waits for the answer), a call Python has not classified yet or wants
- *                   to see every time (execve, clone3 ...), or a (token, instruction pointer)
- *                   with no call-site id yet (Python reads /proc/PID/maps, the caller waits). Python accounts for it exactly as its
- *                   own loop would, answers it with sgen_notify_answer(), and tells us what it
- *                   learned (sgen_notify_set_tid, sgen_notify_set_call,
- *                   sgen_notify_set_site).
+ *                   to see every time (execve, clone3 ...), a (token, instruction pointer)
+ *                   with no call-site id yet (Python reads /proc/PID/maps, the caller waits),
+ *                   or the first call of a syscall from a site (Python samples the waiting
+ *                   thread's stack for its caller). Python accounts for it exactly as its own
+ *                   loop would, answers it with sgen_notify_answer(), and tells us what it
+ *                   learned (sgen_notify_set_tid, sgen_notify_set_call, sgen_notify_set_site,
+ *                   sgen_notify_set_site_call).
  *   SGEN_EV_PIDFD   the workload's main process ended (Python reaps it, then unwatches the fd).
  *   SGEN_EV_HUP     no task uses the filter any more.
  *   SGEN_EV_SIGNAL  a signal arrived: poll() or RECV was interrupted, or the signal.set_wakeup_fd
@@ -29,8 +31,12 @@
  *   - per (token, arch, nr, site id) a call count; a token is Python's (process, executable)
  *     lifetime, registered per thread id; a site id is Python's id of the call site (mapped
  *     file, offset), registered per (token, seccomp_data.instruction_pointer), the address right
- *     after the syscall instruction, as in every backend. Python forgets a thread (token -1) when its process execs, so
- *     its next call comes back to Python, which reads the new executable.
+ *     after the syscall instruction, as in every backend. Python forgets a thread (token -1)
+ *     when its process execs, so its next call comes back to Python, which reads the new
+ *     executable. Only an (arch, nr, site id) Python has counted once itself
+ *     (sgen_notify_set_site_call) is counted here: the first call of each comes to Python,
+ *     as every call does in its own loop. That is looked up only when a (token, arch, nr,
+ *     site) counter is new, never on the per-call path.
  *   - per call Python classified as SGEN_CALL_ARGS, the values of up to two argument registers:
  *     each distinct (arch, nr, values) row is queued once, in arrival order, for Python to fold
  *     into its per-syscall sets with its own cap (argspec.ARG_VALUE_CAP). Python takes the queue
@@ -130,6 +136,7 @@ struct sgen_notify {
     struct table calls;  /* arch << 32 | nr -> classification */
     struct table sites;  /* (token, instruction pointer) -> site id */
     struct table counts; /* (token, arch << 32 | nr, site id) -> calls */
+    struct table site_calls; /* (arch << 32 | nr, site id) Python has counted */
     struct table rowset; /* (arch << 32 | nr, v0, v1) seen */
     struct sgen_row *rows; /* queued for Python, in arrival order */
     size_t nrows, rows_cap;
@@ -150,6 +157,7 @@ void sgen_notify_free(struct sgen_notify *st)
     free(st->calls.slots);
     free(st->sites.slots);
     free(st->counts.slots);
+    free(st->site_calls.slots);
     free(st->rowset.slots);
     free(st->rows);
     free(st);
@@ -188,6 +196,7 @@ int sgen_notify_new(int listener, int pidfd, int wakefd, unsigned row_cap, uint6
     table_init(&st->calls, 1, 2);
     table_init(&st->sites, 2, 1);
     table_init(&st->counts, 3, 1);
+    table_init(&st->site_calls, 2, 0);
     table_init(&st->rowset, 3, 0);
     *out = st;
     return 0;
@@ -243,6 +252,14 @@ int sgen_notify_set_site(struct sgen_notify *st, int64_t token, uint64_t ip, int
     return 0;
 }
 
+/* Python has counted (arch, nr) from ``site`` (and sampled its caller): count the rest here. */
+int sgen_notify_set_site_call(struct sgen_notify *st, uint32_t arch, int32_t nr, int64_t site)
+{
+    uint64_t key[2] = {call_key(arch, nr), (uint64_t)site};
+    int fresh;
+    return table_get(&st->site_calls, key, &fresh) ? 0 : -ENOMEM;
+}
+
 /* Answer the notification in the buffer: let the call run. 0, or -errno; ENOENT (the caller
  * was killed, or its wait was interrupted and it will be notified again) is not an error. */
 int sgen_notify_answer(struct sgen_notify *st)
@@ -259,16 +276,15 @@ int sgen_notify_answer(struct sgen_notify *st)
     return 0;
 }
 
-/* Count the call in the buffer, whose thread has ``token``, whose syscall is classified
- * ``how`` (COUNT or ARGS) and whose call site is ``site``. 0, or -ENOMEM. */
-static int account(struct sgen_notify *st, int64_t token, uint64_t *how, uint64_t site)
+/* Count the call in the buffer under ``key`` (token, arch << 32 | nr, site id), whose counter
+ * is ``n`` (NULL: a new one), whose syscall is classified ``how`` (COUNT or ARGS).
+ * 0, or -ENOMEM. */
+static int account(struct sgen_notify *st, const uint64_t *key, uint64_t *n, uint64_t *how)
 {
     const struct seccomp_data *d = &st->notif->data;
-    uint64_t ck = call_key(d->arch, d->nr);
-    uint64_t key[3] = {(uint64_t)token, ck, site};
+    uint64_t ck = key[1];
     int fresh;
-    uint64_t *n = table_get(&st->counts, key, &fresh);
-    if (!n)
+    if (!n && !(n = table_get(&st->counts, key, &fresh)))
         return -ENOMEM;
     ++*n;
     if (CALL_KIND(how[0]) != SGEN_CALL_ARGS || how[1] > st->row_cap)
@@ -339,7 +355,14 @@ int sgen_notify_run(struct sgen_notify *st)
         const uint64_t *site = table_find(&st->sites, where);
         if (!site)
             return SGEN_EV_NOTIF;
-        int rc = account(st, (int64_t)*token, how, *site);
+        uint64_t key[3] = {*token, ck, *site};
+        uint64_t *n = table_find(&st->counts, key);
+        if (!n) {
+            uint64_t sc_key[2] = {ck, *site};
+            if (!table_find(&st->site_calls, sc_key))
+                return SGEN_EV_NOTIF; /* the first call of this syscall from this site */
+        }
+        int rc = account(st, key, n, how);
         if (rc < 0)
             st->failed_op = SGEN_OP_MEMORY;
         int sent = sgen_notify_answer(st);

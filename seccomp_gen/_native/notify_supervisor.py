@@ -37,6 +37,8 @@ class CSupervisor:
             ("sgen_notify_set_tid", [vp, c_int, ctypes.c_int64], c_int),
             ("sgen_notify_set_site", [vp, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64],
              c_int),
+            ("sgen_notify_set_site_call", [vp, ctypes.c_uint32, ctypes.c_int32,
+                                           ctypes.c_int64], c_int),
             ("sgen_notify_set_call", [vp, ctypes.c_uint32, ctypes.c_int32, c_int, ctypes.c_uint,
                                       ctypes.c_uint, ctypes.c_uint], c_int),
             ("sgen_notify_ncounts", [vp], c_long),

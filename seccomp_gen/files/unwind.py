@@ -376,12 +376,13 @@ Locate = Callable[[int], "tuple[str, int] | None"]
 Tables = Callable[[str], "FrameTable | None"]
 
 
-def caller_of(ip: int, sp: int, bp: int, stack: bytes, locate: Locate, tables: Tables,
+def caller_of(ip: int, sp: int, bp: int | None, stack: bytes, locate: Locate, tables: Tables,
               leave: bool = True) -> tuple[str, int] | None:
     """(file, file offset) of the return address of the caller (see the module docstring) of
     the code at ``ip``, walking the stack bytes ``stack`` sampled at ``sp``. ``leave``: walk
     on to the first frame in another file (False: the direct caller, for a site in the
-    program itself)."""
+    program itself). ``bp`` None (a sample without the frame pointer): the walk ends at a frame
+    whose CFA is rbp-based until an rbp saved by a frame below has been read."""
     here = locate(ip)
     if here is None:
         return None
@@ -400,7 +401,10 @@ def caller_of(ip: int, sp: int, bp: int, stack: bytes, locate: Locate, tables: T
         if rules is None:
             return first
         abi = table.abi
-        cfa = (rsp if rules.cfa_reg == abi.sp else rbp) + rules.cfa_offset
+        base = rsp if rules.cfa_reg == abi.sp else rbp
+        if base is None:
+            return first
+        cfa = base + rules.cfa_offset
         ra_at = rules.saved.get(abi.ra)
         if ra_at is None:
             return first

@@ -60,7 +60,9 @@ from ..linux.seccomp import (
     set_no_new_privs,
 )
 from ..linux.spawn import ChildSetupError, ErrorPipe, exec_message, run_steps, setup_message
+from ..linux.stacks import take_blocked_sample
 from ..model import ExitStatus, Trace
+from ..syscalls.arches import AUDIT_ARCH_I386
 from ..syscalls.argspec import ARG_VALUE_CAP, fields_for
 from . import supports_known as _supports_known
 from .base import (
@@ -74,6 +76,7 @@ from .base import (
     resolve_command,
     utc_now,
 )
+from .callers import CallerSamples
 from .seccomp import NO_RESULT, NOTE_NNP
 from .session import is_exec
 
@@ -203,6 +206,8 @@ class _NotifySession:
         self.resolver = SiteResolver(self.raw.sites)
         #: Processes whose mappings the resolver holds, oldest first (see :meth:`_new_token`).
         self.mapped: dict[int, None] = {}
+        #: A stack sample of the first call from each site, taken while its caller waits.
+        self.samples = CallerSamples(self.raw, self.resolver)
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -218,6 +223,7 @@ class _NotifySession:
             exit=self.main_status, notes=self.notes,
             records_results=False,
         )
+        self.samples.find_callers()
         self.raw.unsigned_numbers()
         return build_trace(self.raw, header, arch_name, syscall_name)
 
@@ -427,8 +433,10 @@ class _NotifySession:
                         raise RecordError(
                             f"seccomp notification answer failed: {os.strerror(err)}")
 
-    def _account(self, tid: int, audit: int, nr: int, view: memoryview) -> None:
-        """Count one call (its thread still waits for the answer), as both loops do."""
+    def _account(self, tid: int, audit: int, nr: int, view: memoryview) -> int | None:
+        """Count one call (its thread still waits for the answer), as both loops do; the site
+        id if it is the first call of (arch, nr, site) in the run (its caller's stack is
+        sampled then), else None."""
         token = self.tid_token.get(tid)
         if token is None:
             token = self._adopt(tid, audit, nr)
@@ -438,9 +446,24 @@ class _NotifySession:
         if sid is None:
             sid = self.resolver.site(token, self.raw.tokens[token][0], ip)
         key = (audit, nr, sid)
-        self.raw.site_calls[key] = self.raw.site_calls.get(key, 0) + 1
+        n = self.raw.site_calls.get(key, 0)
+        self.raw.site_calls[key] = n + 1
+        if not n:
+            self._first_at_site(tid, token, key, ip)
         if (audit, nr) not in self.no_args:
             self._special(tid, token, audit, nr, view)
+        return None if n else sid
+
+    def _first_at_site(self, tid: int, token: int, key: tuple[int, int, int], ip: int) -> None:
+        """The first call of (arch, nr, site) in the run: sample the waiting thread's stack
+        (sp from /proc/TID/syscall, no bp), to find its caller after the run. Best effort: a
+        thread gone or interrupted meanwhile has no sample."""
+        if self.samples.wanted():
+            tgid = self.raw.tokens[token][0]
+            # An i386 call from 64-bit code (int 0x80 in an x86_64 program) is 64-bit code.
+            bits = 32 if key[0] == AUDIT_ARCH_I386 and ip <= 0xFFFFFFFF else 64
+            self.samples.add(key, take_blocked_sample(tid, tgid, key[1], ip, bits,
+                                                      self.samples.maps_for(key, tgid)), token)
 
     def _loop_c(self, sup: CSupervisor, listener: int, ended: int) -> None:
         """The compiled supervisor answers what it can; the rest comes back here (see
@@ -492,8 +515,11 @@ class _NotifySession:
                 if ev == _EV_NOTIF:
                     self._take_rows(lib, st)  # rows of earlier calls first: same order as C's
                     _, tid, nr, audit = unpack_head(view, 0)
-                    self._account(tid, audit, nr, view)
+                    first = self._account(tid, audit, nr, view)
                     self._check_c(lib, st, lib.sgen_notify_answer(st))
+                    if first is not None:  # C counts its later calls (from any process)
+                        self._check_c(lib, st, lib.sgen_notify_set_site_call(st, audit, nr,
+                                                                            first))
                     token = self.tid_token.get(tid)
                     if token is not None:
                         self._check_c(lib, st, lib.sgen_notify_set_tid(st, tid, token))

@@ -24,8 +24,7 @@ from ..aggregate import UNRETURNED, ProcessState, RawRecording, build_trace
 from ..errors import RecordError
 from ..libseccomp import arch_name, syscall_name
 from ..linux import ptrace as pt
-from ..linux import vdso
-from ..linux.codemaps import VDSO, CodeMapping, SiteResolver, locate
+from ..linux.codemaps import SiteResolver
 from ..linux.procfs import exe_of, status_fields
 from ..linux.ptrace import ENTRY, ptrace, raise_ptrace
 from ..linux.spawn import (
@@ -33,7 +32,7 @@ from ..linux.spawn import (
     default_signals,
     exec_child,
 )
-from ..linux.stacks import StackSample, take_sample
+from ..linux.stacks import take_sample
 from ..model import ExitStatus, Trace
 from ..syscalls.argspec import fields_for
 from .base import (
@@ -44,11 +43,9 @@ from .base import (
     recording_header,
     utc_now,
 )
+from .callers import CallerSamples
 
 _STOPPING_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
-
-#: Stack samples kept at most (one per new call site; a site beyond this has no caller).
-MAX_SAMPLES = 4096
 
 #: Options every session sets; a backend adds its own.
 BASE_OPTIONS = (
@@ -111,7 +108,7 @@ class TraceSession:
         #: Call sites: the loops look up ``sites.cache`` and call :meth:`_site` on a miss.
         self.sites = SiteResolver(self.raw.sites)
         #: A stack sample of the first call from each site, walked for its caller after the run.
-        self.samples: dict[tuple[int, int, int], tuple[StackSample, str]] = {}
+        self.samples = CallerSamples(self.raw, self.sites)
 
     def run(self) -> Trace:
         """Run the workload until every traced process has ended; return its trace."""
@@ -129,7 +126,7 @@ class TraceSession:
             pipe.check(self.path, self.backend)
         finally:
             pipe.close()
-        self._find_callers()
+        self.samples.find_callers()
         header = recording_header(
             self.argv, self.backend, pinned_cpu=self.pinned_cpu,
             started=started_wall, duration_s=duration,
@@ -274,48 +271,10 @@ class TraceSession:
         """The first call of (arch, nr, site) in the run: sample the stopped thread's stack,
         to find its caller after the run (per syscall: libc's ``syscall()`` is one site for
         every number it is given, each from its own caller)."""
-        if len(self.samples) < MAX_SAMPLES:
+        if self.samples.wanted():
             tgid = self.tid_tgid.get(tid, tid)
-            # A [vdso] site is placed from maps that may predate the libraries (an i386
-            # program's ld.so makes its first calls): its caller needs the maps of now.
-            fresh = self.raw.sites[key[2]][0] == VDSO
-            sample = take_sample(tid, tgid, None if fresh else self.sites.mappings(tgid))
-            if sample is not None:
-                self.samples[key] = (sample, self.raw.tokens[token][1])
-
-    def _find_callers(self) -> None:
-        """Walk each site's stack sample for its caller (after the run: the files are read
-        then, not while the workload waits)."""
-        if not self.samples:
-            return
-        from ..files.unwind import FrameTable, caller_of, frame_table, image_table
-
-        tables: dict[tuple[str, str], FrameTable | None] = {}
-
-        def table(path: str, arch: str) -> FrameTable | None:
-            """The unwind table of a file, or of the vDSO image of ``arch``'s processes."""
-            key = (path, arch if path == VDSO else "")
-            if key not in tables:
-                image = vdso.image_for(arch) if path == VDSO else None
-                tables[key] = frame_table(path) if image is None else image_table(image)
-            return tables[key]
-
-        for key, (sample, exe) in sorted(self.samples.items()):
-            maps = list(sample.maps)
-            starts = [m.start for m in maps]
-            arch = vdso.ARCH_OF_AUDIT.get(key[0], "")
-
-            def where(ip: int, maps: list[CodeMapping] = maps, starts: list[int] = starts
-                      ) -> tuple[str, int] | None:
-                return locate(maps, starts, ip)
-
-            def tables_of(path: str, arch: str = arch) -> FrameTable | None:
-                return table(path, arch)
-
-            found = caller_of(sample.ip, sample.sp, sample.bp, sample.stack, where, tables_of,
-                              leave=self.raw.sites[key[2]][0] != exe)
-            if found is not None:
-                self.raw.site_callers[key] = found
+            self.samples.add(key, take_sample(tid, tgid, self.samples.maps_for(key, tgid)),
+                             token)
 
     def _adopt(self, tid: int) -> int:
         """Start tracking a thread or process we have not seen an event for yet."""

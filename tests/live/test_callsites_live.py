@@ -1,6 +1,7 @@
 """Call sites recorded from real programs: libc's wrapper, the program's own function in a static
 exe, ld.so, ``explain`` naming most of the calls of ``ls``, and Go programs named from their
-pclntab (this machine's runc, a probe built from tests/go/gosym_probe.go).
+pclntab (this machine's runc, a probe built from tests/go/gosym_probe.go). The callers of the
+C probe's sites, from the ptrace-based backends' and the notify backend's stack samples.
 
 The recorder runs as the CLI in a child (helpers.cli); the programs are built here from
 tests/c/sites_probe.c, dynamically and statically linked.
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.backends import needs
 from helpers.cli import assert_one_error_line, cli
 from helpers.compiler import needs_cc
 from helpers.gobuild import build_probe
@@ -26,7 +28,8 @@ from seccomp_gen.files.gosym import is_runtime
 SOURCE = TESTS / "c" / "sites_probe.c"
 #: The names libc's write wrapper goes by (the one explain prints is the preferred alias).
 WRITE_NAMES = {"write", "__write", "__libc_write"}
-BACKENDS = ("seccomp", "ptrace")
+#: notify samples its waiting caller's stack without registers (sp from /proc/TID/syscall).
+BACKENDS = ("seccomp", "ptrace", pytest.param("notify", marks=needs("notify")))
 
 
 def _build(tmp: Path, static: bool) -> Path:

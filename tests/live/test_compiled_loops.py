@@ -81,7 +81,8 @@ def _notes(loop: Loop, trace: seccomp_gen.Trace) -> list[str]:
 @needs_cc
 @pytest.mark.live
 @pytest.mark.parametrize(("workload", "args"), [("getppid_loop", ["20000"]), ("forker", []),
-                                                ("threads", []), ("int80", [])])
+                                                ("threads", []), ("int80", []),
+                                                ("site_reuse", [])])
 def test_compiled_loop_records_what_the_python_loop_records(
     loop: Loop, workload: str, args: list[str], cbuild, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch
@@ -105,6 +106,12 @@ def test_compiled_loop_records_what_the_python_loop_records(
         assert 0xFFFFFFFFFFFFFFFF not in {v[0] for v in clone3.args.values}  # read from memory
     if workload == "int80":
         assert {a for a, _ in counts_of(c)} >= {"x86_64", "x86"}
+    if workload == "site_reuse":
+        # Both getppid sites (libc's wrapper, syscall()) sampled, the second though C knew its
+        # syscall and its site: the caller is main for each.
+        getppid = c.find("getppid", "x86_64")
+        assert getppid is not None and len(getppid.sites) == 2
+        assert {(s.caller.symbol if s.caller else None) for s in getppid.sites} == {"main"}
 
 
 @needs_cc
