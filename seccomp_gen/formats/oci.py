@@ -259,6 +259,12 @@ def _int(source: str, v: Any, where: str, *, bits: int = 64) -> int:
     return v
 
 
+def _index(source: str, v: Any, where: str) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 6:
+        _fail(source, where, f"expected an argument index 0-5, not {_show(v)}")
+    return v
+
+
 def _errno(source: str, v: Any, where: str) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_ERRNO:
         _fail(source, where, f"expected an errno, 0-{MAX_ERRNO}")
@@ -451,7 +457,7 @@ def from_json(doc: Any, source: str = "<oci profile>", *,
             if not isinstance(op, str) or not op.startswith("SCMP_CMP_"):
                 _fail(source, f"{aw}.op", f"unknown operator {_show(op)}")
             try:
-                conds.append(ArgCondition(_int(source, a.get("index"), f"{aw}.index", bits=3),
+                conds.append(ArgCondition(_index(source, a.get("index"), f"{aw}.index"),
                                           op[len("SCMP_CMP_"):],
                                           _int(source, a.get("value", 0), f"{aw}.value"),
                                           _int(source, a.get("valueTwo", 0), f"{aw}.valueTwo")))

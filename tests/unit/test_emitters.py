@@ -97,6 +97,10 @@ def test_oci_parses_docker_reference() -> None:
     ('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["x"], '
      '"action": "SCMP_ACT_NOTIFY"}]}', "unsupported action"),
     ('{"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["amd64"]}', "SCMP_ARCH"),
+    *[('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": '
+       f'"SCMP_ACT_ALLOW", "args": [{{"index": {i}, "value": 1, "op": "SCMP_CMP_EQ"}}]}}]}}',
+       r"syscalls\[0\]\.args\[0\]\.index: expected an argument index 0-5")
+      for i in ("6", "9", "-1", "true", '"1"')],
 ])
 def test_oci_parse_errors_are_one_line(text: str, match: str) -> None:
     with pytest.raises(SeccompGenError, match=match) as info:
