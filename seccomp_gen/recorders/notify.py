@@ -26,8 +26,10 @@ import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from .._native.notify_supervisor import COUNT, ROW, SOURCE_NAME, CSupervisor, load_supervisor
+from .._native import taught
+from .._native.notify_supervisor import SOURCE_NAME, CSupervisor, load_supervisor
 from .._native.notify_supervisor import WHAT as SUPERVISOR
+from .._native.taught import CALL_ARGS, CALL_COUNT
 from ..aggregate import ProcessState, RawRecording, build_trace
 from ..errors import RecordError
 from ..libseccomp import arch_name, arch_token, native_arch, syscall_name, syscall_number
@@ -98,10 +100,9 @@ NOTE_SUPERVISOR_C = "supervisor: compiled C loop (notify_supervisor.c)"
 NOTE_SUPERVISOR_FORCED_PYTHON = f"supervisor: Python loop ({SUPERVISOR_ENV}=python)"
 NOTE_SUPERVISOR_FALLBACK = "supervisor: Python loop, about twice as slow"
 
-# What sgen_notify_run returns, how C handles a syscall, and the records it shares with Python
-# (notify_supervisor.c; the record sizes are checked when the library is loaded).
+# What sgen_notify_run returns (notify_supervisor.c); a syscall never classified (sgen_set_call)
+# always comes to Python.
 _EV_NOTIF, _EV_PIDFD, _EV_HUP, _EV_SIGNAL, _EV_IDLE = 1, 2, 3, 4, 5
-_CALL_COUNT, _CALL_ARGS = 1, 2  # a syscall never classified (0) always comes to Python
 _FAILED_OPS = {1: "poll", 2: "receive", 3: "answer", 4: "memory allocation"}
 
 def _nr(name: str) -> int:
@@ -502,12 +503,12 @@ class _NotifySession:
                wake_r: int) -> None:
         """Let C answer until the run ends; do here what it hands back."""
         run = lib.sgen_notify_run
-        self.on_forget = lambda tid: self._check_c(lib, st, lib.sgen_notify_set_tid(st, tid, -1))
+        self.on_forget = lambda tid: self._check_c(lib, st, lib.sgen_set_tid(st, tid, -1))
         size = int(lib.sgen_notify_buffer_size(st))
         view = memoryview((ctypes.c_char * size).from_address(lib.sgen_notify_buffer(st)))
         view = view.cast("B")
         unpack_head, unpack_ip = NOTIF_HEAD.unpack_from, NOTIF_IP.unpack_from
-        taught: set[tuple[int, int]] = set()
+        classified: set[tuple[int, int]] = set()
         hung_up = False
         try:
             while not hung_up or self.main_status is None:
@@ -518,17 +519,16 @@ class _NotifySession:
                     first = self._account(tid, audit, nr, view)
                     self._check_c(lib, st, lib.sgen_notify_answer(st))
                     if first is not None:  # C counts its later calls (from any process)
-                        self._check_c(lib, st, lib.sgen_notify_set_site_call(st, audit, nr,
-                                                                            first))
+                        self._check_c(lib, st, lib.sgen_set_site_call(st, audit, nr, first))
                     token = self.tid_token.get(tid)
                     if token is not None:
-                        self._check_c(lib, st, lib.sgen_notify_set_tid(st, tid, token))
+                        self._check_c(lib, st, lib.sgen_set_tid(st, tid, token))
                         ip = unpack_ip(view, NOTIF_IP_OFFSET)[0]
                         sid = self.resolver.cache.get((token, ip))
                         if sid is not None:  # None: [unknown], asked again at the next call
-                            self._check_c(lib, st, lib.sgen_notify_set_site(st, token, ip, sid))
-                    if (audit, nr) not in taught and self._teach(lib, st, audit, nr):
-                        taught.add((audit, nr))
+                            self._check_c(lib, st, lib.sgen_set_site(st, token, ip, sid))
+                    if (audit, nr) not in classified and self._teach(lib, st, audit, nr):
+                        classified.add((audit, nr))
                 elif ev == _EV_PIDFD:
                     self._reap_main()
                     lib.sgen_notify_unwatch(st, ended)
@@ -554,44 +554,28 @@ class _NotifySession:
         spec = self.arg_watch.get(key)
         idx: list[int] = []
         if key in self.no_args:
-            kind = _CALL_COUNT
+            kind = CALL_COUNT
         elif key in self.execs:
             return True  # every exec comes to Python: it changes the executable
         elif spec is None:
             return False  # not classified yet
         elif not spec:
-            kind = _CALL_COUNT
+            kind = CALL_COUNT
         elif all(i is not None for _, i in spec) and len(spec) <= 2:
-            kind, idx = _CALL_ARGS, [i for _, i in spec if i is not None]
+            kind, idx = CALL_ARGS, [i for _, i in spec if i is not None]
         else:
             return True  # read from memory (clone3's flags): Python, every time
         idx += [0] * (2 - len(idx))
-        self._check_c(lib, st, lib.sgen_notify_set_call(st, audit, nr, kind,
-                                                        len(spec or ()), *idx))
+        self._check_c(lib, st, lib.sgen_set_call(st, audit, nr, kind, len(spec or ()), *idx))
         return True
 
     def _take_rows(self, lib: ctypes.CDLL, st: ctypes.c_void_p) -> None:
         """Fold the argument rows C queued (distinct, in arrival order) into the sets."""
-        n = int(lib.sgen_notify_nrows(st))
-        if not n:
-            return
-        buf = ctypes.create_string_buffer(n * ROW.size)
-        got = int(lib.sgen_notify_take_rows(st, buf, n))
-        for audit, nr, nvals, v0, v1 in ROW.iter_unpack(buf.raw[:got * ROW.size]):
-            self.raw.add_args((audit, nr), (v0,) if nvals == 1 else (v0, v1))
+        taught.take_rows(lib, st, self.raw)
 
     def _merge_c(self, lib: ctypes.CDLL, st: ctypes.c_void_p) -> None:
         """Add what C counted to the recording (every key it counted is known here already)."""
-        self._take_rows(lib, st)
-        n = int(lib.sgen_notify_ncounts(st))
-        buf = ctypes.create_string_buffer(max(n, 1) * COUNT.size)
-        got = int(lib.sgen_notify_counts(st, buf, n))
-        calls, site_calls = self.raw.calls, self.raw.site_calls
-        for token, audit, nr, sid, count in COUNT.iter_unpack(buf.raw[:got * COUNT.size]):
-            key = (audit, nr, token, NO_RESULT)
-            calls[key] = calls.get(key, 0) + count
-            where = (audit, nr, sid)
-            site_calls[where] = site_calls.get(where, 0) + count
+        taught.merge(lib, st, self.raw)
 
     @staticmethod
     def _check_c(lib: ctypes.CDLL, st: ctypes.c_void_p, rc: int) -> None:

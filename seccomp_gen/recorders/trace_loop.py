@@ -19,9 +19,10 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .._native.trace_loop import COUNT, ROW, SITE_COUNT, CTraceLoop, load_trace_loop, split_key
+from .._native import taught
+from .._native.taught import CALL_ARGS, CALL_COUNT
 from .._native.trace_loop import WHAT as LOOP
-from ..aggregate import UNRETURNED
+from .._native.trace_loop import CTraceLoop, load_trace_loop
 from ..errors import RecordError
 from ..linux.spawn import FORWARDED_SIGNALS
 from ..syscalls.argspec import ARG_VALUE_CAP
@@ -36,9 +37,8 @@ NOTE_LOOP_C = "stop loop: compiled C loop (trace_loop.c)"
 NOTE_LOOP_FORCED_PYTHON = f"stop loop: Python loop ({LOOP_ENV}=python)"
 NOTE_LOOP_FALLBACK = "stop loop: Python loop, about half as fast"
 
-# What sgen_trace_run returns and how C counts a syscall (trace_loop.c, sgen_table.h).
+# What sgen_trace_run returns (trace_loop.c).
 _EV_STOP, _EV_SIGNAL, _EV_DONE = 1, 2, 3
-_CALL_COUNT, _CALL_ARGS = 1, 2
 _FAILED_OPS = {1: "waitpid", 2: "PTRACE_CONT", 3: "memory allocation"}
 _INT32_MAX = 2**31 - 1
 
@@ -86,8 +86,8 @@ class CStops:
 
     def __enter__(self) -> CStops:
         s = self.session
-        rc = self.lib.sgen_trace_new(ARG_VALUE_CAP + 1, 1,
-                                     ctypes.byref(self.resumed), ctypes.byref(self.st))
+        rc = self.lib.sgen_trace_new(ARG_VALUE_CAP + 1, ctypes.byref(self.resumed),
+                                     ctypes.byref(self.st))
         if rc < 0:
             raise RecordError(f"cannot start {LOOP}: {os.strerror(-rc)}")
         s.tid_token = _Tokens(s.tid_token)
@@ -142,7 +142,7 @@ class CStops:
         tokens = s.tid_token
         if isinstance(tokens, _Tokens) and tokens.changed:
             for tid in tokens.changed:
-                self._check(lib.sgen_trace_set_tid(st, tid, tokens.get(tid, -1)))
+                self._check(lib.sgen_set_tid(st, tid, tokens.get(tid, -1)))
             tokens.changed.clear()
         classified = len(s.arg_watch) + len(s.no_args)
         if classified != self._classified:
@@ -153,12 +153,12 @@ class CStops:
         cache, site_calls = s.sites.cache, s.raw.site_calls
         if len(cache) != self._sites_taught:
             for (token, ip), sid in self._new(cache, self._sites_taught):
-                self._check(lib.sgen_trace_set_site(st, token, ip, sid))
+                self._check(lib.sgen_set_site(st, token, ip, sid))
             self._sites_taught = len(cache)
         if len(site_calls) != self._site_calls_taught:
             for (audit, nr, sid), _ in self._new(site_calls, self._site_calls_taught):
                 if 0 <= nr <= _INT32_MAX:
-                    self._check(lib.sgen_trace_set_site_call(st, audit, nr, sid))
+                    self._check(lib.sgen_set_site_call(st, audit, nr, sid))
             self._site_calls_taught = len(site_calls)
 
     @staticmethod
@@ -178,41 +178,19 @@ class CStops:
         idx = [i for _, i in spec or ()]
         if any(i is None for i in idx) or len(idx) > 2:
             return
-        kind = _CALL_ARGS if idx else _CALL_COUNT
+        kind = CALL_ARGS if idx else CALL_COUNT
         regs = [int(i) for i in idx if i is not None] + [0] * (2 - len(idx))
-        self._check(self.lib.sgen_trace_set_call(self.st, audit, nr, kind, len(idx), *regs))
+        self._check(self.lib.sgen_set_call(self.st, audit, nr, kind, len(idx), *regs))
 
     # -- results ----------------------------------------------------------------------------------
 
     def _take_rows(self) -> None:
         """Fold the argument rows C queued (distinct, in arrival order) into the sets."""
-        n = int(self.lib.sgen_trace_nrows(self.st))
-        if not n:
-            return
-        buf = ctypes.create_string_buffer(n * ROW.size)
-        got = int(self.lib.sgen_trace_take_rows(self.st, buf, n))
-        raw = self.session.raw
-        for audit, nr, nvals, v0, v1 in ROW.iter_unpack(buf.raw[:got * ROW.size]):
-            raw.add_args((audit, nr), (v0,) if nvals == 1 else (v0, v1))
+        taught.take_rows(self.lib, self.st, self.session.raw)
 
     def _merge(self) -> None:
         """Add what C counted to the recording (every key it counted is known here already)."""
-        self._take_rows()
-        lib, raw = self.lib, self.session.raw
-        for token, key, count in self._records(lib.sgen_trace_ncounts, lib.sgen_trace_counts,
-                                               COUNT):
-            raw.count(*split_key(key), token, UNRETURNED, count)
-        site_calls = raw.site_calls
-        for key, sid, count in self._records(lib.sgen_trace_nsite_counts,
-                                             lib.sgen_trace_site_counts, SITE_COUNT):
-            skey = (*split_key(key), sid)
-            site_calls[skey] = site_calls.get(skey, 0) + count
-
-    def _records(self, size: Any, copy: Any, record: Any) -> Iterable[tuple[int, ...]]:
-        n = int(size(self.st))
-        buf = ctypes.create_string_buffer(max(n, 1) * record.size)
-        got = int(copy(self.st, buf, n))
-        return list(record.iter_unpack(buf.raw[:got * record.size]))
+        taught.merge(self.lib, self.st, self.session.raw)
 
     def _check(self, rc: int) -> None:
         """Raise the error a negative return of the C loop stands for."""

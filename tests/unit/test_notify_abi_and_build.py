@@ -4,6 +4,7 @@ itself: tests/live/test_notify_backend.py)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -34,9 +35,25 @@ def test_key_prefix_is_a_chain_of_checks_then_allow() -> None:
         assert (code, jt, jf) == (0x15, 0, 2 * (7 - i - 1) + 1)
 
 
+LOOP_BUILDS = [(SUPERVISOR_SOURCE, SUPERVISOR_HEADERS), (LOOP_SOURCE, LOOP_HEADERS)]
+
+
+@pytest.mark.parametrize(("source", "headers"), LOOP_BUILDS)
+def test_each_loop_lists_the_headers_it_includes(source: str, headers: tuple[str, ...]) -> None:
+    """The cache key covers the listed headers only: one included but not listed would leave a
+    stale build in use after that header changed."""
+    included: set[str] = set()
+    todo = [source]
+    while todo:
+        for name in re.findall(r'^#include "([^"]+)"', _native.source_text(todo.pop()), re.M):
+            if name not in included:
+                included.add(name)
+                todo.append(name)
+    assert included == set(headers)
+
+
 @needs_cc
-@pytest.mark.parametrize(("source", "headers"), [(SUPERVISOR_SOURCE, SUPERVISOR_HEADERS),
-                                                 (LOOP_SOURCE, LOOP_HEADERS)])
+@pytest.mark.parametrize(("source", "headers"), LOOP_BUILDS)
 def test_c_loops_compile_without_warnings(source: str, headers: tuple[str, ...],
                                           tmp_path: Path) -> None:
     """The notify supervisor and the seccomp stop loop, with the headers they include."""
