@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -147,7 +148,14 @@ def test_poller_reads_a_live_process_and_places_addresses() -> None:
     """The poller reads the maps of the (process, program) pairs the kernel reported, once;
     an address the kernel could not place in a file is placed with them."""
     proc = subprocess.Popen(["sleep", "30"])
+    sleep = os.path.realpath(shutil.which("sleep") or "")
     try:
+        # Popen returns once the child is forked; its maps are ours until it has exec'd sleep.
+        deadline = time.monotonic() + 10
+        while os.path.realpath(f"/proc/{proc.pid}/exe") != sleep or not any(
+                m.path == sleep for m in read_maps(proc.pid) or ()):
+            assert time.monotonic() < deadline, "sleep did not start within 10 s"
+            time.sleep(0.01)
         gen = 7
         reported = [(proc.pid, gen), (proc.pid, gen - 1)]  # an older program: not re-read
         paths = SitePaths()
@@ -159,7 +167,7 @@ def test_poller_reads_a_live_process_and_places_addresses() -> None:
         m = mappings[0]
         assert paths.site(proc.pid, gen, m.start + 16, {}) == (m.path, m.offset + 16)
         assert paths.site(proc.pid, gen - 1, m.start + 16, {}) == (UNKNOWN, 0)
-        assert os.path.realpath(shutil.which("sleep") or "") in paths.candidates
+        assert sleep in paths.candidates
     finally:
         proc.kill()
         proc.wait()
