@@ -3,9 +3,10 @@
 No ptrace and no stops: the kernel writes one AUDIT_SECCOMP record per logged call, and for the
 run this process registers as the audit daemon, because records read over NETLINK_AUDIT are not
 lost as dmesg's are. Everything it changes in the audit settings is saved first
-(:mod:`.audit_state`) and set back afterwards. Counting starts at a keyed execve marker and ends
-when the reaper says the tree is gone and the kernel's queue is drained. No arguments, results or
-threads (not in the record). How and why, step by step: docs/backends/log.md.
+(:mod:`.audit_state`) and set back afterwards. Counting starts at a keyed execve marker; once the
+reaper says the tree is gone, a keyed call of our own marks the end (its record is queued after
+all of the workload's), and reading stops at its record. No arguments, results or threads (not in
+the record). How and why, step by step: docs/backends/log.md.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import secrets
 import select
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import FrameType
 
@@ -86,6 +87,11 @@ DRAIN_MAX_S = 5.0
 PAUSE_ENV = "SECCOMP_GEN_TEST_PAUSE"
 PAUSE_POINTS = ("start", "locked", "saved", "registering", "registered", "spawned", "ended",
                 "restoring")
+#: Test-only hook: set, the end marker's child exits without making its call (status 1), as where
+#: seccomp is unavailable to it, so that the run ends the way it does without a marker (counting).
+NO_MARKER_ENV = "SECCOMP_GEN_TEST_NO_MARKER"
+#: The end marker's call: a keyed getppid (args 3-5 the run's key), the one call its filter logs.
+MARKER_CALL = "getppid"
 
 
 NOTE_NO_ARGS = (
@@ -197,6 +203,12 @@ class _LogSession:
         self.changed = 0
         #: ``status.lost`` once registered with the lossless settings (before the workload).
         self.lost_at_start: int | None = None
+        #: The end markers' children (:meth:`_mark_end`), left unreaped until the drain is over,
+        #: so that no other process can have their pids; whether one's record has been read.
+        self.markers: set[int] = set()
+        self.marker_seen = False
+        #: How the drain ended: "marker", "counted", "quiet" or "deadline" (tests read it).
+        self.drain_end = ""
         self._prepare_exec(program)
 
     def _prepare_exec(self, program: bytes) -> None:
@@ -219,6 +231,11 @@ class _LogSession:
         marked = cbpf.keyed_prefix(audit, self.key, only=self.nr_execve, action=cbpf.RET_LOG)
         program = marked + program
         self._program = Program(program)
+        self.native_audit = audit
+        self.nr_marker = syscall_number(native, MARKER_CALL)
+        self._marker_program = Program(
+            cbpf.keyed_prefix(audit, self.key, only=self.nr_marker, action=cbpf.RET_LOG)
+            + cbpf.ret(cbpf.RET_ALLOW))
 
     # -- records ----------------------------------------------------------------------------------
 
@@ -227,6 +244,10 @@ class _LogSession:
         if rec is None or rec.code != LOG_CODE:
             return
         pid = rec.pid
+        if pid in self.markers and rec.syscall == self.nr_marker and (
+                rec.arch == self.native_audit):
+            self.marker_seen = True  # never counted: it is ours, not the workload's
+            return
         token = self.pid_token.get(pid)
         if token is None:
             if pid in self.foreign or not self.main_pid:
@@ -474,14 +495,7 @@ class _LogSession:
         loads a one-instruction LOG filter and exits, and we wait for the record of its
         exit_group. On 6.18 they do, so ``enabled`` is left alone; kernels that log seccomp only
         with auditing enabled get ``enabled`` = 1 for the run (and that is said in the header)."""
-        prog = Program(cbpf.ret(LOG_CODE))
-        pid = os.fork()
-        if pid == 0:
-            try:
-                conn.sock.close()
-                load_filter(prog, self.set_nnp)
-            finally:
-                os._exit(0)
+        pid = self._logging_child(conn, Program(cbpf.ret(LOG_CODE)))
         os.waitpid(pid, 0)
         seen: list[bytes] = []
         previous = conn.on_record
@@ -501,6 +515,24 @@ class _LogSession:
         self.notes.append("auditing was enabled for the run (this kernel logs seccomp actions "
                           "only with audit enabled), then disabled again")
         return False
+
+    def _logging_child(self, conn: AuditSocket, program: Program,
+                       call: Callable[[], object] | None = None) -> int:
+        """Fork a child that loads ``program`` (no_new_privs first, where needed), makes
+        ``call`` and exits: status 0 if all of it was done, 1 if not. Its pid; OSError if the
+        fork fails. The child is the caller's to reap."""
+        pid = os.fork()
+        if pid == 0:
+            done = 1
+            try:
+                conn.sock.close()
+                load_filter(program, self.set_nnp)
+                if call is not None:
+                    call()
+                done = 0
+            finally:
+                os._exit(done)
+        return pid
 
     def _unregister(self, conn: AuditSocket,
                     before: AuditStatus) -> tuple[AuditStatus | None, bool]:
@@ -617,10 +649,87 @@ class _LogSession:
 
     def _drain(self, conn: AuditSocket, poller: select.poll) -> None:
         """After the end of the tree, read what is still on its way (docs/backends/log.md,
-        "Where it ends"): no more records than the kernel's queue held then, plus one; or until
-        nothing arrives and the queue is empty; at most :data:`DRAIN_MAX_S`."""
+        "Where it ends"): up to the end marker's record, or, without one, as many records as
+        the kernel's queue held then, plus one, or until nothing arrives and the queue is
+        empty; at most :data:`DRAIN_MAX_S` either way."""
         deadline = time.monotonic() + DRAIN_MAX_S
         self._read_queued(conn)
+        try:
+            if self._mark_end(conn):
+                self.drain_end = self._drain_to_marker(conn, poller, deadline)
+            else:
+                self.drain_end = self._drain_counting(conn, poller, deadline)
+        finally:
+            for pid in self.markers:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+
+    def _mark_end(self, conn: AuditSocket) -> bool:
+        """Make the end marker: a child whose filter logs one call, its keyed getppid, makes it
+        and exits. The tree has ended, so its record is queued after every record of the
+        workload, and the kernel hands records to the audit daemon in the order they were
+        queued. Whether it was made (the child is left a zombie until the drain is over: while
+        it is, no other process can have its pid, which names its record)."""
+        nr = ctypes.c_long(self.nr_marker)
+        zero = ctypes.c_ulong(0)
+        k1, k2, k3 = (ctypes.c_ulong(k) for k in self.key)
+        fail = NO_MARKER_ENV in os.environ
+
+        def call() -> None:
+            if fail:
+                raise OSError("the test hook says no marker")
+            syscall(nr, zero, zero, zero, k1, k2, k3)
+
+        try:
+            pid = self._logging_child(conn, self._marker_program, call)
+        except OSError:
+            return False
+        try:
+            made = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:  # reaped for us (SIGCHLD ignored): its pid names nothing
+            return False
+        # A pid seen already (the tree's, another program's), reused for the child: its
+        # earlier records would look like the marker's.
+        if made is None or made.si_code != os.CLD_EXITED or made.si_status != 0 or (
+                pid in self.pid_token or pid in self.foreign):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            return False
+        self.markers.add(pid)
+        return True
+
+    def _drain_to_marker(self, conn: AuditSocket, poller: select.poll, deadline: float) -> str:
+        """Read until the end marker's record comes. If nothing at all comes for
+        :data:`QUIET_S` with the kernel's queue empty, another marker is made, once: kauditd
+        sends the records it had to set aside (a full socket) only when a new one is queued."""
+        poked = False
+        while not self.marker_seen:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.notes.append(
+                    f"stopped reading the audit log {DRAIN_MAX_S:.0f} s after the workload ended "
+                    "before the record that marks its end came: calls made just before the end "
+                    "may be missing")
+                return "deadline"
+            got = conn.records
+            poller.poll(min(QUIET_S, left) * 1000)
+            self._read_queued(conn)
+            if conn.records == got and not self.marker_seen:
+                owed, _ = self._queued(conn)
+                if owed == 1 and not self.marker_seen:
+                    if poked or not self._mark_end(conn):
+                        self.notes.append(
+                            "the record that marks the end of the run never came (the kernel's "
+                            "audit queue was empty): calls made just before the end may be "
+                            "missing")
+                        return "quiet"
+                    poked = True
+        return "marker"
+
+    def _drain_counting(self, conn: AuditSocket, poller: select.poll, deadline: float) -> str:
+        """Without a marker: read as many records as the kernel's queue held, plus the one its
+        sender may hold, or until nothing at all arrives for :data:`QUIET_S` and the queue is
+        empty."""
         owed, counted = self._queued(conn)
         while conn.records - counted < owed:
             left = deadline - time.monotonic()
@@ -629,14 +738,15 @@ class _LogSession:
                     f"stopped reading the audit log {DRAIN_MAX_S:.0f} s after the workload ended "
                     f"with up to {owed - (conn.records - counted)} record(s) still queued in the "
                     "kernel: calls made just before the end may be missing")
-                return
+                return "deadline"
             got = conn.records
             poller.poll(min(QUIET_S, left) * 1000)
             self._read_queued(conn)
             if conn.records == got:  # nothing at all for QUIET_S: is the kernel's queue empty?
                 owed, counted = self._queued(conn)
                 if owed == 1:
-                    return
+                    return "quiet"
+        return "counted"
 
     @staticmethod
     def _queued(conn: AuditSocket) -> tuple[int, int]:

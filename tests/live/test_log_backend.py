@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -105,6 +106,65 @@ def test_log_call_sites_are_right_or_unknown(cbuild, tmp_path: Path) -> None:
         assert sum(s.count for s in r.sites) == r.count, r.name
         for s in r.sites:
             assert (s.where.path, s.where.offset) in {*pt[r.name], (UNKNOWN, 0)}, (r.name, s)
+
+
+#: argv: OUT COMMAND...: a log recording in this helper, the trace written to OUT; prints how
+#: its drain ended and how many end markers it made (read off the session, kept as it runs).
+_DRAIN_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import seccomp_gen
+    from seccomp_gen.recorders import log
+    kept = []
+    run = log._LogSession.run
+    def keep(self):
+        kept.append(self)
+        return run(self)
+    log._LogSession.run = keep
+    seccomp_gen.dump_trace(seccomp_gen.record(sys.argv[2:], backend="log"), sys.argv[1])
+    print(json.dumps([kept[0].drain_end, len(kept[0].markers)]))
+""")
+
+
+def _drained(cmd: list[str], out: Path, *, marker: bool) -> tuple[seccomp_gen.Trace, str, int]:
+    """A log recording of ``cmd`` (``marker=False``: its end marker cannot be made, through the
+    test hook): the trace, how its drain ended, and how many markers it made."""
+    from seccomp_gen.recorders.log import NO_MARKER_ENV
+
+    env = {k: v for k, v in os.environ.items() if k != NO_MARKER_ENV}
+    if not marker:
+        env[NO_MARKER_ENV] = "1"
+    res = run([PYTHON, "-c", _DRAIN_SCRIPT, str(out), *cmd], env=env)
+    assert res.returncode == 0, res.stderr.decode(errors="replace")[-3000:]
+    end, made = json.loads(res.stdout.decode().splitlines()[-1])
+    return seccomp_gen.load_trace(out), end, made
+
+
+@needs("log")
+@pytest.mark.live
+def test_log_ends_at_its_end_marker_and_without_one_still_reads_everything(
+    cbuild, tmp_path: Path
+) -> None:
+    """After the tree has ended, one record of the recorder's own (a child's keyed getppid)
+    marks the end: the drain stops at it, with one marker (a second one is made only after a
+    0.25 s quiet), and it is not in the trace (100,000 getppid calls, not one more). Where no
+    marker can be made the drain ends as before, by counting or a quiet queue, and still reads
+    every record: the same counts."""
+    loop = cbuild["getppid_loop"]
+    for cmd in (["true"], [loop]):
+        name = os.path.basename(cmd[0])
+        exe = os.path.realpath(shutil.which(cmd[0]) or cmd[0])
+        fast, end, made = _drained(cmd, tmp_path / f"{name}.marker.json", marker=True)
+        assert (end, made) == ("marker", 1), cmd
+        slow, end, made = _drained(cmd, tmp_path / f"{name}.fallback.json", marker=False)
+        assert end in ("counted", "quiet") and made == 0, (cmd, end)
+        for trace in (fast, slow):
+            assert trace.header.exit == seccomp_gen.ExitStatus(code=0)
+            assert [list(p.exes) for p in trace.processes] == [[exe]], cmd  # not the marker's
+            assert not any("missing" in n or "lost" in n for n in trace.header.notes), (
+                trace.header.notes)
+        assert counts_of(fast) == counts_of(slow), cmd
+        getppid = counts_of(fast).get(("x86_64", "getppid"), 0)
+        assert getppid == (100000 if cmd == [loop] else 0), cmd
 
 
 @needs("log")
@@ -370,9 +430,15 @@ def test_log_ends_and_is_right_while_another_program_logs(tmp_path: Path) -> Non
         res = run([*CLI, "record", "-q", "--backend", "log", "-o", str(out), "--", "true"],
                   timeout=60)
         assert res.returncode == 0, res.stderr
+        # Its records are getppid calls logged, as the end marker's is: only the pid tells them
+        # apart. With a marker and without one (counting), the same trace.
+        marked, end, made = _drained(["true"], tmp_path / "noisy-marked.json", marker=True)
+        assert (end, made) == ("marker", 1)
+        counted, end, made = _drained(["true"], tmp_path / "noisy-counted.json", marker=False)
+        assert end in ("counted", "quiet") and made == 0, end
         assert noise.poll() is None  # it was logging all along
     noisy = seccomp_gen.load_trace(out)
-    assert counts_of(noisy) == counts_of(quiet)
+    assert counts_of(noisy) == counts_of(quiet) == counts_of(marked) == counts_of(counted)
     assert [p.exes for p in noisy.processes] == [p.exes for p in quiet.processes]
     assert ("x86_64", "getppid") not in counts_of(noisy)  # the noise's own call
     assert not any("stopped reading" in n for n in noisy.header.notes), noisy.header.notes
