@@ -210,7 +210,12 @@ def test_go_probe_sites_and_callers(tmp_path: Path) -> None:
     doc = _explain(out, "getpid", "write")
     getpid = _functions(doc, "getpid")
     assert list(getpid) and all(k == "go" and is_runtime(sym) for k, _, sym in getpid), getpid
-    assert _callers(doc, "getpid") == {(exe.name, "main.probeGetpid")}
+    # The runtime calls getpid itself when it preempts a goroutine by signal (signalM: under
+    # load, now and then): a caller in runtime, never one outside main and runtime.
+    callers = _callers(doc, "getpid")
+    assert (exe.name, "main.probeGetpid") in callers, callers
+    assert all(name == exe.name and sym.startswith(("main.", "runtime."))
+               for name, sym in callers), callers
     writes = _functions(doc, "write")
     assert all(k == "go" for k, _, _ in writes), writes
     assert {sym.split(".")[0] for _, sym in _callers(doc, "write")} == {"os"}
