@@ -4,8 +4,9 @@ What is cached runs or steers code inside seccomp-gen (compiled helpers, loaded 
 and ebpf backends; the kernel struct offsets the ebpf programs read with; compiled seccomp
 programs, loaded into workloads), so the cache is trusted only when it is ours: the directory and
 every cached file must be owned by this user and writable by no one else, and a cached file must
-be a regular file, not a link. Anything else is a one-line error naming the path, never a silent
-use. A module of its own, with no compiler or subprocess imports (and no pathlib: paths are
+be a regular file, not a link. Anything else is a one-line error naming the path, or (a keyed
+entry's directory owned by another user: ``sudo`` keeping ``$HOME``) not used at all; never a
+silent use. A module of its own, with no compiler or subprocess imports (and no pathlib: paths are
 strings), so that the ebpf recorder reaches its cache without importing the C build machinery.
 
 Everything but the compiled helpers is an entry of one keyed store (:func:`lookup`,
